@@ -1,7 +1,75 @@
+//! Benchmarks of every layer, each next to a peer measured in the same run.
+//!
 //! `cargo run --release -p bench -- <suite> [--quick] [--json]`
+//!
+//! Suites print a table (or, with `--json`, a list of
+//! `{metric, ours, peer, peer_value, unit, ratio, goal, met}` objects). `--quick` shortens
+//! every measurement for smoke runs. The exit code is 0 when the run completed, whether or
+//! not goals were met (goals are reported, not asserted).
 #![forbid(unsafe_code)]
 
+mod report;
+
+use report::Row;
+
+/// Options shared by all suites.
+#[derive(Debug, Clone, Copy)]
+pub struct Opts {
+    /// Shorter runs for smoke tests.
+    pub quick: bool,
+}
+
+type Suite = fn(Opts) -> Result<Vec<Row>, String>;
+
+/// Every suite by name. Add new suites here (one line each).
+const SUITES: &[(&str, &str, Suite)] = &[];
+
+fn usage() -> String {
+    let mut s = String::from("usage: bench <suite> [--quick] [--json]\nsuites:\n");
+    for (name, what, _) in SUITES {
+        s.push_str(&format!("  {name:<12} {what}\n"));
+    }
+    s
+}
+
 fn main() {
-    eprintln!("no benchmark suites yet");
-    std::process::exit(2);
+    let mut suite = None;
+    let mut opts = Opts { quick: false };
+    let mut json = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--json" => json = true,
+            "-h" | "--help" => {
+                print!("{}", usage());
+                return;
+            }
+            s if s.starts_with('-') => {
+                eprintln!("bench: unknown option {s}\n{}", usage());
+                std::process::exit(2);
+            }
+            s => suite = Some(s.to_string()),
+        }
+    }
+    let Some(name) = suite else {
+        eprint!("{}", usage());
+        std::process::exit(2);
+    };
+    let Some((_, _, run)) = SUITES.iter().find(|(n, _, _)| *n == name) else {
+        eprintln!("bench: unknown suite {name}\n{}", usage());
+        std::process::exit(2);
+    };
+    match run(opts) {
+        Ok(rows) => {
+            if json {
+                report::print_json(&rows);
+            } else {
+                report::print_table(&rows);
+            }
+        }
+        Err(e) => {
+            eprintln!("bench {name}: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -36,7 +36,6 @@ pub struct Row {
     pub met: Option<bool>,
 }
 
-#[allow(dead_code)] // TODO(wire bench): remove once the first suite uses both constructors.
 impl Row {
     /// A row comparing `ours` with `peer_value`; `goal` is a ratio bound in the direction of `better`.
     pub fn compare(

@@ -11,6 +11,10 @@
 //! - [`pcap`]: a pcap writer for raw-IP and UDP-encapsulated SCTP captures.
 #![forbid(unsafe_code)]
 
+pub mod association;
+pub mod config;
+#[allow(dead_code)]
+mod cookie;
 pub mod pcap;
 pub mod serial;
 pub mod time;

@@ -1,0 +1,806 @@
+//! The data receiver: TSN tracking with gap blocks and duplicate TSNs, bounded reassembly,
+//! ordered and unordered delivery per stream, the advertised receiver window, and the
+//! information for SACK generation (RFC 9260 §6.2, §6.5, §6.9).
+//!
+//! Memory is bounded by `receive_window`: every chunk held for reassembly and every message
+//! waiting for the application is charged its length plus [`ITEM_OVERHEAD`]. What does not
+//! fit is dropped before it is acknowledged (§6.2), so accepted data is never lost. A chunk
+//! that fills the hole at the cumulative ack point may use a slack of a quarter window, and
+//! out-of-order chunks above it may be reneged to make room, which keeps the association
+//! moving when the window is full of out-of-order data.
+//!
+//! Received TSNs are "unwrapped" into a 64-bit sequence (`u64`) for the reassembly map, so
+//! the map's order is the TSN order across the 2^32 wrap.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::serial::{Ssn, Tsn};
+
+use super::outbound::flags;
+
+/// Bytes charged per buffered chunk or message on top of its payload (bookkeeping cost).
+pub(crate) const ITEM_OVERHEAD: usize = 32;
+/// Most disjoint ranges of out-of-order TSNs tracked (each becomes a gap ack block).
+const MAX_GAP_RANGES: usize = 512;
+/// Most duplicate TSNs remembered for the next SACK.
+const MAX_DUPS: usize = 64;
+
+/// A user message received from the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Message {
+    /// The stream it arrived on.
+    pub stream: u16,
+    /// Payload Protocol Identifier (RFC 9260 §3.3.1), in host order.
+    pub ppid: u32,
+    /// It was sent unordered (U bit).
+    pub unordered: bool,
+    /// The user data.
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct RecvChunk {
+    stream: u16,
+    ssn: Ssn,
+    ppid: u32,
+    flags: u8,
+    data: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct InStream {
+    next_ssn: Ssn,
+    /// Unwrapped value of `next_ssn`.
+    next_key: u64,
+    /// Complete ordered messages waiting for an earlier SSN, by unwrapped SSN.
+    pending: BTreeMap<u64, Message>,
+}
+
+/// What happened to one received DATA chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataVerdict {
+    /// New data, stored.
+    Accepted,
+    /// Already received (reported as a duplicate TSN).
+    Duplicate,
+    /// Not accepted for lack of buffer space (§6.2); not acknowledged.
+    Dropped,
+    /// The stream identifier is not below the negotiated inbound streams: the TSN is
+    /// acknowledged, the data discarded and an ERROR is due (§6.5).
+    InvalidStream,
+    /// A DATA chunk without user data: ABORT with "No User Data" (§6.2).
+    NoUserData,
+    /// A message larger than `max_message_size`: ABORT with "Out of Resource".
+    MessageTooLarge,
+}
+
+/// The receive side of an association.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    /// Highest TSN received in sequence (the cumulative TSN ack point).
+    cum_ack: Tsn,
+    /// Unwrapped value of `cum_ack`.
+    cum_key: u64,
+    /// Disjoint, sorted ranges of TSNs received above `cum_ack`.
+    gaps: Vec<(Tsn, Tsn)>,
+    dups: Vec<Tsn>,
+    reasm: BTreeMap<u64, RecvChunk>,
+    streams: HashMap<u16, InStream>,
+    ready: VecDeque<Message>,
+    buffered: usize,
+    window: usize,
+    max_message: usize,
+    inbound_streams: u16,
+    // SACK timing (§6.2).
+    data_packets_unacked: u32,
+    sack_now: bool,
+    last_advertised: u32,
+}
+
+impl Inbound {
+    /// `peer_initial_tsn` is the Initial TSN of the peer's INIT or INIT ACK.
+    pub(crate) fn new(
+        peer_initial_tsn: Tsn,
+        inbound_streams: u16,
+        window: u32,
+        max_message: usize,
+    ) -> Inbound {
+        Inbound {
+            cum_ack: peer_initial_tsn.prev(),
+            cum_key: 1 << 32,
+            gaps: Vec::new(),
+            dups: Vec::new(),
+            reasm: BTreeMap::new(),
+            streams: HashMap::new(),
+            ready: VecDeque::new(),
+            buffered: 0,
+            window: window as usize,
+            max_message,
+            inbound_streams,
+            data_packets_unacked: 0,
+            sack_now: false,
+            last_advertised: window,
+        }
+    }
+
+    /// The cumulative TSN ack point.
+    pub(crate) fn cum_ack(&self) -> Tsn {
+        self.cum_ack
+    }
+
+    /// The receiver window to advertise (a_rwnd).
+    pub(crate) fn a_rwnd(&self) -> u32 {
+        u32::try_from(self.window.saturating_sub(self.buffered)).unwrap_or(u32::MAX)
+    }
+
+    fn key(&self, tsn: Tsn) -> u64 {
+        // Only called for TSNs within 2^31 of the cumulative ack point.
+        self.cum_key
+            .wrapping_add_signed(i64::from(self.cum_ack.distance_to(tsn)))
+    }
+
+    fn highest_received(&self) -> Tsn {
+        self.gaps.last().map_or(self.cum_ack, |&(_, e)| e)
+    }
+
+    fn is_received(&self, tsn: Tsn) -> bool {
+        tsn.is_before_or_eq(self.cum_ack)
+            || self
+                .gaps
+                .iter()
+                .any(|&(s, e)| tsn.is_after_or_eq(s) && tsn.is_before_or_eq(e))
+    }
+
+    /// Records `tsn` as received; false if that needs a gap range beyond the limit.
+    fn mark_received(&mut self, tsn: Tsn) -> bool {
+        if tsn == self.cum_ack.next() {
+            self.cum_ack = tsn;
+            self.cum_key += 1;
+            // Absorb a gap range that now touches the cumulative ack point.
+            if let Some(&(s, e)) = self.gaps.first()
+                && s == self.cum_ack.next()
+            {
+                self.cum_key += u64::from(s.distance_to(e) as u32) + 1;
+                self.cum_ack = e;
+                self.gaps.remove(0);
+            }
+            return true;
+        }
+        // Find the insertion point among the sorted ranges.
+        let pos = self
+            .gaps
+            .iter()
+            .position(|&(s, _)| tsn.is_before(s))
+            .unwrap_or(self.gaps.len());
+        let joins_prev = pos > 0
+            && self
+                .gaps
+                .get(pos - 1)
+                .is_some_and(|&(_, e)| e.next() == tsn);
+        let joins_next = self.gaps.get(pos).is_some_and(|&(s, _)| tsn.next() == s);
+        match (joins_prev, joins_next) {
+            (true, true) => {
+                let next_end = self.gaps[pos].1;
+                self.gaps[pos - 1].1 = next_end;
+                self.gaps.remove(pos);
+            }
+            (true, false) => self.gaps[pos - 1].1 = tsn,
+            (false, true) => self.gaps[pos].0 = tsn,
+            (false, false) => {
+                if self.gaps.len() >= MAX_GAP_RANGES {
+                    return false;
+                }
+                self.gaps.insert(pos, (tsn, tsn));
+            }
+        }
+        true
+    }
+
+    /// Forgets that `tsn` (above the cumulative ack point) was received (reneging, §6.2).
+    fn unmark_received(&mut self, tsn: Tsn) {
+        let Some(pos) = self
+            .gaps
+            .iter()
+            .position(|&(s, e)| tsn.is_after_or_eq(s) && tsn.is_before_or_eq(e))
+        else {
+            return;
+        };
+        let (s, e) = self.gaps[pos];
+        if s == e {
+            self.gaps.remove(pos);
+        } else if tsn == s {
+            self.gaps[pos].0 = s.next();
+        } else if tsn == e {
+            self.gaps[pos].1 = e.prev();
+        } else if self.gaps.len() < MAX_GAP_RANGES {
+            self.gaps[pos].1 = tsn.prev();
+            self.gaps.insert(pos + 1, (tsn.next(), e));
+        }
+        // With the range table full, the split is not recorded: the TSN stays marked, which
+        // is safe (it is renegeable data only in memory, and the window was freed).
+    }
+
+    /// Processes one DATA chunk (RFC 9260 §6.2, §6.5, §6.9).
+    pub(crate) fn on_data(
+        &mut self,
+        tsn: Tsn,
+        stream: u16,
+        ssn: Ssn,
+        ppid: u32,
+        chunk_flags: u8,
+        payload: &[u8],
+    ) -> DataVerdict {
+        if payload.is_empty() {
+            // RFC 9260 §6.2: a DATA chunk with no user data MUST be answered with ABORT.
+            return DataVerdict::NoUserData;
+        }
+        if self.is_received(tsn) {
+            // §6.2: report duplicates in the next SACK, which goes out without delay.
+            if self.dups.len() < MAX_DUPS {
+                self.dups.push(tsn);
+            }
+            self.sack_now = true;
+            return DataVerdict::Duplicate;
+        }
+        let offset = self.cum_ack.distance_to(tsn);
+        if !(1..=65535).contains(&offset) {
+            // Not representable in a gap ack block: far beyond any window we offered.
+            self.sack_now = true;
+            return DataVerdict::Dropped;
+        }
+        if stream >= self.inbound_streams {
+            // RFC 9260 §6.5: acknowledge the TSN, discard the data, report the error.
+            if !self.mark_received(tsn) {
+                return DataVerdict::Dropped;
+            }
+            self.sack_now = true;
+            return DataVerdict::InvalidStream;
+        }
+        let cost = payload.len() + ITEM_OVERHEAD;
+        if !self.make_room(tsn, cost) {
+            // RFC 9260 §6.2: dropped data is not acknowledged; SACK at once with the
+            // current window.
+            self.sack_now = true;
+            return DataVerdict::Dropped;
+        }
+        if !self.mark_received(tsn) {
+            self.sack_now = true;
+            return DataVerdict::Dropped;
+        }
+        if chunk_flags & flags::IMMEDIATE != 0 {
+            // RFC 7053 §4.2: SACK without delay.
+            self.sack_now = true;
+        }
+        let unordered = chunk_flags & flags::UNORDERED != 0;
+        let whole = chunk_flags & (flags::BEGIN | flags::END) == flags::BEGIN | flags::END;
+        if whole {
+            if payload.len() > self.max_message {
+                return DataVerdict::MessageTooLarge;
+            }
+            self.buffered += cost;
+            self.deliver(
+                Message {
+                    stream,
+                    ppid,
+                    unordered,
+                    data: payload.to_vec(),
+                },
+                ssn,
+            );
+            return DataVerdict::Accepted;
+        }
+        self.buffered += cost;
+        let key = self.key(tsn);
+        self.reasm.insert(
+            key,
+            RecvChunk {
+                stream,
+                ssn,
+                ppid,
+                flags: chunk_flags,
+                data: payload.to_vec(),
+            },
+        );
+        self.try_reassemble(key)
+    }
+
+    /// Ensures `cost` more bytes fit, reneging out-of-order chunks above `tsn` if needed.
+    fn make_room(&mut self, tsn: Tsn, cost: usize) -> bool {
+        if self.buffered + cost <= self.window {
+            return true;
+        }
+        // The chunk at the cumulative ack point may use a slack of a quarter window, so a
+        // window full of data waiting for it never deadlocks the association.
+        if tsn == self.cum_ack.next() && self.buffered + cost <= self.window + self.window / 4 {
+            return true;
+        }
+        if !tsn.is_before(self.highest_received()) {
+            // §6.2: with no window, drop new data above the highest TSN received.
+            return false;
+        }
+        // §6.2: drop the highest TSNs held for reordering to accept this one.
+        let key = self.key(tsn);
+        while self.buffered + cost > self.window {
+            let Some((&k, _)) = self.reasm.iter().next_back() else {
+                return false;
+            };
+            if k <= key || k <= self.cum_key {
+                return false;
+            }
+            if let Some(c) = self.reasm.remove(&k) {
+                self.buffered = self.buffered.saturating_sub(c.data.len() + ITEM_OVERHEAD);
+                let t = self.cum_ack.add((k - self.cum_key) as u32);
+                self.unmark_received(t);
+            }
+        }
+        true
+    }
+
+    /// Looks for a complete message around the chunk stored at `key`.
+    fn try_reassemble(&mut self, key: u64) -> DataVerdict {
+        let Some(c) = self.reasm.get(&key) else {
+            return DataVerdict::Accepted;
+        };
+        let (stream, ssn, unordered) = (c.stream, c.ssn, c.flags & flags::UNORDERED != 0);
+        let same = |c: &RecvChunk| {
+            c.stream == stream && c.ssn == ssn && (c.flags & flags::UNORDERED != 0) == unordered
+        };
+        // Walk back to the first fragment.
+        let mut first = key;
+        let mut total = 0usize;
+        loop {
+            let Some(c) = self.reasm.get(&first) else {
+                return DataVerdict::Accepted;
+            };
+            if !same(c) {
+                return DataVerdict::Accepted;
+            }
+            total += c.data.len();
+            if c.flags & flags::BEGIN != 0 {
+                break;
+            }
+            if first == 0 {
+                return DataVerdict::Accepted;
+            }
+            first -= 1;
+        }
+        // Walk forward to the last fragment.
+        let mut last = key;
+        loop {
+            let Some(c) = self.reasm.get(&last) else {
+                if total > self.max_message {
+                    return DataVerdict::MessageTooLarge;
+                }
+                return DataVerdict::Accepted;
+            };
+            if !same(c) {
+                return DataVerdict::Accepted;
+            }
+            if last != key {
+                total += c.data.len();
+            }
+            if c.flags & flags::END != 0 {
+                break;
+            }
+            last += 1;
+        }
+        if total > self.max_message {
+            return DataVerdict::MessageTooLarge;
+        }
+        let mut data = Vec::with_capacity(total);
+        let mut ppid = 0;
+        let mut pieces = 0usize;
+        for k in first..=last {
+            if let Some(c) = self.reasm.remove(&k) {
+                if k == first {
+                    ppid = c.ppid;
+                }
+                data.extend_from_slice(&c.data);
+                pieces += 1;
+            }
+        }
+        // The message is charged once from now on.
+        self.buffered = self
+            .buffered
+            .saturating_sub(pieces.saturating_sub(1) * ITEM_OVERHEAD);
+        self.deliver(
+            Message {
+                stream,
+                ppid,
+                unordered,
+                data,
+            },
+            ssn,
+        );
+        DataVerdict::Accepted
+    }
+
+    /// Hands a complete message to the application queue, in SSN order for ordered ones.
+    fn deliver(&mut self, msg: Message, ssn: Ssn) {
+        if msg.unordered {
+            self.ready.push_back(msg);
+            return;
+        }
+        let st = self.streams.entry(msg.stream).or_default();
+        let d = st.next_ssn.distance_to(ssn);
+        if d < 0 {
+            // An SSN already delivered: a misbehaving peer. Drop it.
+            self.buffered = self.buffered.saturating_sub(msg.data.len() + ITEM_OVERHEAD);
+            return;
+        }
+        if d > 0 {
+            st.pending.insert(st.next_key + d as u64, msg);
+            return;
+        }
+        self.ready.push_back(msg);
+        st.next_ssn = st.next_ssn.next();
+        st.next_key += 1;
+        while let Some(m) = st.pending.remove(&st.next_key) {
+            self.ready.push_back(m);
+            st.next_ssn = st.next_ssn.next();
+            st.next_key += 1;
+        }
+    }
+
+    /// Whether a message is ready for the application.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Takes the next message for the application.
+    pub(crate) fn recv(&mut self) -> Option<Message> {
+        let m = self.ready.pop_front()?;
+        self.buffered = self.buffered.saturating_sub(m.data.len() + ITEM_OVERHEAD);
+        Some(m)
+    }
+
+    /// Notes the end of a received packet that carried DATA. Returns true when a SACK is
+    /// due now (§6.2: every second packet, gaps, duplicates, the I bit).
+    pub(crate) fn on_data_packet(&mut self, sack_every: u32) -> bool {
+        self.data_packets_unacked += 1;
+        if !self.gaps.is_empty() {
+            // §6.7: with a gap, SACK every packet.
+            self.sack_now = true;
+        }
+        if self.data_packets_unacked >= sack_every {
+            self.sack_now = true;
+        }
+        self.sack_now
+    }
+
+    /// A SACK is owed to the peer (delayed or not).
+    pub(crate) fn sack_pending(&self) -> bool {
+        self.data_packets_unacked > 0 || self.sack_now
+    }
+
+    /// A SACK is owed without delay.
+    pub(crate) fn sack_due_now(&self) -> bool {
+        self.sack_now
+    }
+
+    /// Forces the next SACK to go out without delay.
+    pub(crate) fn request_sack_now(&mut self) {
+        self.sack_now = true;
+    }
+
+    /// After the application read data: true if the window opened enough to tell the peer
+    /// (receiver SWS avoidance: by a path MTU or half the window, from below that).
+    pub(crate) fn window_update_due(&self, mtu: u32) -> bool {
+        let now = self.a_rwnd();
+        let step = mtu.min(u32::try_from(self.window / 2).unwrap_or(u32::MAX));
+        now >= self.last_advertised.saturating_add(step) && self.last_advertised < step.max(1) * 2
+    }
+
+    /// Fills the fields of a SACK chunk of at most `max_len` bytes and resets the SACK
+    /// state. `emit_gap` and `emit_dup` receive the blocks (offsets from the cumulative
+    /// ack) and duplicate TSNs that fit.
+    pub(crate) fn take_sack(&mut self, max_len: usize) -> SackFields<'_> {
+        self.data_packets_unacked = 0;
+        self.sack_now = false;
+        let a_rwnd = self.a_rwnd();
+        self.last_advertised = a_rwnd;
+        // 16 bytes of SACK header, 4 per gap block and per duplicate TSN.
+        let room = max_len.saturating_sub(16) / 4;
+        let n_gaps = self.gaps.len().min(room);
+        let n_dups = self.dups.len().min(room - n_gaps);
+        SackFields {
+            cum_ack: self.cum_ack,
+            a_rwnd,
+            gaps: self.gaps.get(..n_gaps).unwrap_or(&[]),
+            dups: DupDrain {
+                dups: &mut self.dups,
+                n: n_dups,
+            },
+        }
+    }
+
+    /// The gap block count and duplicate count a SACK would have now.
+    pub(crate) fn sack_len(&self, max_len: usize) -> usize {
+        let room = max_len.saturating_sub(16) / 4;
+        let n = (self.gaps.len() + self.dups.len()).min(room);
+        16 + 4 * n
+    }
+
+    /// Drops all state (restart).
+    pub(crate) fn reset(&mut self, peer_initial_tsn: Tsn) {
+        let window = u32::try_from(self.window).unwrap_or(u32::MAX);
+        *self = Inbound::new(
+            peer_initial_tsn,
+            self.inbound_streams,
+            window,
+            self.max_message,
+        );
+    }
+
+    /// Bytes held (for tests and statistics).
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered
+    }
+}
+
+/// The content of one SACK chunk.
+#[derive(Debug)]
+pub(crate) struct SackFields<'a> {
+    pub(crate) cum_ack: Tsn,
+    pub(crate) a_rwnd: u32,
+    /// Absolute TSN ranges; convert with `offset = cum_ack.distance_to(tsn)`.
+    pub(crate) gaps: &'a [(Tsn, Tsn)],
+    pub(crate) dups: DupDrain<'a>,
+}
+
+impl SackFields<'_> {
+    /// The gap ack blocks as offsets from the cumulative TSN ack.
+    pub(crate) fn gap_offsets(&self) -> impl Iterator<Item = (u16, u16)> + '_ {
+        let cum = self.cum_ack;
+        self.gaps.iter().map(move |&(s, e)| {
+            (
+                u16::try_from(cum.distance_to(s)).unwrap_or(u16::MAX),
+                u16::try_from(cum.distance_to(e)).unwrap_or(u16::MAX),
+            )
+        })
+    }
+}
+
+/// The duplicate TSNs of a SACK; reading them removes them from the receiver.
+#[derive(Debug)]
+pub(crate) struct DupDrain<'a> {
+    dups: &'a mut Vec<Tsn>,
+    n: usize,
+}
+
+impl DupDrain<'_> {
+    /// The duplicates that fit in the SACK.
+    pub(crate) fn list(&self) -> &[Tsn] {
+        self.dups.get(..self.n).unwrap_or(&[])
+    }
+}
+
+impl Drop for DupDrain<'_> {
+    fn drop(&mut self) {
+        // Duplicates are reported once; those that did not fit are dropped as well.
+        self.dups.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BE: u8 = flags::BEGIN | flags::END;
+
+    fn rx(initial: u32) -> Inbound {
+        Inbound::new(Tsn(initial), 100, 64 * 1024, 32 * 1024)
+    }
+
+    #[test]
+    fn in_order_chunks_advance_the_cumulative_ack() {
+        let mut r = rx(10);
+        assert_eq!(
+            r.on_data(Tsn(10), 0, Ssn(0), 1, BE, b"a"),
+            DataVerdict::Accepted
+        );
+        assert_eq!(
+            r.on_data(Tsn(11), 0, Ssn(1), 1, BE, b"b"),
+            DataVerdict::Accepted
+        );
+        assert_eq!(r.cum_ack(), Tsn(11));
+        assert_eq!(r.recv().unwrap().data, b"a");
+        assert_eq!(r.recv().unwrap().data, b"b");
+    }
+
+    #[test]
+    fn out_of_order_tsns_form_gap_blocks_that_merge_when_filled() {
+        let mut r = rx(1);
+        r.on_data(Tsn(3), 0, Ssn(2), 1, BE, b"c");
+        r.on_data(Tsn(5), 0, Ssn(4), 1, BE, b"e");
+        {
+            let s = r.take_sack(1500);
+            assert_eq!(s.cum_ack, Tsn(0));
+            assert_eq!(s.gap_offsets().collect::<Vec<_>>(), vec![(3, 3), (5, 5)]);
+        }
+        r.on_data(Tsn(4), 0, Ssn(3), 1, BE, b"d");
+        r.on_data(Tsn(1), 0, Ssn(0), 1, BE, b"a");
+        r.on_data(Tsn(2), 0, Ssn(1), 1, BE, b"b");
+        assert_eq!(r.cum_ack(), Tsn(5));
+        let got: Vec<_> = std::iter::from_fn(|| r.recv()).map(|m| m.data).collect();
+        assert_eq!(
+            got,
+            vec![
+                b"a".to_vec(),
+                b"b".to_vec(),
+                b"c".to_vec(),
+                b"d".to_vec(),
+                b"e".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicates_are_reported_once_and_force_an_immediate_sack() {
+        let mut r = rx(7);
+        r.on_data(Tsn(7), 0, Ssn(0), 1, BE, b"x");
+        let _ = r.take_sack(1500);
+        assert_eq!(
+            r.on_data(Tsn(7), 0, Ssn(0), 1, BE, b"x"),
+            DataVerdict::Duplicate
+        );
+        assert!(r.sack_due_now());
+        {
+            let s = r.take_sack(1500);
+            assert_eq!(s.dups.list(), &[Tsn(7)]);
+        }
+        let s = r.take_sack(1500);
+        assert!(s.dups.list().is_empty());
+    }
+
+    #[test]
+    fn tsn_tracking_survives_the_32_bit_wrap() {
+        let mut r = rx(u32::MAX - 1);
+        r.on_data(Tsn(0), 0, Ssn(2), 1, BE, b"c");
+        r.on_data(Tsn(u32::MAX), 0, Ssn(1), 1, BE, b"b");
+        assert_eq!(r.cum_ack(), Tsn(u32::MAX - 2));
+        r.on_data(Tsn(u32::MAX - 1), 0, Ssn(0), 1, BE, b"a");
+        assert_eq!(r.cum_ack(), Tsn(0));
+        let got: Vec<_> = std::iter::from_fn(|| r.recv()).map(|m| m.data).collect();
+        assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn fragments_are_reassembled_across_the_tsn_wrap() {
+        let mut r = rx(u32::MAX);
+        r.on_data(Tsn(1), 0, Ssn(0), 1, flags::END, b"3");
+        r.on_data(Tsn(u32::MAX), 0, Ssn(0), 1, flags::BEGIN, b"1");
+        assert!(!r.has_ready());
+        r.on_data(Tsn(0), 0, Ssn(0), 1, 0, b"2");
+        assert_eq!(r.recv().unwrap().data, b"123");
+    }
+
+    #[test]
+    fn ordered_messages_wait_for_earlier_ssns_but_unordered_do_not() {
+        let mut r = rx(1);
+        r.on_data(Tsn(2), 3, Ssn(1), 1, BE, b"second");
+        r.on_data(Tsn(3), 3, Ssn(0), 1, BE | flags::UNORDERED, b"urgent");
+        assert_eq!(r.recv().unwrap().data, b"urgent");
+        assert!(r.recv().is_none());
+        r.on_data(Tsn(1), 3, Ssn(0), 1, BE, b"first");
+        assert_eq!(r.recv().unwrap().data, b"first");
+        assert_eq!(r.recv().unwrap().data, b"second");
+    }
+
+    #[test]
+    fn ssn_order_survives_the_16_bit_wrap() {
+        let mut r = rx(1);
+        // Bring the stream to SSN 65535.
+        for i in 0..65535u32 {
+            r.on_data(Tsn(1 + i), 0, Ssn(i as u16), 1, BE, b"x");
+            r.recv();
+        }
+        r.on_data(Tsn(65537), 0, Ssn(0), 1, BE, b"after");
+        r.on_data(Tsn(65536), 0, Ssn(65535), 1, BE, b"before");
+        assert_eq!(r.recv().unwrap().data, b"before");
+        assert_eq!(r.recv().unwrap().data, b"after");
+    }
+
+    #[test]
+    fn an_empty_data_chunk_is_no_user_data() {
+        let mut r = rx(1);
+        assert_eq!(
+            r.on_data(Tsn(1), 0, Ssn(0), 1, BE, b""),
+            DataVerdict::NoUserData
+        );
+    }
+
+    #[test]
+    fn an_invalid_stream_is_acknowledged_but_not_delivered() {
+        let mut r = rx(1);
+        assert_eq!(
+            r.on_data(Tsn(1), 100, Ssn(0), 1, BE, b"x"),
+            DataVerdict::InvalidStream
+        );
+        assert_eq!(r.cum_ack(), Tsn(1));
+        assert!(r.recv().is_none());
+    }
+
+    #[test]
+    fn data_beyond_a_full_window_is_dropped_and_not_acknowledged() {
+        let mut r = Inbound::new(Tsn(1), 10, 4096, 1024);
+        let big = vec![0u8; 1000];
+        let mut tsn = 1;
+        while r.on_data(Tsn(tsn), 0, Ssn(tsn as u16 - 1), 1, BE, &big) == DataVerdict::Accepted {
+            tsn += 1;
+        }
+        // Slack for the chunk at the cumulative ack point is used up too.
+        let accepted_cum = r.cum_ack();
+        assert_eq!(accepted_cum, Tsn(tsn - 1));
+        assert!(r.buffered() <= 4096 + 1024);
+        assert_eq!(r.a_rwnd(), 0);
+        // Reading frees the window.
+        while r.recv().is_some() {}
+        assert_eq!(r.a_rwnd(), 4096);
+        assert_eq!(
+            r.on_data(Tsn(tsn), 0, Ssn(tsn as u16 - 1), 1, BE, &big),
+            DataVerdict::Accepted
+        );
+    }
+
+    #[test]
+    fn a_hole_filler_reneges_out_of_order_data_when_the_window_is_full() {
+        let mut r = Inbound::new(Tsn(1), 10, 4096, 1024);
+        let big = vec![0u8; 900];
+        // TSN 1 is lost; 2.. fill the window out of order (fragments of one message so
+        // nothing is delivered).
+        let mut tsn = 2;
+        while r.on_data(Tsn(tsn), 0, Ssn(0), 1, 0, &big) == DataVerdict::Accepted {
+            tsn += 1;
+        }
+        let before = r.buffered();
+        assert_eq!(
+            r.on_data(Tsn(1), 1, Ssn(0), 1, BE, &big),
+            DataVerdict::Accepted
+        );
+        assert!(r.buffered() <= 4096 + 1024);
+        assert!(before <= 4096);
+        assert_eq!(r.recv().unwrap().stream, 1);
+    }
+
+    #[test]
+    fn a_message_above_the_limit_is_refused() {
+        let mut r = Inbound::new(Tsn(1), 10, 64 * 1024, 2000);
+        assert_eq!(
+            r.on_data(Tsn(1), 0, Ssn(0), 1, flags::BEGIN, &[0; 1500]),
+            DataVerdict::Accepted
+        );
+        assert_eq!(
+            r.on_data(Tsn(2), 0, Ssn(0), 1, flags::END, &[0; 1500]),
+            DataVerdict::MessageTooLarge
+        );
+    }
+
+    #[test]
+    fn a_sack_is_due_every_second_data_packet() {
+        let mut r = rx(1);
+        r.on_data(Tsn(1), 0, Ssn(0), 1, BE, b"a");
+        assert!(!r.on_data_packet(2));
+        r.on_data(Tsn(2), 0, Ssn(1), 1, BE, b"b");
+        assert!(r.on_data_packet(2));
+    }
+
+    #[test]
+    fn the_i_bit_forces_an_immediate_sack() {
+        let mut r = rx(1);
+        r.on_data(Tsn(1), 0, Ssn(0), 1, BE | flags::IMMEDIATE, b"a");
+        assert!(r.on_data_packet(2));
+    }
+
+    #[test]
+    fn sack_gap_blocks_are_limited_to_the_room_given() {
+        let mut r = rx(1);
+        for i in 0..100u32 {
+            r.on_data(Tsn(2 + 2 * i), 0, Ssn(0), 1, BE | flags::UNORDERED, b"x");
+        }
+        assert_eq!(r.sack_len(16 + 40), 56);
+        let s = r.take_sack(16 + 40);
+        assert_eq!(s.gaps.len(), 10);
+    }
+}

@@ -1,0 +1,1320 @@
+//! The data sender: the send queue with back-pressure, TSN assignment and fragmentation, the
+//! TSN-indexed retransmission queue, SACK processing with fast retransmit and fast recovery,
+//! and the T3-rtx rules (RFC 9260 §6.1–§6.3, §7.2).
+//!
+//! The retransmission queue is a `VecDeque` whose front holds the TSN after the peer's
+//! cumulative ack point, so a TSN is found by offset in O(1). A SACK costs O(gap blocks +
+//! the TSN range it covers); nothing rescans the whole queue per chunk.
+//!
+//! User messages are stored once (`Arc<Vec<u8>>`); fragments reference a byte range of the
+//! message, so fragmentation and retransmission copy nothing until the packet is written.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::config::AssociationConfig;
+use crate::serial::{Ssn, Tsn};
+use crate::time::Timestamp;
+
+use super::path::{MAX_PATHS, Path};
+use super::timer::{PathIdx, Timer, TimerTable};
+
+/// Size of the DATA chunk header (RFC 9260 §3.3.1).
+pub(crate) const DATA_HEADER: usize = 16;
+
+/// Options of one message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Deliver without regard to stream order (U bit, RFC 9260 §3.3.1).
+    pub unordered: bool,
+    /// Ask the peer to acknowledge this message without delay (I bit, RFC 7053).
+    pub immediate_ack: bool,
+}
+
+impl SendOptions {
+    /// Options for an unordered message.
+    pub fn unordered() -> Self {
+        SendOptions {
+            unordered: true,
+            ..SendOptions::default()
+        }
+    }
+}
+
+#[derive(Debug)]
+struct OutMessage {
+    stream: u16,
+    ppid: u32,
+    unordered: bool,
+    immediate_ack: bool,
+    data: Arc<Vec<u8>>,
+    /// Bytes already cut into chunks.
+    offset: usize,
+    ssn: Ssn,
+}
+
+#[derive(Debug, Default)]
+struct OutStream {
+    next_ssn: Ssn,
+    queue: VecDeque<OutMessage>,
+}
+
+/// The state of a chunk in the retransmission queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// Sent and counted in the flight size of its path.
+    InFlight,
+    /// Acknowledged by a gap ack block (may still be reneged).
+    GapAcked,
+    /// Marked for retransmission (T3 expiry or fast retransmit); not in flight.
+    ToRetransmit,
+}
+
+#[derive(Debug)]
+struct SentChunk {
+    data: Arc<Vec<u8>>,
+    start: u32,
+    len: u32,
+    stream: u16,
+    ssn: Ssn,
+    ppid: u32,
+    flags: u8,
+    path: PathIdx,
+    sent_at: Timestamp,
+    transmissions: u16,
+    misses: u8,
+    state: ChunkState,
+    fast_retransmitted: bool,
+    /// Marked by fast retransmit and not yet sent in the fast retransmission packet.
+    fast_pending: bool,
+}
+
+impl SentChunk {
+    fn payload(&self) -> &[u8] {
+        let start = self.start as usize;
+        self.data
+            .get(start..start.saturating_add(self.len as usize))
+            .unwrap_or(&[])
+    }
+}
+
+/// DATA chunk flag bits (RFC 9260 §3.3.1, RFC 7053).
+pub(crate) mod flags {
+    pub(crate) const END: u8 = 0x01;
+    pub(crate) const BEGIN: u8 = 0x02;
+    pub(crate) const UNORDERED: u8 = 0x04;
+    pub(crate) const IMMEDIATE: u8 = 0x08;
+}
+
+/// A DATA chunk to be written into a packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataRef<'a> {
+    pub(crate) tsn: Tsn,
+    pub(crate) stream: u16,
+    pub(crate) ssn: Ssn,
+    pub(crate) ppid: u32,
+    pub(crate) flags: u8,
+    pub(crate) payload: &'a [u8],
+}
+
+/// Why `send` refused a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The send buffer is full; retry after `Event::SendSpace`.
+    WouldBlock,
+    /// The message is empty (RFC 9260 §6.2: a DATA chunk must carry user data).
+    EmptyMessage,
+    /// The message exceeds `max_message_size`.
+    MessageTooLarge,
+    /// The stream number is not below the negotiated number of outbound streams.
+    InvalidStream,
+    /// The association is shutting down or closed.
+    ShuttingDown,
+    /// The association is not established yet and does not queue data before it is.
+    NotConnected,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            SendError::WouldBlock => "send buffer full",
+            SendError::EmptyMessage => "empty message",
+            SendError::MessageTooLarge => "message larger than max_message_size",
+            SendError::InvalidStream => "stream number not negotiated",
+            SendError::ShuttingDown => "association is shutting down",
+            SendError::NotConnected => "association not connected",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// What a SACK did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SackOutcome {
+    /// The SACK was older than the current cumulative ack point and ignored.
+    pub(crate) stale: bool,
+    /// Bytes released from the send buffer.
+    pub(crate) released: usize,
+    /// Some DATA chunk was newly acknowledged (resets the association error counter, §8.1).
+    pub(crate) acked_new: bool,
+    /// Chunks were newly marked for fast retransmission.
+    pub(crate) fast_retransmit: bool,
+}
+
+/// The SACK violated the protocol (RFC 9260 §6.2.1: a cumulative ack of a TSN never sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SackViolation;
+
+/// Congestion and window limits for one packet being filled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FillLimits {
+    /// Room in the packet for DATA chunks (headers included).
+    pub(crate) room: usize,
+    /// Set the I bit on new chunks (shutdown pending, RFC 7053 §4.1).
+    pub(crate) immediate: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    streams: HashMap<u16, OutStream>,
+    rr: VecDeque<u16>,
+    current: Option<OutMessage>,
+    /// Bytes of user data not yet cut into chunks.
+    queued_bytes: usize,
+    /// Bytes of user data in chunks not yet cumulatively acknowledged.
+    unacked_bytes: usize,
+    /// The peer's cumulative TSN ack point (the TSN before `sent[0]`).
+    cum_ack: Tsn,
+    sent: VecDeque<SentChunk>,
+    to_retransmit: usize,
+    fast_pending: usize,
+    peer_rwnd: u32,
+    fast_recovery_exit: Option<Tsn>,
+    burst_packets: u32,
+    outbound_streams: u16,
+    /// The highest TSN acknowledged by a gap block in the last SACK, for renege detection.
+    highest_gap_acked: Option<Tsn>,
+    /// A SACK arrived since the last T3 expiry (zero window probing, RFC 9260 §6.1).
+    sack_since_t3: bool,
+    /// Scratch for sorting gap blocks.
+    blocks: Vec<(Tsn, Tsn)>,
+    /// `send` refused a message; report send space when the buffer drains.
+    pub(crate) blocked: bool,
+}
+
+impl Outbound {
+    pub(crate) fn new(initial_tsn: Tsn, outbound_streams: u16, peer_rwnd: u32) -> Outbound {
+        Outbound {
+            streams: HashMap::new(),
+            rr: VecDeque::new(),
+            current: None,
+            queued_bytes: 0,
+            unacked_bytes: 0,
+            cum_ack: initial_tsn.prev(),
+            sent: VecDeque::new(),
+            to_retransmit: 0,
+            fast_pending: 0,
+            peer_rwnd,
+            fast_recovery_exit: None,
+            burst_packets: 0,
+            outbound_streams,
+            highest_gap_acked: None,
+            sack_since_t3: true,
+            blocks: Vec::new(),
+            blocked: false,
+        }
+    }
+
+    /// The next TSN to assign.
+    pub(crate) fn next_tsn(&self) -> Tsn {
+        self.cum_ack.add(1).add(self.sent.len() as u32)
+    }
+
+    /// The peer's cumulative ack point.
+    pub(crate) fn cum_ack(&self) -> Tsn {
+        self.cum_ack
+    }
+
+    /// The peer's receiver window as seen by the sender (§6.2.1).
+    pub(crate) fn peer_rwnd(&self) -> u32 {
+        self.peer_rwnd
+    }
+
+    pub(crate) fn outbound_streams(&self) -> u16 {
+        self.outbound_streams
+    }
+
+    /// Bytes counted against the send buffer.
+    pub(crate) fn buffered(&self) -> usize {
+        self.queued_bytes + self.unacked_bytes
+    }
+
+    /// Messages or chunks wait to be sent or acknowledged.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sent.is_empty() && self.current.is_none() && self.rr.is_empty()
+    }
+
+    /// Chunks are sent and not yet cumulatively acknowledged.
+    pub(crate) fn has_unacked(&self) -> bool {
+        !self.sent.is_empty()
+    }
+
+    /// Whether new user data is queued.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.current.is_some() || !self.rr.is_empty()
+    }
+
+    pub(crate) fn in_fast_recovery(&self) -> bool {
+        self.fast_recovery_exit.is_some()
+    }
+
+    /// Queues a message (the caller checked the state).
+    pub(crate) fn send(
+        &mut self,
+        stream: u16,
+        ppid: u32,
+        data: Arc<Vec<u8>>,
+        opts: SendOptions,
+        config: &AssociationConfig,
+    ) -> Result<(), SendError> {
+        if data.is_empty() {
+            return Err(SendError::EmptyMessage);
+        }
+        if data.len() > config.max_message_size {
+            return Err(SendError::MessageTooLarge);
+        }
+        if stream >= self.outbound_streams {
+            return Err(SendError::InvalidStream);
+        }
+        if self.buffered().saturating_add(data.len()) > config.send_buffer_size {
+            self.blocked = true;
+            return Err(SendError::WouldBlock);
+        }
+        self.queued_bytes += data.len();
+        let st = self.streams.entry(stream).or_default();
+        if st.queue.is_empty() {
+            self.rr.push_back(stream);
+        }
+        st.queue.push_back(OutMessage {
+            stream,
+            ppid,
+            unordered: opts.unordered,
+            immediate_ack: opts.immediate_ack,
+            data,
+            offset: 0,
+            ssn: Ssn(0),
+        });
+        Ok(())
+    }
+
+    /// Whether the send buffer drained below the low-water mark after a refusal.
+    pub(crate) fn take_send_space(&mut self, config: &AssociationConfig) -> bool {
+        if self.blocked && self.buffered() <= config.send_low_water {
+            self.blocked = false;
+            return true;
+        }
+        false
+    }
+
+    /// Takes the next message to fragment, assigning its SSN (round robin over streams).
+    fn next_message(&mut self) -> Option<OutMessage> {
+        let stream = self.rr.pop_front()?;
+        let st = self.streams.get_mut(&stream)?;
+        let mut msg = st.queue.pop_front()?;
+        if !msg.unordered {
+            msg.ssn = st.next_ssn;
+            st.next_ssn = st.next_ssn.next();
+        }
+        if !st.queue.is_empty() {
+            self.rr.push_back(stream);
+        }
+        Some(msg)
+    }
+
+    /// Cuts the next chunk of at most `max_payload` bytes, assigns it a TSN and appends it
+    /// to the retransmission queue. Returns its index in the queue.
+    fn cut_chunk(
+        &mut self,
+        max_payload: usize,
+        path: PathIdx,
+        now: Timestamp,
+        immediate: bool,
+    ) -> Option<usize> {
+        if self.current.is_none() {
+            self.current = self.next_message();
+        }
+        let msg = self.current.as_mut()?;
+        let remaining = msg.data.len().saturating_sub(msg.offset);
+        let len = remaining.min(max_payload);
+        if len == 0 {
+            return None;
+        }
+        let mut f = 0;
+        if msg.offset == 0 {
+            f |= flags::BEGIN;
+        }
+        if len == remaining {
+            f |= flags::END;
+            if msg.immediate_ack || immediate {
+                f |= flags::IMMEDIATE;
+            }
+        }
+        if msg.unordered {
+            f |= flags::UNORDERED;
+        }
+        let chunk = SentChunk {
+            data: Arc::clone(&msg.data),
+            start: u32::try_from(msg.offset).unwrap_or(u32::MAX),
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            stream: msg.stream,
+            ssn: msg.ssn,
+            ppid: msg.ppid,
+            flags: f,
+            path,
+            sent_at: now,
+            transmissions: 1,
+            misses: 0,
+            state: ChunkState::InFlight,
+            fast_retransmitted: false,
+            fast_pending: false,
+        };
+        msg.offset += len;
+        if msg.offset >= msg.data.len() {
+            self.current = None;
+        }
+        self.queued_bytes = self.queued_bytes.saturating_sub(len);
+        self.unacked_bytes += len;
+        self.sent.push_back(chunk);
+        Some(self.sent.len() - 1)
+    }
+
+    /// The payload size of the next new chunk if it were cut with `max_payload` room.
+    fn next_chunk_len(&self, max_payload: usize) -> Option<usize> {
+        if let Some(m) = &self.current {
+            return Some(m.data.len().saturating_sub(m.offset).min(max_payload));
+        }
+        let stream = *self.rr.front()?;
+        let m = self.streams.get(&stream)?.queue.front()?;
+        Some(m.data.len().min(max_payload))
+    }
+
+    fn data_ref(&self, idx: usize) -> Option<DataRef<'_>> {
+        let c = self.sent.get(idx)?;
+        Some(DataRef {
+            tsn: self.cum_ack.add(1).add(idx as u32),
+            stream: c.stream,
+            ssn: c.ssn,
+            ppid: c.ppid,
+            flags: c.flags,
+            payload: c.payload(),
+        })
+    }
+
+    fn chunk_size(len: usize) -> usize {
+        (DATA_HEADER + len + 3) & !3
+    }
+
+    /// Fills one packet bound for `path_idx` with DATA chunks: the pending fast
+    /// retransmissions (ignoring cwnd, §7.2.4), else chunks marked for retransmission
+    /// (limited by cwnd, §6.1 C), else new data (§6.1 A, B, D and sender SWS avoidance).
+    /// `emit` writes one chunk and returns false if it did not fit. Returns the number of
+    /// chunks written.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fill_packet(
+        &mut self,
+        now: Timestamp,
+        path_idx: PathIdx,
+        paths: &mut [Path],
+        timers: &mut TimerTable,
+        config: &AssociationConfig,
+        limits: FillLimits,
+        emit: &mut dyn FnMut(DataRef<'_>) -> bool,
+    ) -> usize {
+        if path_idx >= paths.len() {
+            return 0;
+        }
+        let mut room = limits.room;
+        let mut written = 0usize;
+        let mut sent_first_outstanding = false;
+        let first_outstanding = self.first_outstanding_on(path_idx);
+
+        // RFC 9260 §7.2.4 (3): one packet of fast retransmissions regardless of cwnd.
+        if self.fast_pending > 0 {
+            let mut idx = 0;
+            while idx < self.sent.len() && self.fast_pending > 0 {
+                let Some(c) = self.sent.get(idx) else { break };
+                if c.fast_pending {
+                    let size = Self::chunk_size(c.len as usize);
+                    if size > room {
+                        break;
+                    }
+                    let Some(dr) = self.data_ref(idx) else { break };
+                    if !emit(dr) {
+                        break;
+                    }
+                    room -= size;
+                    written += 1;
+                    if first_outstanding == Some(idx) {
+                        sent_first_outstanding = true;
+                    }
+                    self.retransmitted(idx, path_idx, paths, now, true);
+                }
+                idx += 1;
+            }
+            // Whatever did not fit stays marked and goes out as cwnd allows.
+            for c in self.sent.iter_mut() {
+                c.fast_pending = false;
+            }
+            self.fast_pending = 0;
+            if written > 0 {
+                // §7.2.4 (5): restart T3 only when retransmitting the first outstanding
+                // chunk of the path; otherwise R1 (start it if not running).
+                let rto = paths.get(path_idx).map(|p| p.rto.rto()).unwrap_or_default();
+                if sent_first_outstanding || !timers.is_running(Timer::T3Rtx(path_idx)) {
+                    timers.start(Timer::T3Rtx(path_idx), now + rto);
+                }
+                return written;
+            }
+        }
+
+        let Some(path) = paths.get(path_idx) else {
+            return written;
+        };
+        let cwnd = path.cwnd;
+        let max_packet = path.max_packet();
+        // RFC 9260 §6.1 (C): retransmissions first, limited by cwnd.
+        if self.to_retransmit > 0 {
+            let mut idx = 0;
+            while idx < self.sent.len() && self.to_retransmit > 0 {
+                let flight = paths.get(path_idx).map_or(0, |p| p.flight_size);
+                if flight >= cwnd {
+                    break;
+                }
+                let Some(c) = self.sent.get(idx) else { break };
+                if c.state == ChunkState::ToRetransmit {
+                    let size = Self::chunk_size(c.len as usize);
+                    if size > room {
+                        break;
+                    }
+                    let Some(dr) = self.data_ref(idx) else { break };
+                    if !emit(dr) {
+                        break;
+                    }
+                    room -= size;
+                    written += 1;
+                    self.retransmitted(idx, path_idx, paths, now, false);
+                }
+                idx += 1;
+            }
+            if written > 0 && !timers.is_running(Timer::T3Rtx(path_idx)) {
+                // R1.
+                let rto = paths.get(path_idx).map(|p| p.rto.rto()).unwrap_or_default();
+                timers.start(Timer::T3Rtx(path_idx), now + rto);
+            }
+            if self.to_retransmit > 0 || written > 0 {
+                // New data waits until the retransmissions are out (§6.1 C).
+                return written;
+            }
+        }
+
+        // New data.
+        if self.burst_packets >= config.max_burst {
+            return written;
+        }
+        let max_payload_packet = max_packet.saturating_sub(12 + DATA_HEADER) & !3;
+        if let Some(p) = paths.get_mut(path_idx) {
+            p.decay_idle_cwnd(now);
+        }
+        let mut new_chunks = 0usize;
+        while let Some(p) = paths.get(path_idx) {
+            // §6.1 (B): no new data with cwnd + PMTU - 1 or more outstanding; a packet
+            // started below cwnd may be completed.
+            if p.flight_size >= cwnd && !(new_chunks > 0 && p.flight_size < cwnd + p.mtu()) {
+                break;
+            }
+            // Fragments are always cut at full packet size, never to fill leftover room.
+            let Some(len) = self.next_chunk_len(max_payload_packet) else {
+                break;
+            };
+            if len == 0 || Self::chunk_size(len) > room {
+                break;
+            }
+            // §6.1 (A): respect the peer's rwnd, except for one zero window probe when
+            // nothing is outstanding.
+            let probe = self.sent.is_empty();
+            if (len as u32) > self.peer_rwnd && !probe {
+                break;
+            }
+            if (len as u32) > self.peer_rwnd && new_chunks > 0 {
+                break;
+            }
+            // Sender SWS avoidance (Nagle): with data outstanding, do not send a packet
+            // that is not full unless nodelay is set.
+            if !config.nodelay
+                && new_chunks == 0
+                && !self.sent.is_empty()
+                && self.queued_bytes < max_payload_packet
+                && !limits.immediate
+            {
+                break;
+            }
+            let Some(idx) = self.cut_chunk(max_payload_packet, path_idx, now, limits.immediate)
+            else {
+                break;
+            };
+            let Some(dr) = self.data_ref(idx) else { break };
+            let size = Self::chunk_size(dr.payload.len());
+            let tsn = dr.tsn;
+            if !emit(dr) {
+                // Cannot happen with a correct room computation; keep the chunk queued for
+                // retransmission so nothing is lost.
+                if let Some(c) = self.sent.get_mut(idx) {
+                    c.state = ChunkState::ToRetransmit;
+                    c.transmissions = 0;
+                    self.to_retransmit += 1;
+                }
+                break;
+            }
+            room = room.saturating_sub(size);
+            written += 1;
+            new_chunks += 1;
+            let len32 = u32::try_from(dr_len(&self.sent, idx)).unwrap_or(u32::MAX);
+            self.peer_rwnd = self.peer_rwnd.saturating_sub(len32);
+            if let Some(p) = paths.get_mut(path_idx) {
+                p.flight_size = p.flight_size.saturating_add(len32);
+                p.last_data_sent = Some(now);
+                p.sent_in_hb_period = true;
+                // §6.3.1 (C4): one RTT measurement per round trip.
+                if p.rtt_probe.is_none() {
+                    p.rtt_probe = Some((tsn, now));
+                }
+            }
+        }
+        if new_chunks > 0 {
+            self.burst_packets += 1;
+            // R1: start T3 if not running.
+            if !timers.is_running(Timer::T3Rtx(path_idx)) {
+                let rto = paths.get(path_idx).map(|p| p.rto.rto()).unwrap_or_default();
+                timers.start(Timer::T3Rtx(path_idx), now + rto);
+            }
+        }
+        written
+    }
+
+    /// Whether `fill_packet` would write something now (ignoring packet room).
+    pub(crate) fn wants_to_send(&self, path: &Path, config: &AssociationConfig) -> bool {
+        if self.fast_pending > 0 {
+            return true;
+        }
+        if self.to_retransmit > 0 {
+            return path.flight_size < path.cwnd;
+        }
+        if !self.has_queued() || self.burst_packets >= config.max_burst {
+            return false;
+        }
+        if path.flight_size >= path.cwnd {
+            return false;
+        }
+        let max_payload_packet = path.max_packet().saturating_sub(12 + DATA_HEADER) & !3;
+        let Some(len) = self.next_chunk_len(max_payload_packet) else {
+            return false;
+        };
+        if (len as u32) > self.peer_rwnd && !self.sent.is_empty() {
+            return false;
+        }
+        if !config.nodelay && !self.sent.is_empty() && self.queued_bytes < max_payload_packet {
+            return false;
+        }
+        true
+    }
+
+    /// Resets the Max.Burst packet count (on each SACK and timer expiry, §6.1 D).
+    pub(crate) fn reset_burst(&mut self) {
+        self.burst_packets = 0;
+    }
+
+    fn first_outstanding_on(&self, path_idx: PathIdx) -> Option<usize> {
+        self.sent
+            .iter()
+            .position(|c| c.path == path_idx && c.state == ChunkState::InFlight)
+    }
+
+    fn retransmitted(
+        &mut self,
+        idx: usize,
+        path_idx: PathIdx,
+        paths: &mut [Path],
+        now: Timestamp,
+        fast: bool,
+    ) {
+        let Some(c) = self.sent.get_mut(idx) else {
+            return;
+        };
+        if c.state == ChunkState::ToRetransmit {
+            self.to_retransmit = self.to_retransmit.saturating_sub(1);
+        }
+        c.state = ChunkState::InFlight;
+        c.path = path_idx;
+        c.sent_at = now;
+        c.transmissions = c.transmissions.saturating_add(1);
+        c.misses = 0;
+        if fast {
+            c.fast_retransmitted = true;
+        }
+        let len = c.len;
+        // §6.2.1 (B): a retransmission also uses up peer window.
+        self.peer_rwnd = self.peer_rwnd.saturating_sub(len);
+        if let Some(p) = paths.get_mut(path_idx) {
+            p.flight_size = p.flight_size.saturating_add(len);
+            p.last_data_sent = Some(now);
+            p.sent_in_hb_period = true;
+        }
+    }
+
+    /// Marks a chunk for retransmission, taking it out of the flight (§6.2.1 C).
+    fn mark_for_retransmit(&mut self, idx: usize, paths: &mut [Path]) {
+        let Some(c) = self.sent.get_mut(idx) else {
+            return;
+        };
+        if c.state == ChunkState::InFlight
+            && let Some(p) = paths.get_mut(c.path)
+        {
+            p.flight_size = p.flight_size.saturating_sub(c.len);
+        }
+        if c.state != ChunkState::ToRetransmit {
+            self.to_retransmit += 1;
+            // §6.2.1 (C): the window the chunk used is available again.
+            self.peer_rwnd = self.peer_rwnd.saturating_add(c.len);
+        }
+        c.state = ChunkState::ToRetransmit;
+        // Karn's rule: a TSN sent more than once never yields an RTT sample.
+        if let Some(p) = paths.get_mut(c.path)
+            && p.rtt_probe
+                .is_some_and(|(t, _)| t == self.cum_ack.add(1).add(idx as u32))
+        {
+            p.rtt_probe = None;
+        }
+    }
+
+    /// RFC 9260 §6.3.3: the T3-rtx timer of `path_idx` expired. Marks every chunk in
+    /// flight on the path for retransmission and applies E1/E2. Returns whether the
+    /// expiry counts as an error (it does not for an unanswered zero window probe while
+    /// SACKs keep arriving, §6.1).
+    pub(crate) fn on_t3_expired(
+        &mut self,
+        path_idx: PathIdx,
+        paths: &mut [Path],
+        config: &AssociationConfig,
+    ) -> bool {
+        let zero_window_probe = self.peer_rwnd == 0 && self.sack_since_t3;
+        self.sack_since_t3 = false;
+        if let Some(p) = paths.get_mut(path_idx) {
+            p.on_t3_expired(); // E1
+            p.rto.back_off(config); // E2
+            p.rtt_probe = None;
+        }
+        for idx in 0..self.sent.len() {
+            let hit = self
+                .sent
+                .get(idx)
+                .is_some_and(|c| c.path == path_idx && c.state == ChunkState::InFlight);
+            if hit {
+                self.mark_for_retransmit(idx, paths);
+            }
+        }
+        // Leave fast recovery: the timeout supersedes it.
+        self.fast_recovery_exit = None;
+        self.burst_packets = 0;
+        !zero_window_probe
+    }
+
+    /// Processes a SACK (RFC 9260 §6.2.1 D, §6.3.2, §7.2). `gaps` are the gap ack blocks
+    /// as (start, end) offsets from `cum_ack`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_sack(
+        &mut self,
+        now: Timestamp,
+        cum_ack: Tsn,
+        a_rwnd: u32,
+        gaps: &mut dyn Iterator<Item = (u16, u16)>,
+        paths: &mut [Path],
+        timers: &mut TimerTable,
+        config: &AssociationConfig,
+    ) -> Result<SackOutcome, SackViolation> {
+        let mut out = SackOutcome::default();
+        // §6.2.1 (D i): a SACK older than the cumulative ack point is out of order; drop it.
+        if cum_ack.is_before(self.cum_ack) {
+            out.stale = true;
+            return Ok(out);
+        }
+        let highest_sent = self.next_tsn().prev();
+        // RFC 9260 §6.2.1: a cumulative ack for a TSN never sent is a protocol violation.
+        if cum_ack.is_after(highest_sent) {
+            return Err(SackViolation);
+        }
+        self.sack_since_t3 = true;
+        self.burst_packets = 0;
+        let n_paths = paths.len();
+        let mut flight_before = [0u32; MAX_PATHS];
+        let mut acked_bytes = [0u32; MAX_PATHS];
+        let mut restart_t3 = [false; MAX_PATHS];
+        let mut seen_outstanding = [false; MAX_PATHS];
+        let mut renege_on = [false; MAX_PATHS];
+        for (i, p) in paths.iter().enumerate().take(MAX_PATHS) {
+            flight_before[i] = p.flight_size;
+        }
+        let old_cum = self.cum_ack;
+        let cum_advanced = cum_ack.is_after(old_cum);
+
+        // Sorted, merged gap blocks as absolute TSN ranges within what was sent.
+        self.blocks.clear();
+        for (start, end) in gaps.take(4096) {
+            if start == 0 || start > end {
+                continue;
+            }
+            let s = cum_ack.add(u32::from(start));
+            let e = cum_ack.add(u32::from(end)).min_serial(highest_sent);
+            if s.is_after(highest_sent) {
+                continue;
+            }
+            self.blocks.push((s, e));
+        }
+        self.blocks
+            .sort_unstable_by_key(|&(s, _)| cum_ack.distance_to(s));
+        let highest_in_sack = self
+            .blocks
+            .iter()
+            .map(|&(_, e)| e)
+            .fold(cum_ack, Tsn::max_serial);
+
+        // Walk the queue prefix that the SACK covers (and what earlier SACKs gap-acked).
+        let scan_end = self
+            .highest_gap_acked
+            .map_or(highest_in_sack, |h| h.max_serial(highest_in_sack));
+        let scan_len = old_cum.distance_to(scan_end).max(0) as usize;
+        let scan_len = scan_len.min(self.sent.len());
+        let mut block_i = 0usize;
+        let mut highest_newly_acked: Option<Tsn> = None;
+        let mut rtt_samples: [Option<core::time::Duration>; MAX_PATHS] = [None; MAX_PATHS];
+        for idx in 0..scan_len {
+            let tsn = old_cum.add(1).add(idx as u32);
+            let by_cum = tsn.is_before_or_eq(cum_ack);
+            while let Some(&(_, e)) = self.blocks.get(block_i) {
+                if e.is_before(tsn) {
+                    block_i += 1;
+                } else {
+                    break;
+                }
+            }
+            let by_gap = self
+                .blocks
+                .get(block_i)
+                .is_some_and(|&(s, e)| tsn.is_after_or_eq(s) && tsn.is_before_or_eq(e));
+            let Some(c) = self.sent.get_mut(idx) else {
+                break;
+            };
+            let p = c.path.min(MAX_PATHS - 1);
+            let was_in_flight = c.state == ChunkState::InFlight;
+            if was_in_flight && c.path < MAX_PATHS && !seen_outstanding[p] {
+                seen_outstanding[p] = true;
+                if by_cum || by_gap {
+                    // R3: the earliest outstanding TSN of the path is acknowledged.
+                    restart_t3[p] = true;
+                }
+            }
+            if by_cum || by_gap {
+                if c.state != ChunkState::GapAcked {
+                    // Newly acknowledged.
+                    out.acked_new = true;
+                    highest_newly_acked = Some(tsn);
+                    if c.state == ChunkState::ToRetransmit {
+                        self.to_retransmit = self.to_retransmit.saturating_sub(1);
+                        if c.fast_pending {
+                            c.fast_pending = false;
+                            self.fast_pending = self.fast_pending.saturating_sub(1);
+                        }
+                    } else if let Some(path) = paths.get_mut(c.path) {
+                        path.flight_size = path.flight_size.saturating_sub(c.len);
+                        if c.path < MAX_PATHS {
+                            acked_bytes[p] = acked_bytes[p].saturating_add(c.len);
+                        }
+                        // §8.2: an acknowledgement clears the path error counter.
+                        path.error_count = 0;
+                        // §6.3.1 (C5): measure with the probe TSN, only if sent once.
+                        if let Some((probe, at)) = path.rtt_probe
+                            && probe == tsn
+                        {
+                            path.rtt_probe = None;
+                            if c.transmissions == 1 && c.path < MAX_PATHS {
+                                rtt_samples[p] = Some(now.saturating_duration_since(at));
+                            }
+                        }
+                    }
+                    c.state = ChunkState::GapAcked;
+                }
+            } else if c.state == ChunkState::GapAcked {
+                // §6.2.1 (D iii): the peer reneged; the chunk is outstanding again.
+                c.state = ChunkState::InFlight;
+                c.misses = c.misses.saturating_add(1);
+                if let Some(path) = paths.get_mut(c.path) {
+                    path.flight_size = path.flight_size.saturating_add(c.len);
+                }
+                if c.path < MAX_PATHS {
+                    renege_on[p] = true;
+                }
+            }
+        }
+        for (i, sample) in rtt_samples.iter().enumerate() {
+            if let (Some(r), Some(path)) = (sample, paths.get_mut(i)) {
+                path.rto.measure(*r, config);
+            }
+        }
+
+        // Miss indications (§7.2.4, HTNA): only TSNs below the highest newly acknowledged
+        // TSN, or below the highest TSN in the SACK when in fast recovery and the cum ack
+        // advanced.
+        let miss_limit = if self.in_fast_recovery() && cum_advanced {
+            Some(highest_in_sack)
+        } else {
+            highest_newly_acked
+        };
+        if let Some(limit) = miss_limit {
+            let n = (old_cum.distance_to(limit).max(0) as usize).min(self.sent.len());
+            for idx in 0..n {
+                let tsn = old_cum.add(1).add(idx as u32);
+                if tsn.is_before_or_eq(cum_ack) {
+                    continue;
+                }
+                let Some(c) = self.sent.get_mut(idx) else {
+                    break;
+                };
+                if c.state != ChunkState::InFlight {
+                    continue;
+                }
+                c.misses = c.misses.saturating_add(1);
+                if c.misses >= 3 && !c.fast_retransmitted {
+                    // §7.2.4 (1): mark for fast retransmission.
+                    c.fast_pending = true;
+                    self.fast_pending += 1;
+                    self.mark_for_retransmit(idx, paths);
+                    out.fast_retransmit = true;
+                }
+            }
+        }
+        if out.fast_retransmit && !self.in_fast_recovery() {
+            // §7.2.4 (2): on entering fast recovery, adjust ssthresh and cwnd of each
+            // destination with a chunk to fast retransmit, once; the exit point is the
+            // highest TSN sent.
+            let mut adjusted = [false; MAX_PATHS];
+            for c in self.sent.iter() {
+                if c.fast_pending && c.path < MAX_PATHS && !adjusted[c.path] {
+                    adjusted[c.path] = true;
+                    if let Some(p) = paths.get_mut(c.path) {
+                        p.on_fast_retransmit();
+                    }
+                }
+            }
+            self.fast_recovery_exit = Some(highest_sent);
+        }
+
+        // Release cumulatively acknowledged chunks.
+        let advance = old_cum.distance_to(cum_ack).max(0) as usize;
+        for _ in 0..advance.min(self.sent.len()) {
+            if let Some(c) = self.sent.pop_front() {
+                out.released += c.len as usize;
+                if c.state == ChunkState::ToRetransmit {
+                    self.to_retransmit = self.to_retransmit.saturating_sub(1);
+                }
+                if c.fast_pending {
+                    self.fast_pending = self.fast_pending.saturating_sub(1);
+                }
+            }
+        }
+        self.unacked_bytes = self.unacked_bytes.saturating_sub(out.released);
+        self.cum_ack = cum_ack;
+        self.highest_gap_acked = if self.blocks.is_empty() {
+            None
+        } else {
+            Some(highest_in_sack)
+        };
+
+        // §6.2.1 (D ii): rwnd = a_rwnd - bytes still outstanding.
+        let flight: u32 = paths.iter().map(|p| p.flight_size).sum();
+        self.peer_rwnd = a_rwnd.saturating_sub(flight);
+
+        // §6.2.1 (D iv): leave fast recovery once the exit point is acknowledged.
+        if let Some(exit) = self.fast_recovery_exit
+            && cum_ack.is_after_or_eq(exit)
+        {
+            self.fast_recovery_exit = None;
+        }
+
+        // Congestion control per path, then the T3 rules.
+        let in_fr = self.in_fast_recovery();
+        for (i, p) in paths.iter_mut().enumerate().take(n_paths.min(MAX_PATHS)) {
+            p.on_bytes_acked(
+                acked_bytes[i],
+                flight_before[i],
+                cum_advanced,
+                in_fr,
+                config,
+            );
+            if p.flight_size == 0 {
+                // R2: everything sent to the address is acknowledged.
+                timers.stop(Timer::T3Rtx(i));
+                p.on_all_acked();
+            } else if restart_t3[i] {
+                // R3.
+                timers.start(Timer::T3Rtx(i), now + p.rto.rto());
+            }
+            if renege_on[i] && !timers.is_running(Timer::T3Rtx(i)) {
+                // §6.2.1 (D iii) / R4.
+                timers.start(Timer::T3Rtx(i), now + p.rto.rto());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops everything (restart, abort); returns the number of messages discarded.
+    pub(crate) fn clear(&mut self) {
+        self.streams.clear();
+        self.rr.clear();
+        self.current = None;
+        self.sent.clear();
+        self.queued_bytes = 0;
+        self.unacked_bytes = 0;
+        self.to_retransmit = 0;
+        self.fast_pending = 0;
+        self.fast_recovery_exit = None;
+        self.highest_gap_acked = None;
+    }
+}
+
+fn dr_len(sent: &VecDeque<SentChunk>, idx: usize) -> usize {
+    sent.get(idx).map_or(0, |c| c.len as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::association::path::PathState;
+    use core::time::Duration;
+
+    struct Rig {
+        out: Outbound,
+        paths: Vec<Path>,
+        timers: TimerTable,
+        cfg: AssociationConfig,
+        now: Timestamp,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let cfg = AssociationConfig {
+                nodelay: true,
+                ..AssociationConfig::default()
+            };
+            let mut p = Path::new(
+                "198.18.0.2".parse().unwrap(),
+                None,
+                0,
+                PathState::Active,
+                &cfg,
+            );
+            p.init_congestion(1 << 20);
+            let mut timers = TimerTable::default();
+            timers.set_path_count(1);
+            Rig {
+                out: Outbound::new(Tsn(1000), 10, 1 << 20),
+                paths: vec![p],
+                timers,
+                cfg,
+                now: Timestamp::from_secs(1),
+            }
+        }
+
+        fn queue(&mut self, n: usize, len: usize) {
+            for _ in 0..n {
+                self.out
+                    .send(
+                        0,
+                        0,
+                        Arc::new(vec![7; len]),
+                        SendOptions::default(),
+                        &self.cfg,
+                    )
+                    .unwrap();
+            }
+        }
+
+        /// Sends one packet, returns the TSNs written.
+        fn packet(&mut self) -> Vec<u32> {
+            let mut tsns = Vec::new();
+            self.out.fill_packet(
+                self.now,
+                0,
+                &mut self.paths,
+                &mut self.timers,
+                &self.cfg,
+                FillLimits {
+                    room: 1248,
+                    immediate: false,
+                },
+                &mut |d| {
+                    tsns.push(d.tsn.get());
+                    true
+                },
+            );
+            tsns
+        }
+
+        fn sack(&mut self, cum: u32, gaps: &[(u16, u16)]) -> SackOutcome {
+            self.out
+                .on_sack(
+                    self.now,
+                    Tsn(cum),
+                    1 << 20,
+                    &mut gaps.iter().copied(),
+                    &mut self.paths,
+                    &mut self.timers,
+                    &self.cfg,
+                )
+                .unwrap()
+        }
+    }
+
+    #[test]
+    fn tsns_are_assigned_in_sequence_and_bundled() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        assert_eq!(r.packet(), vec![1000, 1001, 1002]);
+        assert_eq!(r.out.next_tsn(), Tsn(1003));
+    }
+
+    #[test]
+    fn large_messages_are_fragmented_to_the_packet() {
+        let mut r = Rig::new();
+        r.paths[0].cwnd = 1 << 20;
+        r.queue(1, 5000);
+        let mut all = Vec::new();
+        for _ in 0..5 {
+            r.out.reset_burst();
+            all.extend(r.packet());
+        }
+        assert_eq!(all.len(), 5);
+        assert_eq!(r.out.buffered(), 5000);
+    }
+
+    #[test]
+    fn t3_is_started_by_the_first_send_and_not_restarted_by_later_sends() {
+        let mut r = Rig::new();
+        r.queue(1, 100);
+        r.packet();
+        let first = r.timers.deadline(Timer::T3Rtx(0)).unwrap();
+        r.now += Duration::from_millis(300);
+        r.queue(1, 100);
+        r.packet();
+        assert_eq!(r.timers.deadline(Timer::T3Rtx(0)), Some(first));
+    }
+
+    #[test]
+    fn t3_is_not_restarted_by_a_sack_that_leaves_the_earliest_tsn_outstanding() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        let first = r.timers.deadline(Timer::T3Rtx(0)).unwrap();
+        r.now += Duration::from_millis(500);
+        // Gap-acks 1001..1002 only; 1000 is still outstanding.
+        r.sack(999, &[(2, 3)]);
+        assert_eq!(r.timers.deadline(Timer::T3Rtx(0)), Some(first));
+    }
+
+    #[test]
+    fn t3_is_restarted_when_the_earliest_outstanding_tsn_is_acked() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        r.now += Duration::from_millis(500);
+        r.sack(1000, &[]);
+        assert_eq!(
+            r.timers.deadline(Timer::T3Rtx(0)),
+            Some(r.now + r.paths[0].rto.rto())
+        );
+    }
+
+    #[test]
+    fn t3_is_stopped_when_everything_is_acked() {
+        let mut r = Rig::new();
+        r.queue(2, 100);
+        r.packet();
+        let o = r.sack(1001, &[]);
+        assert!(!r.timers.is_running(Timer::T3Rtx(0)));
+        assert_eq!(o.released, 200);
+        assert!(r.out.is_empty());
+    }
+
+    #[test]
+    fn three_miss_indications_trigger_one_fast_retransmission() {
+        let mut r = Rig::new();
+        r.queue(5, 100);
+        r.packet();
+        r.sack(999, &[(2, 2)]);
+        r.sack(999, &[(2, 3)]);
+        assert!(!r.out.in_fast_recovery());
+        let o = r.sack(999, &[(2, 4)]);
+        assert!(o.fast_retransmit);
+        assert!(r.out.in_fast_recovery());
+        assert_eq!(r.packet(), vec![1000]);
+        // A later SACK still missing 1000 does not fast-retransmit it again.
+        r.sack(999, &[(2, 5)]);
+        assert_eq!(r.packet(), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn repeated_identical_sacks_are_not_miss_indications() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        for _ in 0..5 {
+            r.sack(999, &[(2, 3)]);
+        }
+        assert!(!r.out.in_fast_recovery());
+    }
+
+    #[test]
+    fn fast_recovery_ends_when_the_exit_point_is_acked() {
+        let mut r = Rig::new();
+        r.queue(5, 100);
+        r.packet();
+        for end in 2..=4 {
+            r.sack(999, &[(2, end)]);
+        }
+        assert!(r.out.in_fast_recovery());
+        r.packet();
+        r.sack(1004, &[]);
+        assert!(!r.out.in_fast_recovery());
+    }
+
+    #[test]
+    fn t3_expiry_marks_outstanding_chunks_and_backs_off_the_rto() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        assert!(r.out.on_t3_expired(0, &mut r.paths, &r.cfg));
+        assert_eq!(r.paths[0].flight_size, 0);
+        assert_eq!(r.paths[0].cwnd, r.paths[0].mtu());
+        assert_eq!(r.paths[0].rto.rto(), Duration::from_secs(2));
+        assert_eq!(r.packet(), vec![1000, 1001, 1002]);
+    }
+
+    #[test]
+    fn a_stale_sack_is_ignored() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        r.sack(1001, &[]);
+        assert!(r.sack(1000, &[]).stale);
+        assert_eq!(r.out.cum_ack(), Tsn(1001));
+    }
+
+    #[test]
+    fn a_sack_for_an_unsent_tsn_is_a_violation() {
+        let mut r = Rig::new();
+        r.queue(1, 100);
+        r.packet();
+        let err = r.out.on_sack(
+            r.now,
+            Tsn(1005),
+            1000,
+            &mut core::iter::empty(),
+            &mut r.paths,
+            &mut r.timers,
+            &r.cfg,
+        );
+        assert_eq!(err.err(), Some(SackViolation));
+    }
+
+    #[test]
+    fn reneged_chunks_are_outstanding_again() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        r.sack(999, &[(2, 3)]);
+        assert_eq!(r.paths[0].flight_size, 100);
+        r.sack(999, &[]);
+        assert_eq!(r.paths[0].flight_size, 300);
+        assert!(r.timers.is_running(Timer::T3Rtx(0)));
+    }
+
+    #[test]
+    fn the_send_buffer_refuses_data_beyond_its_size_and_reports_space() {
+        let mut r = Rig::new();
+        r.cfg.send_buffer_size = 300 * 1024;
+        r.cfg.send_low_water = 100 * 1024;
+        r.queue(1, 256 * 1024);
+        let e = r.out.send(
+            0,
+            0,
+            Arc::new(vec![0; 60 * 1024]),
+            SendOptions::default(),
+            &r.cfg,
+        );
+        assert_eq!(e, Err(SendError::WouldBlock));
+        assert!(!r.out.take_send_space(&r.cfg));
+    }
+
+    #[test]
+    fn a_zero_window_allows_one_probe_only_when_nothing_is_outstanding() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        r.out
+            .on_sack(
+                r.now,
+                Tsn(1002),
+                0,
+                &mut core::iter::empty(),
+                &mut r.paths,
+                &mut r.timers,
+                &r.cfg,
+            )
+            .unwrap();
+        assert_eq!(r.out.peer_rwnd(), 0);
+        r.queue(2, 100);
+        assert_eq!(r.packet(), vec![1003]);
+        assert_eq!(r.packet(), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn cwnd_limits_new_data() {
+        let mut r = Rig::new();
+        r.queue(20, 1000);
+        let mut sent = 0;
+        for _ in 0..20 {
+            r.out.reset_burst();
+            sent += r.packet().len();
+        }
+        // Initial cwnd 4404 bytes: one 1000-byte chunk per packet while below cwnd.
+        assert_eq!(sent, 5);
+        assert_eq!(r.paths[0].flight_size, 5000);
+    }
+
+    #[test]
+    fn max_burst_limits_packets_per_event() {
+        let mut r = Rig::new();
+        r.paths[0].cwnd = 1 << 20;
+        r.queue(20, 1000);
+        let mut packets = 0;
+        for _ in 0..20 {
+            if !r.packet().is_empty() {
+                packets += 1;
+            }
+        }
+        assert_eq!(packets, 4);
+        r.out.reset_burst();
+        assert!(!r.packet().is_empty());
+    }
+}

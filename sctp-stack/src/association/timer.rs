@@ -1,0 +1,223 @@
+//! The timer table of one association (STYLE.md §4).
+//!
+//! Every timer of RFC 9260 (and the slots the extensions need) lives here: a deadline per
+//! association-wide timer and a pair of deadlines per path (T3-rtx and heartbeat). The
+//! association's next deadline is the minimum over the table; expiry hands out the earliest
+//! expired timer and clears it, so a spurious `handle_timeout` finds nothing to do.
+//!
+//! Backoff state (the RTO of a path, retransmission counts) lives outside the table: stopping
+//! a timer never loses it (smoltcp #1020).
+
+use crate::time::Timestamp;
+
+/// Index of a path in the association's path collection.
+pub(crate) type PathIdx = usize;
+
+/// One timer of an association.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Timer {
+    /// T1-init: retransmits INIT (RFC 9260 §5.1 A).
+    T1Init,
+    /// T1-cookie: retransmits COOKIE ECHO (RFC 9260 §5.1 C).
+    T1Cookie,
+    /// T2-shutdown: retransmits SHUTDOWN or SHUTDOWN ACK (RFC 9260 §9.2).
+    T2Shutdown,
+    /// T5-shutdown-guard: bounds the whole shutdown (RFC 9260 §9.2).
+    T5ShutdownGuard,
+    /// The delayed SACK timer (RFC 9260 §6.2).
+    DelayedSack,
+    /// Closes an idle association (autoclose).
+    Autoclose,
+    /// T4-RTO: retransmits an ASCONF (RFC 5061 §5.1; slot reserved for the extension).
+    #[allow(dead_code)]
+    T4Asconf,
+    /// Retransmits a RE-CONFIG request (RFC 6525 §5.1.1; slot reserved for the extension).
+    #[allow(dead_code)]
+    Reconfig,
+    /// T3-rtx of a path (RFC 9260 §6.3.2).
+    T3Rtx(PathIdx),
+    /// The heartbeat timer of a path (RFC 9260 §8.3).
+    Heartbeat(PathIdx),
+}
+
+const ASSOC_TIMERS: usize = 8;
+const NOT_RUNNING: Timestamp = Timestamp::MAX;
+
+impl Timer {
+    fn assoc_slot(self) -> Option<usize> {
+        Some(match self {
+            Timer::T1Init => 0,
+            Timer::T1Cookie => 1,
+            Timer::T2Shutdown => 2,
+            Timer::T5ShutdownGuard => 3,
+            Timer::DelayedSack => 4,
+            Timer::Autoclose => 5,
+            Timer::T4Asconf => 6,
+            Timer::Reconfig => 7,
+            Timer::T3Rtx(_) | Timer::Heartbeat(_) => return None,
+        })
+    }
+
+    fn from_assoc_slot(slot: usize) -> Timer {
+        match slot {
+            0 => Timer::T1Init,
+            1 => Timer::T1Cookie,
+            2 => Timer::T2Shutdown,
+            3 => Timer::T5ShutdownGuard,
+            4 => Timer::DelayedSack,
+            5 => Timer::Autoclose,
+            6 => Timer::T4Asconf,
+            _ => Timer::Reconfig,
+        }
+    }
+}
+
+/// Deadlines of all timers of one association. `Timestamp::MAX` marks a stopped timer.
+#[derive(Debug, Clone)]
+pub(crate) struct TimerTable {
+    assoc: [Timestamp; ASSOC_TIMERS],
+    /// Per path: `[T3-rtx, heartbeat]`.
+    paths: Vec<[Timestamp; 2]>,
+}
+
+impl Default for TimerTable {
+    fn default() -> Self {
+        TimerTable {
+            assoc: [NOT_RUNNING; ASSOC_TIMERS],
+            paths: Vec::new(),
+        }
+    }
+}
+
+impl TimerTable {
+    fn slot_mut(&mut self, timer: Timer) -> Option<&mut Timestamp> {
+        match timer {
+            Timer::T3Rtx(p) => self.paths.get_mut(p).map(|s| &mut s[0]),
+            Timer::Heartbeat(p) => self.paths.get_mut(p).map(|s| &mut s[1]),
+            other => other.assoc_slot().and_then(|i| self.assoc.get_mut(i)),
+        }
+    }
+
+    /// Makes room for the timers of `count` paths.
+    pub(crate) fn set_path_count(&mut self, count: usize) {
+        self.paths.resize(count, [NOT_RUNNING; 2]);
+    }
+
+    /// Starts (or restarts) `timer` to expire at `at`.
+    pub(crate) fn start(&mut self, timer: Timer, at: Timestamp) {
+        // A deadline of exactly MAX would read as "stopped"; one microsecond earlier is
+        // indistinguishable in practice.
+        let at = if at == NOT_RUNNING {
+            Timestamp::from_micros(u64::MAX - 1)
+        } else {
+            at
+        };
+        if let Some(slot) = self.slot_mut(timer) {
+            *slot = at;
+        }
+    }
+
+    /// Stops `timer` (a no-op if it is not running).
+    pub(crate) fn stop(&mut self, timer: Timer) {
+        if let Some(slot) = self.slot_mut(timer) {
+            *slot = NOT_RUNNING;
+        }
+    }
+
+    /// Stops every timer.
+    pub(crate) fn stop_all(&mut self) {
+        self.assoc = [NOT_RUNNING; ASSOC_TIMERS];
+        for p in &mut self.paths {
+            *p = [NOT_RUNNING; 2];
+        }
+    }
+
+    /// The deadline of `timer`, if it is running.
+    pub(crate) fn deadline(&self, timer: Timer) -> Option<Timestamp> {
+        let at = match timer {
+            Timer::T3Rtx(p) => self.paths.get(p).map(|s| s[0]),
+            Timer::Heartbeat(p) => self.paths.get(p).map(|s| s[1]),
+            other => other.assoc_slot().and_then(|i| self.assoc.get(i).copied()),
+        }?;
+        (at != NOT_RUNNING).then_some(at)
+    }
+
+    /// Whether `timer` is running.
+    pub(crate) fn is_running(&self, timer: Timer) -> bool {
+        self.deadline(timer).is_some()
+    }
+
+    /// The earliest deadline of all running timers.
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        let assoc = self.assoc.iter().copied().min().unwrap_or(NOT_RUNNING);
+        let paths = self
+            .paths
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .min()
+            .unwrap_or(NOT_RUNNING);
+        let at = assoc.min(paths);
+        (at != NOT_RUNNING).then_some(at)
+    }
+
+    /// Removes and returns the earliest timer that has expired at `now`.
+    pub(crate) fn pop_expired(&mut self, now: Timestamp) -> Option<Timer> {
+        let mut best: Option<(Timestamp, Timer)> = None;
+        for (i, &at) in self.assoc.iter().enumerate() {
+            if at <= now && best.is_none_or(|(b, _)| at < b) {
+                best = Some((at, Timer::from_assoc_slot(i)));
+            }
+        }
+        for (p, slots) in self.paths.iter().enumerate() {
+            if slots[0] <= now && best.is_none_or(|(b, _)| slots[0] < b) {
+                best = Some((slots[0], Timer::T3Rtx(p)));
+            }
+            if slots[1] <= now && best.is_none_or(|(b, _)| slots[1] < b) {
+                best = Some((slots[1], Timer::Heartbeat(p)));
+            }
+        }
+        let (_, timer) = best?;
+        self.stop(timer);
+        Some(timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_deadline_is_the_minimum_over_all_timers() {
+        let mut t = TimerTable::default();
+        t.set_path_count(2);
+        assert_eq!(t.next_deadline(), None);
+        t.start(Timer::DelayedSack, Timestamp::from_millis(200));
+        t.start(Timer::T3Rtx(1), Timestamp::from_millis(100));
+        t.start(Timer::Heartbeat(0), Timestamp::from_millis(300));
+        assert_eq!(t.next_deadline(), Some(Timestamp::from_millis(100)));
+        t.stop(Timer::T3Rtx(1));
+        assert_eq!(t.next_deadline(), Some(Timestamp::from_millis(200)));
+    }
+
+    #[test]
+    fn expired_timers_come_out_earliest_first_and_only_once() {
+        let mut t = TimerTable::default();
+        t.set_path_count(1);
+        t.start(Timer::T1Init, Timestamp::from_millis(20));
+        t.start(Timer::T3Rtx(0), Timestamp::from_millis(10));
+        t.start(Timer::Autoclose, Timestamp::from_millis(50));
+        let now = Timestamp::from_millis(30);
+        assert_eq!(t.pop_expired(now), Some(Timer::T3Rtx(0)));
+        assert_eq!(t.pop_expired(now), Some(Timer::T1Init));
+        assert_eq!(t.pop_expired(now), None);
+        assert!(t.is_running(Timer::Autoclose));
+    }
+
+    #[test]
+    fn timers_of_unknown_paths_are_ignored() {
+        let mut t = TimerTable::default();
+        t.start(Timer::T3Rtx(5), Timestamp::ZERO);
+        assert_eq!(t.next_deadline(), None);
+        assert!(!t.is_running(Timer::T3Rtx(5)));
+    }
+}

@@ -1,0 +1,327 @@
+//! Configuration of an [`Endpoint`](crate::Endpoint) and of its associations.
+//!
+//! Every protocol parameter of RFC 9260 §16 is here with its RFC default, together with the
+//! resource limits of this implementation (buffers, stream counts, packet size). Nothing is
+//! hard-coded elsewhere: a deployment tunes these values, a test shrinks them.
+//!
+//! [`AssociationConfig::validate`] rejects inconsistent combinations (an RTO.Min above
+//! RTO.Max, a receive window smaller than the largest message, ...); the endpoint checks it
+//! on construction and on every `connect`.
+
+use core::fmt;
+use core::time::Duration;
+
+/// Why a configuration was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A field has a value outside its allowed range; the string names the rule.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid(why) => write!(f, "invalid SCTP configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Tunables of one association. `Default` gives the RFC 9260 §16 values.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AssociationConfig {
+    /// RTO.Initial (RFC 9260 §16): 1 s.
+    pub rto_initial: Duration,
+    /// RTO.Min: 1 s.
+    pub rto_min: Duration,
+    /// RTO.Max: 60 s.
+    pub rto_max: Duration,
+    /// RTO.Alpha in 1/1000 (RFC 9260 §16: 1/8 = 125).
+    pub rto_alpha_permille: u16,
+    /// RTO.Beta in 1/1000 (RFC 9260 §16: 1/4 = 250).
+    pub rto_beta_permille: u16,
+    /// The clock granularity G of RFC 9260 §6.3.1 (C2/C3): 1 ms.
+    pub clock_granularity: Duration,
+    /// Max.Burst: at most this many packets of new data in answer to one event (§6.1 D): 4.
+    pub max_burst: u32,
+    /// The L of Appropriate Byte Counting in slow start (§7.2.1, RFC 3465): 1 path MTU.
+    pub slow_start_abc_limit: u32,
+    /// Valid.Cookie.Life: 60 s. The lifetime put into the state cookies this endpoint signs.
+    pub valid_cookie_life: Duration,
+    /// Extra cookie lifetime requested with a Cookie Preservative after a Stale Cookie error
+    /// is added to the measured staleness (RFC 9260 §5.2.6 says at most 1 s): 1 s.
+    pub cookie_preservative_increment: Duration,
+    /// Association.Max.Retrans: 10.
+    pub association_max_retrans: u32,
+    /// Path.Max.Retrans: 5.
+    pub path_max_retrans: u32,
+    /// Max.Init.Retransmits: 8.
+    pub max_init_retransmits: u32,
+    /// HB.interval: 30 s. `None` disables heartbeats on idle paths (not recommended: a dead
+    /// idle peer is then only detected when data is sent).
+    pub heartbeat_interval: Option<Duration>,
+    /// Delayed SACK timeout (RFC 9260 §6.2: at most 500 ms): 200 ms.
+    pub delayed_sack_timeout: Duration,
+    /// Acknowledge at least every this many packets carrying DATA (§6.2: 2).
+    pub delayed_sack_packets: u32,
+    /// Send a packet as soon as there is data, even if it is not full (disables the Nagle-like
+    /// sender silly-window avoidance of RFC 9260 §6.1). Off by default.
+    pub nodelay: bool,
+    /// Bytes of user messages the association buffers for sending (queued and unacknowledged).
+    /// `send` fails with `WouldBlock` beyond this: 1 MiB.
+    pub send_buffer_size: usize,
+    /// `SendSpace` is reported when the buffered bytes drop to this level after a
+    /// `WouldBlock`: half the send buffer.
+    pub send_low_water: usize,
+    /// The receive buffer: bytes of received data (plus a per-chunk overhead) held for
+    /// reassembly and for the application; the advertised receiver window (a_rwnd) is what is
+    /// left of it: 1 MiB.
+    pub receive_window: u32,
+    /// The largest user message accepted for sending and for receiving, in bytes. A peer
+    /// sending a larger message is aborted with an Out of Resource cause: 256 KiB.
+    pub max_message_size: usize,
+    /// Outbound streams requested (OS of INIT; the peer may lower it): 10.
+    pub outbound_streams: u16,
+    /// Inbound streams accepted (MIS of INIT): 65535. Per-stream state is allocated only
+    /// for streams actually used.
+    pub inbound_streams: u16,
+    /// The IP-level path MTU: 1280 (the IPv6 minimum; safe everywhere). The largest SCTP
+    /// packet is this minus the IP header (20 or 40 bytes) and, with UDP encapsulation, the
+    /// UDP header (8 bytes). Raise it to the link MTU where known (e.g. 1500 on Ethernet).
+    pub pmtu: u16,
+    /// T5-shutdown-guard (RFC 9260 §9.2: 5 × RTO.Max): 300 s.
+    pub shutdown_guard: Duration,
+    /// Close the association gracefully after this long without data sent or received.
+    /// `None` (the default) disables autoclose.
+    pub autoclose: Option<Duration>,
+}
+
+impl Default for AssociationConfig {
+    fn default() -> Self {
+        AssociationConfig {
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_secs(1),
+            rto_max: Duration::from_secs(60),
+            rto_alpha_permille: 125,
+            rto_beta_permille: 250,
+            clock_granularity: Duration::from_millis(1),
+            max_burst: 4,
+            slow_start_abc_limit: 1,
+            valid_cookie_life: Duration::from_secs(60),
+            cookie_preservative_increment: Duration::from_secs(1),
+            association_max_retrans: 10,
+            path_max_retrans: 5,
+            max_init_retransmits: 8,
+            heartbeat_interval: Some(Duration::from_secs(30)),
+            delayed_sack_timeout: Duration::from_millis(200),
+            delayed_sack_packets: 2,
+            nodelay: false,
+            send_buffer_size: 1 << 20,
+            send_low_water: 1 << 19,
+            receive_window: 1 << 20,
+            max_message_size: 256 * 1024,
+            outbound_streams: 10,
+            inbound_streams: 65535,
+            pmtu: 1280,
+            shutdown_guard: Duration::from_secs(300),
+            autoclose: None,
+        }
+    }
+}
+
+/// The smallest path MTU accepted: below 512 bytes a DATA chunk would carry almost nothing.
+pub const MIN_PMTU: u16 = 512;
+
+impl AssociationConfig {
+    /// Checks the configuration for values that cannot work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |why| Err(ConfigError::Invalid(why));
+        if self.rto_min.is_zero() {
+            return bad("rto_min must be positive");
+        }
+        if self.rto_min > self.rto_max {
+            return bad("rto_min must not exceed rto_max");
+        }
+        if self.rto_initial < self.rto_min || self.rto_initial > self.rto_max {
+            return bad("rto_initial must lie between rto_min and rto_max");
+        }
+        if self.rto_alpha_permille == 0 || self.rto_alpha_permille > 1000 {
+            return bad("rto_alpha_permille must be in 1..=1000");
+        }
+        if self.rto_beta_permille == 0 || self.rto_beta_permille > 1000 {
+            return bad("rto_beta_permille must be in 1..=1000");
+        }
+        if self.max_burst == 0 {
+            return bad("max_burst must be at least 1");
+        }
+        if self.slow_start_abc_limit == 0 {
+            return bad("slow_start_abc_limit must be at least 1");
+        }
+        if self.valid_cookie_life.is_zero() {
+            return bad("valid_cookie_life must be positive");
+        }
+        if self.association_max_retrans == 0 || self.path_max_retrans == 0 {
+            return bad("retransmission limits must be at least 1");
+        }
+        if self.delayed_sack_timeout > Duration::from_millis(500) {
+            // RFC 9260 §6.2: the delay MUST NOT exceed 500 ms.
+            return bad("delayed_sack_timeout must not exceed 500 ms (RFC 9260 §6.2)");
+        }
+        if self.delayed_sack_packets == 0 || self.delayed_sack_packets > 2 {
+            // RFC 9260 §6.2: a SACK SHOULD be generated for at least every second packet.
+            return bad("delayed_sack_packets must be 1 or 2 (RFC 9260 §6.2)");
+        }
+        if self.outbound_streams == 0 || self.inbound_streams == 0 {
+            // RFC 9260 §3.3.2: OS and MIS MUST NOT be 0.
+            return bad("stream counts must be at least 1 (RFC 9260 §3.3.2)");
+        }
+        if self.pmtu < MIN_PMTU {
+            return bad("pmtu must be at least 512");
+        }
+        if self.max_message_size == 0 {
+            return bad("max_message_size must be positive");
+        }
+        if self.send_buffer_size < self.max_message_size {
+            return bad("send_buffer_size must hold at least one message of max_message_size");
+        }
+        if self.send_low_water > self.send_buffer_size {
+            return bad("send_low_water must not exceed send_buffer_size");
+        }
+        // A message that spans the cumulative ack point must always fit in the receive
+        // buffer, or reassembly could deadlock; leave room for per-chunk overhead too.
+        let needed = (self.max_message_size as u64)
+            .saturating_add(self.max_message_size as u64 / 4)
+            .saturating_add(4 * u64::from(self.pmtu));
+        if u64::from(self.receive_window) < needed {
+            return bad(
+                "receive_window must exceed max_message_size by a quarter plus four path MTUs",
+            );
+        }
+        if self.receive_window < 1500 {
+            return bad("receive_window must be at least 1500 bytes");
+        }
+        Ok(())
+    }
+}
+
+/// Configuration of an [`Endpoint`](crate::Endpoint).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// Seed of the endpoint's random number generator (verification tags, initial TSNs,
+    /// cookie secrets, heartbeat nonces and jitter). Use a fresh random seed in production;
+    /// a fixed seed makes a test reproducible.
+    pub rng_seed: [u8; 32],
+    /// The shard this endpoint serves, in `0..shard_count`. Local verification tags are
+    /// chosen so that [`tag_owner`](crate::endpoint::tag_owner)`(tag, shard_count) == shard`,
+    /// which lets a multi-core driver steer packets by tag.
+    pub shard: u32,
+    /// Number of shards (1 for a single-threaded driver).
+    pub shard_count: u32,
+    /// How often the HMAC secret that signs state cookies is replaced. Cookies signed with
+    /// the previous secret are still accepted, so this must be at least the cookie lifetime
+    /// (plus any preservative extension); the default is one hour.
+    pub cookie_secret_lifetime: Duration,
+    /// Defaults for associations (accepted ones use them as is; `connect` may override).
+    pub association: AssociationConfig,
+    /// Associations this endpoint holds at most; INITs beyond it are answered with ABORT
+    /// (Out of Resource) when the cookie echo arrives: 1,000,000.
+    pub max_associations: usize,
+    /// Packets generated by the endpoint itself (INIT ACK, ABORT and SHUTDOWN COMPLETE for
+    /// out-of-the-blue packets) waiting for `poll_transmit`; beyond this they are dropped,
+    /// which rate-limits replies to floods: 256.
+    pub max_pending_replies: usize,
+    /// Largest INIT chunk accepted (it is carried inside the state cookie): 1500 bytes.
+    pub max_init_size: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            rng_seed: [0; 32],
+            shard: 0,
+            shard_count: 1,
+            cookie_secret_lifetime: Duration::from_secs(3600),
+            association: AssociationConfig::default(),
+            max_associations: 1_000_000,
+            max_pending_replies: 256,
+            max_init_size: 1500,
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// A default configuration with the given RNG seed.
+    pub fn with_seed(rng_seed: [u8; 32]) -> Self {
+        EndpointConfig {
+            rng_seed,
+            ..EndpointConfig::default()
+        }
+    }
+
+    /// Checks the configuration, including the default association configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.association.validate()?;
+        if self.shard_count == 0 || self.shard >= self.shard_count {
+            return Err(ConfigError::Invalid("shard must be below shard_count"));
+        }
+        let cookie_span = self
+            .association
+            .valid_cookie_life
+            .saturating_add(Duration::from_secs(60));
+        if self.cookie_secret_lifetime < cookie_span {
+            return Err(ConfigError::Invalid(
+                "cookie_secret_lifetime must exceed valid_cookie_life by at least 60 s",
+            ));
+        }
+        if self.max_init_size < 20 {
+            return Err(ConfigError::Invalid("max_init_size must be at least 20"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_rfc_9260_section_16_values_and_valid() {
+        let c = AssociationConfig::default();
+        assert_eq!(c.rto_initial, Duration::from_secs(1));
+        assert_eq!(c.rto_min, Duration::from_secs(1));
+        assert_eq!(c.rto_max, Duration::from_secs(60));
+        assert_eq!((c.rto_alpha_permille, c.rto_beta_permille), (125, 250));
+        assert_eq!(c.max_burst, 4);
+        assert_eq!(c.valid_cookie_life, Duration::from_secs(60));
+        assert_eq!(c.association_max_retrans, 10);
+        assert_eq!(c.path_max_retrans, 5);
+        assert_eq!(c.max_init_retransmits, 8);
+        assert_eq!(c.heartbeat_interval, Some(Duration::from_secs(30)));
+        assert_eq!(c.shutdown_guard, Duration::from_secs(300));
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(EndpointConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_receive_window_smaller_than_a_message_is_rejected() {
+        let c = AssociationConfig {
+            receive_window: 100_000,
+            max_message_size: 100_000,
+            ..AssociationConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_delayed_sack_above_500_ms_is_rejected() {
+        let c = AssociationConfig {
+            delayed_sack_timeout: Duration::from_millis(600),
+            ..AssociationConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,7 +1,21 @@
 //! Reliable Server Pooling (RSerPool, RFC 5351-5356).
 //!
 //! Sans-IO like `sctp-stack`: no sockets, threads or clocks; time comes in as
-//! [`sctp_stack::time::Timestamp`].
+//! [`sctp_stack::time::Timestamp`] and randomness from a seeded RNG the caller passes in.
+//!
+//! Modules:
+//! - [`wire`]: ASAP (RFC 5352) and ENRP (RFC 5353) messages and the RFC 5354 parameters,
+//!   including RSPLIB's extensions.
+//! - [`policy`]: the pool member selection policies of RFC 5356 and RSPLIB, and the
+//!   [`policy::Policy`] trait through which applications add their own.
+//! - [`handlespace`]: pools, pool elements, ownership, expiry, checksums and the PU cache.
+//! - [`services`]: the wire formats of RSPLIB's demo services (PingPong, CalcApp, Fractal
+//!   Generator, Scripting) and of the Component Status Protocol.
 #![forbid(unsafe_code)]
+
+pub mod handlespace;
+pub mod policy;
+pub mod services;
+pub mod wire;
 
 pub use sctp_stack::time::Timestamp;

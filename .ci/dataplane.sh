@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Dataplane suite: the raw-IP backends (poll and io_uring) between network namespaces joined by
+# veth pairs. Needs root (namespaces, CAP_NET_RAW), iproute2 and nftables; every test removes
+# its namespaces, also on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in ip nft; do
+  command -v "$tool" >/dev/null || { echo "dataplane suite: '$tool' is missing" >&2; exit 1; }
+done
+if [ "$(id -u)" -ne 0 ]; then
+  echo "dataplane suite: needs root (network namespaces, CAP_NET_RAW)" >&2
+  exit 1
+fi
+
+timeout 900 cargo test -p dataplane --test raw_netns -- --ignored --test-threads=2

@@ -1,0 +1,122 @@
+//! [`AnyLink`]: every backend behind one type, chosen at run time.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::link::{Backend, Interest, Link, LinkError, LinkStats, Readiness, Waker};
+use crate::memory::MemoryLink;
+use crate::packet::{RxBatch, TxBatch};
+
+/// One of the backends, dispatched with a `match` per burst (not per packet).
+///
+/// Drivers that know their backend at compile time can be generic over `L: Link` instead; both
+/// keep dynamic dispatch off the per-packet path.
+#[derive(Debug)]
+#[non_exhaustive]
+// One per worker, created once and never moved on the hot path: boxing the large variant would
+// only add an indirection per burst.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyLink {
+    /// UDP encapsulation.
+    #[cfg(target_os = "linux")]
+    Udp(crate::udp::UdpLink),
+    /// Raw IP with `poll(2)`.
+    #[cfg(target_os = "linux")]
+    RawPoll(crate::raw::RawPollLink),
+    /// Raw IP on io_uring.
+    #[cfg(all(
+        feature = "io-uring",
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    RawUring(crate::uring::RawUringLink),
+    /// In-memory fabric node.
+    Memory(MemoryLink),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $l:ident => $e:expr) => {
+        match $self {
+            #[cfg(target_os = "linux")]
+            AnyLink::Udp($l) => $e,
+            #[cfg(target_os = "linux")]
+            AnyLink::RawPoll($l) => $e,
+            #[cfg(all(
+                feature = "io-uring",
+                target_os = "linux",
+                any(target_arch = "x86_64", target_arch = "aarch64")
+            ))]
+            AnyLink::RawUring($l) => $e,
+            AnyLink::Memory($l) => $e,
+        }
+    };
+}
+
+impl Link for AnyLink {
+    fn backend(&self) -> Backend {
+        dispatch!(self, l => l.backend())
+    }
+
+    fn rx_slot_size(&self) -> usize {
+        dispatch!(self, l => l.rx_slot_size())
+    }
+
+    fn header_overhead(&self, remote: IpAddr) -> usize {
+        dispatch!(self, l => l.header_overhead(remote))
+    }
+
+    fn recv(&mut self, rx: &mut RxBatch) -> Result<usize, LinkError> {
+        dispatch!(self, l => l.recv(rx))
+    }
+
+    fn send(&mut self, tx: &mut TxBatch) -> Result<usize, LinkError> {
+        dispatch!(self, l => l.send(tx))
+    }
+
+    fn wait(
+        &mut self,
+        interest: Interest,
+        timeout: Option<Duration>,
+    ) -> Result<Readiness, LinkError> {
+        dispatch!(self, l => l.wait(interest, timeout))
+    }
+
+    fn waker(&self) -> Waker {
+        dispatch!(self, l => l.waker())
+    }
+
+    fn stats(&self) -> LinkStats {
+        dispatch!(self, l => l.stats())
+    }
+}
+
+impl From<MemoryLink> for AnyLink {
+    fn from(l: MemoryLink) -> Self {
+        AnyLink::Memory(l)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl From<crate::udp::UdpLink> for AnyLink {
+    fn from(l: crate::udp::UdpLink) -> Self {
+        AnyLink::Udp(l)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl From<crate::raw::RawPollLink> for AnyLink {
+    fn from(l: crate::raw::RawPollLink) -> Self {
+        AnyLink::RawPoll(l)
+    }
+}
+
+#[cfg(all(
+    feature = "io-uring",
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+impl From<crate::uring::RawUringLink> for AnyLink {
+    fn from(l: crate::uring::RawUringLink) -> Self {
+        AnyLink::RawUring(l)
+    }
+}

@@ -9,12 +9,28 @@
 //! - [`serial`]: RFC 1982 serial numbers (TSN, SSN, MID, FSN, ASCONF and re-config serials).
 //! - [`wire`]: the complete SCTP wire format, as checked views and typed values.
 //! - [`pcap`]: a pcap writer for raw-IP and UDP-encapsulated SCTP captures.
+//! - [`endpoint`]: the sans-IO [`Endpoint`] (listeners, associations, demultiplexing) and
+//!   its call contract; [`association`]: the RFC 9260 state machine and its types.
+//! - [`config`]: every tunable with its RFC 9260 §16 default.
+//! - `sim` (feature `sim`): a deterministic network simulator for tests.
 #![forbid(unsafe_code)]
 
 pub mod association;
 pub mod config;
-#[allow(dead_code)]
 mod cookie;
+pub mod endpoint;
 pub mod pcap;
 pub mod serial;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
+
+pub use association::{
+    AbortReason, AssociationId, AssociationState, AssociationStatus, ErrorCause, Event, LostReason,
+    Message, PathState, SendError, SendOptions,
+};
+pub use config::{AssociationConfig, ConfigError, EndpointConfig};
+pub use endpoint::{
+    AssociationMut, ConnectError, ConnectRequest, Datagram, Endpoint, EndpointStats, ListenError,
+    Transmit,
+};

@@ -522,17 +522,6 @@ impl Inbound {
         16 + 4 * n
     }
 
-    /// Drops all state (restart).
-    pub(crate) fn reset(&mut self, peer_initial_tsn: Tsn) {
-        let window = u32::try_from(self.window).unwrap_or(u32::MAX);
-        *self = Inbound::new(
-            peer_initial_tsn,
-            self.inbound_streams,
-            window,
-            self.max_message,
-        );
-    }
-
     /// Bytes held (for tests and statistics).
     pub(crate) fn buffered(&self) -> usize {
         self.buffered

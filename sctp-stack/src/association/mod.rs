@@ -1,15 +1,2031 @@
 //! One SCTP association: the RFC 9260 state machine with its data sender and receiver.
+//!
+//! The [`Endpoint`](crate::Endpoint) owns associations and routes packets, timeouts and user
+//! commands to them; users reach one through [`AssociationMut`](crate::AssociationMut).
+//!
+//! Design:
+//! - [`State`] is an enum whose variants own what exists only in that state (the INIT and
+//!   cookie being retransmitted, retransmission counts); the TCB fields that exist from the
+//!   first INIT on (tags, ports, paths, timers) live in [`Association`], and the data path
+//!   (sender and receiver) exists from the moment the peer's parameters are known.
+//! - All timers are in one [`timer::TimerTable`]; backoff lives in the paths' RTO.
+//! - Every protocol violation maps to its wire response in one place
+//!   ([`Association::violation`]).
+//! - Packets are produced on demand by `poll_transmit`: control chunks first, then DATA,
+//!   bundled up to the path MTU. Nothing is encoded ahead of time except replies that must
+//!   outlive the association (ABORT), which go to the endpoint's reply queue.
 
-// The state machine that uses these parts lands in the next commits.
-#[allow(dead_code)]
+pub(crate) mod chunk;
 mod inbound;
-#[allow(dead_code)]
 mod outbound;
-#[allow(dead_code)]
 mod path;
-#[allow(dead_code)]
-mod timer;
+pub(crate) mod timer;
+
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+
+use crate::config::AssociationConfig;
+use crate::cookie::{CookieContents, staleness_micros};
+use crate::serial::Tsn;
+use crate::time::Timestamp;
+
+use chunk::{InitView, PacketView, PacketWriter, RawChunk, cause, param, ty};
+use inbound::{DataVerdict, Inbound};
+use outbound::{DATA_HEADER, FillLimits, Outbound};
+use path::{MAX_PATHS, Path};
+use timer::{PathIdx, Timer, TimerTable};
 
 pub use inbound::Message;
 pub use outbound::{SendError, SendOptions};
 pub use path::PathState;
+
+/// Identifies an association within its [`Endpoint`](crate::Endpoint): a slab index and
+/// a generation, so a stale id never reaches a newer association in the same slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AssociationId {
+    pub(crate) index: u32,
+    pub(crate) generation: u32,
+}
+
+impl AssociationId {
+    /// The slab index (stable while the association lives; reused afterwards).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
+/// The externally visible state of an association (RFC 9260 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AssociationState {
+    /// INIT sent, waiting for INIT ACK.
+    CookieWait,
+    /// COOKIE ECHO sent, waiting for COOKIE ACK.
+    CookieEchoed,
+    /// Data flows both ways.
+    Established,
+    /// The user asked to shut down; waiting for outstanding data to be acknowledged.
+    ShutdownPending,
+    /// SHUTDOWN sent.
+    ShutdownSent,
+    /// SHUTDOWN received; sending the remaining data.
+    ShutdownReceived,
+    /// SHUTDOWN ACK sent.
+    ShutdownAckSent,
+    /// Gone.
+    Closed,
+}
+
+/// An error cause received in an ABORT or ERROR chunk (RFC 9260 §3.3.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorCause {
+    /// The cause code (e.g. 12 = User-Initiated Abort, 13 = Protocol Violation).
+    pub code: u16,
+    /// The cause-specific information (without the 4-byte cause header).
+    pub info: Vec<u8>,
+}
+
+/// Why an association was aborted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbortReason {
+    /// The peer sent ABORT with these causes.
+    Peer(Vec<ErrorCause>),
+    /// This side sent ABORT with this cause (user request, protocol violation, shutdown
+    /// guard expiry, ...).
+    Local(ErrorCause),
+}
+
+/// Why the peer is considered unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostReason {
+    /// INIT or COOKIE ECHO retransmitted Max.Init.Retransmits times without answer.
+    HandshakeTimeout,
+    /// The association error counter exceeded Association.Max.Retrans (RFC 9260 §8.1).
+    MaxRetransmissions,
+    /// The peer rejected our cookie as stale too often (RFC 9260 §5.2.6).
+    StaleCookie,
+}
+
+/// What happened on an association, reported by
+/// [`Endpoint::poll_event`](crate::Endpoint::poll_event).
+///
+/// Every association ends with exactly one [`Event::Closed`], after which its id is
+/// invalid; it is preceded by the reason (`ShutdownComplete`, `Aborted` or
+/// `CommunicationLost`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed; data can be sent.
+    Connected,
+    /// Messages are ready for `recv` (reported when the queue becomes non-empty).
+    DataReadable,
+    /// The send buffer drained below its low-water mark after `send` returned `WouldBlock`.
+    SendSpace,
+    /// The peer restarted the association (RFC 9260 §5.2.4 A); data in flight was dropped.
+    Restarted,
+    /// The peer started a graceful shutdown; no more data can be sent.
+    ShutdownReceived,
+    /// The graceful shutdown completed.
+    ShutdownComplete,
+    /// The association was aborted.
+    Aborted(AbortReason),
+    /// The peer is unreachable.
+    CommunicationLost(LostReason),
+    /// The peer reported an error (ERROR chunk) that did not end the association.
+    PeerError(ErrorCause),
+    /// The association is gone; this is its last event.
+    Closed,
+}
+
+/// A snapshot of an association's state, for monitoring.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AssociationStatus {
+    /// The state.
+    pub state: AssociationState,
+    /// The local port.
+    pub local_port: u16,
+    /// The peer's port.
+    pub peer_port: u16,
+    /// The peer address of the primary path.
+    pub primary: IpAddr,
+    /// All peer addresses (one per path).
+    pub peer_addresses: Vec<IpAddr>,
+    /// Negotiated outbound streams.
+    pub outbound_streams: u16,
+    /// Negotiated inbound streams.
+    pub inbound_streams: u16,
+    /// Smoothed RTT of the primary path, once measured.
+    pub srtt: Option<Duration>,
+    /// RTO of the primary path.
+    pub rto: Duration,
+    /// Congestion window of the primary path.
+    pub cwnd: u32,
+    /// Bytes in flight on all paths.
+    pub flight_size: u32,
+    /// The peer's receiver window as the sender sees it.
+    pub peer_rwnd: u32,
+    /// Bytes in the send buffer (queued and unacknowledged).
+    pub send_buffered: usize,
+    /// Bytes held by the receiver (reassembly and unread messages).
+    pub recv_buffered: usize,
+    /// Consecutive errors counted against Association.Max.Retrans.
+    pub error_count: u32,
+}
+
+/// Shared context the endpoint lends an association for one call.
+pub(crate) struct Ctx<'a> {
+    pub(crate) id: AssociationId,
+    pub(crate) rng: &'a mut ChaCha20Rng,
+    pub(crate) events: &'a mut VecDeque<(AssociationId, Event)>,
+    /// Packets that must go out even if the association is gone by then (ABORT).
+    pub(crate) replies: &'a mut Vec<OwnedPacket>,
+}
+
+impl Ctx<'_> {
+    fn event(&mut self, e: Event) {
+        self.events.push_back((self.id, e));
+    }
+}
+
+/// An encoded packet waiting in the endpoint's reply queue.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedPacket {
+    pub(crate) src: Option<IpAddr>,
+    pub(crate) dst: IpAddr,
+    pub(crate) encaps_port: u16,
+    pub(crate) assoc: Option<AssociationId>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The state of the association and what exists only in that state.
+#[derive(Debug)]
+enum State {
+    CookieWait {
+        retransmits: u32,
+        /// Cookie Preservative to request (RFC 9260 §5.2.6), milliseconds.
+        preservative_ms: Option<u32>,
+    },
+    CookieEchoed {
+        cookie: Box<[u8]>,
+        retransmits: u32,
+        /// Causes to report in an ERROR bundled after the COOKIE ECHO (unrecognized
+        /// parameters of the INIT ACK, RFC 9260 §3.2.2).
+        report: Option<Box<[u8]>>,
+        sent_at: Timestamp,
+    },
+    Established,
+    ShutdownPending,
+    ShutdownSent {
+        retransmits: u32,
+    },
+    ShutdownReceived,
+    ShutdownAckSent {
+        retransmits: u32,
+    },
+    Closed,
+}
+
+/// The data path: exists once the peer's initial TSN, window and streams are known.
+#[derive(Debug)]
+struct DataPath {
+    out: Outbound,
+    inb: Inbound,
+}
+
+/// Control chunks owed to the peer.
+#[derive(Debug, Default)]
+struct Pending {
+    init: bool,
+    cookie_echo: bool,
+    cookie_ack: bool,
+    shutdown: bool,
+    shutdown_ack: bool,
+    shutdown_complete: bool,
+    /// Paths owed a HEARTBEAT.
+    heartbeat: u8,
+    /// HEARTBEAT ACKs owed: (path, heartbeat info TLV as received).
+    heartbeat_acks: VecDeque<(PathIdx, Vec<u8>)>,
+    /// Error causes for an ERROR chunk (already encoded as TLVs).
+    errors: Vec<u8>,
+}
+
+const MAX_PENDING_HB_ACKS: usize = 4;
+const MAX_PENDING_ERRORS: usize = 512;
+/// Bytes of our heartbeat info: nonce (8), send time (8), path index (1), padding (3).
+const HB_INFO_LEN: usize = 20;
+
+/// A protocol violation and the ABORT it earns (RFC 9260: one mapping in one place).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Violation {
+    /// §6.2: a DATA chunk without user data.
+    NoUserData(Tsn),
+    /// §6.2.1: a SACK acknowledging a TSN never sent.
+    SackBeyondSent,
+    /// A message above `max_message_size`.
+    MessageTooLarge,
+    /// A chunk of a known type with an impossible length or content.
+    MalformedChunk(u8),
+    /// §3.3.3: an INIT ACK without a State Cookie.
+    MissingCookie,
+    /// §3.3.2/§3.3.3: an INIT ACK with zero streams or a zero initiate tag.
+    InvalidInitAck,
+    /// §3.3.2.1: a Host Name Address parameter.
+    HostNameAddress,
+}
+
+impl Association {
+    fn violation(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, v: Violation) {
+        let (code, info): (u16, Vec<u8>) = match v {
+            Violation::NoUserData(tsn) => (cause::NO_USER_DATA, tsn.get().to_be_bytes().to_vec()),
+            Violation::SackBeyondSent => (
+                cause::PROTOCOL_VIOLATION,
+                b"SACK acknowledges a TSN that was not sent".to_vec(),
+            ),
+            Violation::MessageTooLarge => (cause::OUT_OF_RESOURCE, Vec::new()),
+            Violation::MalformedChunk(t) => (
+                cause::PROTOCOL_VIOLATION,
+                format!("malformed chunk of type {t}").into_bytes(),
+            ),
+            Violation::MissingCookie => (
+                cause::MISSING_MANDATORY_PARAMETER,
+                // One missing parameter: the State Cookie (RFC 9260 §3.3.10.2).
+                [0, 0, 0, 1, 0, param::STATE_COOKIE as u8].to_vec(),
+            ),
+            Violation::InvalidInitAck => (cause::INVALID_MANDATORY_PARAMETER, Vec::new()),
+            Violation::HostNameAddress => (cause::UNRESOLVABLE_ADDRESS, Vec::new()),
+        };
+        self.abort_with(now, ctx, ErrorCause { code, info });
+    }
+}
+
+/// One SCTP association.
+#[derive(Debug)]
+pub(crate) struct Association {
+    pub(crate) config: Arc<AssociationConfig>,
+    state: State,
+    pub(crate) local_port: u16,
+    pub(crate) peer_port: u16,
+    pub(crate) local_tag: u32,
+    pub(crate) peer_tag: u32,
+    local_initial_tsn: Tsn,
+    local_os: u16,
+    local_mis: u16,
+    pub(crate) paths: Vec<Path>,
+    primary: PathIdx,
+    timers: TimerTable,
+    data: Option<Box<DataPath>>,
+    pending: Pending,
+    /// Consecutive errors against Association.Max.Retrans (§8.1).
+    error_count: u32,
+    readable_reported: bool,
+    /// The endpoint must refresh its tag and address maps (tags or paths changed).
+    pub(crate) routing_changed: bool,
+    last_activity: Timestamp,
+}
+
+/// What the endpoint should do with a COOKIE ECHO for an existing association.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CookieVerdict {
+    /// Handled; process the rest of the packet.
+    Continue,
+    /// Discard the packet.
+    Discard,
+}
+
+/// How the endpoint answers an INIT for an existing association (§5.2.1, §5.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InitAnswer {
+    /// INIT ACK with this Initiate Tag and these tie-tags (local, peer).
+    InitAck {
+        initiate_tag: Option<u32>,
+        local_tie_tag: u32,
+        peer_tie_tag: u32,
+    },
+    /// ABORT: the INIT adds addresses to the association.
+    AbortNewAddresses,
+    /// Discard the INIT (and retransmit SHUTDOWN ACK in SHUTDOWN-ACK-SENT, §9.2).
+    Discard,
+}
+
+/// Parameters of the peer's INIT or INIT ACK that the association keeps.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerInit {
+    pub(crate) tag: u32,
+    pub(crate) a_rwnd: u32,
+    pub(crate) os: u16,
+    pub(crate) mis: u16,
+    pub(crate) initial_tsn: Tsn,
+    pub(crate) addresses: Vec<IpAddr>,
+    pub(crate) cookie_preservative_ms: Option<u32>,
+    pub(crate) host_name: bool,
+}
+
+impl PeerInit {
+    /// Reads the fields and parameters the association uses from an INIT or INIT ACK
+    /// chunk value. Unknown parameters are left to [`unrecognized_params`].
+    pub(crate) fn parse(value: &[u8]) -> Option<(PeerInit, InitView<'_>)> {
+        let v = InitView::parse(value)?;
+        let mut p = PeerInit {
+            tag: v.initiate_tag,
+            a_rwnd: v.a_rwnd,
+            os: v.os,
+            mis: v.mis,
+            initial_tsn: v.initial_tsn,
+            addresses: Vec::new(),
+            cookie_preservative_ms: None,
+            host_name: false,
+        };
+        for tlv in v.params() {
+            let Ok(tlv) = tlv else { break };
+            match tlv.ty {
+                param::IPV4 | param::IPV6 => {
+                    if let Some(a) = chunk::address_param(&tlv)
+                        && p.addresses.len() < MAX_PATHS * 4
+                        && !p.addresses.contains(&a)
+                    {
+                        p.addresses.push(a);
+                    }
+                }
+                param::COOKIE_PRESERVATIVE => {
+                    p.cookie_preservative_ms = tlv
+                        .value
+                        .get(..4)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u32::from_be_bytes);
+                }
+                param::HOST_NAME => p.host_name = true,
+                _ => {}
+            }
+            if stop_processing(tlv.ty) && !is_known_param(tlv.ty) {
+                break;
+            }
+        }
+        Some((p, v))
+    }
+}
+
+/// Parameters understood (or deliberately ignored) in INIT and INIT ACK.
+fn is_known_param(t: u16) -> bool {
+    matches!(
+        t,
+        param::IPV4
+            | param::IPV6
+            | param::STATE_COOKIE
+            | param::UNRECOGNIZED
+            | param::COOKIE_PRESERVATIVE
+            | param::HOST_NAME
+            | param::SUPPORTED_ADDRESS_TYPES
+            | param::ECN_CAPABLE
+            | param::ZERO_CHECKSUM
+            | param::RANDOM
+            | param::CHUNK_LIST
+            | param::HMAC_ALGO
+            | param::PADDING
+            | param::SUPPORTED_EXTENSIONS
+            | param::FORWARD_TSN_SUPPORTED
+            | param::ADAPTATION_LAYER
+    )
+}
+
+/// RFC 9260 §3.2.1: the high bit clear means "stop processing further parameters".
+fn stop_processing(t: u16) -> bool {
+    t & 0x8000 == 0
+}
+
+/// The unrecognized parameters of an INIT/INIT ACK that must be reported (action bits 01
+/// and 11, RFC 9260 §3.2.1), each wrapped as an Unrecognized Parameter TLV, appended to
+/// `out` (bounded by `limit` bytes).
+pub(crate) fn unrecognized_params(v: &InitView<'_>, out: &mut Vec<u8>, limit: usize) {
+    for tlv in v.params() {
+        let Ok(tlv) = tlv else { break };
+        if is_known_param(tlv.ty) {
+            continue;
+        }
+        if tlv.ty & 0x4000 != 0 && out.len() + chunk::tlv_size(tlv.raw.len()) <= limit {
+            let at = out.len();
+            out.resize(at + chunk::tlv_size(tlv.raw.len()), 0);
+            let mut pos = at;
+            chunk::put_tlv(out, &mut pos, param::UNRECOGNIZED, tlv.raw);
+        }
+        if stop_processing(tlv.ty) {
+            break;
+        }
+    }
+}
+
+/// Appends one error cause TLV to `out` if it stays within `limit` bytes.
+pub(crate) fn push_cause(out: &mut Vec<u8>, limit: usize, code: u16, info: &[u8]) {
+    let size = chunk::tlv_size(info.len());
+    if out.len() + size > limit {
+        return;
+    }
+    let at = out.len();
+    out.resize(at + size, 0);
+    let mut pos = at;
+    chunk::put_tlv(out, &mut pos, code, info);
+}
+
+fn parse_causes(b: &[u8]) -> Vec<ErrorCause> {
+    chunk::TlvIter::new(b)
+        .take(16)
+        .map_while(Result::ok)
+        .map(|t| ErrorCause {
+            code: t.ty,
+            info: t.value.to_vec(),
+        })
+        .collect()
+}
+
+/// Everything needed to create the server side of an association from a valid cookie.
+#[derive(Debug)]
+pub(crate) struct AcceptParams<'a> {
+    pub(crate) cookie: &'a CookieContents<'a>,
+    pub(crate) peer: PeerInit,
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) encaps_port: u16,
+}
+
+impl Association {
+    #[allow(clippy::too_many_arguments)]
+    fn base(
+        config: Arc<AssociationConfig>,
+        local_port: u16,
+        peer_port: u16,
+        local_tag: u32,
+        local_initial_tsn: Tsn,
+        primary: Path,
+        now: Timestamp,
+        state: State,
+    ) -> Association {
+        let local_os = config.outbound_streams;
+        let local_mis = config.inbound_streams;
+        let mut timers = TimerTable::default();
+        timers.set_path_count(1);
+        Association {
+            config,
+            state,
+            local_port,
+            peer_port,
+            local_tag,
+            peer_tag: 0,
+            local_initial_tsn,
+            local_os,
+            local_mis,
+            paths: vec![primary],
+            primary: 0,
+            timers,
+            data: None,
+            pending: Pending::default(),
+            error_count: 0,
+            readable_reported: false,
+            routing_changed: true,
+            last_activity: now,
+        }
+    }
+
+    /// Starts an association as the initiator: COOKIE-WAIT with the INIT due (§5.1 A).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn connect(
+        config: Arc<AssociationConfig>,
+        now: Timestamp,
+        local_port: u16,
+        peer: IpAddr,
+        peer_port: u16,
+        local: Option<IpAddr>,
+        encaps_port: u16,
+        local_tag: u32,
+        initial_tsn: Tsn,
+    ) -> Association {
+        let path = Path::new(peer, local, encaps_port, PathState::Active, &config);
+        let mut a = Association::base(
+            config,
+            local_port,
+            peer_port,
+            local_tag,
+            initial_tsn,
+            path,
+            now,
+            State::CookieWait {
+                retransmits: 0,
+                preservative_ms: None,
+            },
+        );
+        a.pending.init = true;
+        let rto = a.paths[0].rto.rto();
+        a.timers.start(Timer::T1Init, now + rto);
+        a
+    }
+
+    /// Creates the responder side from a valid state cookie (§5.1 D): ESTABLISHED, with the
+    /// COOKIE ACK due.
+    pub(crate) fn accept(
+        config: Arc<AssociationConfig>,
+        now: Timestamp,
+        p: AcceptParams<'_>,
+        ctx: &mut Ctx<'_>,
+    ) -> Association {
+        let c = p.cookie;
+        let path = Path::new(
+            p.src,
+            Some(p.dst),
+            p.encaps_port,
+            PathState::Active,
+            &config,
+        );
+        let mut a = Association::base(
+            config,
+            c.local_port,
+            c.peer_port,
+            c.local_tag,
+            Tsn(c.local_initial_tsn),
+            path,
+            now,
+            State::Established,
+        );
+        a.local_os = c.local_os;
+        a.local_mis = c.local_mis;
+        a.peer_tag = c.peer_tag;
+        a.install_peer(&p.peer, p.src, now);
+        a.pending.cookie_ack = true;
+        a.start_heartbeats(now, ctx);
+        ctx.event(Event::Connected);
+        a
+    }
+
+    /// Sets up the data path and the paths from the peer's INIT or INIT ACK.
+    fn install_peer(&mut self, peer: &PeerInit, src: IpAddr, now: Timestamp) {
+        let _ = now;
+        self.peer_tag = peer.tag;
+        let outbound_streams = self.local_os.min(peer.mis);
+        let inbound_streams = self.local_mis.min(peer.os);
+        let mut out = Outbound::new(self.local_initial_tsn, outbound_streams, peer.a_rwnd);
+        out.blocked = false;
+        let inb = Inbound::new(
+            peer.initial_tsn,
+            inbound_streams,
+            self.config.receive_window,
+            self.config.max_message_size,
+        );
+        self.data = Some(Box::new(DataPath { out, inb }));
+        // The primary path is where the peer's chunk came from; listed addresses become
+        // further (unconfirmed) paths (RFC 9260 §5.1.2, §5.4).
+        if let Some(p) = self.paths.get_mut(self.primary) {
+            p.remote = src;
+            p.init_congestion(peer.a_rwnd);
+            p.state = PathState::Active;
+        }
+        let (local, encaps) = self
+            .paths
+            .get(self.primary)
+            .map_or((None, 0), |p| (p.local, p.encaps_port));
+        for &addr in &peer.addresses {
+            if self.paths.len() >= MAX_PATHS {
+                break;
+            }
+            if self.paths.iter().any(|p| p.remote == addr) {
+                continue;
+            }
+            if addr.is_ipv4() != src.is_ipv4() || !is_unicast(addr) {
+                continue;
+            }
+            let mut path = Path::new(addr, None, encaps, PathState::Unconfirmed, &self.config);
+            if local.is_some_and(|l| l.is_ipv4() == addr.is_ipv4()) {
+                path.local = local;
+            }
+            path.init_congestion(peer.a_rwnd);
+            self.paths.push(path);
+        }
+        self.timers.set_path_count(self.paths.len());
+        self.routing_changed = true;
+    }
+
+    fn start_heartbeats(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        if self.config.heartbeat_interval.is_none() {
+            return;
+        }
+        for i in 0..self.paths.len() {
+            if self
+                .paths
+                .get(i)
+                .is_some_and(|p| p.state == PathState::Active)
+            {
+                let at = self.next_heartbeat_at(i, now, ctx);
+                self.timers.start(Timer::Heartbeat(i), at);
+            }
+        }
+    }
+
+    /// RFC 9260 §8.3: the next heartbeat after RTO + HB.interval, with ±50% jitter of the RTO.
+    fn next_heartbeat_at(&self, path: PathIdx, now: Timestamp, ctx: &mut Ctx<'_>) -> Timestamp {
+        let Some(interval) = self.config.heartbeat_interval else {
+            return Timestamp::MAX;
+        };
+        let rto = self.paths.get(path).map_or(Duration::ZERO, |p| p.rto.rto());
+        let rto_us = u64::try_from(rto.as_micros()).unwrap_or(u64::MAX);
+        let jitter = if rto_us > 0 {
+            ctx.rng.next_u64() % rto_us.max(1)
+        } else {
+            0
+        };
+        // RTO * (0.5 .. 1.5) + interval.
+        let base = rto_us / 2 + jitter;
+        now + interval + Duration::from_micros(base)
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    pub(crate) fn state(&self) -> AssociationState {
+        match self.state {
+            State::CookieWait { .. } => AssociationState::CookieWait,
+            State::CookieEchoed { .. } => AssociationState::CookieEchoed,
+            State::Established => AssociationState::Established,
+            State::ShutdownPending => AssociationState::ShutdownPending,
+            State::ShutdownSent { .. } => AssociationState::ShutdownSent,
+            State::ShutdownReceived => AssociationState::ShutdownReceived,
+            State::ShutdownAckSent { .. } => AssociationState::ShutdownAckSent,
+            State::Closed => AssociationState::Closed,
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.is_closed() {
+            return None;
+        }
+        self.timers.next_deadline()
+    }
+
+    pub(crate) fn status(&self) -> AssociationStatus {
+        let p = self.paths.get(self.primary);
+        AssociationStatus {
+            state: self.state(),
+            local_port: self.local_port,
+            peer_port: self.peer_port,
+            primary: p.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.remote),
+            peer_addresses: self.paths.iter().map(|p| p.remote).collect(),
+            outbound_streams: self.data.as_ref().map_or(0, |d| d.out.outbound_streams()),
+            inbound_streams: self.local_mis,
+            srtt: p.and_then(|p| p.rto.srtt()),
+            rto: p.map_or(Duration::ZERO, |p| p.rto.rto()),
+            cwnd: p.map_or(0, |p| p.cwnd),
+            flight_size: self.paths.iter().map(|p| p.flight_size).sum(),
+            peer_rwnd: self.data.as_ref().map_or(0, |d| d.out.peer_rwnd()),
+            send_buffered: self.data.as_ref().map_or(0, |d| d.out.buffered()),
+            recv_buffered: self.data.as_ref().map_or(0, |d| d.inb.buffered()),
+            error_count: self.error_count,
+        }
+    }
+
+    pub(crate) fn peer_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.paths.iter().map(|p| p.remote)
+    }
+
+    // ---------------------------------------------------------------- user commands
+
+    pub(crate) fn send(
+        &mut self,
+        now: Timestamp,
+        stream: u16,
+        ppid: u32,
+        data: Arc<Vec<u8>>,
+        opts: SendOptions,
+    ) -> Result<(), SendError> {
+        match self.state {
+            State::Established => {}
+            State::CookieWait { .. } | State::CookieEchoed { .. } => {
+                return Err(SendError::NotConnected);
+            }
+            _ => return Err(SendError::ShuttingDown),
+        }
+        let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
+        d.out.send(stream, ppid, data, opts, &self.config)?;
+        self.last_activity = now;
+        self.touch_autoclose(now);
+        Ok(())
+    }
+
+    pub(crate) fn recv(&mut self, now: Timestamp) -> Option<Message> {
+        let d = self.data.as_mut()?;
+        let m = d.inb.recv();
+        if !d.inb.has_ready() {
+            self.readable_reported = false;
+        }
+        let mtu = self.paths.get(self.primary).map_or(1200, Path::mtu);
+        if m.is_some() && d.inb.window_update_due(mtu) {
+            // Receiver SWS avoidance: tell the peer the window reopened.
+            d.inb.request_sack_now();
+        }
+        if m.is_some() {
+            self.last_activity = now;
+        }
+        m
+    }
+
+    /// Starts a graceful shutdown (RFC 9260 §9.2).
+    pub(crate) fn shutdown(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        match self.state {
+            State::Established => {
+                self.state = State::ShutdownPending;
+                self.timers
+                    .start(Timer::T5ShutdownGuard, now + self.config.shutdown_guard);
+                self.check_shutdown_progress(now);
+            }
+            State::CookieWait { .. } => {
+                // No peer state exists yet: just forget the attempt.
+                self.close(ctx);
+            }
+            State::CookieEchoed { .. } => {
+                self.abort_with(
+                    now,
+                    ctx,
+                    ErrorCause {
+                        code: cause::USER_INITIATED_ABORT,
+                        info: b"shutdown during handshake".to_vec(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Aborts the association with a User-Initiated Abort cause (RFC 9260 §9.1).
+    pub(crate) fn abort(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, reason: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        let info = reason.get(..reason.len().min(256)).unwrap_or(&[]).to_vec();
+        self.abort_with(
+            now,
+            ctx,
+            ErrorCause {
+                code: cause::USER_INITIATED_ABORT,
+                info,
+            },
+        );
+    }
+
+    /// Sends ABORT with `c` (through the endpoint's reply queue) and closes.
+    fn abort_with(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, c: ErrorCause) {
+        let _ = now;
+        if self.is_closed() {
+            return;
+        }
+        let tag = self.peer_tag;
+        // Without the peer's tag (COOKIE-WAIT before any INIT ACK) there is nothing to abort
+        // on its side.
+        if tag != 0
+            && let Some(path) = self.paths.get(self.primary)
+        {
+            let mut bytes = vec![0u8; path.max_packet().max(64)];
+            let mut causes = Vec::new();
+            push_cause(
+                &mut causes,
+                path.max_packet().saturating_sub(16),
+                c.code,
+                &c.info,
+            );
+            if let Some(mut w) = PacketWriter::new(
+                &mut bytes,
+                path.max_packet(),
+                self.local_port,
+                self.peer_port,
+                tag,
+            ) {
+                w.push(ty::ABORT, 0, causes.len(), |v| v.copy_from_slice(&causes));
+                let len = w.finish();
+                bytes.truncate(len);
+                ctx.replies.push(OwnedPacket {
+                    src: path.local,
+                    dst: path.remote,
+                    encaps_port: path.encaps_port,
+                    assoc: Some(ctx.id),
+                    bytes,
+                });
+            }
+        }
+        ctx.event(Event::Aborted(AbortReason::Local(c)));
+        self.close(ctx);
+    }
+
+    fn close(&mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx;
+        self.state = State::Closed;
+        self.timers.stop_all();
+        self.data = None;
+        self.pending = Pending::default();
+    }
+
+    fn lost(&mut self, ctx: &mut Ctx<'_>, reason: LostReason) {
+        ctx.event(Event::CommunicationLost(reason));
+        self.close(ctx);
+    }
+
+    fn touch_autoclose(&mut self, now: Timestamp) {
+        if let Some(d) = self.config.autoclose
+            && matches!(self.state, State::Established)
+        {
+            self.timers.start(Timer::Autoclose, now + d);
+        }
+    }
+
+    /// Counts one error against Association.Max.Retrans (§8.1); true if the peer is lost.
+    fn count_error(&mut self) -> bool {
+        self.error_count = self.error_count.saturating_add(1);
+        self.error_count > self.config.association_max_retrans
+    }
+
+    fn count_path_error(&mut self, p: PathIdx) {
+        let max = self.config.path_max_retrans;
+        if let Some(path) = self.paths.get_mut(p) {
+            path.error_count = path.error_count.saturating_add(1);
+            if path.error_count > max && path.state != PathState::Unconfirmed {
+                // §8.2: the destination is inactive. With one path it is still used.
+                path.state = PathState::Inactive;
+            }
+        }
+    }
+
+    fn check_shutdown_progress(&mut self, now: Timestamp) {
+        let empty = self.data.as_ref().is_none_or(|d| d.out.is_empty());
+        if !empty {
+            return;
+        }
+        let rto = self
+            .paths
+            .get(self.primary)
+            .map_or(Duration::from_secs(1), |p| p.rto.rto());
+        match self.state {
+            State::ShutdownPending => {
+                // §9.2: all data acknowledged: send SHUTDOWN, start T2, enter SHUTDOWN-SENT.
+                self.state = State::ShutdownSent { retransmits: 0 };
+                self.pending.shutdown = true;
+                self.timers.start(Timer::T2Shutdown, now + rto);
+            }
+            State::ShutdownReceived => {
+                // §9.2: send SHUTDOWN ACK, start T2, enter SHUTDOWN-ACK-SENT.
+                self.state = State::ShutdownAckSent { retransmits: 0 };
+                self.pending.shutdown_ack = true;
+                self.timers.start(Timer::T2Shutdown, now + rto);
+            }
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    pub(crate) fn handle_timeout(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        while let Some(t) = self.timers.pop_expired(now) {
+            if self.is_closed() {
+                return;
+            }
+            self.on_timer(t, now, ctx);
+        }
+    }
+
+    fn on_timer(&mut self, t: Timer, now: Timestamp, ctx: &mut Ctx<'_>) {
+        let max_init = self.config.max_init_retransmits;
+        match t {
+            Timer::T1Init => {
+                let State::CookieWait { retransmits, .. } = &mut self.state else {
+                    return;
+                };
+                *retransmits += 1;
+                if *retransmits > max_init {
+                    self.lost(ctx, LostReason::HandshakeTimeout);
+                    return;
+                }
+                // RFC 9260 §5.1 / §6.3.3: retransmit with the RTO backed off.
+                if let Some(p) = self.paths.get_mut(self.primary) {
+                    p.rto.back_off(&self.config);
+                }
+                self.pending.init = true;
+                let rto = self.primary_rto();
+                self.timers.start(Timer::T1Init, now + rto);
+            }
+            Timer::T1Cookie => {
+                let State::CookieEchoed {
+                    retransmits,
+                    sent_at,
+                    ..
+                } = &mut self.state
+                else {
+                    return;
+                };
+                *retransmits += 1;
+                *sent_at = now;
+                if *retransmits > max_init {
+                    self.lost(ctx, LostReason::HandshakeTimeout);
+                    return;
+                }
+                if let Some(p) = self.paths.get_mut(self.primary) {
+                    p.rto.back_off(&self.config);
+                }
+                self.pending.cookie_echo = true;
+                let rto = self.primary_rto();
+                self.timers.start(Timer::T1Cookie, now + rto);
+            }
+            Timer::T2Shutdown => {
+                // §9.2: retransmit SHUTDOWN / SHUTDOWN ACK, count the error.
+                let retransmits = match &mut self.state {
+                    State::ShutdownSent { retransmits }
+                    | State::ShutdownAckSent { retransmits } => retransmits,
+                    _ => return,
+                };
+                *retransmits += 1;
+                let primary = self.primary;
+                self.count_path_error(primary);
+                if self.count_error() {
+                    self.lost(ctx, LostReason::MaxRetransmissions);
+                    return;
+                }
+                if let Some(p) = self.paths.get_mut(self.primary) {
+                    p.rto.back_off(&self.config);
+                }
+                match self.state {
+                    State::ShutdownSent { .. } => self.pending.shutdown = true,
+                    State::ShutdownAckSent { .. } => self.pending.shutdown_ack = true,
+                    _ => {}
+                }
+                let rto = self.primary_rto();
+                self.timers.start(Timer::T2Shutdown, now + rto);
+            }
+            Timer::T5ShutdownGuard => {
+                // §9.2: the guard expired: abort.
+                self.abort_with(
+                    now,
+                    ctx,
+                    ErrorCause {
+                        code: cause::USER_INITIATED_ABORT,
+                        info: b"shutdown guard timer expired".to_vec(),
+                    },
+                );
+            }
+            Timer::DelayedSack => {
+                if let Some(d) = self.data.as_mut()
+                    && d.inb.sack_pending()
+                {
+                    d.inb.request_sack_now();
+                }
+            }
+            Timer::Autoclose => {
+                if matches!(self.state, State::Established) {
+                    let idle = now.saturating_duration_since(self.last_activity);
+                    match self.config.autoclose {
+                        Some(limit) if idle >= limit => self.shutdown(now, ctx),
+                        Some(limit) => {
+                            let at = self.last_activity + limit;
+                            self.timers.start(Timer::Autoclose, at);
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Timer::T3Rtx(p) => self.on_t3(p, now, ctx),
+            Timer::Heartbeat(p) => self.on_heartbeat_timer(p, now, ctx),
+            Timer::T4Asconf | Timer::Reconfig => {}
+        }
+    }
+
+    fn primary_rto(&self) -> Duration {
+        self.paths
+            .get(self.primary)
+            .map_or(self.config.rto_initial, |p| p.rto.rto())
+    }
+
+    fn on_t3(&mut self, p: PathIdx, now: Timestamp, ctx: &mut Ctx<'_>) {
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        if !d.out.has_unacked() {
+            return;
+        }
+        let counts = d.out.on_t3_expired(p, &mut self.paths, &self.config);
+        if counts {
+            // §6.3.3 / §8.1 / §8.2: a timeout is an error on the path and association.
+            self.count_path_error(p);
+            if self.count_error() {
+                self.lost(ctx, LostReason::MaxRetransmissions);
+                return;
+            }
+        }
+        // E3/E4: the retransmission goes out with the next packet; R1 restarts T3 then.
+        let _ = now;
+    }
+
+    fn on_heartbeat_timer(&mut self, p: PathIdx, now: Timestamp, ctx: &mut Ctx<'_>) {
+        if !self.is_open_for_heartbeat() {
+            return;
+        }
+        let Some(path) = self.paths.get_mut(p) else {
+            return;
+        };
+        let unanswered = path.hb_outstanding.take().is_some();
+        let idle = !path.sent_in_hb_period;
+        path.sent_in_hb_period = false;
+        if unanswered {
+            // §8.3: an unacknowledged HEARTBEAT is an error for the path and association.
+            path.rto.back_off(&self.config);
+            self.count_path_error(p);
+            if self.count_error() {
+                self.lost(ctx, LostReason::MaxRetransmissions);
+                return;
+            }
+        }
+        if idle || unanswered {
+            self.pending.heartbeat |= 1 << p.min(7);
+        }
+        let at = self.next_heartbeat_at(p, now, ctx);
+        self.timers.start(Timer::Heartbeat(p), at);
+    }
+
+    fn is_open_for_heartbeat(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::ShutdownPending | State::ShutdownReceived
+        )
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Handles a packet routed to this association. `cookie` is the already verified state
+    /// cookie when the first chunk is a COOKIE ECHO.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn handle_packet(
+        &mut self,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+        src: IpAddr,
+        dst: IpAddr,
+        encaps_port: u16,
+        pkt: &PacketView<'_>,
+        cookie: Option<(&CookieContents<'_>, &PeerInit)>,
+    ) {
+        let Some(first) = pkt.first_chunk() else {
+            return;
+        };
+        // RFC 9260 §8.5 and §8.5.1: verification tag rules.
+        let t_bit = first.flags & 0x01 != 0;
+        let tag_ok = match first.ty {
+            ty::ABORT | ty::SHUTDOWN_COMPLETE if t_bit => {
+                pkt.vtag == self.peer_tag && self.peer_tag != 0
+            }
+            ty::COOKIE_ECHO => cookie.is_some(),
+            _ => pkt.vtag == self.local_tag,
+        };
+        if !tag_ok {
+            // §8.5.1 (E): SHUTDOWN ACK in COOKIE-WAIT/ECHOED is treated as OOTB.
+            return;
+        }
+        let path_idx = self.path_of(src);
+        if let Some(i) = path_idx
+            && let Some(p) = self.paths.get_mut(i)
+        {
+            // RFC 6951 §5.4: the peer's UDP port follows the latest packet.
+            p.encaps_port = encaps_port;
+            if p.local.is_none() {
+                p.local = Some(dst);
+            }
+        }
+        let mut had_data = false;
+        let mut index = 0usize;
+        for ch in pkt.chunks() {
+            let Ok(ch) = ch else { break };
+            if self.is_closed() {
+                break;
+            }
+            let first_chunk = index == 0;
+            index += 1;
+            match ch.ty {
+                ty::COOKIE_ECHO => {
+                    if !first_chunk {
+                        continue;
+                    }
+                    let Some((c, peer)) = cookie else { return };
+                    if self.on_cookie_echo(now, ctx, c, peer, src) == CookieVerdict::Discard {
+                        return;
+                    }
+                }
+                ty::INIT | ty::INIT_ACK if index > 1 => return,
+                ty::INIT => return,
+                ty::INIT_ACK => self.on_init_ack(now, ctx, &ch, src),
+                ty::COOKIE_ACK => self.on_cookie_ack(now, ctx),
+                ty::ABORT => {
+                    if ch.flags & 0x01 != 0 && !(pkt.vtag == self.peer_tag && self.peer_tag != 0) {
+                        return;
+                    }
+                    if ch.flags & 0x01 == 0 && pkt.vtag != self.local_tag {
+                        return;
+                    }
+                    ctx.event(Event::Aborted(AbortReason::Peer(parse_causes(ch.value))));
+                    self.close(ctx);
+                    return;
+                }
+                ty::SHUTDOWN_COMPLETE => {
+                    // §9.2: only meaningful in SHUTDOWN-ACK-SENT; otherwise ignored.
+                    if matches!(self.state, State::ShutdownAckSent { .. }) {
+                        ctx.event(Event::ShutdownComplete);
+                        self.close(ctx);
+                    }
+                    return;
+                }
+                ty::DATA => {
+                    if self.on_data(now, ctx, &ch) {
+                        had_data = true;
+                    }
+                }
+                ty::SACK => self.on_sack(now, ctx, &ch),
+                ty::HEARTBEAT => self.on_heartbeat(&ch, path_idx.unwrap_or(self.primary)),
+                ty::HEARTBEAT_ACK => self.on_heartbeat_ack(now, &ch),
+                ty::SHUTDOWN => self.on_shutdown(now, ctx, &ch),
+                ty::SHUTDOWN_ACK => self.on_shutdown_ack(now, ctx, pkt.vtag, path_idx),
+                ty::ERROR => self.on_error(now, ctx, &ch),
+                ty::ECNE | ty::CWR | ty::PAD => {}
+                _ => {
+                    // RFC 9260 §3.2: unrecognized chunk types follow their action bits.
+                    let action = ch.ty >> 6;
+                    if action & 0x01 != 0 {
+                        let limit = MAX_PENDING_ERRORS;
+                        let raw = ch.raw.get(..ch.raw.len().min(256)).unwrap_or(&[]);
+                        push_cause(
+                            &mut self.pending.errors,
+                            limit,
+                            cause::UNRECOGNIZED_CHUNK,
+                            raw,
+                        );
+                    }
+                    if action & 0x02 == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        if had_data {
+            self.after_data_packet(now);
+        }
+    }
+
+    fn path_of(&self, addr: IpAddr) -> Option<PathIdx> {
+        self.paths.iter().position(|p| p.remote == addr)
+    }
+
+    fn on_init_ack(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>, src: IpAddr) {
+        // §5.2.3: an INIT ACK outside COOKIE-WAIT is discarded.
+        if !matches!(self.state, State::CookieWait { .. }) {
+            return;
+        }
+        let Some((peer, view)) = PeerInit::parse(ch.value) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ty::INIT_ACK));
+            return;
+        };
+        if peer.tag == 0 || peer.os == 0 || peer.mis == 0 {
+            // §3.3.3: the endpoint MUST abort on a zero Initiate Tag or stream count.
+            self.peer_tag = peer.tag;
+            self.violation(now, ctx, Violation::InvalidInitAck);
+            return;
+        }
+        if peer.host_name {
+            self.peer_tag = peer.tag;
+            self.violation(now, ctx, Violation::HostNameAddress);
+            return;
+        }
+        let cookie = view
+            .params()
+            .map_while(Result::ok)
+            .find(|p| p.ty == param::STATE_COOKIE)
+            .map(|p| p.value);
+        let Some(cookie) = cookie else {
+            self.peer_tag = peer.tag;
+            self.violation(now, ctx, Violation::MissingCookie);
+            return;
+        };
+        let mut report = Vec::new();
+        unrecognized_params(&view, &mut report, MAX_PENDING_ERRORS);
+        let report = (!report.is_empty()).then(|| {
+            // Wrap the parameters in one Unrecognized Parameters error cause.
+            let mut c = Vec::new();
+            push_cause(&mut c, usize::MAX, cause::UNRECOGNIZED_PARAMETERS, &report);
+            c.into_boxed_slice()
+        });
+        self.install_peer(&peer, src, now);
+        self.timers.stop(Timer::T1Init);
+        // §5.1 C: send COOKIE ECHO, start T1-cookie.
+        self.state = State::CookieEchoed {
+            cookie: cookie.to_vec().into_boxed_slice(),
+            retransmits: 0,
+            report,
+            sent_at: now,
+        };
+        self.pending.cookie_echo = true;
+        let rto = self.primary_rto();
+        self.timers.start(Timer::T1Cookie, now + rto);
+        self.routing_changed = true;
+        let _ = ctx;
+    }
+
+    fn on_cookie_ack(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        // §5.2.5: a COOKIE ACK outside COOKIE-ECHOED is discarded.
+        if !matches!(self.state, State::CookieEchoed { .. }) {
+            return;
+        }
+        self.timers.stop(Timer::T1Cookie);
+        self.state = State::Established;
+        self.error_count = 0;
+        self.start_heartbeats(now, ctx);
+        self.touch_autoclose(now);
+        ctx.event(Event::Connected);
+    }
+
+    /// RFC 9260 §5.2.4: a COOKIE ECHO when a TCB exists.
+    fn on_cookie_echo(
+        &mut self,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+        c: &CookieContents<'_>,
+        peer: &PeerInit,
+        src: IpAddr,
+    ) -> CookieVerdict {
+        let local_m = c.local_tag == self.local_tag;
+        let peer_m = c.peer_tag == self.peer_tag;
+        let tie_m = c.local_tie_tag == self.local_tag && c.peer_tie_tag == self.peer_tag;
+        if !local_m && !peer_m && tie_m {
+            // Case A: the peer restarted.
+            if matches!(self.state, State::ShutdownAckSent { .. }) {
+                // §9.2 / §5.2.4 A: SHUTDOWN ACK plus "Cookie Received While Shutting Down".
+                self.pending.shutdown_ack = true;
+                push_cause(
+                    &mut self.pending.errors,
+                    MAX_PENDING_ERRORS,
+                    cause::COOKIE_WHILE_SHUTTING_DOWN,
+                    &[],
+                );
+                return CookieVerdict::Discard;
+            }
+            let mut addrs = peer.addresses.clone();
+            addrs.push(src);
+            if addrs.iter().any(|a| self.path_of(*a).is_none()) {
+                // Restart with new addresses: the endpoint answers with ABORT (done by the
+                // endpoint for INIT; for a cookie, discard).
+                return CookieVerdict::Discard;
+            }
+            self.restart(now, ctx, c, peer, src);
+            return CookieVerdict::Continue;
+        }
+        if local_m && !peer_m {
+            // Case B: INIT collision; take the peer's new parameters.
+            let was_setup = matches!(
+                self.state,
+                State::CookieWait { .. } | State::CookieEchoed { .. }
+            );
+            self.peer_tag = c.peer_tag;
+            if was_setup {
+                self.local_os = c.local_os;
+                self.local_mis = c.local_mis;
+                self.install_peer(peer, src, now);
+                self.establish(now, ctx);
+            }
+            self.pending.cookie_ack = true;
+            self.routing_changed = true;
+            return CookieVerdict::Continue;
+        }
+        if !local_m && peer_m && c.local_tie_tag == 0 && c.peer_tie_tag == 0 {
+            // Case C: a late cookie from an earlier attempt.
+            return CookieVerdict::Discard;
+        }
+        if local_m && peer_m {
+            // Case D.
+            if matches!(
+                self.state,
+                State::CookieWait { .. } | State::CookieEchoed { .. }
+            ) {
+                if self.data.is_none() {
+                    self.install_peer(peer, src, now);
+                }
+                self.establish(now, ctx);
+            }
+            self.pending.cookie_ack = true;
+            return CookieVerdict::Continue;
+        }
+        // §5.2.4: any other combination is silently discarded.
+        CookieVerdict::Discard
+    }
+
+    fn establish(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        self.timers.stop(Timer::T1Init);
+        self.timers.stop(Timer::T1Cookie);
+        if !matches!(self.state, State::Established) {
+            self.state = State::Established;
+            self.error_count = 0;
+            self.start_heartbeats(now, ctx);
+            self.touch_autoclose(now);
+            ctx.event(Event::Connected);
+        }
+    }
+
+    /// Case A of §5.2.4: a new TCB in place of the old one, reported as a restart.
+    fn restart(
+        &mut self,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+        c: &CookieContents<'_>,
+        peer: &PeerInit,
+        src: IpAddr,
+    ) {
+        self.local_tag = c.local_tag;
+        self.local_initial_tsn = Tsn(c.local_initial_tsn);
+        self.local_os = c.local_os;
+        self.local_mis = c.local_mis;
+        self.timers.stop_all();
+        self.pending = Pending::default();
+        let primary_remote = src;
+        let config = Arc::clone(&self.config);
+        for p in &mut self.paths {
+            let fresh = Path::new(p.remote, p.local, p.encaps_port, p.state, &config);
+            *p = fresh;
+        }
+        self.primary = self.path_of(primary_remote).unwrap_or(0);
+        self.install_peer(peer, src, now);
+        self.state = State::Established;
+        self.error_count = 0;
+        self.readable_reported = false;
+        self.pending.cookie_ack = true;
+        self.start_heartbeats(now, ctx);
+        self.touch_autoclose(now);
+        self.routing_changed = true;
+        ctx.event(Event::Restarted);
+    }
+
+    /// The answer to an INIT arriving for this association (§5.2.1, §5.2.2, §9.2).
+    pub(crate) fn answer_init(&mut self, peer: &PeerInit, src: IpAddr) -> InitAnswer {
+        match self.state {
+            State::CookieWait { .. } => InitAnswer::InitAck {
+                initiate_tag: Some(self.local_tag),
+                local_tie_tag: self.local_tag,
+                peer_tie_tag: 0,
+            },
+            State::CookieEchoed { .. } => {
+                if self.adds_addresses(peer, src) {
+                    return InitAnswer::AbortNewAddresses;
+                }
+                InitAnswer::InitAck {
+                    initiate_tag: Some(self.local_tag),
+                    local_tie_tag: self.local_tag,
+                    peer_tie_tag: self.peer_tag,
+                }
+            }
+            State::ShutdownAckSent { .. } => {
+                // §9.2: discard the INIT and retransmit SHUTDOWN ACK.
+                self.pending.shutdown_ack = true;
+                InitAnswer::Discard
+            }
+            State::Closed => InitAnswer::Discard,
+            _ => {
+                if self.adds_addresses(peer, src) {
+                    return InitAnswer::AbortNewAddresses;
+                }
+                InitAnswer::InitAck {
+                    initiate_tag: None,
+                    local_tie_tag: self.local_tag,
+                    peer_tie_tag: self.peer_tag,
+                }
+            }
+        }
+    }
+
+    fn adds_addresses(&self, peer: &PeerInit, src: IpAddr) -> bool {
+        self.path_of(src).is_none()
+            || peer
+                .addresses
+                .iter()
+                .filter(|a| is_unicast(**a) && a.is_ipv4() == src.is_ipv4())
+                .any(|a| self.path_of(*a).is_none())
+                && self.paths.len() < MAX_PATHS
+    }
+
+    /// Returns true if the chunk carried new data (for SACK timing).
+    fn on_data(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) -> bool {
+        if matches!(
+            self.state,
+            State::CookieWait { .. } | State::CookieEchoed { .. } | State::ShutdownAckSent { .. }
+        ) {
+            return false;
+        }
+        let Some(d) = self.data.as_mut() else {
+            return false;
+        };
+        let Some(v) = chunk::DataView::parse(ch.value) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ty::DATA));
+            return false;
+        };
+        let verdict = d
+            .inb
+            .on_data(v.tsn, v.stream, v.ssn, v.ppid, ch.flags, v.payload);
+        match verdict {
+            DataVerdict::Accepted => {
+                self.last_activity = now;
+                if d.inb.has_ready() && !self.readable_reported {
+                    self.readable_reported = true;
+                    ctx.event(Event::DataReadable);
+                }
+            }
+            DataVerdict::Duplicate | DataVerdict::Dropped => {}
+            DataVerdict::InvalidStream => {
+                // §6.5: ERROR with Invalid Stream Identifier (stream, reserved).
+                let mut info = [0u8; 4];
+                info[..2].copy_from_slice(&v.stream.to_be_bytes());
+                push_cause(
+                    &mut self.pending.errors,
+                    MAX_PENDING_ERRORS,
+                    cause::INVALID_STREAM,
+                    &info,
+                );
+            }
+            DataVerdict::NoUserData => {
+                self.violation(now, ctx, Violation::NoUserData(v.tsn));
+                return false;
+            }
+            DataVerdict::MessageTooLarge => {
+                self.violation(now, ctx, Violation::MessageTooLarge);
+                return false;
+            }
+        }
+        true
+    }
+
+    fn after_data_packet(&mut self, now: Timestamp) {
+        let every = self.config.delayed_sack_packets;
+        let shutdown_sent = matches!(self.state, State::ShutdownSent { .. });
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        let now_due = d.inb.on_data_packet(every);
+        if shutdown_sent {
+            // §9.2: in SHUTDOWN-SENT answer each DATA packet with SHUTDOWN (and the SACK
+            // for the data) at once, restarting T2.
+            d.inb.request_sack_now();
+            self.pending.shutdown = true;
+            let rto = self.primary_rto();
+            self.timers.start(Timer::T2Shutdown, now + rto);
+        } else if !now_due && !self.timers.is_running(Timer::DelayedSack) {
+            self.timers
+                .start(Timer::DelayedSack, now + self.config.delayed_sack_timeout);
+        }
+        self.touch_autoclose(now);
+    }
+
+    fn on_sack(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        if matches!(
+            self.state,
+            State::CookieWait { .. } | State::CookieEchoed { .. }
+        ) {
+            return;
+        }
+        let Some(s) = chunk::SackView::parse(ch.value) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ty::SACK));
+            return;
+        };
+        let res = d.out.on_sack(
+            now,
+            s.cum_ack,
+            s.a_rwnd,
+            &mut s.gaps(),
+            &mut self.paths,
+            &mut self.timers,
+            &self.config,
+        );
+        match res {
+            Err(_) => self.violation(now, ctx, Violation::SackBeyondSent),
+            Ok(o) => {
+                if o.acked_new {
+                    // §8.1: an acknowledgement resets the association error counter.
+                    self.error_count = 0;
+                }
+                if d.out.take_send_space(&self.config) {
+                    ctx.event(Event::SendSpace);
+                }
+                self.check_shutdown_progress(now);
+            }
+        }
+    }
+
+    fn on_heartbeat(&mut self, ch: &RawChunk<'_>, path: PathIdx) {
+        if !matches!(
+            self.state,
+            State::Established
+                | State::ShutdownPending
+                | State::ShutdownSent { .. }
+                | State::ShutdownReceived
+                | State::ShutdownAckSent { .. }
+        ) {
+            return;
+        }
+        // §8.3: echo the Heartbeat Information TLV unchanged.
+        if ch.value.len() > 1024 || self.pending.heartbeat_acks.len() >= MAX_PENDING_HB_ACKS {
+            return;
+        }
+        self.pending
+            .heartbeat_acks
+            .push_back((path, ch.value.to_vec()));
+    }
+
+    fn on_heartbeat_ack(&mut self, now: Timestamp, ch: &RawChunk<'_>) {
+        let Some(Ok(info)) = chunk::TlvIter::new(ch.value).next() else {
+            return;
+        };
+        if info.ty != param::HEARTBEAT_INFO || info.value.len() != HB_INFO_LEN {
+            return;
+        }
+        let v = info.value;
+        let nonce = u64::from_be_bytes(v[0..8].try_into().unwrap_or([0; 8]));
+        let sent =
+            Timestamp::from_micros(u64::from_be_bytes(v[8..16].try_into().unwrap_or([0; 8])));
+        let p = usize::from(v[16]);
+        let Some(path) = self.paths.get_mut(p) else {
+            return;
+        };
+        if path.hb_outstanding != Some(nonce) {
+            return;
+        }
+        path.hb_outstanding = None;
+        path.error_count = 0;
+        if matches!(
+            path.state,
+            PathState::Unconfirmed | PathState::Inactive | PathState::PotentiallyFailed
+        ) {
+            path.state = PathState::Active;
+        }
+        // §8.3: the heartbeat's round trip is an RTT measurement.
+        path.rto
+            .measure(now.saturating_duration_since(sent), &self.config);
+        self.error_count = 0;
+    }
+
+    fn on_shutdown(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
+        let Some(cum) = chunk::shutdown_cum_ack(ch.value) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ty::SHUTDOWN));
+            return;
+        };
+        match self.state {
+            State::Established | State::ShutdownPending | State::ShutdownReceived => {
+                // §9.2: the Cumulative TSN Ack acknowledges like a SACK without gaps.
+                if let Some(d) = self.data.as_mut() {
+                    let rwnd = d.out.peer_rwnd();
+                    if cum.is_after(d.out.cum_ack()) {
+                        let r = d.out.on_sack(
+                            now,
+                            cum,
+                            rwnd,
+                            &mut core::iter::empty(),
+                            &mut self.paths,
+                            &mut self.timers,
+                            &self.config,
+                        );
+                        if r.is_err() {
+                            self.violation(now, ctx, Violation::SackBeyondSent);
+                            return;
+                        }
+                    }
+                }
+                if !matches!(self.state, State::ShutdownReceived) {
+                    self.state = State::ShutdownReceived;
+                    self.timers.stop(Timer::Autoclose);
+                    if !self.timers.is_running(Timer::T5ShutdownGuard) {
+                        self.timers
+                            .start(Timer::T5ShutdownGuard, now + self.config.shutdown_guard);
+                    }
+                    ctx.event(Event::ShutdownReceived);
+                }
+                self.check_shutdown_progress(now);
+            }
+            State::ShutdownSent { .. } => {
+                // §9.2: SHUTDOWN collision: answer with SHUTDOWN ACK, restart T2.
+                self.state = State::ShutdownAckSent { retransmits: 0 };
+                self.pending.shutdown = false;
+                self.pending.shutdown_ack = true;
+                let rto = self.primary_rto();
+                self.timers.start(Timer::T2Shutdown, now + rto);
+            }
+            State::ShutdownAckSent { .. } => {
+                self.pending.shutdown_ack = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn on_shutdown_ack(
+        &mut self,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+        vtag: u32,
+        path: Option<PathIdx>,
+    ) {
+        let _ = (now, vtag, path);
+        match self.state {
+            State::ShutdownSent { .. } | State::ShutdownAckSent { .. } => {
+                // §9.2: stop T2, send SHUTDOWN COMPLETE, remove the association.
+                self.send_shutdown_complete(ctx);
+                ctx.event(Event::ShutdownComplete);
+                self.close(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn send_shutdown_complete(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(path) = self.paths.get(self.primary) else {
+            return;
+        };
+        let mut bytes = vec![0u8; 16];
+        if let Some(mut w) = PacketWriter::new(
+            &mut bytes,
+            16,
+            self.local_port,
+            self.peer_port,
+            self.peer_tag,
+        ) {
+            w.push(ty::SHUTDOWN_COMPLETE, 0, 0, |_| {});
+            let len = w.finish();
+            bytes.truncate(len);
+            ctx.replies.push(OwnedPacket {
+                src: path.local,
+                dst: path.remote,
+                encaps_port: path.encaps_port,
+                assoc: Some(ctx.id),
+                bytes,
+            });
+        }
+    }
+
+    fn on_error(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
+        let causes = parse_causes(ch.value);
+        for c in causes {
+            if c.code == cause::STALE_COOKIE
+                && let State::CookieEchoed { retransmits, .. } = self.state
+            {
+                // RFC 9260 §5.2.6: retry with a Cookie Preservative asking for the measured
+                // staleness plus a small increment; counts as an INIT retransmission.
+                let staleness_us = c
+                    .info
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u32::from_be_bytes);
+                let increment = self.config.cookie_preservative_increment;
+                let ms = u64::from(staleness_us).div_ceil(1000)
+                    + u64::try_from(increment.as_millis()).unwrap_or(0);
+                let retransmits = retransmits + 1;
+                if retransmits > self.config.max_init_retransmits {
+                    self.lost(ctx, LostReason::StaleCookie);
+                    return;
+                }
+                self.timers.stop(Timer::T1Cookie);
+                self.state = State::CookieWait {
+                    retransmits,
+                    preservative_ms: Some(u32::try_from(ms).unwrap_or(u32::MAX)),
+                };
+                self.data = None;
+                self.peer_tag = 0;
+                self.pending.cookie_echo = false;
+                self.pending.init = true;
+                let rto = self.primary_rto();
+                self.timers.start(Timer::T1Init, now + rto);
+                return;
+            }
+            if !matches!(
+                self.state,
+                State::CookieWait { .. } | State::CookieEchoed { .. }
+            ) {
+                ctx.event(Event::PeerError(c));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- output
+
+    /// Whether a packet could be produced now (cheap check for the endpoint's send queue).
+    pub(crate) fn wants_transmit(&self) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let p = &self.pending;
+        if p.init
+            || p.cookie_echo
+            || p.cookie_ack
+            || p.shutdown
+            || p.shutdown_ack
+            || p.shutdown_complete
+            || p.heartbeat != 0
+            || !p.heartbeat_acks.is_empty()
+            || !p.errors.is_empty()
+        {
+            return true;
+        }
+        let Some(d) = self.data.as_ref() else {
+            return false;
+        };
+        if d.inb.sack_due_now() {
+            return true;
+        }
+        if !self.can_send_data() {
+            return false;
+        }
+        self.paths
+            .get(self.primary)
+            .is_some_and(|path| d.out.wants_to_send(path, &self.config))
+    }
+
+    fn can_send_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::ShutdownPending | State::ShutdownReceived
+        )
+    }
+
+    /// Writes the next packet into `buf`. Returns its length and destination path.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+        buf: &mut [u8],
+    ) -> Option<(usize, PathIdx)> {
+        if self.is_closed() {
+            return None;
+        }
+        if let State::CookieWait {
+            preservative_ms, ..
+        } = self.state
+            && self.pending.init
+        {
+            self.pending.init = false;
+            return self.write_init(buf, preservative_ms);
+        }
+        if self.pending.cookie_echo
+            && let State::CookieEchoed { .. } = self.state
+        {
+            self.pending.cookie_echo = false;
+            return self.write_cookie_echo(now, buf);
+        }
+        if matches!(
+            self.state,
+            State::CookieWait { .. } | State::CookieEchoed { .. }
+        ) {
+            return None;
+        }
+        // The destination: a path owed a HEARTBEAT ACK or HEARTBEAT, else the primary.
+        let path_idx = self
+            .pending
+            .heartbeat_acks
+            .front()
+            .map(|(p, _)| *p)
+            .or_else(|| {
+                (0..self.paths.len()).find(|i| self.pending.heartbeat & (1 << (*i).min(7)) != 0)
+            })
+            .unwrap_or(self.primary)
+            .min(self.paths.len().saturating_sub(1));
+        let path = self.paths.get(path_idx)?;
+        let limit = path.max_packet();
+        let mut w = PacketWriter::new(buf, limit, self.local_port, self.peer_port, self.peer_tag)?;
+
+        if self.pending.cookie_ack && w.push(ty::COOKIE_ACK, 0, 0, |_| {}) {
+            self.pending.cookie_ack = false;
+        }
+        // SACK: when due now, or bundled with data we are about to send anyway (§6.2).
+        let will_send_data = self.can_send_data()
+            && self
+                .data
+                .as_ref()
+                .is_some_and(|d| d.out.wants_to_send(path, &self.config));
+        if let Some(d) = self.data.as_mut()
+            && (d.inb.sack_due_now() || (d.inb.sack_pending() && will_send_data))
+        {
+            let room = w.room().saturating_sub(4);
+            let size = d.inb.sack_len(room);
+            let sack = d.inb.take_sack(room);
+            let n_gaps = sack.gaps.len();
+            let n_dups = sack.dups.list().len();
+            let ok = w.push(ty::SACK, 0, size - 4, |v| {
+                v[0..4].copy_from_slice(&sack.cum_ack.get().to_be_bytes());
+                v[4..8].copy_from_slice(&sack.a_rwnd.to_be_bytes());
+                v[8..10].copy_from_slice(&(n_gaps as u16).to_be_bytes());
+                v[10..12].copy_from_slice(&(n_dups as u16).to_be_bytes());
+                let mut at = 12;
+                for (s, e) in sack.gap_offsets() {
+                    v[at..at + 2].copy_from_slice(&s.to_be_bytes());
+                    v[at + 2..at + 4].copy_from_slice(&e.to_be_bytes());
+                    at += 4;
+                }
+                for t in sack.dups.list() {
+                    v[at..at + 4].copy_from_slice(&t.get().to_be_bytes());
+                    at += 4;
+                }
+            });
+            drop(sack);
+            debug_assert!(ok);
+            self.timers.stop(Timer::DelayedSack);
+        }
+        if !self.pending.errors.is_empty() {
+            let errs = core::mem::take(&mut self.pending.errors);
+            if !w.push(ty::ERROR, 0, errs.len(), |v| v.copy_from_slice(&errs)) {
+                // Too large for what is left: try again in the next packet.
+                self.pending.errors = errs;
+            }
+        }
+        if self.pending.shutdown_ack && w.push(ty::SHUTDOWN_ACK, 0, 0, |_| {}) {
+            self.pending.shutdown_ack = false;
+        }
+        if self.pending.shutdown {
+            let cum = self.data.as_ref().map_or(Tsn(0), |d| d.inb.cum_ack());
+            if w.push(ty::SHUTDOWN, 0, 4, |v| {
+                v.copy_from_slice(&cum.get().to_be_bytes())
+            }) {
+                self.pending.shutdown = false;
+            }
+        }
+        while let Some((p, _)) = self.pending.heartbeat_acks.front() {
+            if *p != path_idx {
+                break;
+            }
+            let Some((_, info)) = self.pending.heartbeat_acks.pop_front() else {
+                break;
+            };
+            if !w.push(ty::HEARTBEAT_ACK, 0, info.len(), |v| {
+                v.copy_from_slice(&info)
+            }) {
+                self.pending.heartbeat_acks.push_front((path_idx, info));
+                break;
+            }
+        }
+        let hb_bit = 1u8 << path_idx.min(7);
+        if self.pending.heartbeat & hb_bit != 0 {
+            let nonce = ctx.rng.next_u64();
+            let mut info = [0u8; 4 + HB_INFO_LEN];
+            info[0..2].copy_from_slice(&param::HEARTBEAT_INFO.to_be_bytes());
+            info[2..4].copy_from_slice(&((4 + HB_INFO_LEN) as u16).to_be_bytes());
+            info[4..12].copy_from_slice(&nonce.to_be_bytes());
+            info[12..20].copy_from_slice(&now.as_micros().to_be_bytes());
+            info[20] = u8::try_from(path_idx).unwrap_or(u8::MAX);
+            if w.push(ty::HEARTBEAT, 0, info.len(), |v| v.copy_from_slice(&info)) {
+                self.pending.heartbeat &= !hb_bit;
+                if let Some(p) = self.paths.get_mut(path_idx) {
+                    p.hb_outstanding = Some(nonce);
+                    p.sent_in_hb_period = true;
+                }
+            }
+        }
+        // DATA.
+        if self.can_send_data()
+            && let Some(d) = self.data.as_mut()
+        {
+            let immediate = matches!(self.state, State::ShutdownPending);
+            let room = w.room();
+            let wrote = d.out.fill_packet(
+                now,
+                path_idx,
+                &mut self.paths,
+                &mut self.timers,
+                &self.config,
+                FillLimits { room, immediate },
+                &mut |dr| {
+                    w.push(ty::DATA, dr.flags, 12 + dr.payload.len(), |v| {
+                        v[0..4].copy_from_slice(&dr.tsn.get().to_be_bytes());
+                        v[4..6].copy_from_slice(&dr.stream.to_be_bytes());
+                        v[6..8].copy_from_slice(&dr.ssn.get().to_be_bytes());
+                        v[8..12].copy_from_slice(&dr.ppid.to_be_bytes());
+                        v[12..].copy_from_slice(dr.payload);
+                    })
+                },
+            );
+            if wrote > 0 {
+                self.last_activity = now;
+                self.touch_autoclose(now);
+            }
+        }
+        if w.chunks() == 0 {
+            return None;
+        }
+        Some((w.finish(), path_idx))
+    }
+
+    fn write_init(
+        &mut self,
+        buf: &mut [u8],
+        preservative_ms: Option<u32>,
+    ) -> Option<(usize, PathIdx)> {
+        let path = self.paths.get(self.primary)?;
+        let limit = path.max_packet();
+        let mut w = PacketWriter::new(buf, limit, self.local_port, self.peer_port, 0)?;
+        let mut params = [0u8; 16];
+        let mut plen = 0;
+        if let Some(ms) = preservative_ms {
+            chunk::put_tlv(
+                &mut params,
+                &mut plen,
+                param::COOKIE_PRESERVATIVE,
+                &ms.to_be_bytes(),
+            );
+        }
+        let (tag, rwnd, os, mis, tsn) = (
+            self.local_tag,
+            self.config.receive_window,
+            self.local_os,
+            self.local_mis,
+            self.local_initial_tsn,
+        );
+        w.push(ty::INIT, 0, 16 + plen, |v| {
+            chunk::write_init_fixed(v, tag, rwnd, os, mis, tsn);
+            v[16..].copy_from_slice(&params[..plen]);
+        });
+        Some((w.finish(), self.primary))
+    }
+
+    fn write_cookie_echo(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<(usize, PathIdx)> {
+        let path = self.paths.get(self.primary)?;
+        let limit = path.max_packet().max(buf.len().min(65_535));
+        let State::CookieEchoed {
+            cookie,
+            report,
+            sent_at,
+            ..
+        } = &mut self.state
+        else {
+            return None;
+        };
+        *sent_at = now;
+        let mut w = PacketWriter::new(buf, limit, self.local_port, self.peer_port, self.peer_tag)?;
+        // §5.1 C: COOKIE ECHO first; an ERROR reporting unrecognized INIT ACK parameters may
+        // follow it (§3.2.2).
+        if !w.push(ty::COOKIE_ECHO, 0, cookie.len(), |v| {
+            v.copy_from_slice(cookie)
+        }) {
+            return None;
+        }
+        if let Some(r) = report.take() {
+            let _ = w.push(ty::ERROR, 0, r.len(), |v| v.copy_from_slice(&r));
+        }
+        let _ = staleness_micros;
+        let _ = DATA_HEADER;
+        Some((w.finish(), self.primary))
+    }
+}
+
+/// RFC 9260 §8.4 (1): packets to or from non-unicast addresses are not answered.
+pub(crate) fn is_unicast(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => !(v.is_multicast() || v.is_broadcast() || v.is_unspecified()),
+        IpAddr::V6(v) => !(v.is_multicast() || v.is_unspecified()),
+    }
+}

@@ -631,7 +631,8 @@ impl Outbound {
         true
     }
 
-    /// Resets the Max.Burst packet count (on each SACK and timer expiry, §6.1 D).
+    /// Resets the Max.Burst packet count (done by each SACK and T3 expiry, §6.1 D).
+    #[cfg(test)]
     pub(crate) fn reset_burst(&mut self) {
         self.burst_packets = 0;
     }
@@ -976,20 +977,6 @@ impl Outbound {
             }
         }
         Ok(out)
-    }
-
-    /// Drops everything (restart, abort); returns the number of messages discarded.
-    pub(crate) fn clear(&mut self) {
-        self.streams.clear();
-        self.rr.clear();
-        self.current = None;
-        self.sent.clear();
-        self.queued_bytes = 0;
-        self.unacked_bytes = 0;
-        self.to_retransmit = 0;
-        self.fast_pending = 0;
-        self.fast_recovery_exit = None;
-        self.highest_gap_acked = None;
     }
 }
 

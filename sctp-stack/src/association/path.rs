@@ -296,11 +296,6 @@ impl Path {
         self.cwnd = self.ssthresh;
         self.partial_bytes_acked = 0;
     }
-
-    /// Whether the path is usable for sending data.
-    pub(crate) fn is_usable(&self) -> bool {
-        matches!(self.state, PathState::Active | PathState::PotentiallyFailed)
-    }
 }
 
 #[cfg(test)]

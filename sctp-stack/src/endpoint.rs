@@ -1,0 +1,1233 @@
+//! The SCTP endpoint: listeners, the association slab, demultiplexing, the stateless
+//! handshake responder and out-of-the-blue handling (RFC 9260 §5.1, §8.4, §8.5).
+//!
+//! # Call contract (sans-IO)
+//!
+//! The driver owns sockets and a monotonic clock and calls, in any order:
+//! - [`Endpoint::handle_datagram`] for every received SCTP packet (raw or decapsulated from
+//!   UDP, with the peer's UDP port in [`Datagram::encaps_port`]);
+//! - [`Endpoint::handle_timeout`] when [`Endpoint::poll_timeout`] has passed (early or
+//!   repeated calls are harmless);
+//! - user commands through [`Endpoint::connect`] and [`Endpoint::association`].
+//!
+//! After any of these it drains [`Endpoint::poll_transmit`] (one packet per call, written
+//! into the caller's buffer, until it returns `None`) and [`Endpoint::poll_event`], then
+//! sleeps until the next datagram or [`Endpoint::poll_timeout`]. Every input carries the
+//! current [`Timestamp`]; commands given through [`AssociationMut`] take effect at the
+//! time of the most recent call that passed one.
+//!
+//! Nothing here panics on network input, and memory is bounded: a listener keeps no state
+//! for an INIT (the state cookie carries it), replies to out-of-the-blue packets wait in a
+//! bounded queue, and each association bounds its buffers by its configuration.
+//!
+//! # Demultiplexing
+//!
+//! A packet is matched to an association in O(1): first by its verification tag (the
+//! association's local tag, chosen unique on this endpoint), else by (peer address, peer
+//! port, local port) for the packets whose tag is not ours (INIT, T-bit ABORT and SHUTDOWN
+//! COMPLETE, COOKIE ECHO of a restart). Timers of all associations sit in one binary heap
+//! with lazy invalidation, so `poll_timeout` is O(1) and an expiry costs O(log n).
+
+use core::cmp::Reverse;
+use core::fmt;
+use core::time::Duration;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::association::chunk::{self, PacketView, PacketWriter, cause, param, ty};
+use crate::association::{
+    AcceptParams, Association, AssociationId, AssociationState, AssociationStatus, Ctx, Event,
+    InitAnswer, Message, OwnedPacket, PeerInit, SendError, SendOptions, is_unicast, push_cause,
+    unrecognized_params,
+};
+use crate::config::{AssociationConfig, ConfigError, EndpointConfig};
+use crate::cookie::{CookieContents, CookieSecrets, staleness, staleness_micros};
+use crate::serial::Tsn;
+use crate::time::Timestamp;
+
+/// A received SCTP packet and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The peer's IP address.
+    pub src: IpAddr,
+    /// The local IP address the packet was sent to.
+    pub dst: IpAddr,
+    /// 0 for raw IP; otherwise the peer's UDP source port (RFC 6951 encapsulation).
+    pub encaps_port: u16,
+    /// The SCTP packet (common header and chunks).
+    pub data: &'a [u8],
+}
+
+/// A packet written by [`Endpoint::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The local address to send from, if the endpoint knows it.
+    pub src: Option<IpAddr>,
+    /// The destination address.
+    pub dst: IpAddr,
+    /// 0 for raw IP; otherwise the peer's UDP port (RFC 6951).
+    pub encaps_port: u16,
+    /// Length of the packet at the start of the caller's buffer.
+    pub len: usize,
+    /// The association the packet belongs to, if any.
+    pub assoc: Option<AssociationId>,
+}
+
+/// Parameters of [`Endpoint::connect`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectRequest {
+    /// The peer's address.
+    pub remote: IpAddr,
+    /// The peer's SCTP port.
+    pub remote_port: u16,
+    /// The local SCTP port; 0 picks an ephemeral port.
+    pub local_port: u16,
+    /// The local address to send from, if it matters.
+    pub local: Option<IpAddr>,
+    /// 0 for raw IP; otherwise the peer's UDP port for RFC 6951 encapsulation.
+    pub encaps_port: u16,
+    /// Overrides the endpoint's association configuration.
+    pub config: Option<AssociationConfig>,
+}
+
+impl ConnectRequest {
+    /// A request to connect to `remote:remote_port` from an ephemeral port.
+    pub fn new(remote: IpAddr, remote_port: u16) -> Self {
+        ConnectRequest {
+            remote,
+            remote_port,
+            local_port: 0,
+            local: None,
+            encaps_port: 0,
+            config: None,
+        }
+    }
+
+    /// Uses UDP encapsulation to the peer's UDP port `port` (RFC 6951).
+    pub fn with_encaps_port(mut self, port: u16) -> Self {
+        self.encaps_port = port;
+        self
+    }
+
+    /// Uses this local SCTP port.
+    pub fn with_local_port(mut self, port: u16) -> Self {
+        self.local_port = port;
+        self
+    }
+
+    /// Uses this association configuration.
+    pub fn with_config(mut self, config: AssociationConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+}
+
+/// Why [`Endpoint::listen`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// Port 0 cannot be listened on.
+    PortZero,
+    /// Already listening on the port.
+    AlreadyListening,
+}
+
+impl fmt::Display for ListenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ListenError::PortZero => "cannot listen on port 0",
+            ListenError::AlreadyListening => "already listening on this port",
+        })
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// Why [`Endpoint::connect`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The association configuration is inconsistent.
+    InvalidConfig(ConfigError),
+    /// The remote address is not unicast, or the remote port is 0.
+    InvalidRemote,
+    /// An association to this peer and port from this local port exists.
+    AlreadyConnected,
+    /// The endpoint holds `max_associations` associations.
+    TooManyAssociations,
+    /// No ephemeral port is free.
+    NoEphemeralPort,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::InvalidConfig(e) => write!(f, "{e}"),
+            ConnectError::InvalidRemote => f.write_str("remote address or port not usable"),
+            ConnectError::AlreadyConnected => f.write_str("association to this peer exists"),
+            ConnectError::TooManyAssociations => f.write_str("too many associations"),
+            ConnectError::NoEphemeralPort => f.write_str("no ephemeral port available"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Counters of the endpoint, for monitoring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams: u64,
+    /// Dropped: bad common header or checksum.
+    pub bad_packets: u64,
+    /// Out-of-the-blue packets (no association, not a handshake packet).
+    pub out_of_the_blue: u64,
+    /// INIT chunks answered with INIT ACK.
+    pub init_acks_sent: u64,
+    /// COOKIE ECHOs refused (bad MAC, stale, wrong tags or ports).
+    pub cookies_refused: u64,
+    /// Replies dropped because the reply queue was full.
+    pub replies_dropped: u64,
+    /// Associations created.
+    pub associations_created: u64,
+}
+
+/// The local verification tag owner of `tag` among `shard_count` shards: a multi-core
+/// driver steers a packet to shard `tag_owner(vtag, n)` (see `EndpointConfig::shard`).
+pub fn tag_owner(tag: u32, shard_count: u32) -> u32 {
+    tag % shard_count.max(1)
+}
+
+type AddrKey = (IpAddr, u16, u16);
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    assoc: Option<Box<Association>>,
+    /// The deadline registered in the timer heap.
+    registered: Option<Timestamp>,
+    in_ready: bool,
+    /// The routes currently in the maps.
+    tag: u32,
+    addrs: Vec<AddrKey>,
+}
+
+/// A sans-IO SCTP endpoint. See the [module documentation](self) for the call contract.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: EndpointConfig,
+    assoc_config: Arc<AssociationConfig>,
+    rng: ChaCha20Rng,
+    secrets: CookieSecrets,
+    listeners: Vec<u16>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    by_tag: HashMap<u32, AssociationId>,
+    by_addr: HashMap<AddrKey, AssociationId>,
+    timers: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
+    ready: VecDeque<AssociationId>,
+    replies: VecDeque<OwnedPacket>,
+    scratch: Vec<OwnedPacket>,
+    spare: Vec<Vec<u8>>,
+    events: VecDeque<(AssociationId, Event)>,
+    next_port: u16,
+    now: Timestamp,
+    stats: EndpointStats,
+}
+
+const EPHEMERAL_FIRST: u16 = 49152;
+
+impl Endpoint {
+    /// Creates an endpoint. Fails if the configuration is inconsistent.
+    pub fn new(config: EndpointConfig) -> Result<Endpoint, ConfigError> {
+        config.validate()?;
+        let mut rng = ChaCha20Rng::from_seed(config.rng_seed);
+        let secrets = CookieSecrets::new(&mut rng, Timestamp::ZERO, config.cookie_secret_lifetime);
+        let next_port = EPHEMERAL_FIRST + (rng.next_u32() % 16384) as u16;
+        Ok(Endpoint {
+            assoc_config: Arc::new(config.association.clone()),
+            config,
+            rng,
+            secrets,
+            listeners: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            by_tag: HashMap::new(),
+            by_addr: HashMap::new(),
+            timers: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            replies: VecDeque::new(),
+            scratch: Vec::new(),
+            spare: Vec::new(),
+            events: VecDeque::new(),
+            next_port,
+            now: Timestamp::ZERO,
+            stats: EndpointStats::default(),
+        })
+    }
+
+    /// Accepts associations on `port`.
+    pub fn listen(&mut self, port: u16) -> Result<(), ListenError> {
+        if port == 0 {
+            return Err(ListenError::PortZero);
+        }
+        if self.listeners.contains(&port) {
+            return Err(ListenError::AlreadyListening);
+        }
+        self.listeners.push(port);
+        Ok(())
+    }
+
+    /// Stops accepting new associations on `port` (existing ones continue).
+    pub fn close_listener(&mut self, port: u16) {
+        self.listeners.retain(|&p| p != port);
+    }
+
+    /// Number of live associations.
+    pub fn association_count(&self) -> usize {
+        self.live
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    /// Starts an association (RFC 9260 §5.1 A): the INIT goes out with the next
+    /// `poll_transmit`; `Event::Connected` reports success.
+    pub fn connect(
+        &mut self,
+        now: Timestamp,
+        req: ConnectRequest,
+    ) -> Result<AssociationId, ConnectError> {
+        self.advance(now);
+        let config = match req.config {
+            Some(c) => {
+                c.validate().map_err(ConnectError::InvalidConfig)?;
+                Arc::new(c)
+            }
+            None => Arc::clone(&self.assoc_config),
+        };
+        if !is_unicast(req.remote) || req.remote_port == 0 {
+            return Err(ConnectError::InvalidRemote);
+        }
+        if self.live >= self.config.max_associations {
+            return Err(ConnectError::TooManyAssociations);
+        }
+        let local_port = if req.local_port != 0 {
+            req.local_port
+        } else {
+            self.ephemeral_port(req.remote, req.remote_port)
+                .ok_or(ConnectError::NoEphemeralPort)?
+        };
+        if self
+            .by_addr
+            .contains_key(&(req.remote, req.remote_port, local_port))
+        {
+            return Err(ConnectError::AlreadyConnected);
+        }
+        let tag = self.new_local_tag();
+        let tsn = Tsn(self.rng.next_u32());
+        let assoc = Association::connect(
+            config,
+            now,
+            local_port,
+            req.remote,
+            req.remote_port,
+            req.local,
+            req.encaps_port,
+            tag,
+            tsn,
+        );
+        let id = self.insert(assoc);
+        self.after(id);
+        Ok(id)
+    }
+
+    /// The association `id`, for commands, or `None` if it is gone.
+    pub fn association(&mut self, id: AssociationId) -> Option<AssociationMut<'_>> {
+        self.get(id)?;
+        Some(AssociationMut { ep: self, id })
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<(AssociationId, Event)> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of any timer; call `handle_timeout` when it has passed.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Fires every timer that expired at `now`. Spurious calls are no-ops.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.advance(now);
+        while let Some(&Reverse((at, index, generation))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let id = AssociationId { index, generation };
+            let Some(slot) = self.slots.get_mut(index as usize) else {
+                continue;
+            };
+            if slot.generation != generation || slot.registered != Some(at) {
+                continue; // superseded registration
+            }
+            slot.registered = None;
+            self.with_assoc(id, |a, ctx| a.handle_timeout(now, ctx));
+        }
+    }
+
+    /// Writes the next packet to send into `buf` (which should hold at least the largest
+    /// path MTU, e.g. 65535 bytes) and describes it. Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+        self.advance(now);
+        loop {
+            if let Some(p) = self.replies.pop_front() {
+                let t = if p.bytes.len() <= buf.len() {
+                    buf[..p.bytes.len()].copy_from_slice(&p.bytes);
+                    Some(Transmit {
+                        src: p.src,
+                        dst: p.dst,
+                        encaps_port: p.encaps_port,
+                        len: p.bytes.len(),
+                        assoc: p.assoc,
+                    })
+                } else {
+                    None
+                };
+                self.recycle(p.bytes);
+                if t.is_some() {
+                    return t;
+                }
+                continue;
+            }
+            let id = self.ready.pop_front()?;
+            let Some(slot) = self.slots.get_mut(id.index as usize) else {
+                continue;
+            };
+            if slot.generation != id.generation {
+                continue;
+            }
+            slot.in_ready = false;
+            let mut out = None;
+            self.with_assoc(id, |a, ctx| {
+                if let Some((len, path)) = a.poll_transmit(now, ctx, buf)
+                    && let Some(p) = a.paths.get(path)
+                {
+                    out = Some(Transmit {
+                        src: p.local,
+                        dst: p.remote,
+                        encaps_port: p.encaps_port,
+                        len,
+                        assoc: Some(id),
+                    });
+                }
+            });
+            if let Some(t) = out {
+                // Round robin: the association goes to the back of the queue.
+                self.mark_ready(id);
+                return Some(t);
+            }
+        }
+    }
+
+    /// Processes one received packet. Never panics and never fails: bad or unwanted
+    /// packets are dropped or answered as RFC 9260 prescribes.
+    pub fn handle_datagram(&mut self, now: Timestamp, dgram: Datagram<'_>) {
+        self.advance(now);
+        self.stats.datagrams += 1;
+        let Some(pkt) = PacketView::parse(dgram.data) else {
+            self.stats.bad_packets += 1;
+            return;
+        };
+        // RFC 9260 §8.4 (1): nothing to or from non-unicast addresses.
+        if !is_unicast(dgram.src)
+            || !is_unicast(dgram.dst)
+            || pkt.src_port == 0
+            || pkt.dst_port == 0
+        {
+            self.stats.bad_packets += 1;
+            return;
+        }
+        let Some(first) = pkt.first_chunk() else {
+            self.stats.bad_packets += 1;
+            return;
+        };
+        if first.ty == ty::INIT {
+            self.on_init(now, &dgram, &pkt, first.value, first.raw);
+            return;
+        }
+        let key = (dgram.src, pkt.src_port, pkt.dst_port);
+        let by_addr = self.by_addr.get(&key).copied();
+        let t_bit = matches!(first.ty, ty::ABORT | ty::SHUTDOWN_COMPLETE) && first.flags & 1 != 0;
+        let by_tag = if t_bit {
+            None
+        } else {
+            self.by_tag.get(&pkt.vtag).copied().filter(|id| {
+                self.get(*id)
+                    .is_some_and(|a| a.local_port == pkt.dst_port && a.peer_port == pkt.src_port)
+            })
+        };
+        let id = by_tag.or(by_addr);
+        if first.ty == ty::COOKIE_ECHO {
+            self.on_cookie_echo(now, &dgram, &pkt, first.value, id);
+            return;
+        }
+        let Some(id) = id else {
+            self.out_of_the_blue(&dgram, &pkt);
+            return;
+        };
+        if first.ty == ty::SHUTDOWN_ACK
+            && self.get(id).is_some_and(|a| {
+                matches!(
+                    a.state(),
+                    AssociationState::CookieWait | AssociationState::CookieEchoed
+                )
+            })
+        {
+            // RFC 9260 §8.5.1 (E): treated as out of the blue.
+            self.out_of_the_blue(&dgram, &pkt);
+            return;
+        }
+        self.with_assoc(id, |a, ctx| {
+            a.handle_packet(
+                now,
+                ctx,
+                dgram.src,
+                dgram.dst,
+                dgram.encaps_port,
+                &pkt,
+                None,
+            );
+        });
+    }
+
+    // ------------------------------------------------------------------ handshake
+
+    /// RFC 9260 §5.1 B, §5.2.1, §5.2.2, §8.4 (3).
+    fn on_init(
+        &mut self,
+        now: Timestamp,
+        dgram: &Datagram<'_>,
+        pkt: &PacketView<'_>,
+        value: &[u8],
+        raw: &[u8],
+    ) {
+        // §8.5.1 (A) and §6.10: an INIT has verification tag 0 and is alone in its packet.
+        if pkt.vtag != 0 || pkt.chunk_count() != 1 {
+            return;
+        }
+        let Some((peer, view)) = PeerInit::parse(value) else {
+            return;
+        };
+        // RFC 9260 §3.3.2: an INIT with Initiate Tag 0 is silently discarded.
+        if peer.tag == 0 {
+            return;
+        }
+        if peer.os == 0 || peer.mis == 0 {
+            // §3.3.2: zero streams: ABORT with the Initiate Tag, no state change.
+            self.reply_abort(
+                dgram,
+                pkt,
+                peer.tag,
+                false,
+                cause::INVALID_MANDATORY_PARAMETER,
+                &[],
+            );
+            return;
+        }
+        if peer.host_name {
+            // §3.3.2.1: Host Name Address is not supported: Unresolvable Address.
+            self.reply_abort(
+                dgram,
+                pkt,
+                peer.tag,
+                false,
+                cause::UNRESOLVABLE_ADDRESS,
+                &[],
+            );
+            return;
+        }
+        let existing = self.find_for_init(dgram, pkt, &peer);
+        let (initiate_tag, local_tie, peer_tie, config) = match existing {
+            Some(id) => {
+                let mut answer = InitAnswer::Discard;
+                let mut cfg = Arc::clone(&self.assoc_config);
+                if let Some(a) = self.get_mut(id) {
+                    answer = a.answer_init(&peer, dgram.src);
+                    cfg = Arc::clone(&a.config);
+                }
+                self.after(id);
+                match answer {
+                    InitAnswer::InitAck {
+                        initiate_tag,
+                        local_tie_tag,
+                        peer_tie_tag,
+                    } => (initiate_tag, local_tie_tag, peer_tie_tag, cfg),
+                    InitAnswer::AbortNewAddresses => {
+                        // §5.2.2: ABORT with "Restart of an Association with New Addresses".
+                        let mut info = Vec::new();
+                        for a in peer.addresses.iter().take(8) {
+                            let (t, b, n) = chunk::address_tlv(*a);
+                            let at = info.len();
+                            info.resize(at + chunk::tlv_size(n), 0);
+                            let mut pos = at;
+                            chunk::put_tlv(&mut info, &mut pos, t, &b[..n]);
+                        }
+                        self.reply_abort(
+                            dgram,
+                            pkt,
+                            peer.tag,
+                            false,
+                            cause::RESTART_WITH_NEW_ADDRESSES,
+                            &info,
+                        );
+                        return;
+                    }
+                    InitAnswer::Discard => return,
+                }
+            }
+            None => {
+                if !self.listeners.contains(&pkt.dst_port) {
+                    // §8.4 (3): ABORT with the Initiate Tag and the T bit clear.
+                    self.stats.out_of_the_blue += 1;
+                    self.reply_abort(dgram, pkt, peer.tag, false, 0, &[]);
+                    return;
+                }
+                (None, 0, 0, Arc::clone(&self.assoc_config))
+            }
+        };
+        if raw.len() > self.config.max_init_size {
+            self.reply_abort(dgram, pkt, peer.tag, false, cause::OUT_OF_RESOURCE, &[]);
+            return;
+        }
+        self.send_init_ack(
+            now,
+            dgram,
+            pkt,
+            &peer,
+            &view,
+            raw,
+            initiate_tag,
+            local_tie,
+            peer_tie,
+            &config,
+        );
+    }
+
+    fn find_for_init(
+        &self,
+        dgram: &Datagram<'_>,
+        pkt: &PacketView<'_>,
+        peer: &PeerInit,
+    ) -> Option<AssociationId> {
+        let key = (dgram.src, pkt.src_port, pkt.dst_port);
+        if let Some(id) = self.by_addr.get(&key) {
+            return Some(*id);
+        }
+        peer.addresses
+            .iter()
+            .find_map(|a| self.by_addr.get(&(*a, pkt.src_port, pkt.dst_port)).copied())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_init_ack(
+        &mut self,
+        now: Timestamp,
+        dgram: &Datagram<'_>,
+        pkt: &PacketView<'_>,
+        peer: &PeerInit,
+        view: &chunk::InitView<'_>,
+        raw_init: &[u8],
+        initiate_tag: Option<u32>,
+        local_tie_tag: u32,
+        peer_tie_tag: u32,
+        config: &AssociationConfig,
+    ) {
+        if self.replies.len() >= self.config.max_pending_replies {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        self.secrets.maybe_rotate(&mut self.rng, now);
+        let local_tag = initiate_tag.unwrap_or_else(|| self.new_local_tag());
+        let local_initial_tsn = self.rng.next_u32();
+        // A Cookie Preservative may extend the lifetime, by at most one more lifetime.
+        let extra = peer
+            .cookie_preservative_ms
+            .map_or(Duration::ZERO, |ms| Duration::from_millis(u64::from(ms)))
+            .min(config.valid_cookie_life);
+        let contents = CookieContents {
+            created: now,
+            lifetime: config.valid_cookie_life + extra,
+            local_tag,
+            peer_tag: peer.tag,
+            local_initial_tsn,
+            local_rwnd: config.receive_window,
+            local_tie_tag,
+            peer_tie_tag,
+            local_port: pkt.dst_port,
+            peer_port: pkt.src_port,
+            local_os: config.outbound_streams,
+            local_mis: config.inbound_streams,
+            peer_addr: dgram.src,
+            local_addr: Some(dgram.dst),
+            init: raw_init,
+        };
+        let cookie_len = contents.encoded_len();
+        let mut unrecognized = Vec::new();
+        unrecognized_params(view, &mut unrecognized, 512);
+        let params_len = chunk::tlv_size(cookie_len) + unrecognized.len();
+        let total = chunk::COMMON_HEADER + 4 + 16 + params_len;
+        let mut bytes = self.take_buf(total);
+        let Some(mut w) =
+            PacketWriter::new(&mut bytes, total, pkt.dst_port, pkt.src_port, peer.tag)
+        else {
+            return;
+        };
+        let secrets = &self.secrets;
+        let ok = w.push(ty::INIT_ACK, 0, 16 + params_len, |v| {
+            chunk::write_init_fixed(
+                v,
+                local_tag,
+                config.receive_window,
+                config.outbound_streams,
+                config.inbound_streams,
+                Tsn(local_initial_tsn),
+            );
+            // State Cookie parameter header, then the signed cookie.
+            let hdr = &mut v[16..20];
+            hdr[0..2].copy_from_slice(&param::STATE_COOKIE.to_be_bytes());
+            hdr[2..4].copy_from_slice(&((4 + cookie_len) as u16).to_be_bytes());
+            let end = 20 + cookie_len;
+            secrets.sign(&contents, &mut v[20..end]);
+            let padded = 16 + chunk::tlv_size(cookie_len);
+            v[end..padded].fill(0);
+            v[padded..padded + unrecognized.len()].copy_from_slice(&unrecognized);
+        });
+        if !ok {
+            return;
+        }
+        let len = w.finish();
+        bytes.truncate(len);
+        self.stats.init_acks_sent += 1;
+        self.replies.push_back(OwnedPacket {
+            src: Some(dgram.dst),
+            dst: dgram.src,
+            encaps_port: dgram.encaps_port,
+            assoc: None,
+            bytes,
+        });
+    }
+
+    /// RFC 9260 §5.1 D, §5.1.5, §5.2.4, §5.2.6.
+    fn on_cookie_echo(
+        &mut self,
+        now: Timestamp,
+        dgram: &Datagram<'_>,
+        pkt: &PacketView<'_>,
+        cookie: &[u8],
+        existing: Option<AssociationId>,
+    ) {
+        let Ok(c) = self.secrets.verify(cookie) else {
+            // §5.1.5 (1, 2): a cookie that does not verify is silently discarded.
+            self.stats.cookies_refused += 1;
+            return;
+        };
+        // §5.1.5 (3): ports and tag of the packet must match the cookie.
+        if c.local_port != pkt.dst_port || c.peer_port != pkt.src_port || c.local_tag != pkt.vtag {
+            self.stats.cookies_refused += 1;
+            return;
+        }
+        let Some((peer, _)) = c.init.get(4..).and_then(PeerInit::parse) else {
+            self.stats.cookies_refused += 1;
+            return;
+        };
+        if let Some(stale) = staleness(&c, now) {
+            // §5.1.5 (3) / §3.3.10.3: ERROR "Stale Cookie" with the staleness in µs.
+            self.stats.cookies_refused += 1;
+            let info = staleness_micros(stale).to_be_bytes();
+            self.reply_chunk(
+                dgram,
+                pkt,
+                c.peer_tag,
+                ty::ERROR,
+                0,
+                cause::STALE_COOKIE,
+                &info,
+            );
+            return;
+        }
+        let existing = existing.or_else(|| self.by_tag.get(&c.local_tag).copied());
+        if let Some(id) = existing {
+            self.with_assoc(id, |a, ctx| {
+                a.handle_packet(
+                    now,
+                    ctx,
+                    dgram.src,
+                    dgram.dst,
+                    dgram.encaps_port,
+                    pkt,
+                    Some((&c, &peer)),
+                );
+            });
+            return;
+        }
+        if !self.listeners.contains(&pkt.dst_port) {
+            self.stats.cookies_refused += 1;
+            return;
+        }
+        if self.live >= self.config.max_associations {
+            self.reply_abort(dgram, pkt, c.peer_tag, false, cause::OUT_OF_RESOURCE, &[]);
+            return;
+        }
+        if self.by_tag.contains_key(&c.local_tag) {
+            // The tag was handed out again meanwhile; the peer will retry.
+            return;
+        }
+        let config = Arc::clone(&self.assoc_config);
+        let id = self.alloc_id();
+        let mut replies = core::mem::take(&mut self.scratch);
+        let mut assoc = {
+            let mut ctx = Ctx {
+                id,
+                rng: &mut self.rng,
+                events: &mut self.events,
+                replies: &mut replies,
+            };
+            let mut a = Association::accept(
+                config,
+                now,
+                AcceptParams {
+                    cookie: &c,
+                    peer: peer.clone(),
+                    src: dgram.src,
+                    dst: dgram.dst,
+                    encaps_port: dgram.encaps_port,
+                },
+                &mut ctx,
+            );
+            // The rest of the packet (DATA bundled after the COOKIE ECHO).
+            a.handle_packet(
+                now,
+                &mut ctx,
+                dgram.src,
+                dgram.dst,
+                dgram.encaps_port,
+                pkt,
+                Some((&c, &peer)),
+            );
+            Box::new(a)
+        };
+        assoc.routing_changed = true;
+        self.replies.extend(replies.drain(..));
+        self.scratch = replies;
+        self.stats.associations_created += 1;
+        self.place(id, assoc);
+        self.after(id);
+    }
+
+    // ------------------------------------------------------------------ OOTB
+
+    /// RFC 9260 §8.4.
+    fn out_of_the_blue(&mut self, dgram: &Datagram<'_>, pkt: &PacketView<'_>) {
+        self.stats.out_of_the_blue += 1;
+        let mut shutdown_ack = false;
+        for ch in pkt.chunks() {
+            let Ok(ch) = ch else { return };
+            match ch.ty {
+                // (2) ABORT, (6) SHUTDOWN COMPLETE, (7) COOKIE ACK: discard.
+                ty::ABORT | ty::SHUTDOWN_COMPLETE | ty::COOKIE_ACK => return,
+                // (7) an ERROR with a Stale Cookie cause: discard.
+                ty::ERROR
+                    if chunk::TlvIter::new(ch.value)
+                        .map_while(Result::ok)
+                        .any(|c| c.ty == cause::STALE_COOKIE) =>
+                {
+                    return;
+                }
+                ty::SHUTDOWN_ACK => shutdown_ack = true,
+                _ => {}
+            }
+        }
+        if shutdown_ack {
+            // (5): SHUTDOWN COMPLETE with the T bit and the packet's tag.
+            self.reply_chunk(dgram, pkt, pkt.vtag, ty::SHUTDOWN_COMPLETE, 1, 0, &[]);
+            return;
+        }
+        // (8): ABORT with the T bit and the packet's tag.
+        self.reply_abort(dgram, pkt, pkt.vtag, true, 0, &[]);
+    }
+
+    fn reply_abort(
+        &mut self,
+        dgram: &Datagram<'_>,
+        pkt: &PacketView<'_>,
+        vtag: u32,
+        t_bit: bool,
+        code: u16,
+        info: &[u8],
+    ) {
+        self.reply_chunk(dgram, pkt, vtag, ty::ABORT, u8::from(t_bit), code, info);
+    }
+
+    /// Queues a one-chunk reply (ABORT, ERROR or SHUTDOWN COMPLETE) with at most one cause
+    /// (`code` 0: none).
+    #[allow(clippy::too_many_arguments)]
+    fn reply_chunk(
+        &mut self,
+        dgram: &Datagram<'_>,
+        pkt: &PacketView<'_>,
+        vtag: u32,
+        chunk_type: u8,
+        flags: u8,
+        code: u16,
+        info: &[u8],
+    ) {
+        if self.replies.len() >= self.config.max_pending_replies {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        let mut causes = Vec::new();
+        if code != 0 {
+            push_cause(&mut causes, 1024, code, info);
+        }
+        let total = chunk::COMMON_HEADER + 4 + causes.len();
+        let mut bytes = self.take_buf(total);
+        let Some(mut w) = PacketWriter::new(&mut bytes, total, pkt.dst_port, pkt.src_port, vtag)
+        else {
+            return;
+        };
+        if !w.push(chunk_type, flags, causes.len(), |v| {
+            v.copy_from_slice(&causes)
+        }) {
+            return;
+        }
+        let len = w.finish();
+        bytes.truncate(len);
+        self.replies.push_back(OwnedPacket {
+            src: Some(dgram.dst),
+            dst: dgram.src,
+            encaps_port: dgram.encaps_port,
+            assoc: None,
+            bytes,
+        });
+    }
+
+    fn take_buf(&mut self, len: usize) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b.resize(len, 0);
+        b
+    }
+
+    fn recycle(&mut self, b: Vec<u8>) {
+        if self.spare.len() < 64 && b.capacity() <= 4096 {
+            self.spare.push(b);
+        }
+    }
+
+    // ------------------------------------------------------------------ slab and routing
+
+    fn advance(&mut self, now: Timestamp) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn new_local_tag(&mut self) -> u32 {
+        let n = self.config.shard_count.max(1);
+        loop {
+            let r = self.rng.next_u32();
+            // Round down to a multiple of n and add the shard: tag % n == shard.
+            let tag = (r - r % n).wrapping_add(self.config.shard);
+            if tag != 0 && tag % n == self.config.shard && !self.by_tag.contains_key(&tag) {
+                return tag;
+            }
+        }
+    }
+
+    fn ephemeral_port(&mut self, remote: IpAddr, remote_port: u16) -> Option<u16> {
+        for _ in 0..16384 {
+            let p = self.next_port;
+            self.next_port = if p == u16::MAX {
+                EPHEMERAL_FIRST
+            } else {
+                p + 1
+            };
+            if !self.listeners.contains(&p) && !self.by_addr.contains_key(&(remote, remote_port, p))
+            {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    fn alloc_id(&mut self) -> AssociationId {
+        if let Some(index) = self.free.pop()
+            && let Some(slot) = self.slots.get(index as usize)
+        {
+            return AssociationId {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.slots.push(Slot {
+            generation: 0,
+            assoc: None,
+            registered: None,
+            in_ready: false,
+            tag: 0,
+            addrs: Vec::new(),
+        });
+        AssociationId {
+            index,
+            generation: 0,
+        }
+    }
+
+    fn place(&mut self, id: AssociationId, assoc: Box<Association>) {
+        if let Some(slot) = self.slots.get_mut(id.index as usize) {
+            slot.assoc = Some(assoc);
+            slot.registered = None;
+            slot.in_ready = false;
+            self.live += 1;
+        }
+    }
+
+    fn insert(&mut self, assoc: Association) -> AssociationId {
+        let id = self.alloc_id();
+        self.place(id, Box::new(assoc));
+        id
+    }
+
+    fn get(&self, id: AssociationId) -> Option<&Association> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.assoc.as_deref()
+    }
+
+    fn get_mut(&mut self, id: AssociationId) -> Option<&mut Association> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.assoc.as_deref_mut()
+    }
+
+    /// Runs `f` on the association with a context, then updates routes, timers and the
+    /// send queue.
+    fn with_assoc(&mut self, id: AssociationId, f: impl FnOnce(&mut Association, &mut Ctx<'_>)) {
+        let mut replies = core::mem::take(&mut self.scratch);
+        {
+            let Some(slot) = self.slots.get_mut(id.index as usize) else {
+                self.scratch = replies;
+                return;
+            };
+            if slot.generation != id.generation {
+                self.scratch = replies;
+                return;
+            }
+            let Some(a) = slot.assoc.as_deref_mut() else {
+                self.scratch = replies;
+                return;
+            };
+            let mut ctx = Ctx {
+                id,
+                rng: &mut self.rng,
+                events: &mut self.events,
+                replies: &mut replies,
+            };
+            f(a, &mut ctx);
+        }
+        self.replies.extend(replies.drain(..));
+        self.scratch = replies;
+        self.after(id);
+    }
+
+    /// Bookkeeping after an association was touched: removal, routes, timer, send queue.
+    fn after(&mut self, id: AssociationId) {
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return;
+        };
+        if slot.generation != id.generation {
+            return;
+        }
+        let Some(a) = slot.assoc.as_deref_mut() else {
+            return;
+        };
+        if a.is_closed() {
+            self.remove(id);
+            return;
+        }
+        if a.routing_changed {
+            a.routing_changed = false;
+            let tag = a.local_tag;
+            let addrs: Vec<AddrKey> = a
+                .peer_addresses()
+                .map(|ip| (ip, a.peer_port, a.local_port))
+                .collect();
+            let old_tag = core::mem::replace(&mut slot.tag, tag);
+            let old_addrs = core::mem::replace(&mut slot.addrs, addrs.clone());
+            if self.by_tag.get(&old_tag) == Some(&id) {
+                self.by_tag.remove(&old_tag);
+            }
+            for k in old_addrs {
+                if self.by_addr.get(&k) == Some(&id) {
+                    self.by_addr.remove(&k);
+                }
+            }
+            self.by_tag.insert(tag, id);
+            for k in addrs {
+                self.by_addr.entry(k).or_insert(id);
+            }
+        }
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return;
+        };
+        let Some(a) = slot.assoc.as_deref() else {
+            return;
+        };
+        let deadline = a.poll_timeout();
+        if deadline != slot.registered {
+            slot.registered = deadline;
+            if let Some(at) = deadline {
+                self.timers.push(Reverse((at, id.index, id.generation)));
+            }
+        }
+        if a.wants_transmit() && !slot.in_ready {
+            slot.in_ready = true;
+            self.ready.push_back(id);
+        }
+        // Stale heap entries are dropped lazily; compact if they pile up.
+        if self.timers.len() > 4 * self.live + 1024 {
+            self.compact_timers();
+        }
+    }
+
+    fn mark_ready(&mut self, id: AssociationId) {
+        if let Some(slot) = self.slots.get_mut(id.index as usize)
+            && slot.generation == id.generation
+            && slot.assoc.is_some()
+            && !slot.in_ready
+        {
+            slot.in_ready = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    fn compact_timers(&mut self) {
+        let mut heap = BinaryHeap::with_capacity(self.live + 16);
+        for (i, s) in self.slots.iter().enumerate() {
+            if let (Some(at), Some(_)) = (s.registered, s.assoc.as_ref()) {
+                heap.push(Reverse((at, i as u32, s.generation)));
+            }
+        }
+        self.timers = heap;
+    }
+
+    fn remove(&mut self, id: AssociationId) {
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return;
+        };
+        if slot.generation != id.generation || slot.assoc.is_none() {
+            return;
+        }
+        slot.assoc = None;
+        slot.registered = None;
+        slot.in_ready = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        let tag = slot.tag;
+        let addrs = core::mem::take(&mut slot.addrs);
+        if self.by_tag.get(&tag) == Some(&id) {
+            self.by_tag.remove(&tag);
+        }
+        for k in addrs {
+            if self.by_addr.get(&k) == Some(&id) {
+                self.by_addr.remove(&k);
+            }
+        }
+        self.free.push(id.index);
+        self.live = self.live.saturating_sub(1);
+        self.events.push_back((id, Event::Closed));
+    }
+}
+
+/// Commands on one association, borrowed from the [`Endpoint`].
+#[derive(Debug)]
+pub struct AssociationMut<'a> {
+    ep: &'a mut Endpoint,
+    id: AssociationId,
+}
+
+impl AssociationMut<'_> {
+    /// The association's id.
+    pub fn id(&self) -> AssociationId {
+        self.id
+    }
+
+    /// Queues a message on `stream` with the given Payload Protocol Identifier. Accepts
+    /// `&[u8]` (copied) or `Vec<u8>` (moved).
+    pub fn send(
+        &mut self,
+        stream: u16,
+        ppid: u32,
+        data: impl Into<Vec<u8>>,
+        opts: SendOptions,
+    ) -> Result<(), SendError> {
+        let now = self.ep.now;
+        let data = Arc::new(data.into());
+        let id = self.id;
+        let mut res = Err(SendError::NotConnected);
+        self.ep
+            .with_assoc(id, |a, _| res = a.send(now, stream, ppid, data, opts));
+        res
+    }
+
+    /// The next received message, if any.
+    pub fn recv(&mut self) -> Option<Message> {
+        let now = self.ep.now;
+        let mut m = None;
+        self.ep.with_assoc(self.id, |a, _| m = a.recv(now));
+        m
+    }
+
+    /// Starts a graceful shutdown (RFC 9260 §9.2): queued data is delivered first.
+    pub fn shutdown(&mut self) {
+        let now = self.ep.now;
+        self.ep.with_assoc(self.id, |a, ctx| a.shutdown(now, ctx));
+    }
+
+    /// Aborts the association, sending ABORT with a User-Initiated Abort cause carrying
+    /// `reason` (truncated to 256 bytes).
+    pub fn abort(&mut self, reason: &[u8]) {
+        let now = self.ep.now;
+        self.ep
+            .with_assoc(self.id, |a, ctx| a.abort(now, ctx, reason));
+    }
+
+    /// The association's state.
+    pub fn state(&self) -> AssociationState {
+        self.ep
+            .get(self.id)
+            .map_or(AssociationState::Closed, Association::state)
+    }
+
+    /// A snapshot of the association's state and counters.
+    pub fn status(&self) -> Option<AssociationStatus> {
+        self.ep.get(self.id).map(Association::status)
+    }
+}

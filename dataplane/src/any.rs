@@ -120,3 +120,33 @@ impl From<crate::uring::RawUringLink> for AnyLink {
         AnyLink::RawUring(l)
     }
 }
+
+impl AnyLink {
+    /// Opens the best raw-IP backend available: io_uring where it is compiled in and the
+    /// kernel allows it, otherwise the portable poll backend. The io_uring error that caused
+    /// a fallback is returned alongside, for the log.
+    #[cfg(target_os = "linux")]
+    pub fn open_raw(
+        config: crate::raw::RawConfig,
+    ) -> Result<(AnyLink, Option<LinkError>), LinkError> {
+        #[cfg(all(
+            feature = "io-uring",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))]
+        {
+            match crate::uring::RawUringLink::open(config.clone()) {
+                Ok(l) => return Ok((AnyLink::RawUring(l), None)),
+                Err(e) if e.is_fallback_signal() => {
+                    let l = crate::raw::RawPollLink::open(config)?;
+                    return Ok((AnyLink::RawPoll(l), Some(e)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        #[allow(unreachable_code)]
+        Ok((
+            AnyLink::RawPoll(crate::raw::RawPollLink::open(config)?),
+            None,
+        ))
+    }
+}

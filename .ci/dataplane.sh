@@ -14,3 +14,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 timeout 900 cargo test -p dataplane --test raw_netns -- --ignored --test-threads=2
+# Flips the global kernel.io_uring_disabled sysctl (restored by the test): runs alone.
+timeout 300 cargo test -p dataplane --test uring_fallback -- --ignored --test-threads=1

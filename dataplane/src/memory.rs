@@ -459,8 +459,7 @@ impl MemoryLink {
             .map(|Reverse(p)| p.deliver_at)
     }
 
-    /// Places one packet in flight; returns whether it was accepted by the sender side (a
-    /// packet lost "in the network" counts as sent).
+    /// Places one packet in flight, or counts why the network dropped it.
     fn send_one(
         st: &mut FabricState,
         node: usize,

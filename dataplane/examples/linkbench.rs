@@ -40,8 +40,19 @@ fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-/// Receives on `link` until `stop`; returns packets received.
-fn receive_until<L: Link>(link: &mut L, stop: &AtomicBool) -> u64 {
+/// CPU time consumed by the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: plain libc struct filled by the call.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: valid clock id and pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Receives on `link` until `stop`; returns packets received and the receiver thread's CPU
+/// time per packet in nanoseconds.
+fn receive_until<L: Link>(link: &mut L, stop: &AtomicBool) -> (u64, f64) {
+    let cpu0 = thread_cpu();
     let mut rx = RxBatch::new(64, link.rx_slot_size());
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -53,7 +64,8 @@ fn receive_until<L: Link>(link: &mut L, stop: &AtomicBool) -> u64 {
             Err(e) => panic!("recv: {e}"),
         }
     }
-    n
+    let cpu = thread_cpu().saturating_sub(cpu0);
+    (n, cpu.as_nanos() as f64 / n.max(1) as f64)
 }
 
 fn udp(secs: u64, size: usize) {
@@ -112,9 +124,9 @@ fn udp(secs: u64, size: usize) {
         let elapsed = start.elapsed();
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);
-        let received = receiver.join().unwrap();
+        let (received, ns) = receiver.join().unwrap();
         println!(
-            "  {mode:<14} sent {:>10.0} pkt/s   received {:>10.0} pkt/s",
+            "  {mode:<14} sent {:>10.0} pkt/s   received {:>10.0} pkt/s   receiver {ns:>6.0} ns CPU/pkt",
             rate(sent, elapsed),
             rate(received, elapsed)
         );
@@ -192,9 +204,9 @@ fn raw(secs: u64, size: usize) {
         .unwrap();
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);
-        let received = receiver.join().unwrap();
+        let (received, ns) = receiver.join().unwrap();
         println!(
-            "  {kind:<10} sent {:>10.0} pkt/s   received {:>10.0} pkt/s",
+            "  {kind:<10} sent {:>10.0} pkt/s   received {:>10.0} pkt/s   receiver {ns:>6.0} ns CPU/pkt",
             rate(sent, elapsed),
             rate(received, elapsed)
         );

@@ -137,7 +137,8 @@ pub enum EncodeError {
         /// Bytes needed.
         needed: usize,
     },
-    /// A message or parameter would exceed the 16-bit length field.
+    /// A message or parameter would exceed its 16-bit length field, or a value exceeds
+    /// the fixed-size field that carries it.
     TooLong,
 }
 
@@ -428,6 +429,11 @@ impl<'b> Writer<'b> {
     pub(crate) fn end_message(&mut self, start: usize) {
         let len = self.pos - start;
         self.patch_len(start + 2, len);
+    }
+
+    /// Records an encoding error (the first one wins).
+    pub(crate) fn fail(&mut self, e: EncodeError) {
+        self.error.get_or_insert(e);
     }
 
     pub(crate) fn finish(self) -> Result<usize, EncodeError> {

@@ -97,6 +97,9 @@ pub struct AssociationConfig {
     /// Close the association gracefully after this long without data sent or received.
     /// `None` (the default) disables autoclose.
     pub autoclose: Option<Duration>,
+    /// A fixed initial TSN instead of a random one. Only for tests and debugging (TSN wrap
+    /// scenarios): RFC 9260 §5.3.1 wants it random. `None` by default.
+    pub initial_tsn: Option<u32>,
 }
 
 impl Default for AssociationConfig {
@@ -128,6 +131,7 @@ impl Default for AssociationConfig {
             pmtu: 1280,
             shutdown_guard: Duration::from_secs(300),
             autoclose: None,
+            initial_tsn: None,
         }
     }
 }

@@ -206,6 +206,15 @@ pub fn tag_owner(tag: u32, shard_count: u32) -> u32 {
 
 type AddrKey = (IpAddr, u16, u16);
 
+/// The identifiers an INIT ACK carries (None: fresh random values).
+#[derive(Debug, Clone, Copy)]
+struct InitAckIds {
+    initiate_tag: Option<u32>,
+    initial_tsn: Option<u32>,
+    local_tie_tag: u32,
+    peer_tie_tag: u32,
+}
+
 #[derive(Debug)]
 struct Slot {
     generation: u32,
@@ -335,7 +344,8 @@ impl Endpoint {
             return Err(ConnectError::AlreadyConnected);
         }
         let tag = self.new_local_tag();
-        let tsn = Tsn(self.rng.next_u32());
+        let random_tsn = self.rng.next_u32();
+        let tsn = Tsn(config.initial_tsn.unwrap_or(random_tsn));
         let assoc = Association::connect(
             config,
             now,
@@ -560,7 +570,7 @@ impl Endpoint {
             return;
         }
         let existing = self.find_for_init(dgram, pkt, &peer);
-        let (initiate_tag, local_tie, peer_tie, config) = match existing {
+        let (initiate_tag, initial_tsn, local_tie, peer_tie, config) = match existing {
             Some(id) => {
                 let mut answer = InitAnswer::Discard;
                 let mut cfg = Arc::clone(&self.assoc_config);
@@ -572,9 +582,10 @@ impl Endpoint {
                 match answer {
                     InitAnswer::InitAck {
                         initiate_tag,
+                        initial_tsn,
                         local_tie_tag,
                         peer_tie_tag,
-                    } => (initiate_tag, local_tie_tag, peer_tie_tag, cfg),
+                    } => (initiate_tag, initial_tsn, local_tie_tag, peer_tie_tag, cfg),
                     InitAnswer::AbortNewAddresses => {
                         // §5.2.2: ABORT with "Restart of an Association with New Addresses".
                         let mut info = Vec::new();
@@ -605,25 +616,20 @@ impl Endpoint {
                     self.reply_abort(dgram, pkt, peer.tag, false, 0, &[]);
                     return;
                 }
-                (None, 0, 0, Arc::clone(&self.assoc_config))
+                (None, None, 0, 0, Arc::clone(&self.assoc_config))
             }
         };
         if raw.len() > self.config.max_init_size {
             self.reply_abort(dgram, pkt, peer.tag, false, cause::OUT_OF_RESOURCE, &[]);
             return;
         }
-        self.send_init_ack(
-            now,
-            dgram,
-            pkt,
-            &peer,
-            &view,
-            raw,
+        let ids = InitAckIds {
             initiate_tag,
-            local_tie,
-            peer_tie,
-            &config,
-        );
+            initial_tsn,
+            local_tie_tag: local_tie,
+            peer_tie_tag: peer_tie,
+        };
+        self.send_init_ack(now, dgram, pkt, &peer, &view, raw, ids, &config);
     }
 
     fn find_for_init(
@@ -650,18 +656,23 @@ impl Endpoint {
         peer: &PeerInit,
         view: &chunk::InitView<'_>,
         raw_init: &[u8],
-        initiate_tag: Option<u32>,
-        local_tie_tag: u32,
-        peer_tie_tag: u32,
+        ids: InitAckIds,
         config: &AssociationConfig,
     ) {
+        let InitAckIds {
+            initiate_tag,
+            initial_tsn,
+            local_tie_tag,
+            peer_tie_tag,
+        } = ids;
         if self.replies.len() >= self.config.max_pending_replies {
             self.stats.replies_dropped += 1;
             return;
         }
         self.secrets.maybe_rotate(&mut self.rng, now);
         let local_tag = initiate_tag.unwrap_or_else(|| self.new_local_tag());
-        let local_initial_tsn = self.rng.next_u32();
+        let random_tsn = self.rng.next_u32();
+        let local_initial_tsn = initial_tsn.unwrap_or(config.initial_tsn.unwrap_or(random_tsn));
         // A Cookie Preservative may extend the lifetime, by at most one more lifetime.
         let extra = peer
             .cookie_preservative_ms

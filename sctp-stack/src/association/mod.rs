@@ -344,9 +344,11 @@ pub(crate) enum CookieVerdict {
 /// How the endpoint answers an INIT for an existing association (§5.2.1, §5.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InitAnswer {
-    /// INIT ACK with this Initiate Tag and these tie-tags (local, peer).
+    /// INIT ACK with this Initiate Tag and Initial TSN (`None`: new random ones) and these
+    /// tie-tags (local, peer).
     InitAck {
         initiate_tag: Option<u32>,
+        initial_tsn: Option<u32>,
         local_tie_tag: u32,
         peer_tie_tag: u32,
     },
@@ -1410,8 +1412,11 @@ impl Association {
     /// The answer to an INIT arriving for this association (§5.2.1, §5.2.2, §9.2).
     pub(crate) fn answer_init(&mut self, peer: &PeerInit, src: IpAddr) -> InitAnswer {
         match self.state {
+            // §5.2.1: answer with the parameters of our own INIT, Initiate Tag and Initial
+            // TSN unchanged.
             State::CookieWait { .. } => InitAnswer::InitAck {
                 initiate_tag: Some(self.local_tag),
+                initial_tsn: Some(self.local_initial_tsn.get()),
                 local_tie_tag: self.local_tag,
                 peer_tie_tag: 0,
             },
@@ -1421,6 +1426,7 @@ impl Association {
                 }
                 InitAnswer::InitAck {
                     initiate_tag: Some(self.local_tag),
+                    initial_tsn: Some(self.local_initial_tsn.get()),
                     local_tie_tag: self.local_tag,
                     peer_tie_tag: self.peer_tag,
                 }
@@ -1437,6 +1443,7 @@ impl Association {
                 }
                 InitAnswer::InitAck {
                     initiate_tag: None,
+                    initial_tsn: None,
                     local_tie_tag: self.local_tag,
                     peer_tie_tag: self.peer_tag,
                 }

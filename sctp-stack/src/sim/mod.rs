@@ -129,8 +129,23 @@ pub struct NetStats {
     pub duplicated: u64,
 }
 
+/// A packet as seen by a [`Network::set_filter`] closure.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    /// The virtual time the packet is sent.
+    pub now: Timestamp,
+    /// Sending node.
+    pub from: usize,
+    /// Receiving node.
+    pub to: usize,
+    /// The SCTP packet.
+    pub data: &'a [u8],
+}
+
+/// A closure that sees every packet handed to the network and returns false to drop it.
+pub type Filter = Box<dyn FnMut(Seen<'_>) -> bool + Send>;
+
 /// The simulated network. See the [module documentation](self).
-#[derive(Debug)]
 pub struct Network {
     now: Timestamp,
     rng: ChaCha20Rng,
@@ -146,6 +161,18 @@ pub struct Network {
     stats: NetStats,
     /// Upper bound of steps without the clock moving before `step` reports a busy loop.
     stall_limit: u32,
+    filter: Option<Filter>,
+}
+
+impl core::fmt::Debug for Network {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Network")
+            .field("now", &self.now)
+            .field("nodes", &self.nodes.len())
+            .field("in_flight", &self.in_flight.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Network {
@@ -167,7 +194,19 @@ impl Network {
             pcap: None,
             stats: NetStats::default(),
             stall_limit: 100_000,
+            filter: None,
         }
+    }
+
+    /// Installs a closure that sees every packet sent (before loss) and may drop it by
+    /// returning false; tests use it to observe chunks and to drop chosen packets.
+    pub fn set_filter(&mut self, f: impl FnMut(Seen<'_>) -> bool + Send + 'static) {
+        self.filter = Some(Box::new(f));
+    }
+
+    /// Removes the filter.
+    pub fn clear_filter(&mut self) {
+        self.filter = None;
     }
 
     /// The current virtual time.
@@ -338,6 +377,17 @@ impl Network {
                     .cloned()
                     .unwrap_or_else(|| self.default_link.clone());
                 if !link.up || data.len() > link.mtu {
+                    self.stats.dropped += 1;
+                    continue;
+                }
+                if let Some(f) = self.filter.as_mut()
+                    && !f(Seen {
+                        now,
+                        from,
+                        to,
+                        data: &data,
+                    })
+                {
                     self.stats.dropped += 1;
                     continue;
                 }

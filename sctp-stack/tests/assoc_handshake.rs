@@ -385,7 +385,7 @@ fn an_init_with_a_nonzero_tag_or_bundled_chunks_is_discarded() {
     let mut net = network(14, fast_config(), fast_config(), LinkConfig::default());
     let log = record(&mut net, |_| false);
     let init = chunk(ct::INIT, 0, &init_value(0x77, 65536, 10, 10, 1, &[]));
-    inject(&mut net, A, &build(40000, PORT, 5, &[init.clone()]));
+    inject(&mut net, A, &build(40000, PORT, 5, std::slice::from_ref(&init)));
     inject(
         &mut net,
         A,

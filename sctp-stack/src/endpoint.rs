@@ -222,6 +222,8 @@ struct Slot {
     /// The deadline registered in the timer heap.
     registered: Option<Timestamp>,
     in_ready: bool,
+    /// Closed, kept only until its unread messages are read.
+    closed: bool,
     /// The routes currently in the maps.
     tag: u32,
     addrs: Vec<AddrKey>,
@@ -999,6 +1001,7 @@ impl Endpoint {
             assoc: None,
             registered: None,
             in_ready: false,
+            closed: false,
             tag: 0,
             addrs: Vec::new(),
         });
@@ -1077,6 +1080,12 @@ impl Endpoint {
         if slot.generation != id.generation {
             return;
         }
+        if slot.closed {
+            if slot.assoc.as_ref().is_none_or(|a| !a.has_unread()) {
+                self.free_slot(id);
+            }
+            return;
+        }
         let Some(a) = slot.assoc.as_deref_mut() else {
             return;
         };
@@ -1133,6 +1142,7 @@ impl Endpoint {
         if let Some(slot) = self.slots.get_mut(id.index as usize)
             && slot.generation == id.generation
             && slot.assoc.is_some()
+            && !slot.closed
             && !slot.in_ready
         {
             slot.in_ready = true;
@@ -1150,17 +1160,17 @@ impl Endpoint {
         self.timers = heap;
     }
 
+    /// Takes a closed association out of routing and timers and reports `Closed`. If it
+    /// still holds unread messages, its slot stays (closed) until they are read.
     fn remove(&mut self, id: AssociationId) {
         let Some(slot) = self.slots.get_mut(id.index as usize) else {
             return;
         };
-        if slot.generation != id.generation || slot.assoc.is_none() {
+        if slot.generation != id.generation || slot.assoc.is_none() || slot.closed {
             return;
         }
-        slot.assoc = None;
         slot.registered = None;
         slot.in_ready = false;
-        slot.generation = slot.generation.wrapping_add(1);
         let tag = slot.tag;
         let addrs = core::mem::take(&mut slot.addrs);
         if self.by_tag.get(&tag) == Some(&id) {
@@ -1171,9 +1181,27 @@ impl Endpoint {
                 self.by_addr.remove(&k);
             }
         }
-        self.free.push(id.index);
         self.live = self.live.saturating_sub(1);
         self.events.push_back((id, Event::Closed));
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return;
+        };
+        if slot.assoc.as_ref().is_some_and(|a| a.has_unread()) {
+            slot.closed = true;
+        } else {
+            self.free_slot(id);
+        }
+    }
+
+    fn free_slot(&mut self, id: AssociationId) {
+        if let Some(slot) = self.slots.get_mut(id.index as usize)
+            && slot.generation == id.generation
+        {
+            slot.assoc = None;
+            slot.closed = false;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(id.index);
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Association setup (RFC 9260 §5.1, §5.2) over the simulated network.
 
-mod common;
+mod assoc_util;
 
 use std::time::Duration;
 
-use common::*;
+use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::{AbortReason, AssociationState, ConnectRequest, Event, LostReason};
 
@@ -385,7 +385,11 @@ fn an_init_with_a_nonzero_tag_or_bundled_chunks_is_discarded() {
     let mut net = network(14, fast_config(), fast_config(), LinkConfig::default());
     let log = record(&mut net, |_| false);
     let init = chunk(ct::INIT, 0, &init_value(0x77, 65536, 10, 10, 1, &[]));
-    inject(&mut net, A, &build(40000, PORT, 5, std::slice::from_ref(&init)));
+    inject(
+        &mut net,
+        A,
+        &build(40000, PORT, 5, std::slice::from_ref(&init)),
+    );
     inject(
         &mut net,
         A,

@@ -455,6 +455,11 @@ impl Inbound {
         Some(m)
     }
 
+    /// Takes every message ready for the application (the association is closing).
+    pub(crate) fn take_ready(&mut self) -> VecDeque<Message> {
+        core::mem::take(&mut self.ready)
+    }
+
     /// Notes the end of a received packet that carried DATA. Returns true when a SACK is
     /// due now (§6.2: every second packet, gaps, duplicates, the I bit).
     pub(crate) fn on_data_packet(&mut self, sack_every: u32) -> bool {

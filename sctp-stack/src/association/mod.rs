@@ -327,6 +327,8 @@ pub(crate) struct Association {
     /// Consecutive errors against Association.Max.Retrans (§8.1).
     error_count: u32,
     readable_reported: bool,
+    /// Messages left unread when the association closed.
+    unread: VecDeque<Message>,
     /// The endpoint must refresh its tag and address maps (tags or paths changed).
     pub(crate) routing_changed: bool,
     last_activity: Timestamp,
@@ -530,6 +532,7 @@ impl Association {
             pending: Pending::default(),
             error_count: 0,
             readable_reported: false,
+            unread: VecDeque::new(),
             routing_changed: true,
             last_activity: now,
         }
@@ -760,6 +763,9 @@ impl Association {
     }
 
     pub(crate) fn recv(&mut self, now: Timestamp) -> Option<Message> {
+        if self.data.is_none() {
+            return self.unread.pop_front();
+        }
         let d = self.data.as_mut()?;
         let m = d.inb.recv();
         if !d.inb.has_ready() {
@@ -866,8 +872,16 @@ impl Association {
         let _ = ctx;
         self.state = State::Closed;
         self.timers.stop_all();
-        self.data = None;
+        // Messages the application has not read stay readable after the close.
+        if let Some(mut d) = self.data.take() {
+            self.unread = d.inb.take_ready();
+        }
         self.pending = Pending::default();
+    }
+
+    /// Messages received before the close and not read yet.
+    pub(crate) fn has_unread(&self) -> bool {
+        !self.unread.is_empty()
     }
 
     fn lost(&mut self, ctx: &mut Ctx<'_>, reason: LostReason) {

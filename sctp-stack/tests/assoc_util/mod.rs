@@ -1,0 +1,359 @@
+//! Shared helpers of the association tests: two endpoints on a simulated network.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use sctp_stack::sim::{LinkConfig, Network};
+use sctp_stack::{
+    AssociationConfig, AssociationId, ConnectRequest, Endpoint, EndpointConfig, Event, Message,
+};
+
+pub const A: usize = 0;
+pub const B: usize = 1;
+pub const PORT: u16 = 5000;
+
+pub fn addr_a() -> IpAddr {
+    "198.18.0.1".parse().unwrap()
+}
+
+pub fn addr_b() -> IpAddr {
+    "198.18.0.2".parse().unwrap()
+}
+
+pub fn endpoint(seed: u8, assoc: AssociationConfig) -> Endpoint {
+    let mut c = EndpointConfig::with_seed([seed; 32]);
+    c.association = assoc;
+    Endpoint::new(c).unwrap()
+}
+
+/// A test configuration: fast timers so scenarios run in little virtual time.
+pub fn fast_config() -> AssociationConfig {
+    let mut c = AssociationConfig::default();
+    c.rto_initial = Duration::from_millis(100);
+    c.rto_min = Duration::from_millis(50);
+    c.rto_max = Duration::from_secs(2);
+    c.heartbeat_interval = Some(Duration::from_secs(5));
+    c.shutdown_guard = Duration::from_secs(10);
+    c.nodelay = true;
+    c
+}
+
+pub struct Pair {
+    pub net: Network,
+    /// The client's association (on node A).
+    pub a: AssociationId,
+    /// The server's association (on node B), once connected.
+    pub b: Option<AssociationId>,
+}
+
+/// A network with a client A and a listening server B, link as given.
+pub fn network(
+    seed: u64,
+    ca: AssociationConfig,
+    cb: AssociationConfig,
+    link: LinkConfig,
+) -> Network {
+    let mut net = Network::new(seed);
+    net.add_node(endpoint(1 + seed as u8, ca), &[addr_a()]);
+    net.add_node(endpoint(101 + seed as u8, cb), &[addr_b()]);
+    net.set_links(A, B, link);
+    net.node(B).endpoint.listen(PORT).unwrap();
+    net
+}
+
+impl Pair {
+    /// Connects A to B and runs until both report `Connected`.
+    pub fn connected(
+        seed: u64,
+        ca: AssociationConfig,
+        cb: AssociationConfig,
+        link: LinkConfig,
+    ) -> Pair {
+        let mut net = network(seed, ca, cb, link);
+        let now = net.now();
+        let a = net
+            .node(A)
+            .endpoint
+            .connect(now, ConnectRequest::new(addr_b(), PORT))
+            .unwrap();
+        let ok = net.run_until(Duration::from_secs(60), |n| {
+            n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+        });
+        assert!(ok, "handshake did not complete");
+        let b = net.node(B).assoc_with_event(&Event::Connected);
+        net.node(A).take_events();
+        net.node(B).take_events();
+        Pair { net, a, b }
+    }
+
+    pub fn b(&self) -> AssociationId {
+        self.b.expect("server association")
+    }
+
+    pub fn send(
+        &mut self,
+        node: usize,
+        stream: u16,
+        data: &[u8],
+    ) -> Result<(), sctp_stack::SendError> {
+        let id = if node == A { self.a } else { self.b() };
+        self.net
+            .node(node)
+            .endpoint
+            .association(id)
+            .expect("association")
+            .send(stream, 0, data, sctp_stack::SendOptions::default())
+    }
+
+    pub fn recv_all(&mut self, node: usize) -> Vec<Message> {
+        let id = if node == A { self.a } else { self.b() };
+        let mut out = Vec::new();
+        if let Some(mut assoc) = self.net.node(node).endpoint.association(id) {
+            while let Some(m) = assoc.recv() {
+                out.push(m);
+            }
+        }
+        out
+    }
+}
+
+use std::sync::{Arc, Mutex};
+
+use sctp_stack::sim::Seen;
+use sctp_stack::time::Timestamp;
+
+/// Chunk type codes used by the tests.
+pub mod ct {
+    pub const DATA: u8 = 0;
+    pub const INIT: u8 = 1;
+    pub const INIT_ACK: u8 = 2;
+    pub const SACK: u8 = 3;
+    pub const HEARTBEAT: u8 = 4;
+    pub const HEARTBEAT_ACK: u8 = 5;
+    pub const ABORT: u8 = 6;
+    pub const SHUTDOWN: u8 = 7;
+    pub const SHUTDOWN_ACK: u8 = 8;
+    pub const ERROR: u8 = 9;
+    pub const COOKIE_ECHO: u8 = 10;
+    pub const COOKIE_ACK: u8 = 11;
+    pub const SHUTDOWN_COMPLETE: u8 = 14;
+}
+
+/// One chunk of a recorded or hand-built packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub ty: u8,
+    pub flags: u8,
+    pub value: Vec<u8>,
+}
+
+/// A packet seen on the simulated network.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub now: Timestamp,
+    pub from: usize,
+    pub to: usize,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub vtag: u32,
+    pub chunks: Vec<Chunk>,
+    pub len: usize,
+}
+
+impl Rec {
+    pub fn has(&self, ty: u8) -> bool {
+        self.chunks.iter().any(|c| c.ty == ty)
+    }
+    pub fn first(&self, ty: u8) -> Option<&Chunk> {
+        self.chunks.iter().find(|c| c.ty == ty)
+    }
+}
+
+pub fn parse(pkt: &[u8]) -> (u16, u16, u32, Vec<Chunk>) {
+    let sp = u16::from_be_bytes([pkt[0], pkt[1]]);
+    let dp = u16::from_be_bytes([pkt[2], pkt[3]]);
+    let vtag = u32::from_be_bytes(pkt[4..8].try_into().unwrap());
+    let mut chunks = Vec::new();
+    let mut at = 12;
+    while at + 4 <= pkt.len() {
+        let len = u16::from_be_bytes([pkt[at + 2], pkt[at + 3]]) as usize;
+        assert!(len >= 4 && at + len <= pkt.len(), "malformed chunk sent");
+        chunks.push(Chunk {
+            ty: pkt[at],
+            flags: pkt[at + 1],
+            value: pkt[at + 4..at + len].to_vec(),
+        });
+        at += (len + 3) & !3;
+    }
+    (sp, dp, vtag, chunks)
+}
+
+/// Builds a packet with a correct CRC32c.
+pub fn build(src_port: u16, dst_port: u16, vtag: u32, chunks: &[Chunk]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&src_port.to_be_bytes());
+    p.extend_from_slice(&dst_port.to_be_bytes());
+    p.extend_from_slice(&vtag.to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    for c in chunks {
+        p.push(c.ty);
+        p.push(c.flags);
+        p.extend_from_slice(&((4 + c.value.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&c.value);
+        while p.len() % 4 != 0 {
+            p.push(0);
+        }
+    }
+    let crc = crc32c::crc32c(&p);
+    p[8..12].copy_from_slice(&crc.to_le_bytes());
+    p
+}
+
+pub fn chunk(ty: u8, flags: u8, value: &[u8]) -> Chunk {
+    Chunk {
+        ty,
+        flags,
+        value: value.to_vec(),
+    }
+}
+
+/// The value of a DATA chunk.
+pub fn data_value(tsn: u32, stream: u16, ssn: u16, ppid: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tsn.to_be_bytes());
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(&ssn.to_be_bytes());
+    v.extend_from_slice(&ppid.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The value of an INIT or INIT ACK chunk with optional parameters (already encoded).
+pub fn init_value(tag: u32, a_rwnd: u32, os: u16, mis: u16, tsn: u32, params: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tag.to_be_bytes());
+    v.extend_from_slice(&a_rwnd.to_be_bytes());
+    v.extend_from_slice(&os.to_be_bytes());
+    v.extend_from_slice(&mis.to_be_bytes());
+    v.extend_from_slice(&tsn.to_be_bytes());
+    v.extend_from_slice(params);
+    v
+}
+
+/// A TLV (parameter or cause), padded.
+pub fn tlv(ty: u16, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&ty.to_be_bytes());
+    v.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+    v.extend_from_slice(value);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    v
+}
+
+/// The cause codes of an ABORT or ERROR chunk value.
+pub fn cause_codes(value: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= value.len() {
+        out.push(u16::from_be_bytes([value[at], value[at + 1]]));
+        let len = u16::from_be_bytes([value[at + 2], value[at + 3]]) as usize;
+        if len < 4 {
+            break;
+        }
+        at += (len + 3) & !3;
+    }
+    out
+}
+
+/// Records every packet sent on the network (and lets `drop` decide which to drop).
+pub fn record(
+    net: &mut Network,
+    mut drop: impl FnMut(&Rec) -> bool + Send + 'static,
+) -> Arc<Mutex<Vec<Rec>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = Arc::clone(&log);
+    net.set_filter(move |s: Seen<'_>| {
+        let (src_port, dst_port, vtag, chunks) = parse(s.data);
+        let r = Rec {
+            now: s.now,
+            from: s.from,
+            to: s.to,
+            src_port,
+            dst_port,
+            vtag,
+            chunks,
+            len: s.data.len(),
+        };
+        let keep = !drop(&r);
+        l.lock().unwrap().push(r);
+        keep
+    });
+    log
+}
+
+/// Injects a packet from `from_node`'s address to the other node's address.
+pub fn inject(net: &mut Network, from_node: usize, pkt: &[u8]) {
+    let (src, dst) = if from_node == A {
+        (addr_a(), addr_b())
+    } else {
+        (addr_b(), addr_a())
+    };
+    net.inject(src, dst, 0, pkt);
+}
+
+/// Tags seen so far: (tag used A->B, tag used B->A), i.e. (B's local tag, A's local tag).
+pub fn tags(log: &Arc<Mutex<Vec<Rec>>>) -> (u32, u32) {
+    let l = log.lock().unwrap();
+    let ab = l
+        .iter()
+        .rev()
+        .find(|r| r.from == A && r.vtag != 0 && !r.has(ct::INIT))
+        .map(|r| r.vtag)
+        .unwrap();
+    let ba = l
+        .iter()
+        .rev()
+        .find(|r| r.from == B && r.vtag != 0)
+        .map(|r| r.vtag)
+        .unwrap();
+    (ab, ba)
+}
+
+impl Pair {
+    /// Connects while recording.
+    pub fn connected_recorded(
+        seed: u64,
+        ca: AssociationConfig,
+        cb: AssociationConfig,
+        link: LinkConfig,
+    ) -> (Pair, Arc<Mutex<Vec<Rec>>>) {
+        let mut net = network(seed, ca, cb, link);
+        let log = record(&mut net, |_| false);
+        let now = net.now();
+        let a = net
+            .node(A)
+            .endpoint
+            .connect(now, ConnectRequest::new(addr_b(), PORT))
+            .unwrap();
+        let ok = net.run_until(Duration::from_secs(60), |n| {
+            n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+        });
+        assert!(ok, "handshake did not complete");
+        let b = net.node(B).assoc_with_event(&Event::Connected);
+        net.node(A).take_events();
+        net.node(B).take_events();
+        (Pair { net, a, b }, log)
+    }
+
+    pub fn assoc(&mut self, node: usize) -> sctp_stack::AssociationMut<'_> {
+        let id = if node == A { self.a } else { self.b() };
+        self.net
+            .node(node)
+            .endpoint
+            .association(id)
+            .expect("association alive")
+    }
+}

@@ -24,6 +24,7 @@ pub mod serial;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;
+pub mod wire;
 
 pub use association::{
     AbortReason, AssociationId, AssociationState, AssociationStatus, ErrorCause, Event, LostReason,

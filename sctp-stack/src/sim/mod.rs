@@ -198,7 +198,7 @@ impl Network {
         }
     }
 
-    /// Installs a closure that sees every packet sent (before loss) and may drop it by
+    /// Installs a closure that sees every packet sent (before any link effect) and may drop it by
     /// returning false; tests use it to observe chunks and to drop chosen packets.
     pub fn set_filter(&mut self, f: impl FnMut(Seen<'_>) -> bool + Send + 'static) {
         self.filter = Some(Box::new(f));
@@ -376,10 +376,6 @@ impl Network {
                     .get(&(from, to))
                     .cloned()
                     .unwrap_or_else(|| self.default_link.clone());
-                if !link.up || data.len() > link.mtu {
-                    self.stats.dropped += 1;
-                    continue;
-                }
                 if let Some(f) = self.filter.as_mut()
                     && !f(Seen {
                         now,
@@ -391,6 +387,11 @@ impl Network {
                     self.stats.dropped += 1;
                     continue;
                 }
+                if !link.up || data.len() > link.mtu {
+                    self.stats.dropped += 1;
+                    continue;
+                }
+
                 if link.loss > 0.0 && self.random_unit() < link.loss {
                     self.stats.lost += 1;
                     continue;

@@ -55,8 +55,8 @@ pub fn network(
     link: LinkConfig,
 ) -> Network {
     let mut net = Network::new(seed);
-    net.add_node(endpoint(1 + seed as u8, ca), &[addr_a()]);
-    net.add_node(endpoint(101 + seed as u8, cb), &[addr_b()]);
+    net.add_node(endpoint((seed as u8).wrapping_add(1), ca), &[addr_a()]);
+    net.add_node(endpoint((seed as u8).wrapping_add(101), cb), &[addr_b()]);
     net.set_links(A, B, link);
     net.node(B).endpoint.listen(PORT).unwrap();
     net

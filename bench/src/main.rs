@@ -12,6 +12,8 @@
 #[allow(dead_code)]
 mod report;
 
+mod handlespace;
+
 use report::Row;
 
 /// Options shared by all suites.
@@ -24,7 +26,9 @@ pub struct Opts {
 type Suite = fn(Opts) -> Result<Vec<Row>, String>;
 
 /// Every suite by name. Add new suites here (one line each).
-const SUITES: &[(&str, &str, Suite)] = &[];
+const SUITES: &[(&str, &str, Suite)] = &[
+    ("handlespace", "RSerPool handlespace: registrations, resolutions, memory per PE", handlespace::run),
+];
 
 fn usage() -> String {
     let mut s = String::from("usage: bench <suite> [--quick] [--json]\nsuites:\n");

@@ -19,3 +19,6 @@ pub mod services;
 pub mod wire;
 
 pub use sctp_stack::time::Timestamp;
+
+/// The RNG traits of this crate's API (policies and the handlespace take `&mut dyn RngCore`).
+pub use rand_core;

@@ -1,8 +1,10 @@
 //! Pool member selection policies (RFC 5356 and RSPLIB's extensions).
 //!
-//! A policy is described by the [`Policy`] trait in one of two shapes, which together cover
-//! every policy of RFC 5356 and RSPLIB:
+//! A policy is described by the [`Policy`] trait in one of three shapes, which together
+//! cover every policy of RFC 5356 and RSPLIB:
 //!
+//! - **Cyclic** ([`Selection::Cyclic`]): plain round robin over a ring in registration
+//!   order; the chosen PE moves to the end (O(k) per selection).
 //! - **Ordered** ([`Selection::Ordered`]): PEs are kept sorted by a policy-defined key
 //!   ([`Policy::sort_key`]) and, within equal keys, by a per-pool sequence number that is
 //!   renewed each time a PE is chosen. Choosing takes the first `k`; the first
@@ -15,9 +17,9 @@
 //!   among those not drawn yet. Random, Weighted Random and the randomized LU variants are
 //!   weighted.
 //!
-//! [`PoolSelector`] holds one pool's selection structure: a B-tree keyed by
-//! `(sort key, sequence number)` for ordered policies, a Fenwick (binary indexed) tree of
-//! weights for weighted ones. Insert, update, remove and selecting `k` PEs cost
+//! [`PoolSelector`] holds one pool's selection structure: an intrusive ring for cyclic
+//! policies, a B-tree keyed by `(sort key, sequence number)` for ordered policies, a
+//! Fenwick (binary indexed) tree of weights for weighted ones. Insert, update, remove and selecting `k` PEs cost
 //! O(k log n); nothing scans the pool.
 //!
 //! Applications add policies by implementing [`Policy`] and registering them in a
@@ -51,6 +53,9 @@ const MAX: u64 = u32::MAX as u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Selection {
+    /// Plain round robin: a ring in registration order; a chosen PE moves to the end.
+    /// O(k) per selection (no key).
+    Cyclic,
     /// Sorted by [`Policy::sort_key`], then by sequence number.
     Ordered,
     /// Randomly, proportional to [`Policy::weight`].
@@ -253,6 +258,9 @@ impl Policy for BuiltinPolicy {
             | PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION
             | PolicyType::RANDOMIZED_PRIORITY_LEAST_USED
             | PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => Selection::Weighted,
+            // RFC 5356 §3.1.1: cyclic order; a ring gives the same order as RSPLIB's
+            // sequence numbers without a tree.
+            PolicyType::ROUND_ROBIN => Selection::Cyclic,
             _ => Selection::Ordered,
         }
     }
@@ -457,6 +465,8 @@ pub struct PoolSelector {
     weights: Fenwick,
     next_seq: u64,
     len: usize,
+    head: u32,
+    tail: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -465,7 +475,11 @@ struct Slot {
     key: u128,
     seq: u64,
     weight: u64,
+    prev: u32,
+    next: u32,
 }
+
+const NIL: u32 = u32::MAX;
 
 impl PoolSelector {
     /// An empty selector for `policy`.
@@ -479,6 +493,8 @@ impl PoolSelector {
             weights: Fenwick::default(),
             next_seq: 0,
             len: 0,
+            head: NIL,
+            tail: NIL,
         }
     }
 
@@ -519,6 +535,17 @@ impl PoolSelector {
             return;
         };
         match self.selection {
+            Selection::Cyclic => {
+                s.prev = self.tail;
+                s.next = NIL;
+                let old_tail = self.tail;
+                self.tail = slot;
+                if old_tail == NIL {
+                    self.head = slot;
+                } else if let Some(Some(t)) = self.slots.get_mut(old_tail as usize) {
+                    t.next = slot;
+                }
+            }
             Selection::Ordered => {
                 s.key = policy.sort_key(&s.state);
                 s.seq = self.next_seq;
@@ -538,6 +565,17 @@ impl PoolSelector {
             return;
         };
         match self.selection {
+            Selection::Cyclic => {
+                let (prev, next) = (s.prev, s.next);
+                match self.slots.get_mut(prev as usize) {
+                    Some(Some(p)) => p.next = next,
+                    _ => self.head = next,
+                }
+                match self.slots.get_mut(next as usize) {
+                    Some(Some(n)) => n.prev = prev,
+                    _ => self.tail = prev,
+                }
+            }
             Selection::Ordered => {
                 self.ordered.remove(&(s.key, s.seq));
             }
@@ -575,6 +613,8 @@ impl PoolSelector {
             key: 0,
             seq: 0,
             weight: 0,
+            prev: NIL,
+            next: NIL,
         });
         self.len += 1;
         self.link(slot);
@@ -585,6 +625,16 @@ impl PoolSelector {
     pub fn update(&mut self, slot: u32, info: &PolicyInfo, reregistration: bool) {
         if self.state(slot).is_none() {
             self.insert(slot, info);
+            return;
+        }
+        if self.selection == Selection::Cyclic {
+            // Keeps its place in the ring.
+            if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
+                s.state.refresh(info);
+                if reregistration {
+                    s.state.degradation = 0;
+                }
+            }
             return;
         }
         self.unlink(slot);
@@ -602,6 +652,7 @@ impl PoolSelector {
         let policy = Arc::clone(&self.policy);
         if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
             match self.selection {
+                Selection::Cyclic => {}
                 Selection::Ordered => {
                     s.key = policy.sort_key(&s.state);
                     self.ordered.insert((s.key, s.seq), slot);
@@ -637,10 +688,29 @@ impl PoolSelector {
         let start = out.len();
         let max_inc = self.policy.max_increment();
         match self.selection {
+            Selection::Cyclic => {
+                let mut cur = self.head;
+                while out.len() - start < k && cur != NIL {
+                    out.push(cur);
+                    cur = match self.slots.get(cur as usize) {
+                        Some(Some(s)) => s.next,
+                        _ => NIL,
+                    };
+                }
+                let end = (start + max_inc).min(out.len());
+                for &slot in &out[start..end] {
+                    self.unlink(slot);
+                    if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
+                        s.state.selections += 1;
+                        self.policy.on_selected(&mut s.state);
+                    }
+                    self.link(slot);
+                }
+            }
             Selection::Ordered => {
                 out.extend(self.ordered.values().take(k).copied());
-                let chosen: Vec<u32> = out[start..].iter().take(max_inc).copied().collect();
-                for slot in chosen {
+                let end = (start + max_inc).min(out.len());
+                for &slot in &out[start..end] {
                     self.unlink(slot);
                     if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
                         s.state.selections += 1;
@@ -666,8 +736,7 @@ impl PoolSelector {
                     self.weights.add(slot, -i128::from(w));
                     out.push(slot as u32);
                 }
-                let chosen: Vec<u32> = out[start..].to_vec();
-                for (i, slot) in chosen.into_iter().enumerate() {
+                for (i, &slot) in out[start..].iter().enumerate() {
                     if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
                         s.state.selections += 1;
                         if i < max_inc {

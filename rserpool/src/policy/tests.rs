@@ -86,6 +86,28 @@ fn round_robin_with_three_items_advances_by_one_like_rsplib() {
 }
 
 #[test]
+fn round_robin_appends_new_pes_and_keeps_place_on_update() {
+    let mut sel = selector(PolicyType::ROUND_ROBIN);
+    for s in 0..3 {
+        sel.insert(s, &PolicyInfo::round_robin());
+    }
+    let mut r = rng();
+    assert_eq!(pick(&mut sel, 1, &mut r), vec![0]);
+    sel.insert(3, &PolicyInfo::round_robin());
+    sel.update(1, &PolicyInfo::round_robin(), true);
+    sel.remove(2);
+    // Ring [1, 2, 0] + 3 at the end - 2 = [1, 0, 3]; PE 1 kept its place on update.
+    assert_eq!(pick(&mut sel, 4, &mut r), vec![1, 0, 3]);
+    assert_eq!(pick(&mut sel, 1, &mut r), vec![0]);
+    sel.remove(3);
+    sel.remove(0);
+    sel.remove(1);
+    assert!(pick(&mut sel, 2, &mut r).is_empty());
+    sel.insert(5, &PolicyInfo::round_robin());
+    assert_eq!(pick(&mut sel, 2, &mut r), vec![5]);
+}
+
+#[test]
 fn weighted_round_robin_selects_each_pe_weight_times_per_round() {
     let mut sel = selector(PolicyType::WEIGHTED_ROUND_ROBIN);
     let weights = [1u32, 2, 3, 4];

@@ -183,7 +183,9 @@ pub fn decode_address(p: &RawParameter<'_>) -> Result<IpAddr, DecodeError> {
         }
         0x0002 => {
             let o: [u8; 16] = v.try_into().map_err(|_| invalid(p))?;
-            Ok(IpAddr::V6(Ipv6Addr::from(o)))
+            // Canonical form: a v4-mapped address is the IPv4 address (RSPLIB sends
+            // those as IPv4 parameters, and so does the encoder).
+            Ok(IpAddr::V6(Ipv6Addr::from(o)).to_canonical())
         }
         _ => Err(invalid(p)),
     }

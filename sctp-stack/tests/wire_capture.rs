@@ -141,3 +141,60 @@ fn usrsctp_echoes_the_state_cookie_of_its_init_ack() {
     assert_eq!(echo.cookie, cookie);
     assert_eq!(echo_pkt.verification_tag(), ack.initiate_tag);
 }
+
+#[test]
+fn an_init_built_from_typed_parameters_matches_usrsctp_byte_for_byte() {
+    use sctp_stack::serial::Tsn;
+    use sctp_stack::wire::{FixedList, Init, PacketBuilder, TlvList};
+
+    let pkts = packets();
+    let captured = &pkts[0].sctp;
+    let pkt = Packet::new_checked(captured).expect("structure");
+    let theirs = Init::parse(&pkt.chunks().next().expect("chunk")).expect("INIT");
+    let random = theirs
+        .params
+        .iter()
+        .find_map(|p| match p {
+            Ok(Param::Random(r)) => Some(r),
+            _ => None,
+        })
+        .expect("Random parameter");
+
+    let extensions = [
+        ChunkType::FORWARD_TSN,
+        ChunkType::AUTH,
+        ChunkType::ASCONF,
+        ChunkType::ASCONF_ACK,
+        ChunkType::RE_CONFIG,
+    ];
+    let hmacs = [HmacId::SHA1];
+    let auth_chunks = [ChunkType::ASCONF_ACK, ChunkType::ASCONF];
+    let addr_types = [ParamType::IPV4_ADDRESS, ParamType::IPV6_ADDRESS];
+    let params = [
+        Param::EcnCapable,
+        Param::ForwardTsnSupported,
+        Param::SupportedExtensions(FixedList::from_items(&extensions)),
+        Param::Random(random),
+        Param::RequestedHmacAlgorithms(FixedList::from_items(&hmacs)),
+        Param::ChunkList(FixedList::from_items(&auth_chunks)),
+        Param::SupportedAddressTypes(FixedList::from_items(&addr_types)),
+        Param::Ipv6Address("fd00::2".parse().expect("addr")),
+        Param::Ipv4Address("192.0.2.2".parse().expect("addr")),
+        Param::Ipv6Address("::1".parse().expect("addr")),
+        Param::Ipv4Address("127.0.0.1".parse().expect("addr")),
+    ];
+    let ours = Init {
+        initiate_tag: theirs.initiate_tag,
+        a_rwnd: 131_072,
+        outbound_streams: 10,
+        inbound_streams: 2048,
+        initial_tsn: Tsn(theirs.initial_tsn.get()),
+        params: TlvList::from_items(&params),
+    };
+    assert_eq!(ours, theirs);
+    let mut buf = [0u8; 1500];
+    let mut b = PacketBuilder::new(&mut buf, 1452, pkt.header()).expect("buffer");
+    b.push(&ours).expect("fits");
+    let n = b.finish();
+    assert_eq!(&buf[..n], &captured[..]);
+}

@@ -128,8 +128,9 @@ impl RegistrationError {
     }
 
     /// The Operation Error parameter for a registration response, carrying the offending
-    /// parameter where RFC 5354 §3.12 asks for it.
-    pub fn operation_error(&self, pe: &PoolElement) -> OperationError {
+    /// parameter where RFC 5354 §3.12 asks for it (causes 3, 5 and 7; Wireshark flags
+    /// those causes as malformed without it).
+    pub fn operation_error(&self, handle: &PoolHandle, pe: &PoolElement) -> OperationError {
         let code = self.cause_code();
         let info = match self {
             RegistrationError::InconsistentPolicy { .. }
@@ -143,6 +144,10 @@ impl RegistrationError {
                     pe.user_transport.encoded_len(),
                 )
             }
+            RegistrationError::InvalidPoolHandle => {
+                encode_vec(|b| handle.encode(b), handle.encoded_len())
+            }
+            RegistrationError::InvalidIdentifier => encode_vec(|b| pe.encode(b), pe.encoded_len()),
             _ => Vec::new(),
         };
         OperationError::new(ErrorCause { code, info })

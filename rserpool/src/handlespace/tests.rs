@@ -70,7 +70,7 @@ fn inconsistent_policy_is_rejected_with_its_operation_error() {
         }
     );
     assert_eq!(e.cause_code(), CauseCode::INCONSISTENT_POOLING_POLICY);
-    let op = e.operation_error(&bad);
+    let op = e.operation_error(&h("P"), &bad);
     assert_eq!(
         op.first_code(),
         Some(CauseCode::INCONSISTENT_POOLING_POLICY)

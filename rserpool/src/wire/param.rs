@@ -643,6 +643,10 @@ impl_encode!(ServerInformation);
 
 /// One error cause of an Operation Error (RFC 5354 §3.12).
 ///
+/// Causes 1 (unrecognized parameter), 3 (invalid values), 5 (inconsistent pooling policy)
+/// and 7 (inconsistent transport type) carry the offending parameter TLV as information,
+/// cause 2 the unrecognized message; use [`ErrorCause::with_info`] for them.
+///
 /// ```text
 /// | Cause Code                    | Cause Length                  |
 /// : Cause-specific information (padded)                           :

@@ -218,6 +218,7 @@ impl std::error::Error for LookupError {}
 
 /// What a successful registration did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Registered {
     /// A new PE (and possibly a new pool).
     New,

@@ -512,7 +512,7 @@ pub enum EnrpBody {
     Presence {
         /// Flag R.
         reply_required: bool,
-        /// The sender's ownership checksum ([`crate::handlespace::Checksum`]).
+        /// The sender's ownership checksum ([`crate::handlespace::Handlespace::ownership_checksum`]).
         checksum: u16,
         /// The sender's identity and transport.
         server_information: ServerInformation,

@@ -363,6 +363,7 @@ pub struct PolicyInfo {
 
 /// One 32-bit field of a policy parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PolicyField {
     /// [`PolicyInfo::weight`].
     Weight,

@@ -38,16 +38,19 @@ use std::sync::Arc;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::association::chunk::{self, PacketView, PacketWriter, cause, param, ty};
+use crate::association::chunk::{self, push_cause};
 use crate::association::{
     AcceptParams, Association, AssociationId, AssociationState, AssociationStatus, Ctx, Event,
-    InitAnswer, Message, OwnedPacket, PeerInit, SendError, SendOptions, is_unicast, push_cause,
-    unrecognized_params,
+    InitAnswer, Message, OwnedPacket, PeerInit, SendError, SendOptions, is_unicast,
 };
 use crate::config::{AssociationConfig, ConfigError, EndpointConfig};
 use crate::cookie::{CookieContents, CookieSecrets, staleness, staleness_micros};
 use crate::serial::Tsn;
 use crate::time::Timestamp;
+use crate::wire::{
+    Abort, CauseCode, ChunkType, CommonHeader, Encode, ErrorChunk, Init, InitAck, Packet,
+    PacketBuilder, Param, Ppid, ShutdownComplete, TlvList,
+};
 
 /// A received SCTP packet and where it came from.
 #[derive(Debug, Clone, Copy)]
@@ -247,6 +250,7 @@ pub struct Endpoint {
     replies: VecDeque<OwnedPacket>,
     scratch: Vec<OwnedPacket>,
     spare: Vec<Vec<u8>>,
+    cookie_buf: Vec<u8>,
     events: VecDeque<(AssociationId, Event)>,
     next_port: u16,
     now: Timestamp,
@@ -278,6 +282,7 @@ impl Endpoint {
             replies: VecDeque::new(),
             scratch: Vec::new(),
             spare: Vec::new(),
+            cookie_buf: Vec::new(),
             events: VecDeque::new(),
             next_port,
             now: Timestamp::ZERO,
@@ -459,48 +464,55 @@ impl Endpoint {
     pub fn handle_datagram(&mut self, now: Timestamp, dgram: Datagram<'_>) {
         self.advance(now);
         self.stats.datagrams += 1;
-        let Some(pkt) = PacketView::parse(dgram.data) else {
+        let Some(pkt) = chunk::parse_packet(dgram.data) else {
             self.stats.bad_packets += 1;
             return;
         };
         // RFC 9260 §8.4 (1): nothing to or from non-unicast addresses.
         if !is_unicast(dgram.src)
             || !is_unicast(dgram.dst)
-            || pkt.src_port == 0
-            || pkt.dst_port == 0
+            || pkt.source_port() == 0
+            || pkt.destination_port() == 0
         {
             self.stats.bad_packets += 1;
             return;
         }
-        let Some(first) = pkt.first_chunk() else {
+        let Some(first) = chunk::first_chunk(&pkt) else {
             self.stats.bad_packets += 1;
             return;
         };
-        if first.ty == ty::INIT {
-            self.on_init(now, &dgram, &pkt, first.value, first.raw);
+        if first.chunk_type() == ChunkType::INIT {
+            self.on_init(now, &dgram, &pkt, &first);
             return;
         }
-        let key = (dgram.src, pkt.src_port, pkt.dst_port);
+        let key = (dgram.src, pkt.source_port(), pkt.destination_port());
         let by_addr = self.by_addr.get(&key).copied();
-        let t_bit = matches!(first.ty, ty::ABORT | ty::SHUTDOWN_COMPLETE) && first.flags & 1 != 0;
+        let t_bit = matches!(
+            first.chunk_type(),
+            ChunkType::ABORT | ChunkType::SHUTDOWN_COMPLETE
+        ) && first.flags() & 1 != 0;
         let by_tag = if t_bit {
             None
         } else {
-            self.by_tag.get(&pkt.vtag).copied().filter(|id| {
-                self.get(*id)
-                    .is_some_and(|a| a.local_port == pkt.dst_port && a.peer_port == pkt.src_port)
-            })
+            self.by_tag
+                .get(&pkt.verification_tag())
+                .copied()
+                .filter(|id| {
+                    self.get(*id).is_some_and(|a| {
+                        a.local_port == pkt.destination_port() && a.peer_port == pkt.source_port()
+                    })
+                })
         };
         let id = by_tag.or(by_addr);
-        if first.ty == ty::COOKIE_ECHO {
-            self.on_cookie_echo(now, &dgram, &pkt, first.value, id);
+        if first.chunk_type() == ChunkType::COOKIE_ECHO {
+            self.on_cookie_echo(now, &dgram, &pkt, first.value(), id);
             return;
         }
         let Some(id) = id else {
             self.out_of_the_blue(&dgram, &pkt);
             return;
         };
-        if first.ty == ty::SHUTDOWN_ACK
+        if first.chunk_type() == ChunkType::SHUTDOWN_ACK
             && self.get(id).is_some_and(|a| {
                 matches!(
                     a.state(),
@@ -532,17 +544,18 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         dgram: &Datagram<'_>,
-        pkt: &PacketView<'_>,
-        value: &[u8],
-        raw: &[u8],
+        pkt: &Packet<'_>,
+        first: &crate::wire::RawChunk<'_>,
     ) {
+        let raw = first.as_bytes();
         // §8.5.1 (A) and §6.10: an INIT has verification tag 0 and is alone in its packet.
-        if pkt.vtag != 0 || pkt.chunk_count() != 1 {
+        if pkt.verification_tag() != 0 || pkt.chunks().count() != 1 {
             return;
         }
-        let Some((peer, view)) = PeerInit::parse(value) else {
+        let Ok(init) = Init::parse(first) else {
             return;
         };
+        let peer = PeerInit::from_init(&init);
         // RFC 9260 §3.3.2: an INIT with Initiate Tag 0 is silently discarded.
         if peer.tag == 0 {
             return;
@@ -554,7 +567,7 @@ impl Endpoint {
                 pkt,
                 peer.tag,
                 false,
-                cause::INVALID_MANDATORY_PARAMETER,
+                Some(CauseCode::INVALID_MANDATORY_PARAMETER),
                 &[],
             );
             return;
@@ -566,7 +579,7 @@ impl Endpoint {
                 pkt,
                 peer.tag,
                 false,
-                cause::UNRESOLVABLE_ADDRESS,
+                Some(CauseCode::UNRESOLVABLE_ADDRESS),
                 &[],
             );
             return;
@@ -592,18 +605,14 @@ impl Endpoint {
                         // §5.2.2: ABORT with "Restart of an Association with New Addresses".
                         let mut info = Vec::new();
                         for a in peer.addresses.iter().take(8) {
-                            let (t, b, n) = chunk::address_tlv(*a);
-                            let at = info.len();
-                            info.resize(at + chunk::tlv_size(n), 0);
-                            let mut pos = at;
-                            chunk::put_tlv(&mut info, &mut pos, t, &b[..n]);
+                            chunk::push_address_param(&mut info, *a);
                         }
                         self.reply_abort(
                             dgram,
                             pkt,
                             peer.tag,
                             false,
-                            cause::RESTART_WITH_NEW_ADDRESSES,
+                            Some(CauseCode::RESTART_WITH_NEW_ADDRESSES),
                             &info,
                         );
                         return;
@@ -612,17 +621,24 @@ impl Endpoint {
                 }
             }
             None => {
-                if !self.listeners.contains(&pkt.dst_port) {
+                if !self.listeners.contains(&pkt.destination_port()) {
                     // §8.4 (3): ABORT with the Initiate Tag and the T bit clear.
                     self.stats.out_of_the_blue += 1;
-                    self.reply_abort(dgram, pkt, peer.tag, false, 0, &[]);
+                    self.reply_abort(dgram, pkt, peer.tag, false, None, &[]);
                     return;
                 }
                 (None, None, 0, 0, Arc::clone(&self.assoc_config))
             }
         };
         if raw.len() > self.config.max_init_size {
-            self.reply_abort(dgram, pkt, peer.tag, false, cause::OUT_OF_RESOURCE, &[]);
+            self.reply_abort(
+                dgram,
+                pkt,
+                peer.tag,
+                false,
+                Some(CauseCode::OUT_OF_RESOURCE),
+                &[],
+            );
             return;
         }
         let ids = InitAckIds {
@@ -631,22 +647,25 @@ impl Endpoint {
             local_tie_tag: local_tie,
             peer_tie_tag: peer_tie,
         };
-        self.send_init_ack(now, dgram, pkt, &peer, &view, raw, ids, &config);
+        let init_params = init.params.wire_bytes().unwrap_or(&[]);
+        self.send_init_ack(now, dgram, pkt, &peer, init_params, raw, ids, &config);
     }
 
     fn find_for_init(
         &self,
         dgram: &Datagram<'_>,
-        pkt: &PacketView<'_>,
+        pkt: &Packet<'_>,
         peer: &PeerInit,
     ) -> Option<AssociationId> {
-        let key = (dgram.src, pkt.src_port, pkt.dst_port);
+        let key = (dgram.src, pkt.source_port(), pkt.destination_port());
         if let Some(id) = self.by_addr.get(&key) {
             return Some(*id);
         }
-        peer.addresses
-            .iter()
-            .find_map(|a| self.by_addr.get(&(*a, pkt.src_port, pkt.dst_port)).copied())
+        peer.addresses.iter().find_map(|a| {
+            self.by_addr
+                .get(&(*a, pkt.source_port(), pkt.destination_port()))
+                .copied()
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -654,9 +673,9 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         dgram: &Datagram<'_>,
-        pkt: &PacketView<'_>,
+        pkt: &Packet<'_>,
         peer: &PeerInit,
-        view: &chunk::InitView<'_>,
+        init_params: &[u8],
         raw_init: &[u8],
         ids: InitAckIds,
         config: &AssociationConfig,
@@ -689,8 +708,8 @@ impl Endpoint {
             local_rwnd: config.receive_window,
             local_tie_tag,
             peer_tie_tag,
-            local_port: pkt.dst_port,
-            peer_port: pkt.src_port,
+            local_port: pkt.destination_port(),
+            peer_port: pkt.source_port(),
             local_os: config.outbound_streams,
             local_mis: config.inbound_streams,
             peer_addr: dgram.src,
@@ -698,40 +717,53 @@ impl Endpoint {
             init: raw_init,
         };
         let cookie_len = contents.encoded_len();
-        let mut unrecognized = Vec::new();
-        unrecognized_params(view, &mut unrecognized, 512);
-        let params_len = chunk::tlv_size(cookie_len) + unrecognized.len();
-        let total = chunk::COMMON_HEADER + 4 + 16 + params_len;
-        let mut bytes = self.take_buf(total);
-        let Some(mut w) =
-            PacketWriter::new(&mut bytes, total, pkt.dst_port, pkt.src_port, peer.tag)
-        else {
-            return;
-        };
-        let secrets = &self.secrets;
-        let ok = w.push(ty::INIT_ACK, 0, 16 + params_len, |v| {
-            chunk::write_init_fixed(
-                v,
-                local_tag,
-                config.receive_window,
-                config.outbound_streams,
-                config.inbound_streams,
-                Tsn(local_initial_tsn),
-            );
-            // State Cookie parameter header, then the signed cookie.
-            let hdr = &mut v[16..20];
-            hdr[0..2].copy_from_slice(&param::STATE_COOKIE.to_be_bytes());
-            hdr[2..4].copy_from_slice(&((4 + cookie_len) as u16).to_be_bytes());
-            let end = 20 + cookie_len;
-            secrets.sign(&contents, &mut v[20..end]);
-            let padded = 16 + chunk::tlv_size(cookie_len);
-            v[end..padded].fill(0);
-            v[padded..padded + unrecognized.len()].copy_from_slice(&unrecognized);
-        });
-        if !ok {
+        let mut cookie = core::mem::take(&mut self.cookie_buf);
+        cookie.clear();
+        cookie.resize(cookie_len, 0);
+        if self.secrets.sign(&contents, &mut cookie).is_none() {
+            self.cookie_buf = cookie;
             return;
         }
-        let len = w.finish();
+        // §3.3.3/§3.2.1: the State Cookie, then the unrecognized INIT parameters whose
+        // action bits ask for a report, each in an Unrecognized Parameter.
+        let mut params = vec![Param::StateCookie(&cookie)];
+        let mut report_len = 0;
+        for raw in chunk::raw_params(init_params) {
+            let t = raw.param_type();
+            if crate::association::understood_param(t) {
+                continue;
+            }
+            let action = t.unknown_action();
+            if action.reports() && report_len + raw.as_bytes().len() <= 512 {
+                report_len += raw.as_bytes().len();
+                params.push(Param::UnrecognizedParameter(raw.as_bytes()));
+            }
+            if !action.skips() {
+                break;
+            }
+        }
+        let ack = InitAck {
+            initiate_tag: local_tag,
+            a_rwnd: config.receive_window,
+            outbound_streams: config.outbound_streams,
+            inbound_streams: config.inbound_streams,
+            initial_tsn: Tsn(local_initial_tsn),
+            params: TlvList::from_items(&params),
+        };
+        let total = crate::wire::COMMON_HEADER_LEN + ack.encoded_len();
+        let mut bytes = self.take_buf(total);
+        let header = CommonHeader {
+            source_port: pkt.destination_port(),
+            destination_port: pkt.source_port(),
+            verification_tag: peer.tag,
+        };
+        let pushed = PacketBuilder::new(&mut bytes, total, header)
+            .and_then(|mut w| w.push(&ack).map(|()| w.finish()));
+        drop(params);
+        self.cookie_buf = cookie;
+        let Ok(len) = pushed else {
+            return;
+        };
         bytes.truncate(len);
         self.stats.init_acks_sent += 1;
         self.replies.push_back(OwnedPacket {
@@ -748,7 +780,7 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         dgram: &Datagram<'_>,
-        pkt: &PacketView<'_>,
+        pkt: &Packet<'_>,
         cookie: &[u8],
         existing: Option<AssociationId>,
     ) {
@@ -758,27 +790,27 @@ impl Endpoint {
             return;
         };
         // §5.1.5 (3): ports and tag of the packet must match the cookie.
-        if c.local_port != pkt.dst_port || c.peer_port != pkt.src_port || c.local_tag != pkt.vtag {
+        if c.local_port != pkt.destination_port()
+            || c.peer_port != pkt.source_port()
+            || c.local_tag != pkt.verification_tag()
+        {
             self.stats.cookies_refused += 1;
             return;
         }
-        let Some((peer, _)) = c.init.get(4..).and_then(PeerInit::parse) else {
+        let Some(peer) = PeerInit::from_raw_init(c.init) else {
             self.stats.cookies_refused += 1;
             return;
         };
         if let Some(stale) = staleness(&c, now) {
             // §5.1.5 (3) / §3.3.10.3: ERROR "Stale Cookie" with the staleness in µs.
             self.stats.cookies_refused += 1;
-            let info = staleness_micros(stale).to_be_bytes();
-            self.reply_chunk(
-                dgram,
-                pkt,
-                c.peer_tag,
-                ty::ERROR,
-                0,
-                cause::STALE_COOKIE,
-                &info,
-            );
+            let cause = [crate::wire::Cause::StaleCookie {
+                staleness_us: staleness_micros(stale),
+            }];
+            let err = ErrorChunk {
+                causes: TlvList::from_items(&cause),
+            };
+            self.reply(dgram, pkt, c.peer_tag, &err);
             return;
         }
         let existing = existing.or_else(|| self.by_tag.get(&c.local_tag).copied());
@@ -796,12 +828,19 @@ impl Endpoint {
             });
             return;
         }
-        if !self.listeners.contains(&pkt.dst_port) {
+        if !self.listeners.contains(&pkt.destination_port()) {
             self.stats.cookies_refused += 1;
             return;
         }
         if self.live >= self.config.max_associations {
-            self.reply_abort(dgram, pkt, c.peer_tag, false, cause::OUT_OF_RESOURCE, &[]);
+            self.reply_abort(
+                dgram,
+                pkt,
+                c.peer_tag,
+                false,
+                Some(CauseCode::OUT_OF_RESOURCE),
+                &[],
+            );
             return;
         }
         if self.by_tag.contains_key(&c.local_tag) {
@@ -853,77 +892,77 @@ impl Endpoint {
     // ------------------------------------------------------------------ OOTB
 
     /// RFC 9260 §8.4.
-    fn out_of_the_blue(&mut self, dgram: &Datagram<'_>, pkt: &PacketView<'_>) {
+    fn out_of_the_blue(&mut self, dgram: &Datagram<'_>, pkt: &Packet<'_>) {
         self.stats.out_of_the_blue += 1;
         let mut shutdown_ack = false;
         for ch in pkt.chunks() {
-            let Ok(ch) = ch else { return };
-            match ch.ty {
+            match ch.chunk_type() {
                 // (2) ABORT, (6) SHUTDOWN COMPLETE, (7) COOKIE ACK: discard.
-                ty::ABORT | ty::SHUTDOWN_COMPLETE | ty::COOKIE_ACK => return,
+                ChunkType::ABORT | ChunkType::SHUTDOWN_COMPLETE | ChunkType::COOKIE_ACK => return,
                 // (7) an ERROR with a Stale Cookie cause: discard.
-                ty::ERROR
-                    if chunk::TlvIter::new(ch.value)
-                        .map_while(Result::ok)
-                        .any(|c| c.ty == cause::STALE_COOKIE) =>
+                ChunkType::ERROR
+                    if chunk::raw_causes(ch.value())
+                        .any(|c| c.code() == CauseCode::STALE_COOKIE) =>
                 {
                     return;
                 }
-                ty::SHUTDOWN_ACK => shutdown_ack = true,
+                ChunkType::SHUTDOWN_ACK => shutdown_ack = true,
                 _ => {}
             }
         }
         if shutdown_ack {
             // (5): SHUTDOWN COMPLETE with the T bit and the packet's tag.
-            self.reply_chunk(dgram, pkt, pkt.vtag, ty::SHUTDOWN_COMPLETE, 1, 0, &[]);
+            let sc = ShutdownComplete {
+                tag_reflected: true,
+            };
+            self.reply(dgram, pkt, pkt.verification_tag(), &sc);
             return;
         }
         // (8): ABORT with the T bit and the packet's tag.
-        self.reply_abort(dgram, pkt, pkt.vtag, true, 0, &[]);
+        self.reply_abort(dgram, pkt, pkt.verification_tag(), true, None, &[]);
     }
 
     fn reply_abort(
         &mut self,
         dgram: &Datagram<'_>,
-        pkt: &PacketView<'_>,
+        pkt: &Packet<'_>,
         vtag: u32,
         t_bit: bool,
-        code: u16,
+        code: Option<CauseCode>,
         info: &[u8],
     ) {
-        self.reply_chunk(dgram, pkt, vtag, ty::ABORT, u8::from(t_bit), code, info);
+        let mut causes = Vec::new();
+        if let Some(code) = code {
+            push_cause(&mut causes, 1024, code, info);
+        }
+        let Ok(causes) = TlvList::from_bytes(&causes) else {
+            return;
+        };
+        let abort = Abort {
+            tag_reflected: t_bit,
+            causes,
+        };
+        self.reply(dgram, pkt, vtag, &abort);
     }
 
-    /// Queues a one-chunk reply (ABORT, ERROR or SHUTDOWN COMPLETE) with at most one cause
-    /// (`code` 0: none).
-    #[allow(clippy::too_many_arguments)]
-    fn reply_chunk(
-        &mut self,
-        dgram: &Datagram<'_>,
-        pkt: &PacketView<'_>,
-        vtag: u32,
-        chunk_type: u8,
-        flags: u8,
-        code: u16,
-        info: &[u8],
-    ) {
+    /// Queues a one-chunk reply to the sender of `pkt`, if the reply queue has room (which
+    /// rate-limits answers to floods).
+    fn reply(&mut self, dgram: &Datagram<'_>, pkt: &Packet<'_>, vtag: u32, chunk: &dyn Encode) {
         if self.replies.len() >= self.config.max_pending_replies {
             self.stats.replies_dropped += 1;
             return;
         }
-        let mut causes = Vec::new();
-        if code != 0 {
-            push_cause(&mut causes, 1024, code, info);
-        }
-        let total = chunk::COMMON_HEADER + 4 + causes.len();
+        let total = crate::wire::COMMON_HEADER_LEN + chunk.encoded_len();
         let mut bytes = self.take_buf(total);
-        let Some(mut w) = PacketWriter::new(&mut bytes, total, pkt.dst_port, pkt.src_port, vtag)
-        else {
+        let header = CommonHeader {
+            source_port: pkt.destination_port(),
+            destination_port: pkt.source_port(),
+            verification_tag: vtag,
+        };
+        let Ok(mut w) = PacketBuilder::new(&mut bytes, total, header) else {
             return;
         };
-        if !w.push(chunk_type, flags, causes.len(), |v| {
-            v.copy_from_slice(&causes)
-        }) {
+        if w.push(chunk).is_err() {
             return;
         }
         let len = w.finish();
@@ -1223,11 +1262,12 @@ impl AssociationMut<'_> {
     pub fn send(
         &mut self,
         stream: u16,
-        ppid: u32,
+        ppid: Ppid,
         data: impl Into<Vec<u8>>,
         opts: SendOptions,
     ) -> Result<(), SendError> {
         let now = self.ep.now;
+        let ppid = ppid.get();
         let data = Arc::new(data.into());
         let id = self.id;
         let mut res = Err(SendError::NotConnected);

@@ -4,6 +4,8 @@ mod assoc_util;
 
 use std::time::Duration;
 
+use sctp_stack::wire::Ppid;
+
 use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::{AssociationConfig, Event, SendError, SendOptions};
@@ -153,12 +155,12 @@ fn unordered_messages_are_not_held_back_by_a_lost_earlier_message() {
     let a = p.a;
     let mut assoc = p.net.node(A).endpoint.association(a).unwrap();
     assoc
-        .send(0, 0, &b"ordered-1"[..], SendOptions::default())
+        .send(0, Ppid(0), &b"ordered-1"[..], SendOptions::default())
         .unwrap();
     p.net.run_for(Duration::from_millis(1));
     let mut assoc = p.net.node(A).endpoint.association(a).unwrap();
     assoc
-        .send(0, 0, &b"unordered"[..], SendOptions::unordered())
+        .send(0, Ppid(0), &b"unordered"[..], SendOptions::unordered())
         .unwrap();
     p.net.run_for(Duration::from_millis(30));
     // The unordered message arrived although the first (ordered) one was lost.
@@ -415,7 +417,7 @@ fn the_i_bit_gets_an_immediate_sack() {
         .endpoint
         .association(a)
         .unwrap()
-        .send(0, 0, &b"now"[..], opts)
+        .send(0, Ppid(0), &b"now"[..], opts)
         .unwrap();
     p.net.run_for(Duration::from_millis(100));
     let l = log.lock().unwrap();

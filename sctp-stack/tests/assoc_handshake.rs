@@ -4,6 +4,8 @@ mod assoc_util;
 
 use std::time::Duration;
 
+use sctp_stack::wire::Ppid;
+
 use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::{AbortReason, AssociationState, ConnectRequest, Event, LostReason};
@@ -235,13 +237,13 @@ fn simultaneous_connects_become_one_association_per_side() {
         .endpoint
         .association(a)
         .unwrap()
-        .send(0, 0, &b"x"[..], Default::default())
+        .send(0, Ppid(0), &b"x"[..], Default::default())
         .unwrap();
     net.node(B)
         .endpoint
         .association(b)
         .unwrap()
-        .send(0, 0, &b"y"[..], Default::default())
+        .send(0, Ppid(0), &b"y"[..], Default::default())
         .unwrap();
     let ok = net.run_until(Duration::from_secs(5), |n| {
         n.node(A).has_event(&Event::DataReadable) && n.node(B).has_event(&Event::DataReadable)
@@ -277,7 +279,7 @@ fn a_peer_restart_is_detected_and_reported() {
         .endpoint
         .association(a2)
         .unwrap()
-        .send(0, 0, &b"again"[..], Default::default())
+        .send(0, Ppid(0), &b"again"[..], Default::default())
         .unwrap();
     let ok = p.net.run_until(Duration::from_secs(5), |n| {
         n.node(B).has_event(&Event::DataReadable)

@@ -204,7 +204,7 @@ fn abort_reaches_the_peer_with_the_user_cause() {
             _ => None,
         })
         .expect("Aborted event");
-    assert_eq!(causes[0].code, 12);
+    assert_eq!(causes[0].code.get(), 12);
     assert_eq!(causes[0].info, b"bye");
 }
 

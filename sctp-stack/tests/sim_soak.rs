@@ -6,6 +6,8 @@ mod assoc_util;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use sctp_stack::wire::Ppid;
+
 use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::{SendError, SendOptions};
@@ -46,7 +48,7 @@ fn a_hundred_thousand_messages_survive_loss_reordering_and_duplication() {
             } else {
                 SendOptions::default()
             };
-            match assoc.send(stream, 0, msg, opts) {
+            match assoc.send(stream, Ppid(0), msg, opts) {
                 Ok(()) => next += 1,
                 Err(SendError::WouldBlock) => break,
                 Err(e) => panic!("send: {e}"),

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::serial::{Ssn, Tsn};
+use crate::wire::Ppid;
 
 use super::outbound::flags;
 
@@ -31,8 +32,8 @@ const MAX_DUPS: usize = 64;
 pub struct Message {
     /// The stream it arrived on.
     pub stream: u16,
-    /// Payload Protocol Identifier (RFC 9260 §3.3.1), in host order.
-    pub ppid: u32,
+    /// Payload Protocol Identifier (RFC 9260 §3.3.1).
+    pub ppid: Ppid,
     /// It was sent unordered (U bit).
     pub unordered: bool,
     /// The user data.
@@ -282,7 +283,7 @@ impl Inbound {
             self.deliver(
                 Message {
                     stream,
-                    ppid,
+                    ppid: Ppid(ppid),
                     unordered,
                     data: payload.to_vec(),
                 },
@@ -407,7 +408,7 @@ impl Inbound {
         self.deliver(
             Message {
                 stream,
-                ppid,
+                ppid: Ppid(ppid),
                 unordered,
                 data,
             },
@@ -521,6 +522,7 @@ impl Inbound {
     }
 
     /// The gap block count and duplicate count a SACK would have now.
+    #[cfg(test)]
     pub(crate) fn sack_len(&self, max_len: usize) -> usize {
         let room = max_len.saturating_sub(16) / 4;
         let n = (self.gaps.len() + self.dups.len()).min(room);

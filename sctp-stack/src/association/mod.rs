@@ -4,13 +4,12 @@
 //! commands to them; users reach one through [`AssociationMut`](crate::AssociationMut).
 //!
 //! Design:
-//! - [`State`] is an enum whose variants own what exists only in that state (the INIT and
-//!   cookie being retransmitted, retransmission counts); the TCB fields that exist from the
-//!   first INIT on (tags, ports, paths, timers) live in [`Association`], and the data path
+//! - The state is an enum whose variants own what exists only in that state (the cookie
+//!   being retransmitted, retransmission counts); the TCB fields that exist from the first
+//!   INIT on (tags, ports, paths, timers) live in the association itself, and the data path
 //!   (sender and receiver) exists from the moment the peer's parameters are known.
-//! - All timers are in one [`timer::TimerTable`]; backoff lives in the paths' RTO.
-//! - Every protocol violation maps to its wire response in one place
-//!   ([`Association::violation`]).
+//! - All timers are in one timer table; backoff lives in the paths' RTO.
+//! - Every protocol violation maps to its wire response in one place (`Violation`).
 //! - Packets are produced on demand by `poll_transmit`: control chunks first, then DATA,
 //!   bundled up to the path MTU. Nothing is encoded ahead of time except replies that must
 //!   outlive the association (ABORT), which go to the endpoint's reply queue.
@@ -30,13 +29,19 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
 use crate::config::AssociationConfig;
-use crate::cookie::{CookieContents, staleness_micros};
+use crate::cookie::CookieContents;
 use crate::serial::Tsn;
 use crate::time::Timestamp;
+use crate::wire::{
+    Abort, COMMON_HEADER_LEN, CauseCode, ChunkType, CommonHeader, CookieAck, CookieEcho, Data,
+    Encode, ErrorChunk, FixedList, GapAckBlock, Heartbeat, HeartbeatAck, Init, InitAck, Packet,
+    PacketBuilder, Param, ParamType, Ppid, RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete,
+    TlvList,
+};
 
-use chunk::{InitView, PacketView, PacketWriter, RawChunk, cause, param, ty};
+pub(crate) use chunk::push_cause;
 use inbound::{DataVerdict, Inbound};
-use outbound::{DATA_HEADER, FillLimits, Outbound};
+use outbound::{FillLimits, Outbound};
 use path::{MAX_PATHS, Path};
 use timer::{PathIdx, Timer, TimerTable};
 
@@ -85,8 +90,8 @@ pub enum AssociationState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ErrorCause {
-    /// The cause code (e.g. 12 = User-Initiated Abort, 13 = Protocol Violation).
-    pub code: u16,
+    /// The cause code.
+    pub code: CauseCode,
     /// The cause-specific information (without the 4-byte cause header).
     pub info: Vec<u8>,
 }
@@ -273,7 +278,7 @@ pub(crate) enum Violation {
     /// A message above `max_message_size`.
     MessageTooLarge,
     /// A chunk of a known type with an impossible length or content.
-    MalformedChunk(u8),
+    MalformedChunk(ChunkType),
     /// §3.3.3: an INIT ACK without a State Cookie.
     MissingCookie,
     /// §3.3.2/§3.3.3: an INIT ACK with zero streams or a zero initiate tag.
@@ -284,24 +289,26 @@ pub(crate) enum Violation {
 
 impl Association {
     fn violation(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, v: Violation) {
-        let (code, info): (u16, Vec<u8>) = match v {
-            Violation::NoUserData(tsn) => (cause::NO_USER_DATA, tsn.get().to_be_bytes().to_vec()),
+        let (code, info): (CauseCode, Vec<u8>) = match v {
+            Violation::NoUserData(tsn) => {
+                (CauseCode::NO_USER_DATA, tsn.get().to_be_bytes().to_vec())
+            }
             Violation::SackBeyondSent => (
-                cause::PROTOCOL_VIOLATION,
+                CauseCode::PROTOCOL_VIOLATION,
                 b"SACK acknowledges a TSN that was not sent".to_vec(),
             ),
-            Violation::MessageTooLarge => (cause::OUT_OF_RESOURCE, Vec::new()),
+            Violation::MessageTooLarge => (CauseCode::OUT_OF_RESOURCE, Vec::new()),
             Violation::MalformedChunk(t) => (
-                cause::PROTOCOL_VIOLATION,
-                format!("malformed chunk of type {t}").into_bytes(),
+                CauseCode::PROTOCOL_VIOLATION,
+                format!("malformed {t} chunk").into_bytes(),
             ),
             Violation::MissingCookie => (
-                cause::MISSING_MANDATORY_PARAMETER,
+                CauseCode::MISSING_MANDATORY_PARAMETER,
                 // One missing parameter: the State Cookie (RFC 9260 §3.3.10.2).
-                [0, 0, 0, 1, 0, param::STATE_COOKIE as u8].to_vec(),
+                [0, 0, 0, 1, 0, ParamType::STATE_COOKIE.get() as u8].to_vec(),
             ),
-            Violation::InvalidInitAck => (cause::INVALID_MANDATORY_PARAMETER, Vec::new()),
-            Violation::HostNameAddress => (cause::UNRESOLVABLE_ADDRESS, Vec::new()),
+            Violation::InvalidInitAck => (CauseCode::INVALID_MANDATORY_PARAMETER, Vec::new()),
+            Violation::HostNameAddress => (CauseCode::UNRESOLVABLE_ADDRESS, Vec::new()),
         };
         self.abort_with(now, ctx, ErrorCause { code, info });
     }
@@ -329,6 +336,8 @@ pub(crate) struct Association {
     readable_reported: bool,
     /// Messages left unread when the association closed.
     unread: VecDeque<Message>,
+    /// Scratch for the gap blocks of the SACK being written.
+    sack_blocks: Vec<GapAckBlock>,
     /// The endpoint must refresh its tag and address maps (tags or paths changed).
     pub(crate) routing_changed: bool,
     last_activity: Timestamp,
@@ -374,117 +383,139 @@ pub(crate) struct PeerInit {
 }
 
 impl PeerInit {
-    /// Reads the fields and parameters the association uses from an INIT or INIT ACK
-    /// chunk value. Unknown parameters are left to [`unrecognized_params`].
-    pub(crate) fn parse(value: &[u8]) -> Option<(PeerInit, InitView<'_>)> {
-        let v = InitView::parse(value)?;
+    /// Reads the fields and parameters the association uses from a parsed INIT or INIT
+    /// ACK. Unknown parameters are left to [`unrecognized_params`].
+    #[allow(clippy::too_many_arguments)]
+    fn from_fields(
+        tag: u32,
+        a_rwnd: u32,
+        os: u16,
+        mis: u16,
+        initial_tsn: Tsn,
+        params: &TlvList<'_, Param<'_>>,
+    ) -> PeerInit {
         let mut p = PeerInit {
-            tag: v.initiate_tag,
-            a_rwnd: v.a_rwnd,
-            os: v.os,
-            mis: v.mis,
-            initial_tsn: v.initial_tsn,
+            tag,
+            a_rwnd,
+            os,
+            mis,
+            initial_tsn,
             addresses: Vec::new(),
             cookie_preservative_ms: None,
             host_name: false,
         };
-        for tlv in v.params() {
-            let Ok(tlv) = tlv else { break };
-            match tlv.ty {
-                param::IPV4 | param::IPV6 => {
-                    if let Some(a) = chunk::address_param(&tlv)
+        for param in params.iter() {
+            // A known parameter with a malformed value is ignored.
+            let Ok(param) = param else { continue };
+            match param {
+                Param::Ipv4Address(_) | Param::Ipv6Address(_) => {
+                    if let Some(a) = chunk::address_param(&param)
                         && p.addresses.len() < MAX_PATHS * 4
                         && !p.addresses.contains(&a)
                     {
                         p.addresses.push(a);
                     }
                 }
-                param::COOKIE_PRESERVATIVE => {
-                    p.cookie_preservative_ms = tlv
-                        .value
-                        .get(..4)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u32::from_be_bytes);
+                Param::CookiePreservative(ms) => p.cookie_preservative_ms = Some(ms),
+                Param::HostNameAddress(_) => p.host_name = true,
+                // RFC 9260 §3.2.1: for a parameter we do not implement, "stop" action bits
+                // end the parameter processing.
+                other
+                    if !understood_param(other.param_type())
+                        && !other.param_type().unknown_action().skips() =>
+                {
+                    break;
                 }
-                param::HOST_NAME => p.host_name = true,
                 _ => {}
             }
-            if stop_processing(tlv.ty) && !is_known_param(tlv.ty) {
-                break;
-            }
         }
-        Some((p, v))
+        p
+    }
+
+    /// Parses an INIT chunk.
+    pub(crate) fn from_init(c: &Init<'_>) -> PeerInit {
+        Self::from_fields(
+            c.initiate_tag,
+            c.a_rwnd,
+            c.outbound_streams,
+            c.inbound_streams,
+            c.initial_tsn,
+            &c.params,
+        )
+    }
+
+    /// Parses an INIT ACK chunk.
+    pub(crate) fn from_init_ack(c: &InitAck<'_>) -> PeerInit {
+        Self::from_fields(
+            c.initiate_tag,
+            c.a_rwnd,
+            c.outbound_streams,
+            c.inbound_streams,
+            c.initial_tsn,
+            &c.params,
+        )
+    }
+
+    /// Parses the raw INIT chunk carried in a state cookie.
+    pub(crate) fn from_raw_init(bytes: &[u8]) -> Option<PeerInit> {
+        let raw = RawChunk::new_checked(bytes).ok()?;
+        let init = Init::parse(&raw).ok()?;
+        Some(Self::from_init(&init))
     }
 }
 
-/// Parameters understood (or deliberately ignored) in INIT and INIT ACK.
-fn is_known_param(t: u16) -> bool {
-    matches!(
-        t,
-        param::IPV4
-            | param::IPV6
-            | param::STATE_COOKIE
-            | param::UNRECOGNIZED
-            | param::COOKIE_PRESERVATIVE
-            | param::HOST_NAME
-            | param::SUPPORTED_ADDRESS_TYPES
-            | param::ECN_CAPABLE
-            | param::ZERO_CHECKSUM
-            | param::RANDOM
-            | param::CHUNK_LIST
-            | param::HMAC_ALGO
-            | param::PADDING
-            | param::SUPPORTED_EXTENSIONS
-            | param::FORWARD_TSN_SUPPORTED
-            | param::ADAPTATION_LAYER
-    )
-}
-
-/// RFC 9260 §3.2.1: the high bit clear means "stop processing further parameters".
-fn stop_processing(t: u16) -> bool {
-    t & 0x8000 == 0
-}
-
 /// The unrecognized parameters of an INIT/INIT ACK that must be reported (action bits 01
-/// and 11, RFC 9260 §3.2.1), each wrapped as an Unrecognized Parameter TLV, appended to
-/// `out` (bounded by `limit` bytes).
-pub(crate) fn unrecognized_params(v: &InitView<'_>, out: &mut Vec<u8>, limit: usize) {
-    for tlv in v.params() {
-        let Ok(tlv) = tlv else { break };
-        if is_known_param(tlv.ty) {
+/// and 11, RFC 9260 §3.2.1), appended to `out` (bounded by `limit` bytes): each wrapped in
+/// an Unrecognized Parameter TLV when `wrap` (for an INIT ACK, §3.3.3), as received
+/// otherwise (for the Unrecognized Parameters cause, §3.3.10.8). `params` are the raw
+/// parameter bytes.
+pub(crate) fn unrecognized_params(params: &[u8], out: &mut Vec<u8>, limit: usize, wrap: bool) {
+    for raw in chunk::raw_params(params) {
+        let ty = raw.param_type();
+        if understood_param(ty) {
             continue;
         }
-        if tlv.ty & 0x4000 != 0 && out.len() + chunk::tlv_size(tlv.raw.len()) <= limit {
-            let at = out.len();
-            out.resize(at + chunk::tlv_size(tlv.raw.len()), 0);
-            let mut pos = at;
-            chunk::put_tlv(out, &mut pos, param::UNRECOGNIZED, tlv.raw);
+        let action = ty.unknown_action();
+        let tlv = raw.as_bytes();
+        if action.reports() {
+            if wrap && out.len() + chunk::tlv_size(tlv.len()) <= limit {
+                let at = out.len();
+                out.resize(at + chunk::tlv_size(tlv.len()), 0);
+                let mut pos = at;
+                chunk::put_tlv(out, &mut pos, ParamType::UNRECOGNIZED_PARAMETER.get(), tlv);
+            } else if !wrap && out.len() + chunk::tlv_size(tlv.len()) <= limit {
+                out.extend_from_slice(tlv);
+                out.resize(out.len().saturating_add(3) & !3, 0);
+            }
         }
-        if stop_processing(tlv.ty) {
+        if !action.skips() {
             break;
         }
     }
 }
 
-/// Appends one error cause TLV to `out` if it stays within `limit` bytes.
-pub(crate) fn push_cause(out: &mut Vec<u8>, limit: usize, code: u16, info: &[u8]) {
-    let size = chunk::tlv_size(info.len());
-    if out.len() + size > limit {
-        return;
-    }
-    let at = out.len();
-    out.resize(at + size, 0);
-    let mut pos = at;
-    chunk::put_tlv(out, &mut pos, code, info);
+/// The INIT/INIT ACK parameters this implementation processes (or deliberately ignores
+/// because they need no answer); everything else follows its action bits (§3.2.1).
+pub(crate) fn understood_param(t: ParamType) -> bool {
+    matches!(
+        t,
+        ParamType::IPV4_ADDRESS
+            | ParamType::IPV6_ADDRESS
+            | ParamType::STATE_COOKIE
+            | ParamType::UNRECOGNIZED_PARAMETER
+            | ParamType::COOKIE_PRESERVATIVE
+            | ParamType::HOST_NAME_ADDRESS
+            | ParamType::SUPPORTED_ADDRESS_TYPES
+            | ParamType::HEARTBEAT_INFO
+    )
 }
 
 fn parse_causes(b: &[u8]) -> Vec<ErrorCause> {
-    chunk::TlvIter::new(b)
+    chunk::raw_causes(b)
         .take(16)
-        .map_while(Result::ok)
-        .map(|t| ErrorCause {
-            code: t.ty,
-            info: t.value.to_vec(),
+        .map(|c| ErrorCause {
+            code: c.code(),
+            info: c.value().to_vec(),
         })
         .collect()
 }
@@ -533,6 +564,7 @@ impl Association {
             error_count: 0,
             readable_reported: false,
             unread: VecDeque::new(),
+            sack_blocks: Vec::new(),
             routing_changed: true,
             last_activity: now,
         }
@@ -800,7 +832,7 @@ impl Association {
                     now,
                     ctx,
                     ErrorCause {
-                        code: cause::USER_INITIATED_ABORT,
+                        code: CauseCode::USER_INITIATED_ABORT,
                         info: b"shutdown during handshake".to_vec(),
                     },
                 );
@@ -819,7 +851,7 @@ impl Association {
             now,
             ctx,
             ErrorCause {
-                code: cause::USER_INITIATED_ABORT,
+                code: CauseCode::USER_INITIATED_ABORT,
                 info,
             },
         );
@@ -834,38 +866,49 @@ impl Association {
         let tag = self.peer_tag;
         // Without the peer's tag (COOKIE-WAIT before any INIT ACK) there is nothing to abort
         // on its side.
-        if tag != 0
-            && let Some(path) = self.paths.get(self.primary)
-        {
-            let mut bytes = vec![0u8; path.max_packet().max(64)];
+        if tag != 0 {
             let mut causes = Vec::new();
-            push_cause(
-                &mut causes,
-                path.max_packet().saturating_sub(16),
-                c.code,
-                &c.info,
-            );
-            if let Some(mut w) = PacketWriter::new(
-                &mut bytes,
-                path.max_packet(),
-                self.local_port,
-                self.peer_port,
-                tag,
-            ) {
-                w.push(ty::ABORT, 0, causes.len(), |v| v.copy_from_slice(&causes));
-                let len = w.finish();
-                bytes.truncate(len);
-                ctx.replies.push(OwnedPacket {
-                    src: path.local,
-                    dst: path.remote,
-                    encaps_port: path.encaps_port,
-                    assoc: Some(ctx.id),
-                    bytes,
-                });
+            push_cause(&mut causes, 1024, c.code, &c.info);
+            if let Ok(causes) = TlvList::from_bytes(&causes) {
+                let abort = Abort {
+                    tag_reflected: false,
+                    causes,
+                };
+                self.queue_reply(ctx, tag, &abort);
             }
         }
         ctx.event(Event::Aborted(AbortReason::Local(c)));
         self.close(ctx);
+    }
+
+    /// Queues a one-chunk packet to the primary path in the endpoint's reply queue (for
+    /// packets that must go out although the association is closing).
+    fn queue_reply(&self, ctx: &mut Ctx<'_>, vtag: u32, chunk: &dyn Encode) {
+        let Some(path) = self.paths.get(self.primary) else {
+            return;
+        };
+        let len = COMMON_HEADER_LEN + chunk.encoded_len();
+        let mut bytes = vec![0u8; len];
+        let header = CommonHeader {
+            source_port: self.local_port,
+            destination_port: self.peer_port,
+            verification_tag: vtag,
+        };
+        let Ok(mut b) = PacketBuilder::new(&mut bytes, len, header) else {
+            return;
+        };
+        if b.push(chunk).is_err() {
+            return;
+        }
+        let n = b.finish();
+        bytes.truncate(n);
+        ctx.replies.push(OwnedPacket {
+            src: path.local,
+            dst: path.remote,
+            encaps_port: path.encaps_port,
+            assoc: Some(ctx.id),
+            bytes,
+        });
     }
 
     fn close(&mut self, ctx: &mut Ctx<'_>) {
@@ -1024,7 +1067,7 @@ impl Association {
                     now,
                     ctx,
                     ErrorCause {
-                        code: cause::USER_INITIATED_ABORT,
+                        code: CauseCode::USER_INITIATED_ABORT,
                         info: b"shutdown guard timer expired".to_vec(),
                     },
                 );
@@ -1126,20 +1169,20 @@ impl Association {
         src: IpAddr,
         dst: IpAddr,
         encaps_port: u16,
-        pkt: &PacketView<'_>,
+        pkt: &Packet<'_>,
         cookie: Option<(&CookieContents<'_>, &PeerInit)>,
     ) {
-        let Some(first) = pkt.first_chunk() else {
+        let Some(first) = chunk::first_chunk(pkt) else {
             return;
         };
         // RFC 9260 §8.5 and §8.5.1: verification tag rules.
-        let t_bit = first.flags & 0x01 != 0;
-        let tag_ok = match first.ty {
-            ty::ABORT | ty::SHUTDOWN_COMPLETE if t_bit => {
-                pkt.vtag == self.peer_tag && self.peer_tag != 0
+        let t_bit = first.flags() & 0x01 != 0;
+        let tag_ok = match first.chunk_type() {
+            ChunkType::ABORT | ChunkType::SHUTDOWN_COMPLETE if t_bit => {
+                pkt.verification_tag() == self.peer_tag && self.peer_tag != 0
             }
-            ty::COOKIE_ECHO => cookie.is_some(),
-            _ => pkt.vtag == self.local_tag,
+            ChunkType::COOKIE_ECHO => cookie.is_some(),
+            _ => pkt.verification_tag() == self.local_tag,
         };
         if !tag_ok {
             // §8.5.1 (E): SHUTDOWN ACK in COOKIE-WAIT/ECHOED is treated as OOTB.
@@ -1158,14 +1201,13 @@ impl Association {
         let mut had_data = false;
         let mut index = 0usize;
         for ch in pkt.chunks() {
-            let Ok(ch) = ch else { break };
             if self.is_closed() {
                 break;
             }
             let first_chunk = index == 0;
             index += 1;
-            match ch.ty {
-                ty::COOKIE_ECHO => {
+            match ch.chunk_type() {
+                ChunkType::COOKIE_ECHO => {
                     if !first_chunk {
                         continue;
                     }
@@ -1174,22 +1216,24 @@ impl Association {
                         return;
                     }
                 }
-                ty::INIT | ty::INIT_ACK if index > 1 => return,
-                ty::INIT => return,
-                ty::INIT_ACK => self.on_init_ack(now, ctx, &ch, src),
-                ty::COOKIE_ACK => self.on_cookie_ack(now, ctx),
-                ty::ABORT => {
-                    if ch.flags & 0x01 != 0 && !(pkt.vtag == self.peer_tag && self.peer_tag != 0) {
+                ChunkType::INIT | ChunkType::INIT_ACK if index > 1 => return,
+                ChunkType::INIT => return,
+                ChunkType::INIT_ACK => self.on_init_ack(now, ctx, &ch, src),
+                ChunkType::COOKIE_ACK => self.on_cookie_ack(now, ctx),
+                ChunkType::ABORT => {
+                    if ch.flags() & 0x01 != 0
+                        && !(pkt.verification_tag() == self.peer_tag && self.peer_tag != 0)
+                    {
                         return;
                     }
-                    if ch.flags & 0x01 == 0 && pkt.vtag != self.local_tag {
+                    if ch.flags() & 0x01 == 0 && pkt.verification_tag() != self.local_tag {
                         return;
                     }
-                    ctx.event(Event::Aborted(AbortReason::Peer(parse_causes(ch.value))));
+                    ctx.event(Event::Aborted(AbortReason::Peer(parse_causes(ch.value()))));
                     self.close(ctx);
                     return;
                 }
-                ty::SHUTDOWN_COMPLETE => {
+                ChunkType::SHUTDOWN_COMPLETE => {
                     // §9.2: only meaningful in SHUTDOWN-ACK-SENT; otherwise ignored.
                     if matches!(self.state, State::ShutdownAckSent { .. }) {
                         ctx.event(Event::ShutdownComplete);
@@ -1197,32 +1241,37 @@ impl Association {
                     }
                     return;
                 }
-                ty::DATA => {
+                ChunkType::DATA => {
                     if self.on_data(now, ctx, &ch) {
                         had_data = true;
                     }
                 }
-                ty::SACK => self.on_sack(now, ctx, &ch),
-                ty::HEARTBEAT => self.on_heartbeat(&ch, path_idx.unwrap_or(self.primary)),
-                ty::HEARTBEAT_ACK => self.on_heartbeat_ack(now, &ch),
-                ty::SHUTDOWN => self.on_shutdown(now, ctx, &ch),
-                ty::SHUTDOWN_ACK => self.on_shutdown_ack(now, ctx, pkt.vtag, path_idx),
-                ty::ERROR => self.on_error(now, ctx, &ch),
-                ty::ECNE | ty::CWR | ty::PAD => {}
+                ChunkType::SACK => self.on_sack(now, ctx, &ch),
+                ChunkType::HEARTBEAT => self.on_heartbeat(&ch, path_idx.unwrap_or(self.primary)),
+                ChunkType::HEARTBEAT_ACK => self.on_heartbeat_ack(now, &ch),
+                ChunkType::SHUTDOWN => self.on_shutdown(now, ctx, &ch),
+                ChunkType::SHUTDOWN_ACK => {
+                    self.on_shutdown_ack(now, ctx, pkt.verification_tag(), path_idx)
+                }
+                ChunkType::ERROR => self.on_error(now, ctx, &ch),
+                ChunkType::ECNE | ChunkType::CWR | ChunkType::PAD => {}
                 _ => {
                     // RFC 9260 §3.2: unrecognized chunk types follow their action bits.
-                    let action = ch.ty >> 6;
-                    if action & 0x01 != 0 {
+                    let action = ch.chunk_type().unknown_action();
+                    if action.reports() {
                         let limit = MAX_PENDING_ERRORS;
-                        let raw = ch.raw.get(..ch.raw.len().min(256)).unwrap_or(&[]);
+                        let raw = ch
+                            .as_bytes()
+                            .get(..ch.as_bytes().len().min(256))
+                            .unwrap_or(&[]);
                         push_cause(
                             &mut self.pending.errors,
                             limit,
-                            cause::UNRECOGNIZED_CHUNK,
+                            CauseCode::UNRECOGNIZED_CHUNK_TYPE,
                             raw,
                         );
                     }
-                    if action & 0x02 == 0 {
+                    if !action.skips() {
                         break;
                     }
                 }
@@ -1242,10 +1291,11 @@ impl Association {
         if !matches!(self.state, State::CookieWait { .. }) {
             return;
         }
-        let Some((peer, view)) = PeerInit::parse(ch.value) else {
-            self.violation(now, ctx, Violation::MalformedChunk(ty::INIT_ACK));
+        let Ok(init_ack) = InitAck::parse(ch) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ChunkType::INIT_ACK));
             return;
         };
+        let peer = PeerInit::from_init_ack(&init_ack);
         if peer.tag == 0 || peer.os == 0 || peer.mis == 0 {
             // §3.3.3: the endpoint MUST abort on a zero Initiate Tag or stream count.
             self.peer_tag = peer.tag;
@@ -1257,22 +1307,25 @@ impl Association {
             self.violation(now, ctx, Violation::HostNameAddress);
             return;
         }
-        let cookie = view
-            .params()
-            .map_while(Result::ok)
-            .find(|p| p.ty == param::STATE_COOKIE)
-            .map(|p| p.value);
-        let Some(cookie) = cookie else {
+        let Some(cookie) = init_ack.state_cookie() else {
             self.peer_tag = peer.tag;
             self.violation(now, ctx, Violation::MissingCookie);
             return;
         };
+        // §3.2.1/§3.3.10.8: unrecognized parameters with the report bit go back in an
+        // ERROR (Unrecognized Parameters, the TLVs as received) bundled with COOKIE ECHO.
         let mut report = Vec::new();
-        unrecognized_params(&view, &mut report, MAX_PENDING_ERRORS);
+        if let Some(params) = init_ack.params.wire_bytes() {
+            unrecognized_params(params, &mut report, MAX_PENDING_ERRORS, false);
+        }
         let report = (!report.is_empty()).then(|| {
-            // Wrap the parameters in one Unrecognized Parameters error cause.
             let mut c = Vec::new();
-            push_cause(&mut c, usize::MAX, cause::UNRECOGNIZED_PARAMETERS, &report);
+            push_cause(
+                &mut c,
+                usize::MAX,
+                CauseCode::UNRECOGNIZED_PARAMETERS,
+                &report,
+            );
             c.into_boxed_slice()
         });
         self.install_peer(&peer, src, now);
@@ -1324,7 +1377,7 @@ impl Association {
                 push_cause(
                     &mut self.pending.errors,
                     MAX_PENDING_ERRORS,
-                    cause::COOKIE_WHILE_SHUTTING_DOWN,
+                    CauseCode::COOKIE_RECEIVED_WHILE_SHUTTING_DOWN,
                     &[],
                 );
                 return CookieVerdict::Discard;
@@ -1486,13 +1539,18 @@ impl Association {
         let Some(d) = self.data.as_mut() else {
             return false;
         };
-        let Some(v) = chunk::DataView::parse(ch.value) else {
-            self.violation(now, ctx, Violation::MalformedChunk(ty::DATA));
+        let Ok(v) = Data::parse(ch) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ChunkType::DATA));
             return false;
         };
-        let verdict = d
-            .inb
-            .on_data(v.tsn, v.stream, v.ssn, v.ppid, ch.flags, v.payload);
+        let verdict = d.inb.on_data(
+            v.tsn,
+            v.stream_id,
+            v.ssn,
+            v.ppid.get(),
+            v.flags(),
+            v.payload,
+        );
         match verdict {
             DataVerdict::Accepted => {
                 self.last_activity = now;
@@ -1505,11 +1563,11 @@ impl Association {
             DataVerdict::InvalidStream => {
                 // §6.5: ERROR with Invalid Stream Identifier (stream, reserved).
                 let mut info = [0u8; 4];
-                info[..2].copy_from_slice(&v.stream.to_be_bytes());
+                info[..2].copy_from_slice(&v.stream_id.to_be_bytes());
                 push_cause(
                     &mut self.pending.errors,
                     MAX_PENDING_ERRORS,
-                    cause::INVALID_STREAM,
+                    CauseCode::INVALID_STREAM_IDENTIFIER,
                     &info,
                 );
             }
@@ -1556,15 +1614,15 @@ impl Association {
         ) {
             return;
         }
-        let Some(s) = chunk::SackView::parse(ch.value) else {
-            self.violation(now, ctx, Violation::MalformedChunk(ty::SACK));
+        let Ok(s) = Sack::parse(ch) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ChunkType::SACK));
             return;
         };
         let res = d.out.on_sack(
             now,
-            s.cum_ack,
+            s.cumulative_tsn_ack,
             s.a_rwnd,
-            &mut s.gaps(),
+            &mut s.gap_blocks.iter().map(|g| (g.start, g.end)),
             &mut self.paths,
             &mut self.timers,
             &self.config,
@@ -1595,23 +1653,26 @@ impl Association {
         ) {
             return;
         }
-        // §8.3: echo the Heartbeat Information TLV unchanged.
-        if ch.value.len() > 1024 || self.pending.heartbeat_acks.len() >= MAX_PENDING_HB_ACKS {
+        // §8.3: echo the Heartbeat Information unchanged.
+        let Ok(hb) = Heartbeat::parse(ch) else {
+            return;
+        };
+        if hb.info.len() > 1024 || self.pending.heartbeat_acks.len() >= MAX_PENDING_HB_ACKS {
             return;
         }
         self.pending
             .heartbeat_acks
-            .push_back((path, ch.value.to_vec()));
+            .push_back((path, hb.info.to_vec()));
     }
 
     fn on_heartbeat_ack(&mut self, now: Timestamp, ch: &RawChunk<'_>) {
-        let Some(Ok(info)) = chunk::TlvIter::new(ch.value).next() else {
+        let Ok(ack) = HeartbeatAck::parse(ch) else {
             return;
         };
-        if info.ty != param::HEARTBEAT_INFO || info.value.len() != HB_INFO_LEN {
+        let v = ack.info;
+        if v.len() != HB_INFO_LEN {
             return;
         }
-        let v = info.value;
         let nonce = u64::from_be_bytes(v[0..8].try_into().unwrap_or([0; 8]));
         let sent =
             Timestamp::from_micros(u64::from_be_bytes(v[8..16].try_into().unwrap_or([0; 8])));
@@ -1637,8 +1698,11 @@ impl Association {
     }
 
     fn on_shutdown(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
-        let Some(cum) = chunk::shutdown_cum_ack(ch.value) else {
-            self.violation(now, ctx, Violation::MalformedChunk(ty::SHUTDOWN));
+        let Ok(Shutdown {
+            cumulative_tsn_ack: cum,
+        }) = Shutdown::parse(ch)
+        else {
+            self.violation(now, ctx, Violation::MalformedChunk(ChunkType::SHUTDOWN));
             return;
         };
         match self.state {
@@ -1708,34 +1772,16 @@ impl Association {
     }
 
     fn send_shutdown_complete(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(path) = self.paths.get(self.primary) else {
-            return;
+        let sc = ShutdownComplete {
+            tag_reflected: false,
         };
-        let mut bytes = vec![0u8; 16];
-        if let Some(mut w) = PacketWriter::new(
-            &mut bytes,
-            16,
-            self.local_port,
-            self.peer_port,
-            self.peer_tag,
-        ) {
-            w.push(ty::SHUTDOWN_COMPLETE, 0, 0, |_| {});
-            let len = w.finish();
-            bytes.truncate(len);
-            ctx.replies.push(OwnedPacket {
-                src: path.local,
-                dst: path.remote,
-                encaps_port: path.encaps_port,
-                assoc: Some(ctx.id),
-                bytes,
-            });
-        }
+        self.queue_reply(ctx, self.peer_tag, &sc);
     }
 
     fn on_error(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
-        let causes = parse_causes(ch.value);
+        let causes = parse_causes(ch.value());
         for c in causes {
-            if c.code == cause::STALE_COOKIE
+            if c.code == CauseCode::STALE_COOKIE
                 && let State::CookieEchoed { retransmits, .. } = self.state
             {
                 // RFC 9260 §5.2.6: retry with a Cookie Preservative asking for the measured
@@ -1859,9 +1905,14 @@ impl Association {
             .min(self.paths.len().saturating_sub(1));
         let path = self.paths.get(path_idx)?;
         let limit = path.max_packet();
-        let mut w = PacketWriter::new(buf, limit, self.local_port, self.peer_port, self.peer_tag)?;
+        let header = CommonHeader {
+            source_port: self.local_port,
+            destination_port: self.peer_port,
+            verification_tag: self.peer_tag,
+        };
+        let mut w = PacketBuilder::new(buf, limit, header).ok()?;
 
-        if self.pending.cookie_ack && w.push(ty::COOKIE_ACK, 0, 0, |_| {}) {
+        if self.pending.cookie_ack && w.push(&CookieAck).is_ok() {
             self.pending.cookie_ack = false;
         }
         // SACK: when due now, or bundled with data we are about to send anyway (§6.2).
@@ -1871,48 +1922,46 @@ impl Association {
                 .as_ref()
                 .is_some_and(|d| d.out.wants_to_send(path, &self.config));
         if let Some(d) = self.data.as_mut()
-            && (d.inb.sack_due_now() || (d.inb.sack_pending() && will_send_data))
+            && (d.inb.sack_due_now()
+                || (d.inb.sack_pending() && w.remaining() >= 16 && will_send_data))
         {
-            let room = w.room().saturating_sub(4);
-            let size = d.inb.sack_len(room);
+            // §6.2: gap blocks and duplicates are limited to what fits the packet.
+            let room = w.remaining();
             let sack = d.inb.take_sack(room);
-            let n_gaps = sack.gaps.len();
-            let n_dups = sack.dups.list().len();
-            let ok = w.push(ty::SACK, 0, size - 4, |v| {
-                v[0..4].copy_from_slice(&sack.cum_ack.get().to_be_bytes());
-                v[4..8].copy_from_slice(&sack.a_rwnd.to_be_bytes());
-                v[8..10].copy_from_slice(&(n_gaps as u16).to_be_bytes());
-                v[10..12].copy_from_slice(&(n_dups as u16).to_be_bytes());
-                let mut at = 12;
-                for (s, e) in sack.gap_offsets() {
-                    v[at..at + 2].copy_from_slice(&s.to_be_bytes());
-                    v[at + 2..at + 4].copy_from_slice(&e.to_be_bytes());
-                    at += 4;
-                }
-                for t in sack.dups.list() {
-                    v[at..at + 4].copy_from_slice(&t.get().to_be_bytes());
-                    at += 4;
-                }
-            });
+            self.sack_blocks.clear();
+            self.sack_blocks.extend(
+                sack.gap_offsets()
+                    .map(|(start, end)| GapAckBlock { start, end }),
+            );
+            let chunk = Sack {
+                cumulative_tsn_ack: sack.cum_ack,
+                a_rwnd: sack.a_rwnd,
+                gap_blocks: FixedList::from_items(&self.sack_blocks),
+                duplicate_tsns: FixedList::from_items(sack.dups.list()),
+            };
+            let _ = w.push(&chunk);
             drop(sack);
-            debug_assert!(ok);
             self.timers.stop(Timer::DelayedSack);
         }
         if !self.pending.errors.is_empty() {
             let errs = core::mem::take(&mut self.pending.errors);
-            if !w.push(ty::ERROR, 0, errs.len(), |v| v.copy_from_slice(&errs)) {
+            let pushed = TlvList::from_bytes(&errs)
+                .map(|causes| w.push(&ErrorChunk { causes }).is_ok())
+                .unwrap_or(true);
+            if !pushed {
                 // Too large for what is left: try again in the next packet.
                 self.pending.errors = errs;
             }
         }
-        if self.pending.shutdown_ack && w.push(ty::SHUTDOWN_ACK, 0, 0, |_| {}) {
+        if self.pending.shutdown_ack && w.push(&ShutdownAck).is_ok() {
             self.pending.shutdown_ack = false;
         }
         if self.pending.shutdown {
             let cum = self.data.as_ref().map_or(Tsn(0), |d| d.inb.cum_ack());
-            if w.push(ty::SHUTDOWN, 0, 4, |v| {
-                v.copy_from_slice(&cum.get().to_be_bytes())
-            }) {
+            let chunk = Shutdown {
+                cumulative_tsn_ack: cum,
+            };
+            if w.push(&chunk).is_ok() {
                 self.pending.shutdown = false;
             }
         }
@@ -1923,9 +1972,7 @@ impl Association {
             let Some((_, info)) = self.pending.heartbeat_acks.pop_front() else {
                 break;
             };
-            if !w.push(ty::HEARTBEAT_ACK, 0, info.len(), |v| {
-                v.copy_from_slice(&info)
-            }) {
+            if w.push(&HeartbeatAck { info: &info }).is_err() {
                 self.pending.heartbeat_acks.push_front((path_idx, info));
                 break;
             }
@@ -1933,13 +1980,11 @@ impl Association {
         let hb_bit = 1u8 << path_idx.min(7);
         if self.pending.heartbeat & hb_bit != 0 {
             let nonce = ctx.rng.next_u64();
-            let mut info = [0u8; 4 + HB_INFO_LEN];
-            info[0..2].copy_from_slice(&param::HEARTBEAT_INFO.to_be_bytes());
-            info[2..4].copy_from_slice(&((4 + HB_INFO_LEN) as u16).to_be_bytes());
-            info[4..12].copy_from_slice(&nonce.to_be_bytes());
-            info[12..20].copy_from_slice(&now.as_micros().to_be_bytes());
-            info[20] = u8::try_from(path_idx).unwrap_or(u8::MAX);
-            if w.push(ty::HEARTBEAT, 0, info.len(), |v| v.copy_from_slice(&info)) {
+            let mut info = [0u8; HB_INFO_LEN];
+            info[0..8].copy_from_slice(&nonce.to_be_bytes());
+            info[8..16].copy_from_slice(&now.as_micros().to_be_bytes());
+            info[16] = u8::try_from(path_idx).unwrap_or(u8::MAX);
+            if w.push(&Heartbeat { info: &info }).is_ok() {
                 self.pending.heartbeat &= !hb_bit;
                 if let Some(p) = self.paths.get_mut(path_idx) {
                     p.hb_outstanding = Some(nonce);
@@ -1952,7 +1997,7 @@ impl Association {
             && let Some(d) = self.data.as_mut()
         {
             let immediate = matches!(self.state, State::ShutdownPending);
-            let room = w.room();
+            let room = w.remaining();
             let wrote = d.out.fill_packet(
                 now,
                 path_idx,
@@ -1961,13 +2006,18 @@ impl Association {
                 &self.config,
                 FillLimits { room, immediate },
                 &mut |dr| {
-                    w.push(ty::DATA, dr.flags, 12 + dr.payload.len(), |v| {
-                        v[0..4].copy_from_slice(&dr.tsn.get().to_be_bytes());
-                        v[4..6].copy_from_slice(&dr.stream.to_be_bytes());
-                        v[6..8].copy_from_slice(&dr.ssn.get().to_be_bytes());
-                        v[8..12].copy_from_slice(&dr.ppid.to_be_bytes());
-                        v[12..].copy_from_slice(dr.payload);
-                    })
+                    let chunk = Data {
+                        tsn: dr.tsn,
+                        stream_id: dr.stream,
+                        ssn: dr.ssn,
+                        ppid: Ppid(dr.ppid),
+                        immediate_sack: dr.flags & outbound::flags::IMMEDIATE != 0,
+                        unordered: dr.flags & outbound::flags::UNORDERED != 0,
+                        beginning: dr.flags & outbound::flags::BEGIN != 0,
+                        ending: dr.flags & outbound::flags::END != 0,
+                        payload: dr.payload,
+                    };
+                    w.push(&chunk).is_ok()
                 },
             );
             if wrote > 0 {
@@ -1975,7 +2025,7 @@ impl Association {
                 self.touch_autoclose(now);
             }
         }
-        if w.chunks() == 0 {
+        if w.is_empty() {
             return None;
         }
         Some((w.finish(), path_idx))
@@ -1988,34 +2038,35 @@ impl Association {
     ) -> Option<(usize, PathIdx)> {
         let path = self.paths.get(self.primary)?;
         let limit = path.max_packet();
-        let mut w = PacketWriter::new(buf, limit, self.local_port, self.peer_port, 0)?;
-        let mut params = [0u8; 16];
-        let mut plen = 0;
-        if let Some(ms) = preservative_ms {
-            chunk::put_tlv(
-                &mut params,
-                &mut plen,
-                param::COOKIE_PRESERVATIVE,
-                &ms.to_be_bytes(),
-            );
-        }
-        let (tag, rwnd, os, mis, tsn) = (
-            self.local_tag,
-            self.config.receive_window,
-            self.local_os,
-            self.local_mis,
-            self.local_initial_tsn,
-        );
-        w.push(ty::INIT, 0, 16 + plen, |v| {
-            chunk::write_init_fixed(v, tag, rwnd, os, mis, tsn);
-            v[16..].copy_from_slice(&params[..plen]);
-        });
+        let header = CommonHeader {
+            source_port: self.local_port,
+            destination_port: self.peer_port,
+            verification_tag: 0,
+        };
+        let mut w = PacketBuilder::new(buf, limit, header).ok()?;
+        let preservative = preservative_ms.map(Param::CookiePreservative);
+        let params = preservative.as_slice();
+        let init = Init {
+            initiate_tag: self.local_tag,
+            a_rwnd: self.config.receive_window,
+            outbound_streams: self.local_os,
+            inbound_streams: self.local_mis,
+            initial_tsn: self.local_initial_tsn,
+            params: TlvList::from_items(params),
+        };
+        w.push(&init).ok()?;
         Some((w.finish(), self.primary))
     }
 
     fn write_cookie_echo(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<(usize, PathIdx)> {
         let path = self.paths.get(self.primary)?;
+        // The cookie may exceed the path MTU; IP fragmentation carries it then.
         let limit = path.max_packet().max(buf.len().min(65_535));
+        let header = CommonHeader {
+            source_port: self.local_port,
+            destination_port: self.peer_port,
+            verification_tag: self.peer_tag,
+        };
         let State::CookieEchoed {
             cookie,
             report,
@@ -2026,19 +2077,15 @@ impl Association {
             return None;
         };
         *sent_at = now;
-        let mut w = PacketWriter::new(buf, limit, self.local_port, self.peer_port, self.peer_tag)?;
+        let mut w = PacketBuilder::new(buf, limit, header).ok()?;
         // §5.1 C: COOKIE ECHO first; an ERROR reporting unrecognized INIT ACK parameters may
         // follow it (§3.2.2).
-        if !w.push(ty::COOKIE_ECHO, 0, cookie.len(), |v| {
-            v.copy_from_slice(cookie)
-        }) {
-            return None;
+        w.push(&CookieEcho { cookie }).ok()?;
+        if let Some(r) = report.take()
+            && let Ok(causes) = TlvList::from_bytes(&r)
+        {
+            let _ = w.push(&ErrorChunk { causes });
         }
-        if let Some(r) = report.take() {
-            let _ = w.push(ty::ERROR, 0, r.len(), |v| v.copy_from_slice(&r));
-        }
-        let _ = staleness_micros;
-        let _ = DATA_HEADER;
         Some((w.finish(), self.primary))
     }
 }

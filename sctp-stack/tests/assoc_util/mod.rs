@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use sctp_stack::wire::Ppid;
+
 use sctp_stack::sim::{LinkConfig, Network};
 use sctp_stack::{
     AssociationConfig, AssociationId, ConnectRequest, Endpoint, EndpointConfig, Event, Message,
@@ -103,7 +105,7 @@ impl Pair {
             .endpoint
             .association(id)
             .expect("association")
-            .send(stream, 0, data, sctp_stack::SendOptions::default())
+            .send(stream, Ppid(0), data, sctp_stack::SendOptions::default())
     }
 
     pub fn recv_all(&mut self, node: usize) -> Vec<Message> {

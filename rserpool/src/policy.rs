@@ -720,34 +720,67 @@ impl PoolSelector {
                 }
             }
             Selection::Weighted => {
-                for _ in 0..k {
-                    let total = self.weights.total;
-                    if total == 0 {
-                        break;
+                let draw = |weights: &Fenwick, rng: &mut dyn RngCore| {
+                    // 64-bit multiply-shift; the total stays below 2^50, so the bias is
+                    // below 2^-14 of one draw's granularity.
+                    let r = ((u128::from(rng.next_u64()) * u128::from(weights.total)) >> 64) as u64;
+                    weights.find(r) as u32
+                };
+                // Phase 1: draw from all PEs and redraw duplicates. Conditioning on "not
+                // chosen yet" gives exactly the distribution of drawing without
+                // replacement, and the tree is not touched. Bounded attempts.
+                let budget = 4 * k + 8;
+                let mut attempts = 0;
+                while out.len() - start < k && self.weights.total > 0 && attempts < budget {
+                    attempts += 1;
+                    let slot = draw(&self.weights, rng);
+                    if !out[start..].contains(&slot) {
+                        out.push(slot);
                     }
-                    // Unbiased enough: 64-bit multiply-shift over a total below 2^50.
-                    let r = ((u128::from(rng.next_u64()) * u128::from(total)) >> 64) as u64;
-                    let slot = self.weights.find(r);
-                    let Some(Some(s)) = self.slots.get(slot) else {
-                        break;
-                    };
-                    let w = s.weight;
-                    // Draw without replacement: zero the weight until all k are drawn.
-                    self.weights.add(slot, -i128::from(w));
-                    out.push(slot as u32);
                 }
-                for (i, &slot) in out[start..].iter().enumerate() {
-                    if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
-                        s.state.selections += 1;
-                        if i < max_inc {
-                            self.policy.on_selected(&mut s.state);
-                        }
-                        s.weight = self.policy.weight(&s.state);
-                        let w = s.weight;
+                // Phase 2 (skewed weights, or k close to n): take the chosen PEs out of the
+                // tree and draw the rest from what remains.
+                if out.len() - start < k {
+                    let chosen = out.len();
+                    for &slot in &out[start..chosen] {
+                        let w = self.slot_weight(slot);
+                        self.weights.add(slot as usize, -i128::from(w));
+                    }
+                    while out.len() - start < k && self.weights.total > 0 {
+                        let slot = draw(&self.weights, rng);
+                        let w = self.slot_weight(slot);
+                        self.weights.add(slot as usize, -i128::from(w));
+                        out.push(slot);
+                    }
+                    for &slot in &out[start..] {
+                        let w = self.slot_weight(slot);
                         self.weights.add(slot as usize, i128::from(w));
                     }
                 }
+                // Bookkeeping; the tree changes only where a policy update changed a weight.
+                for (i, &slot) in out[start..].iter().enumerate() {
+                    let policy = &self.policy;
+                    if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
+                        s.state.selections += 1;
+                        if i < max_inc {
+                            policy.on_selected(&mut s.state);
+                            let old = s.weight;
+                            s.weight = policy.weight(&s.state);
+                            if s.weight != old {
+                                let delta = i128::from(s.weight) - i128::from(old);
+                                self.weights.add(slot as usize, delta);
+                            }
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    fn slot_weight(&self, slot: u32) -> u64 {
+        match self.slots.get(slot as usize) {
+            Some(Some(s)) => s.weight,
+            _ => 0,
         }
     }
 }

@@ -441,3 +441,56 @@ fn weighted_selection_matches_a_naive_model_after_random_updates() {
         acc += w;
     }
 }
+
+#[test]
+fn weighted_draws_without_replacement_have_the_sequential_distribution() {
+    // P(first = i, second = j) = p_i * p_j / (1 - p_i).
+    let weights = [1u32, 2, 3, 4];
+    let mut sel = selector(PolicyType::WEIGHTED_RANDOM);
+    for (s, w) in weights.iter().enumerate() {
+        sel.insert(s as u32, &PolicyInfo::weighted_random(*w));
+    }
+    let total: f64 = weights.iter().map(|w| f64::from(*w)).sum();
+    let p: Vec<f64> = weights.iter().map(|w| f64::from(*w) / total).collect();
+    let mut hist = vec![0u64; 16];
+    let mut share = vec![0f64; 16];
+    for i in 0..4 {
+        for j in 0..4 {
+            if i != j {
+                share[i * 4 + j] = p[i] * p[j] / (1.0 - p[i]);
+            }
+        }
+    }
+    let mut r = rng();
+    for _ in 0..120_000 {
+        let got = pick(&mut sel, 2, &mut r);
+        hist[got[0] as usize * 4 + got[1] as usize] += 1;
+    }
+    let (obs, exp): (Vec<u64>, Vec<f64>) = hist
+        .iter()
+        .zip(&share)
+        .filter(|(_, e)| **e > 0.0)
+        .map(|(o, e)| (*o, *e))
+        .unzip();
+    let stat = chi2(&obs, &exp);
+    assert!(stat < chi2_critical(obs.len() - 1), "chi2 {stat} {hist:?}");
+}
+
+#[test]
+fn skewed_weights_still_yield_k_distinct_pes() {
+    // One PE holds almost all weight: rejection sampling gives up and the removal path
+    // draws the rest.
+    let mut sel = selector(PolicyType::WEIGHTED_RANDOM);
+    sel.insert(0, &PolicyInfo::weighted_random(u32::MAX));
+    for s in 1..4 {
+        sel.insert(s, &PolicyInfo::weighted_random(1));
+    }
+    let mut r = rng();
+    for _ in 0..50 {
+        let mut got = pick(&mut sel, 4, &mut r);
+        got.sort_unstable();
+        assert_eq!(got, vec![0, 1, 2, 3]);
+    }
+    // The tree is restored after each selection.
+    assert_eq!(sel.weights.total, u64::from(u32::MAX) + 3);
+}

@@ -478,3 +478,30 @@ fn many_pes_in_one_pool_stay_consistent_through_churn() {
         assert!(res.iter().all(|p| p.identifier.0 % 2 == 0));
     }
 }
+
+#[test]
+fn a_pool_of_weight_zero_pes_resolves_to_nothing() {
+    // Regression from fuzzing (handlespace_ops): weighted random never picks weight 0.
+    let mut hs = hs();
+    hs.register(
+        Timestamp::ZERO,
+        &h("A"),
+        pe(8, 3, PolicyInfo::weighted_random(0)),
+    )
+    .expect("reg");
+    let mut r = rng();
+    assert_eq!(hs.resolve(b"A", 3, &mut r).map(|r| r.len()), Ok(0));
+    hs.register(
+        Timestamp::ZERO,
+        &h("A"),
+        pe(9, 3, PolicyInfo::weighted_random(2)),
+    )
+    .expect("reg");
+    let got: Vec<u32> = hs
+        .resolve(b"A", 3, &mut r)
+        .expect("pool")
+        .iter()
+        .map(|p| p.identifier.0)
+        .collect();
+    assert_eq!(got, vec![9]);
+}

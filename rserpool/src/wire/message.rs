@@ -345,7 +345,13 @@ impl AsapMessage {
         };
         let message = match ty {
             AsapMessageType::REGISTRATION => {
-                let ps = params(&[P::POOL_HANDLE, P::POOL_ELEMENT], 0, &mut report)?;
+                // RSPLIB may append an Operation Error to a registration; it carries no
+                // meaning for the registrar and is accepted and ignored.
+                let ps = params(
+                    &[P::POOL_HANDLE, P::POOL_ELEMENT, P::OPERATION_ERROR],
+                    0,
+                    &mut report,
+                )?;
                 AsapMessage::Registration {
                     pool_handle: pool_handle(&ps)?,
                     pool_element: PoolElement::decode(

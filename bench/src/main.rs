@@ -8,11 +8,10 @@
 //! not goals were met (goals are reported, not asserted).
 #![forbid(unsafe_code)]
 
-// TODO(wire bench): drop the allow once the first suite is registered.
-#[allow(dead_code)]
 mod report;
 
 mod handlespace;
+mod wire;
 
 use report::Row;
 
@@ -28,6 +27,7 @@ type Suite = fn(Opts) -> Result<Vec<Row>, String>;
 /// Every suite by name. Add new suites here (one line each).
 const SUITES: &[(&str, &str, Suite)] = &[
     ("handlespace", "RSerPool handlespace: registrations, resolutions, memory per PE", handlespace::run),
+    ("wire", "SCTP codec: parse+verify and encode vs bare crc32c", wire::run),
 ];
 
 fn usage() -> String {

@@ -192,3 +192,400 @@ pub fn check_nested(chunk: &Chunk<'_>) -> Result<(), String> {
     }
     Ok(())
 }
+
+use sctp_stack::serial::{AsconfSerial, Fsn, Mid, ReconfigSeq, Ssn, Tsn};
+use sctp_stack::wire::{
+    Abort, Asconf, AsconfAck, Auth, Cause, ChunkType, CommonHeader, CookieAck, CookieEcho, Cwr,
+    Data, Ecne, Edmid, Encode, ErrorChunk, FixedList, ForwardTsn, ForwardTsnStream, GapAckBlock,
+    Heartbeat, HeartbeatAck, HmacId, IData, IForwardTsn, IForwardTsnStream, Init, InitAck, Pad,
+    Param, ParamType, Ppid, RawChunk, RawParam, ReConfig, ReconfigResult, Sack, Shutdown,
+    ShutdownAck, ShutdownComplete, TlvList,
+};
+
+/// Builds one packet holding `chunks` (tag 0 for INIT, else 0x01020304).
+fn build(chunks: &[&dyn Encode], init: bool) -> Vec<u8> {
+    let header = CommonHeader {
+        source_port: 5001,
+        destination_port: 5002,
+        verification_tag: if init { 0 } else { 0x0102_0304 },
+    };
+    let mut buf = vec![0u8; 4096];
+    let mut b = PacketBuilder::new(&mut buf, 4096, header).expect("buffer");
+    for c in chunks {
+        b.push(*c).expect("sample fits");
+    }
+    let n = b.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// Packets that together hold every chunk type, every parameter type and every error
+/// cause the wire module implements (plus an unknown chunk, parameter and cause), with
+/// plausible values. Used by the tshark cross-check and as fuzz seeds.
+pub fn sample_packets() -> Vec<Vec<u8>> {
+    let v4 = "198.18.0.1".parse().expect("addr");
+    let v6 = "fd00::1".parse().expect("addr");
+    let ipv4_tlv = [0u8, 5, 0, 8, 198, 18, 0, 7];
+    let add_ip_tlv = [0xC0u8, 1, 0, 16, 0, 0, 0, 9, 0, 5, 0, 8, 198, 18, 0, 9];
+    let unknown_param_tlv = [0xBFu8, 0xF0, 0, 6, 0xAA, 0xBB];
+    let unknown_chunk_tlv = [0xBFu8, 0, 0, 6, 1, 2];
+    let mut out = Vec::new();
+
+    // DATA and I-DATA (first, middle and last fragments, unordered, I bit).
+    let payload = b"hello, sctp";
+    let data = |tsn, b, e, u, i| Data {
+        tsn: Tsn(tsn),
+        stream_id: 3,
+        ssn: Ssn(7),
+        ppid: Ppid(51),
+        immediate_sack: i,
+        unordered: u,
+        beginning: b,
+        ending: e,
+        payload,
+    };
+    out.push(build(
+        &[
+            &data(100, true, false, false, false),
+            &data(101, false, false, false, false),
+            &data(102, false, true, false, true),
+            &data(103, true, true, true, false),
+        ],
+        false,
+    ));
+    out.push(build(
+        &[
+            &IData {
+                tsn: Tsn(200),
+                stream_id: 1,
+                mid: Mid(5),
+                ppid: Ppid(53),
+                fsn: Fsn(0),
+                immediate_sack: false,
+                unordered: false,
+                beginning: true,
+                ending: false,
+                payload,
+            },
+            &IData {
+                tsn: Tsn(201),
+                stream_id: 1,
+                mid: Mid(5),
+                ppid: Ppid(0),
+                fsn: Fsn(1),
+                immediate_sack: true,
+                unordered: true,
+                beginning: false,
+                ending: true,
+                payload,
+            },
+        ],
+        false,
+    ));
+
+    // INIT with every INIT parameter.
+    let addr_types = [ParamType::IPV4_ADDRESS, ParamType::IPV6_ADDRESS];
+    let exts = [
+        ChunkType::FORWARD_TSN,
+        ChunkType::AUTH,
+        ChunkType::ASCONF,
+        ChunkType::ASCONF_ACK,
+        ChunkType::RE_CONFIG,
+        ChunkType::I_DATA,
+        ChunkType::I_FORWARD_TSN,
+        ChunkType::PAD,
+    ];
+    let auth_chunks = [ChunkType::ASCONF, ChunkType::ASCONF_ACK];
+    let hmacs = [HmacId::SHA256, HmacId::SHA1];
+    let random = [0x5Au8; 32];
+    let init_params = [
+        Param::Ipv4Address(v4),
+        Param::Ipv6Address(v6),
+        Param::CookiePreservative(5000),
+        Param::HostNameAddress(b"pe1.example\0"),
+        Param::SupportedAddressTypes(FixedList::from_items(&addr_types)),
+        Param::EcnCapable,
+        Param::ForwardTsnSupported,
+        Param::SupportedExtensions(FixedList::from_items(&exts)),
+        Param::Random(&random),
+        Param::ChunkList(FixedList::from_items(&auth_chunks)),
+        Param::RequestedHmacAlgorithms(FixedList::from_items(&hmacs)),
+        Param::AdaptationLayerIndication(0x0102_0304),
+        Param::ZeroChecksumAcceptable(Edmid::DTLS),
+        Param::Padding(16),
+        Param::Unknown(RawParam::new_checked(&unknown_param_tlv).expect("tlv")),
+    ];
+    out.push(build(
+        &[&Init {
+            initiate_tag: 0x1111_2222,
+            a_rwnd: 131_072,
+            outbound_streams: 10,
+            inbound_streams: 10,
+            initial_tsn: Tsn(1),
+            params: TlvList::from_items(&init_params),
+        }],
+        true,
+    ));
+
+    // INIT ACK with a State Cookie and an Unrecognized Parameter.
+    let cookie = [0xC0u8; 40];
+    let ack_params = [
+        Param::StateCookie(&cookie),
+        Param::UnrecognizedParameter(&unknown_param_tlv),
+        Param::Ipv4Address(v4),
+        Param::ForwardTsnSupported,
+    ];
+    out.push(build(
+        &[&InitAck {
+            initiate_tag: 0x3333_4444,
+            a_rwnd: 65_536,
+            outbound_streams: 5,
+            inbound_streams: 5,
+            initial_tsn: Tsn(77),
+            params: TlvList::from_items(&ack_params),
+        }],
+        false,
+    ));
+
+    // SACK with gap blocks and duplicates; the handshake and shutdown chunks.
+    let gaps = [
+        GapAckBlock { start: 2, end: 3 },
+        GapAckBlock { start: 5, end: 9 },
+    ];
+    let dups = [Tsn(90), Tsn(91)];
+    out.push(build(
+        &[&Sack {
+            cumulative_tsn_ack: Tsn(99),
+            a_rwnd: 50_000,
+            gap_blocks: FixedList::from_items(&gaps),
+            duplicate_tsns: FixedList::from_items(&dups),
+        }],
+        false,
+    ));
+    out.push(build(
+        &[
+            &CookieEcho { cookie: &cookie },
+            &data(104, true, true, false, false),
+        ],
+        false,
+    ));
+    out.push(build(&[&CookieAck], false));
+    out.push(build(&[&Heartbeat { info: &[7u8; 20] }], false));
+    out.push(build(&[&HeartbeatAck { info: &[7u8; 20] }], false));
+    out.push(build(
+        &[&Shutdown {
+            cumulative_tsn_ack: Tsn(99),
+        }],
+        false,
+    ));
+    out.push(build(&[&ShutdownAck], false));
+    out.push(build(
+        &[&ShutdownComplete {
+            tag_reflected: true,
+        }],
+        false,
+    ));
+    out.push(build(
+        &[
+            &Ecne {
+                lowest_tsn: Tsn(98),
+            },
+            &Cwr {
+                lowest_tsn: Tsn(98),
+            },
+        ],
+        false,
+    ));
+
+    // ABORT with every RFC 9260 cause; ERROR with the RFC 5061 and RFC 4895 causes.
+    let missing = [ParamType::STATE_COOKIE];
+    let abort_causes = [
+        Cause::InvalidStreamIdentifier { stream_id: 9 },
+        Cause::MissingMandatoryParameter {
+            missing: FixedList::from_items(&missing),
+        },
+        Cause::StaleCookie {
+            staleness_us: 1_500_000,
+        },
+        Cause::OutOfResource,
+        Cause::UnresolvableAddress(&ipv4_tlv),
+        Cause::UnrecognizedChunkType(&unknown_chunk_tlv),
+        Cause::InvalidMandatoryParameter,
+        Cause::UnrecognizedParameters(&unknown_param_tlv),
+        Cause::NoUserData { tsn: Tsn(12) },
+        Cause::CookieReceivedWhileShuttingDown,
+        Cause::RestartWithNewAddresses(&ipv4_tlv),
+        Cause::UserInitiatedAbort(b"operator request"),
+        Cause::ProtocolViolation(b"bad SACK"),
+    ];
+    out.push(build(
+        &[&Abort {
+            tag_reflected: true,
+            causes: TlvList::from_items(&abort_causes),
+        }],
+        false,
+    ));
+    let unknown_cause = [0x7Fu8, 0xFF, 0, 5, 0xEE];
+    let error_causes = [
+        Cause::DeleteLastRemainingAddress(&add_ip_tlv),
+        Cause::ResourceShortage(&add_ip_tlv),
+        Cause::DeleteSourceAddress(&add_ip_tlv),
+        Cause::IllegalAsconfAck(&[]),
+        Cause::NoAuthorization(&add_ip_tlv),
+        Cause::UnsupportedHmacIdentifier { hmac_id: HmacId(2) },
+        Cause::Unknown(sctp_stack::wire::RawCause::new_checked(&unknown_cause).expect("tlv")),
+    ];
+    out.push(build(
+        &[&ErrorChunk {
+            causes: TlvList::from_items(&error_causes),
+        }],
+        false,
+    ));
+
+    // AUTH followed by the chunk it covers; ASCONF and ASCONF ACK.
+    let asconf_params = [
+        Param::AddIpAddress {
+            correlation_id: 1,
+            address: "198.18.0.9".parse().expect("addr"),
+        },
+        Param::DeleteIpAddress {
+            correlation_id: 2,
+            address: "fd00::9".parse().expect("addr"),
+        },
+        Param::SetPrimaryAddress {
+            correlation_id: 3,
+            address: v4.into(),
+        },
+    ];
+    let asconf = Asconf {
+        serial: AsconfSerial(42),
+        address: v4.into(),
+        params: TlvList::from_items(&asconf_params),
+    };
+    out.push(build(
+        &[
+            &Auth {
+                shared_key_id: 0,
+                hmac_id: HmacId::SHA1,
+                hmac: &[0x11; 20],
+            },
+            &asconf,
+        ],
+        false,
+    ));
+    let indication_causes = [Cause::DeleteLastRemainingAddress(&add_ip_tlv)];
+    let ack_params = [
+        Param::SuccessIndication { correlation_id: 1 },
+        Param::ErrorCauseIndication {
+            correlation_id: 2,
+            causes: TlvList::from_items(&indication_causes),
+        },
+    ];
+    out.push(build(
+        &[&AsconfAck {
+            serial: AsconfSerial(42),
+            params: TlvList::from_items(&ack_params),
+        }],
+        false,
+    ));
+
+    // FORWARD TSN and I-FORWARD TSN.
+    let fwd = [
+        ForwardTsnStream {
+            stream_id: 1,
+            ssn: Ssn(4),
+        },
+        ForwardTsnStream {
+            stream_id: 2,
+            ssn: Ssn(8),
+        },
+    ];
+    out.push(build(
+        &[&ForwardTsn {
+            new_cumulative_tsn: Tsn(300),
+            streams: FixedList::from_items(&fwd),
+        }],
+        false,
+    ));
+    let ifwd = [
+        IForwardTsnStream {
+            stream_id: 1,
+            unordered: false,
+            mid: Mid(4),
+        },
+        IForwardTsnStream {
+            stream_id: 2,
+            unordered: true,
+            mid: Mid(8),
+        },
+    ];
+    out.push(build(
+        &[&IForwardTsn {
+            new_cumulative_tsn: Tsn(400),
+            streams: FixedList::from_items(&ifwd),
+        }],
+        false,
+    ));
+
+    // RE-CONFIG with every request and response parameter, in valid combinations.
+    let streams = [1u16, 2, 3];
+    let reconfigs: [&[Param<'_>]; 5] = [
+        &[
+            Param::OutgoingSsnResetRequest {
+                request_seq: ReconfigSeq(10),
+                response_seq: ReconfigSeq(20),
+                last_tsn: Tsn(99),
+                streams: FixedList::from_items(&streams),
+            },
+            Param::IncomingSsnResetRequest {
+                request_seq: ReconfigSeq(11),
+                streams: FixedList::from_items(&streams[..1]),
+            },
+        ],
+        &[Param::SsnTsnResetRequest {
+            request_seq: ReconfigSeq(12),
+        }],
+        &[Param::ReconfigResponse {
+            response_seq: ReconfigSeq(12),
+            result: ReconfigResult::SUCCESS_PERFORMED,
+            next_tsns: Some((Tsn(1000), Tsn(2000))),
+        }],
+        &[
+            Param::AddOutgoingStreamsRequest {
+                request_seq: ReconfigSeq(13),
+                new_streams: 4,
+            },
+            Param::AddIncomingStreamsRequest {
+                request_seq: ReconfigSeq(14),
+                new_streams: 2,
+            },
+        ],
+        &[Param::ReconfigResponse {
+            response_seq: ReconfigSeq(13),
+            result: ReconfigResult::DENIED,
+            next_tsns: None,
+        }],
+    ];
+    for params in reconfigs {
+        out.push(build(
+            &[&ReConfig {
+                params: TlvList::from_items(params),
+            }],
+            false,
+        ));
+    }
+
+    // PAD bundled before a HEARTBEAT (PMTU probe), and an unknown chunk with skip bits.
+    out.push(build(
+        &[&Pad { padding_len: 100 }, &Heartbeat { info: &[1u8; 8] }],
+        false,
+    ));
+    out.push(build(
+        &[
+            &RawChunk::new_checked(&unknown_chunk_tlv).expect("tlv"),
+            &CookieAck,
+        ],
+        false,
+    ));
+    out
+}

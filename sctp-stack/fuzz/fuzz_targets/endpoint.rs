@@ -1,0 +1,372 @@
+//! The whole endpoint on arbitrary packet sequences (STYLE.md §11, issue item 10).
+//!
+//! Two endpoints, a client A and a listener B, first complete a real handshake. The input
+//! is then read as a program of operations: packets injected into either side (raw bytes,
+//! or chunks of fuzzer-chosen types and values behind a correct common header so they reach
+//! the association), INITs and COOKIE ECHOs from random sources at the listener (under
+//! `cfg(fuzzing)` cookies are not authenticated, so forged cookies create associations),
+//! clock advances, delivery of the endpoints' own packets (with loss and duplication), and
+//! user commands (send, receive, shutdown, abort, connect).
+//!
+//! Invariants checked after every operation: nothing panics; the association count stays
+//! bounded; every association's send and receive buffers stay within their configured
+//! limits; `poll_timeout` is never in the past after `handle_timeout`.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use sctp_stack::time::Timestamp;
+use sctp_stack::wire::Ppid;
+use sctp_stack::{
+    AssociationConfig, AssociationId, ConnectRequest, Datagram, Endpoint, EndpointConfig, Event,
+    SendOptions,
+};
+
+const PORT: u16 = 5000;
+const A_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
+const B_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+const MAX_ASSOCS: usize = 64;
+
+struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl Input<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.data.split_first()?;
+        self.data = rest;
+        Some(b)
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.byte()?, self.byte()?]))
+    }
+
+    fn bytes(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.data.len());
+        let (a, b) = self.data.split_at(n);
+        self.data = b;
+        a
+    }
+}
+
+fn config() -> AssociationConfig {
+    let mut c = AssociationConfig::default();
+    c.rto_initial = Duration::from_millis(100);
+    c.rto_min = Duration::from_millis(50);
+    c.rto_max = Duration::from_secs(1);
+    c.heartbeat_interval = Some(Duration::from_secs(2));
+    c.send_buffer_size = 300 * 1024;
+    c.send_low_water = 100 * 1024;
+    c.receive_window = 400 * 1024;
+    c.max_message_size = 64 * 1024;
+    c.outbound_streams = 4;
+    c.inbound_streams = 4;
+    c
+}
+
+fn endpoint(seed: u8) -> Endpoint {
+    let mut c = EndpointConfig::with_seed([seed; 32]);
+    c.association = config();
+    c.max_associations = MAX_ASSOCS;
+    Endpoint::new(c).expect("valid config")
+}
+
+struct World {
+    now: Timestamp,
+    a: Endpoint,
+    b: Endpoint,
+    /// Packets in flight: (to B?, src, bytes).
+    wire: Vec<(bool, IpAddr, Vec<u8>)>,
+    buf: Vec<u8>,
+    a_ids: Vec<AssociationId>,
+    b_ids: Vec<AssociationId>,
+    /// Verification tags and ports learned from the handshake, for aimed injections.
+    tag_to_b: u32,
+    tag_to_a: u32,
+    a_port: u16,
+}
+
+impl World {
+    fn collect(&mut self) {
+        let now = self.now;
+        while let Some(t) = self.a.poll_transmit(now, &mut self.buf) {
+            if self.wire.len() < 256 {
+                self.wire.push((true, A_ADDR, self.buf[..t.len].to_vec()));
+            }
+            learn(
+                &self.buf[..t.len],
+                &mut self.tag_to_b,
+                Some(&mut self.a_port),
+            );
+        }
+        while let Some(t) = self.b.poll_transmit(now, &mut self.buf) {
+            if t.dst == A_ADDR && self.wire.len() < 256 {
+                self.wire.push((false, B_ADDR, self.buf[..t.len].to_vec()));
+            }
+            learn(&self.buf[..t.len], &mut self.tag_to_a, None);
+        }
+        self.events();
+    }
+
+    fn events(&mut self) {
+        while let Some((id, e)) = self.a.poll_event() {
+            if e == Event::Connected && !self.a_ids.contains(&id) && self.a_ids.len() < 16 {
+                self.a_ids.push(id);
+            }
+        }
+        while let Some((id, e)) = self.b.poll_event() {
+            if e == Event::Connected && !self.b_ids.contains(&id) && self.b_ids.len() < 16 {
+                self.b_ids.push(id);
+            }
+        }
+    }
+
+    fn deliver(&mut self, to_b: bool, src: IpAddr, data: &[u8]) {
+        let now = self.now;
+        let (ep, dst) = if to_b {
+            (&mut self.b, B_ADDR)
+        } else {
+            (&mut self.a, A_ADDR)
+        };
+        ep.handle_datagram(
+            now,
+            Datagram {
+                src,
+                dst,
+                encaps_port: 0,
+                data,
+            },
+        );
+    }
+
+    fn flush(&mut self, drop_mask: u8) {
+        let packets = std::mem::take(&mut self.wire);
+        for (i, (to_b, src, data)) in packets.into_iter().enumerate() {
+            let bit = 1u8 << (i % 8);
+            if drop_mask & bit != 0 && i % 3 == 0 {
+                continue;
+            }
+            self.deliver(to_b, src, &data);
+            if drop_mask & bit != 0 && i % 3 == 1 {
+                self.deliver(to_b, src, &data);
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        let now = self.now;
+        for ep in [&mut self.a, &mut self.b] {
+            if ep.poll_timeout().is_some_and(|t| t <= now) {
+                ep.handle_timeout(now);
+                if let Some(t) = ep.poll_timeout() {
+                    assert!(t > now, "busy loop: deadline {t:?} still due at {now:?}");
+                }
+            }
+        }
+    }
+
+    fn check(&mut self) {
+        assert!(self.a.association_count() <= MAX_ASSOCS);
+        assert!(self.b.association_count() <= MAX_ASSOCS);
+        let c = config();
+        for (ep, ids) in [(&mut self.a, &self.a_ids), (&mut self.b, &self.b_ids)] {
+            for id in ids {
+                if let Some(s) = ep.association(*id).and_then(|a| a.status()) {
+                    assert!(s.send_buffered <= c.send_buffer_size);
+                    // The receive buffer may use a quarter window of slack for the chunk at
+                    // the cumulative ack point.
+                    assert!(s.recv_buffered <= c.receive_window as usize * 5 / 4 + 4096);
+                }
+            }
+        }
+    }
+}
+
+/// Remembers the verification tag and source port of packets sent by one side.
+fn learn(pkt: &[u8], tag: &mut u32, port: Option<&mut u16>) {
+    if pkt.len() >= 12 {
+        let t = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+        if t != 0 {
+            *tag = t;
+        }
+        if let Some(p) = port {
+            *p = u16::from_be_bytes([pkt[0], pkt[1]]);
+        }
+    }
+}
+
+/// A packet with a common header and chunks of fuzzer-chosen type, flags and value.
+fn structured(inp: &mut Input<'_>, src_port: u16, dst_port: u16, vtag: u32) -> Vec<u8> {
+    let mut p = Vec::with_capacity(256);
+    p.extend_from_slice(&src_port.to_be_bytes());
+    p.extend_from_slice(&dst_port.to_be_bytes());
+    p.extend_from_slice(&vtag.to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    let n = inp.byte().unwrap_or(1) % 4 + 1;
+    for _ in 0..n {
+        let ty = inp.byte().unwrap_or(0);
+        let flags = inp.byte().unwrap_or(0);
+        let len = usize::from(inp.byte().unwrap_or(0));
+        let value = inp.bytes(len).to_vec();
+        p.push(ty);
+        p.push(flags);
+        p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&value);
+        while p.len() % 4 != 0 {
+            p.push(0);
+        }
+    }
+    p
+}
+
+fn setup() -> World {
+    let mut w = World {
+        now: Timestamp::from_secs(1),
+        a: endpoint(1),
+        b: endpoint(2),
+        wire: Vec::new(),
+        buf: vec![0; 65_535],
+        a_ids: Vec::new(),
+        b_ids: Vec::new(),
+        tag_to_b: 0,
+        tag_to_a: 0,
+        a_port: 0,
+    };
+    w.b.listen(PORT).expect("listen");
+    let now = w.now;
+    w.a.connect(now, ConnectRequest::new(B_ADDR, PORT))
+        .expect("connect");
+    for _ in 0..8 {
+        w.collect();
+        w.flush(0);
+        w.advance(1);
+    }
+    w.collect();
+    w
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut w = setup();
+    let mut inp = Input { data };
+    let mut steps = 0;
+    while let Some(op) = inp.byte() {
+        steps += 1;
+        if steps > 512 {
+            break;
+        }
+        match op % 12 {
+            // Raw bytes into B, from A's address.
+            0 => {
+                let len = usize::from(inp.u16().unwrap_or(0) % 1500);
+                let pkt = inp.bytes(len).to_vec();
+                w.deliver(true, A_ADDR, &pkt);
+            }
+            // Chunks aimed at B's association (correct tag and ports).
+            1 => {
+                let pkt = structured(&mut inp, w.a_port, PORT, w.tag_to_b);
+                w.deliver(true, A_ADDR, &pkt);
+            }
+            // Chunks aimed at A's association.
+            2 => {
+                let pkt = structured(&mut inp, PORT, w.a_port, w.tag_to_a);
+                w.deliver(false, B_ADDR, &pkt);
+            }
+            // Chunks from a random source at the listener, tag chosen by the input
+            // (INITs, forged COOKIE ECHOs, out-of-the-blue packets).
+            3 => {
+                let src = IpAddr::V4(Ipv4Addr::new(198, 19, inp.byte().unwrap_or(0), 1));
+                let sport = inp.u16().unwrap_or(1).max(1);
+                let tag = u32::from(inp.u16().unwrap_or(0));
+                let pkt = structured(&mut inp, sport, PORT, tag);
+                w.deliver(true, src, &pkt);
+            }
+            // Raw bytes into A.
+            4 => {
+                let len = usize::from(inp.u16().unwrap_or(0) % 1500);
+                let pkt = inp.bytes(len).to_vec();
+                w.deliver(false, B_ADDR, &pkt);
+            }
+            // Let the endpoints talk, with some loss and duplication.
+            5 => {
+                let mask = inp.byte().unwrap_or(0);
+                w.collect();
+                w.flush(mask);
+            }
+            // Time passes.
+            6 => {
+                let ms = u64::from(inp.byte().unwrap_or(0)) * 20;
+                w.advance(ms);
+            }
+            // User sends.
+            7 => {
+                let len = usize::from(inp.u16().unwrap_or(0));
+                let stream = u16::from(inp.byte().unwrap_or(0) % 5);
+                let unordered = inp.byte().unwrap_or(0) & 1 == 1;
+                let to_b = inp.byte().unwrap_or(0) & 1 == 1;
+                let (ep, ids) = if to_b {
+                    (&mut w.a, &w.a_ids)
+                } else {
+                    (&mut w.b, &w.b_ids)
+                };
+                for id in ids {
+                    if let Some(mut a) = ep.association(*id) {
+                        let mut opts = SendOptions::default();
+                        opts.unordered = unordered;
+                        let _ = a.send(stream, Ppid(7), vec![0x5a; len], opts);
+                    }
+                }
+            }
+            // Users read.
+            8 => {
+                for (ep, ids) in [(&mut w.a, &w.a_ids), (&mut w.b, &w.b_ids)] {
+                    for id in ids {
+                        if let Some(mut a) = ep.association(*id) {
+                            while a.recv().is_some() {}
+                        }
+                    }
+                }
+            }
+            // Shutdown or abort.
+            9 => {
+                let which = inp.byte().unwrap_or(0);
+                let ep = if which & 1 == 0 { &mut w.a } else { &mut w.b };
+                let ids = if which & 1 == 0 { &w.a_ids } else { &w.b_ids };
+                if let Some(id) = ids.first()
+                    && let Some(mut a) = ep.association(*id)
+                {
+                    if which & 2 == 0 {
+                        a.shutdown();
+                    } else {
+                        a.abort(b"fuzz");
+                    }
+                }
+            }
+            // A new connection from A.
+            10 => {
+                let now = w.now;
+                let port = inp.u16().unwrap_or(0);
+                let _ =
+                    w.a.connect(now, ConnectRequest::new(B_ADDR, PORT).with_local_port(port));
+            }
+            // Aimed chunks with a wrong tag (verification tag rules).
+            _ => {
+                let tag = w.tag_to_b ^ u32::from(inp.byte().unwrap_or(1).max(1));
+                let pkt = structured(&mut inp, w.a_port, PORT, tag);
+                w.deliver(true, A_ADDR, &pkt);
+            }
+        }
+        w.events();
+        w.check();
+    }
+    // Let everything settle: no panic, no busy loop.
+    for _ in 0..20 {
+        w.collect();
+        w.flush(0);
+        w.advance(500);
+        w.check();
+    }
+});

@@ -26,8 +26,16 @@ type Suite = fn(Opts) -> Result<Vec<Row>, String>;
 
 /// Every suite by name. Add new suites here (one line each).
 const SUITES: &[(&str, &str, Suite)] = &[
-    ("handlespace", "RSerPool handlespace: registrations, resolutions, memory per PE", handlespace::run),
-    ("wire", "SCTP codec: parse+verify and encode vs bare crc32c", wire::run),
+    (
+        "handlespace",
+        "RSerPool handlespace: registrations, resolutions, memory per PE",
+        handlespace::run,
+    ),
+    (
+        "wire",
+        "SCTP codec: parse+verify and encode vs bare crc32c",
+        wire::run,
+    ),
 ];
 
 fn usage() -> String {

@@ -166,6 +166,20 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
     ] {
         let crc = time_ns(opts, || crc32c::crc32c(black_box(pkt)) as usize);
         let ours = time_ns(opts, || parse(black_box(pkt)));
+        let verify = time_ns(opts, || {
+            usize::from(
+                sctp_stack::wire::verify_checksum(black_box(pkt), ChecksumPolicy::STRICT).is_ok(),
+            )
+        });
+        rows.push(Row::compare(
+            format!("wire.verify_only_{name}"),
+            "ns",
+            verify,
+            "crc32c same bytes",
+            crc,
+            Better::Lower,
+            None,
+        ));
         rows.push(Row::compare(
             format!("wire.parse_verify_{name}"),
             "ns",

@@ -35,11 +35,11 @@ impl ChecksumPolicy {
 /// (store it with `to_le_bytes`, see [`write_checksum`]). Returns `None` if `packet` is
 /// shorter than the common header.
 pub fn compute_checksum(packet: &[u8]) -> Option<u32> {
-    let head = packet.get(..8)?;
+    // The header with its checksum field zeroed, then the rest in place (no copy).
+    let mut head = [0u8; COMMON_HEADER_LEN];
+    head[..8].copy_from_slice(packet.get(..8)?);
     let tail = packet.get(COMMON_HEADER_LEN..)?;
-    let crc = crc32c::crc32c(head);
-    let crc = crc32c::crc32c_append(crc, &[0; 4]);
-    Some(crc32c::crc32c_append(crc, tail))
+    Some(crc32c::crc32c_append(crc32c::crc32c(&head), tail))
 }
 
 /// Computes the checksum of `packet` and stores it in the common header (RFC 9260

@@ -69,10 +69,11 @@ impl<'a, T: FixedItem> FixedList<'a, T> {
 
     /// The items in order.
     pub fn iter(&self) -> FixedIter<'a, T> {
-        FixedIter {
-            repr: self.repr,
-            pos: 0,
-        }
+        let inner = match self.repr {
+            FixedRepr::Wire(b) => FixedIterInner::Wire(b.chunks_exact(T::SIZE.max(1))),
+            FixedRepr::Items(i) => FixedIterInner::Items(i.iter()),
+        };
+        FixedIter { inner }
     }
 
     /// The received bytes, when the list is a view of a packet.
@@ -125,10 +126,15 @@ impl<T: FixedItem> fmt::Debug for FixedList<'_, T> {
 }
 
 /// Iterator over a [`FixedList`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FixedIter<'a, T> {
-    repr: FixedRepr<'a, T>,
-    pos: usize,
+    inner: FixedIterInner<'a, T>,
+}
+
+#[derive(Debug, Clone)]
+enum FixedIterInner<'a, T> {
+    Wire(core::slice::ChunksExact<'a, u8>),
+    Items(core::slice::Iter<'a, T>),
 }
 
 impl<T> fmt::Debug for FixedRepr<'_, T> {
@@ -143,29 +149,19 @@ impl<T> fmt::Debug for FixedRepr<'_, T> {
 impl<T: FixedItem> Iterator for FixedIter<'_, T> {
     type Item = T;
 
+    #[inline]
     fn next(&mut self) -> Option<T> {
-        match self.repr {
-            FixedRepr::Wire(b) => {
-                let start = self.pos.checked_mul(T::SIZE)?;
-                let end = start.checked_add(T::SIZE)?;
-                let item = T::read(b.get(start..end)?)?;
-                self.pos += 1;
-                Some(item)
-            }
-            FixedRepr::Items(items) => {
-                let item = *items.get(self.pos)?;
-                self.pos += 1;
-                Some(item)
-            }
+        match &mut self.inner {
+            FixedIterInner::Wire(chunks) => T::read(chunks.next()?),
+            FixedIterInner::Items(items) => items.next().copied(),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let total = match self.repr {
-            FixedRepr::Wire(b) => b.len() / T::SIZE.max(1),
-            FixedRepr::Items(i) => i.len(),
+        let n = match &self.inner {
+            FixedIterInner::Wire(c) => c.len(),
+            FixedIterInner::Items(i) => i.len(),
         };
-        let n = total.saturating_sub(self.pos);
         (n, Some(n))
     }
 }
@@ -174,8 +170,9 @@ impl<T: FixedItem> ExactSizeIterator for FixedIter<'_, T> {}
 
 impl FixedItem for u16 {
     const SIZE: usize = 2;
+    #[inline]
     fn read(b: &[u8]) -> Option<Self> {
-        be16(b, 0)
+        Some(u16::from_be_bytes(b.try_into().ok()?))
     }
     fn write(self, out: &mut [u8]) {
         if let Some(s) = out.get_mut(..2) {
@@ -370,6 +367,7 @@ impl<'a, T: TlvItem<'a>> fmt::Debug for TlvList<'a, T> {
 }
 
 /// Iterator over a [`TlvList`].
+#[derive(Clone)]
 pub struct TlvIter<'a, T> {
     repr: TlvRepr<'a, T>,
     pos: usize,
@@ -422,4 +420,4 @@ macro_rules! copy_impls {
         impl<T> Copy for $t<'_, T> {}
     )*};
 }
-copy_impls!(FixedRepr, FixedList, FixedIter, TlvRepr, TlvList, TlvIter);
+copy_impls!(FixedRepr, FixedList, TlvRepr, TlvList);

@@ -117,7 +117,7 @@ pub enum ParseError {
     },
     /// The CRC32c in the common header does not match the packet.
     BadChecksum {
-        /// The value stored in the packet (as read, see [`CommonHeader::checksum`]).
+        /// The value stored in the packet (as read, see [`Packet::checksum`]).
         stored: u32,
         /// The value computed over the packet.
         computed: u32,

@@ -19,7 +19,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::cause::Cause;
 use super::codes::{ChunkType, Edmid, HmacId, ParamType, ReconfigResult};
 use super::list::{FixedItem, FixedList, TlvItem, TlvList, split_tlv};
-use super::{Encode, EncodeError, ParseError, Reader, Writer, be16};
+use super::{Encode, EncodeError, ParseError, Reader, Writer};
 use crate::serial::{ReconfigSeq, Tsn};
 
 /// A parameter as found in a chunk: its type and its value bytes, unparsed.
@@ -88,7 +88,7 @@ impl FixedItem for ChunkType {
 impl FixedItem for ParamType {
     const SIZE: usize = 2;
     fn read(b: &[u8]) -> Option<Self> {
-        be16(b, 0).map(ParamType)
+        u16::read(b).map(ParamType)
     }
     fn write(self, out: &mut [u8]) {
         self.0.write(out);
@@ -98,7 +98,7 @@ impl FixedItem for ParamType {
 impl FixedItem for HmacId {
     const SIZE: usize = 2;
     fn read(b: &[u8]) -> Option<Self> {
-        be16(b, 0).map(HmacId)
+        u16::read(b).map(HmacId)
     }
     fn write(self, out: &mut [u8]) {
         self.0.write(out);

@@ -8,7 +8,7 @@ use crate::serial::{AsconfSerial, Mid, Ssn, Tsn};
 use crate::wire::codes::{ChunkType, HmacId};
 use crate::wire::list::{FixedItem, FixedList, TlvList};
 use crate::wire::param::{Param, address_param_len, read_address_param, write_address_param};
-use crate::wire::{Encode, EncodeError, ParseError, RawChunk, Reader, Writer, be16, be32};
+use crate::wire::{Encode, EncodeError, ParseError, RawChunk, Reader, Writer};
 
 /// AUTH chunk (RFC 4895 §4.2).
 ///
@@ -189,10 +189,12 @@ pub struct ForwardTsnStream {
 
 impl FixedItem for ForwardTsnStream {
     const SIZE: usize = 4;
+    #[inline]
     fn read(b: &[u8]) -> Option<Self> {
+        let [s0, s1, n0, n1]: [u8; 4] = b.try_into().ok()?;
         Some(ForwardTsnStream {
-            stream_id: be16(b, 0)?,
-            ssn: Ssn(be16(b, 2)?),
+            stream_id: u16::from_be_bytes([s0, s1]),
+            ssn: Ssn(u16::from_be_bytes([n0, n1])),
         })
     }
     fn write(self, out: &mut [u8]) {
@@ -267,11 +269,13 @@ pub struct IForwardTsnStream {
 
 impl FixedItem for IForwardTsnStream {
     const SIZE: usize = 8;
+    #[inline]
     fn read(b: &[u8]) -> Option<Self> {
+        let [s0, s1, _reserved, u, m0, m1, m2, m3]: [u8; 8] = b.try_into().ok()?;
         Some(IForwardTsnStream {
-            stream_id: be16(b, 0)?,
-            unordered: be16(b, 2)? & 1 != 0,
-            mid: Mid(be32(b, 4)?),
+            stream_id: u16::from_be_bytes([s0, s1]),
+            unordered: u & 1 != 0,
+            mid: Mid(u32::from_be_bytes([m0, m1, m2, m3])),
         })
     }
     fn write(self, out: &mut [u8]) {

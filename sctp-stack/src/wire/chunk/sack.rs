@@ -4,7 +4,7 @@ use super::expect_type;
 use crate::serial::Tsn;
 use crate::wire::codes::ChunkType;
 use crate::wire::list::{FixedItem, FixedList};
-use crate::wire::{Encode, EncodeError, ParseError, RawChunk, Reader, Writer, be16, be32};
+use crate::wire::{Encode, EncodeError, ParseError, RawChunk, Reader, Writer};
 
 /// A Gap Ack Block of a SACK: TSNs `cumulative_tsn_ack + start ..= cumulative_tsn_ack + end`
 /// were received (offsets relative to the Cumulative TSN Ack, RFC 9260 §3.3.4).
@@ -18,10 +18,12 @@ pub struct GapAckBlock {
 
 impl FixedItem for GapAckBlock {
     const SIZE: usize = 4;
+    #[inline]
     fn read(b: &[u8]) -> Option<Self> {
+        let [s0, s1, e0, e1]: [u8; 4] = b.try_into().ok()?;
         Some(GapAckBlock {
-            start: be16(b, 0)?,
-            end: be16(b, 2)?,
+            start: u16::from_be_bytes([s0, s1]),
+            end: u16::from_be_bytes([e0, e1]),
         })
     }
     fn write(self, out: &mut [u8]) {
@@ -34,8 +36,10 @@ impl FixedItem for GapAckBlock {
 
 impl FixedItem for Tsn {
     const SIZE: usize = 4;
+    #[inline]
     fn read(b: &[u8]) -> Option<Self> {
-        be32(b, 0).map(Tsn)
+        let w: [u8; 4] = b.try_into().ok()?;
+        Some(Tsn(u32::from_be_bytes(w)))
     }
     fn write(self, out: &mut [u8]) {
         if let Some(s) = out.get_mut(..4) {

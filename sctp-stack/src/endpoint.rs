@@ -41,7 +41,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::association::chunk::{self, push_cause};
 use crate::association::{
     AcceptParams, Association, AssociationId, AssociationState, AssociationStatus, Ctx, Event,
-    InitAnswer, Message, OwnedPacket, PeerInit, SendError, SendOptions, is_unicast,
+    InitAnswer, Message, OwnedPacket, PathError, PeerInit, SendError, SendOptions, is_unicast,
 };
 use crate::config::{AssociationConfig, ConfigError, EndpointConfig};
 use crate::cookie::{CookieContents, CookieSecrets, staleness, staleness_micros};
@@ -1296,6 +1296,15 @@ impl AssociationMut<'_> {
         let now = self.ep.now;
         self.ep
             .with_assoc(self.id, |a, ctx| a.abort(now, ctx, reason));
+    }
+
+    /// Makes the path to the peer address `addr` the primary path (RFC 9260 §6.4); the
+    /// path must be confirmed and active.
+    pub fn set_primary(&mut self, addr: IpAddr) -> Result<(), PathError> {
+        let mut res = Err(PathError::UnknownAddress);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.set_primary(addr));
+        res
     }
 
     /// The association's state.

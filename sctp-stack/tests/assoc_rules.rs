@@ -379,3 +379,13 @@ fn a_shutdown_ack_in_cookie_wait_is_treated_as_out_of_the_blue() {
     assert_eq!(sc.vtag, 0x5151);
     assert_eq!(sc.chunks[0].flags & 1, 1);
 }
+
+#[test]
+fn set_primary_accepts_only_an_active_peer_address() {
+    let (mut p, _log, _, _, _) = setup(72);
+    assert_eq!(p.assoc(A).set_primary(addr_b()), Ok(()));
+    assert_eq!(
+        p.assoc(A).set_primary("198.18.9.9".parse().unwrap()),
+        Err(sctp_stack::PathError::UnknownAddress)
+    );
+}

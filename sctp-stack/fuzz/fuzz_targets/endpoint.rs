@@ -363,10 +363,10 @@ fuzz_target!(|data: &[u8]| {
         w.check();
     }
     // Let everything settle: no panic, no busy loop.
-    for _ in 0..20 {
+    for _ in 0..6 {
         w.collect();
         w.flush(0);
-        w.advance(500);
+        w.advance(1500);
         w.check();
     }
 });

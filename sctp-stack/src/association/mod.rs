@@ -186,6 +186,27 @@ pub struct AssociationStatus {
     pub error_count: u32,
 }
 
+/// Why [`AssociationMut::set_primary`](crate::AssociationMut::set_primary) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The address is not one of the peer's addresses.
+    UnknownAddress,
+    /// The address has not been confirmed by a heartbeat (RFC 9260 §5.4) or is inactive.
+    NotActive,
+}
+
+impl core::fmt::Display for PathError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            PathError::UnknownAddress => "not an address of the peer",
+            PathError::NotActive => "path not confirmed or inactive",
+        })
+    }
+}
+
+impl std::error::Error for PathError {}
+
 /// Shared context the endpoint lends an association for one call.
 pub(crate) struct Ctx<'a> {
     pub(crate) id: AssociationId,
@@ -812,6 +833,17 @@ impl Association {
             self.last_activity = now;
         }
         m
+    }
+
+    /// Makes the path to `addr` the primary path (RFC 9260 §6.4).
+    pub(crate) fn set_primary(&mut self, addr: IpAddr) -> Result<(), PathError> {
+        let i = self.path_of(addr).ok_or(PathError::UnknownAddress)?;
+        let p = self.paths.get(i).ok_or(PathError::UnknownAddress)?;
+        if !matches!(p.state, PathState::Active | PathState::PotentiallyFailed) {
+            return Err(PathError::NotActive);
+        }
+        self.primary = i;
+        Ok(())
     }
 
     /// Starts a graceful shutdown (RFC 9260 §9.2).
@@ -2095,5 +2127,21 @@ pub(crate) fn is_unicast(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(v) => !(v.is_multicast() || v.is_broadcast() || v.is_unspecified()),
         IpAddr::V6(v) => !(v.is_multicast() || v.is_unspecified()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_association_fits_in_4_kib() {
+        // The association itself, its data path and one path; HashMaps and queues of an
+        // idle association allocate nothing.
+        let fixed = core::mem::size_of::<Association>()
+            + core::mem::size_of::<DataPath>()
+            + core::mem::size_of::<Path>()
+            + core::mem::size_of::<[Timestamp; 2]>();
+        assert!(fixed <= 4096, "idle association takes {fixed} bytes");
     }
 }

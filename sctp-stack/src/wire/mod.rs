@@ -42,6 +42,49 @@
 //! MUST ignore the padding bytes") and written as zeros. A chunk whose padding runs past
 //! the end of the packet is an error ([`ParseError::BadPadding`]).
 //!
+//! # Example
+//!
+//! Receiving: check the structure and the checksum once, then dispatch on typed chunks.
+//! Sending: build values from borrowed slices and bundle them.
+//!
+//! ```
+//! use sctp_stack::serial::Tsn;
+//! use sctp_stack::wire::{
+//!     ChecksumPolicy, Chunk, CommonHeader, FixedList, GapAckBlock, Packet, PacketBuilder, Sack,
+//! };
+//!
+//! // Build a packet holding a SACK with two gap blocks.
+//! let gaps = [GapAckBlock { start: 2, end: 3 }, GapAckBlock { start: 5, end: 5 }];
+//! let sack = Sack {
+//!     cumulative_tsn_ack: Tsn(100),
+//!     a_rwnd: 65_536,
+//!     gap_blocks: FixedList::from_items(&gaps),
+//!     duplicate_tsns: FixedList::EMPTY,
+//! };
+//! let header = CommonHeader { source_port: 5000, destination_port: 5001, verification_tag: 9 };
+//! let mut buf = [0u8; 1452];
+//! let mut builder = PacketBuilder::new(&mut buf, 1452, header).unwrap();
+//! builder.push(&sack).unwrap();
+//! let len = builder.finish();
+//!
+//! // Receive it.
+//! let packet = Packet::new_verified(&buf[..len], ChecksumPolicy::default()).unwrap();
+//! assert_eq!(packet.verification_tag(), 9);
+//! for raw in packet.chunks() {
+//!     match Chunk::parse(&raw) {
+//!         Ok(Chunk::Sack(s)) => {
+//!             assert_eq!(s.cumulative_tsn_ack, Tsn(100));
+//!             assert_eq!(s.gap_blocks.iter().collect::<Vec<_>>(), gaps);
+//!         }
+//!         Ok(Chunk::Unknown(raw)) => {
+//!             // RFC 9260 §3.2: act on raw.chunk_type().unknown_action().
+//!         }
+//!         Ok(_) => {}
+//!         Err(_) => { /* malformed chunk: the association decides (discard, ABORT) */ }
+//!     }
+//! }
+//! ```
+//!
 //! # Errors
 //!
 //! Parsing fails with a small [`ParseError`] carrying what was being parsed and, where

@@ -19,8 +19,8 @@
 //!
 //! [`PoolSelector`] holds one pool's selection structure: an intrusive ring for cyclic
 //! policies, a B-tree keyed by `(sort key, sequence number)` for ordered policies, a
-//! Fenwick (binary indexed) tree of weights for weighted ones. Insert, update, remove and selecting `k` PEs cost
-//! O(k log n); nothing scans the pool.
+//! 16-ary sum tree of weights for weighted ones (five levels for 100k PEs). Insert,
+//! update, remove and selecting `k` PEs cost O(k log n); nothing scans the pool.
 //!
 //! Applications add policies by implementing [`Policy`] and registering them in a
 //! [`PolicyRegistry`]; a registrar accepts a registration only when the registry knows its
@@ -81,7 +81,8 @@ pub struct SelectionState {
     pub round: u64,
     /// Selections left in the current round (Weighted Round Robin).
     pub virtual_counter: u32,
-    /// How often the PE was selected since it registered.
+    /// How often the PE was used (counted for the first [`Policy::max_increment`] PEs of
+    /// each selection).
     pub selections: u64,
 }
 
@@ -325,6 +326,14 @@ impl Policy for BuiltinPolicy {
         }
     }
 
+    fn max_increment(&self) -> usize {
+        // RSPLIB: Random and Weighted Random never update a PE (their weights are static).
+        match self.ty {
+            PolicyType::RANDOM | PolicyType::WEIGHTED_RANDOM | PolicyType::WEIGHTED_RANDOM_DPF => 0,
+            _ => 1,
+        }
+    }
+
     fn on_insert(&self, s: &mut SelectionState, pool: &PoolContext) {
         if self.ty == PolicyType::WEIGHTED_ROUND_ROBIN {
             s.round = pool.current_round;
@@ -400,55 +409,76 @@ impl PolicyRegistry {
     }
 }
 
-/// A Fenwick tree (1-based internally) of u64 weights over slot indices.
+/// A 16-ary sum tree of u64 weights over slot indices.
+///
+/// Level 0 holds the weights; each entry of level `l + 1` is the sum of 16 consecutive
+/// entries of level `l`. A descent scans at most 16 contiguous sums per level (two cache
+/// lines), so a 100k-slot tree is 5 levels deep, the upper ones always cached; an update
+/// adds the delta to one entry per level.
 #[derive(Debug, Clone, Default)]
-struct Fenwick {
-    tree: Vec<u64>,
+struct SumTree {
+    levels: Vec<Vec<u64>>,
     total: u64,
 }
 
-impl Fenwick {
+const FANOUT_BITS: u32 = 4;
+const FANOUT: usize = 1 << FANOUT_BITS;
+
+impl SumTree {
+    fn capacity(&self) -> usize {
+        self.levels.first().map(|l| l.len()).unwrap_or(0)
+    }
+
     /// Makes room for `slots` slots, rebuilding in O(capacity) when growing (amortised).
     fn grow(&mut self, slots: usize, weights: impl Fn(usize) -> u64) {
-        let cap = slots.next_power_of_two().max(16);
-        if cap <= self.tree.len() {
+        if slots <= self.capacity() {
             return;
         }
-        let mut tree: Vec<u64> = (0..cap).map(&weights).collect();
-        for i in 1..=cap {
-            let j = i + (i & i.wrapping_neg());
-            if j <= cap {
-                let v = tree[i - 1];
-                tree[j - 1] = tree[j - 1].wrapping_add(v);
-            }
+        let cap = slots.next_power_of_two().max(FANOUT);
+        let mut levels = vec![(0..cap).map(&weights).collect::<Vec<u64>>()];
+        while levels.last().map(|l| l.len()).unwrap_or(0) > FANOUT {
+            let below = levels.last().map(|l| l.as_slice()).unwrap_or(&[]);
+            let up: Vec<u64> = below
+                .chunks(FANOUT)
+                .map(|c| c.iter().fold(0u64, |a, b| a.wrapping_add(*b)))
+                .collect();
+            levels.push(up);
         }
-        self.tree = tree;
+        self.levels = levels;
     }
 
     fn add(&mut self, slot: usize, delta: i128) {
         self.total = (i128::from(self.total) + delta) as u64;
-        let n = self.tree.len();
-        let mut i = slot + 1;
-        while i <= n {
-            self.tree[i - 1] = (i128::from(self.tree[i - 1]) + delta) as u64;
-            i += i & i.wrapping_neg();
+        let mut i = slot;
+        for level in &mut self.levels {
+            if let Some(v) = level.get_mut(i) {
+                *v = (i128::from(*v) + delta) as u64;
+            }
+            i >>= FANOUT_BITS;
         }
     }
 
     /// The slot whose cumulative weight range contains `target` (< total).
     fn find(&self, mut target: u64) -> usize {
-        let n = self.tree.len();
-        let mut pos = 0usize;
-        let mut step = n;
-        while step > 0 {
-            let next = pos + step;
-            if next <= n && self.tree[next - 1] <= target {
-                target -= self.tree[next - 1];
-                pos = next;
+        let mut node = 0usize;
+        for (depth, level) in self.levels.iter().enumerate().rev() {
+            // The top level is scanned whole; below, the 16 children of `node`.
+            let (from, to) = if depth + 1 == self.levels.len() {
+                (0, level.len())
+            } else {
+                (node * FANOUT, (node * FANOUT + FANOUT).min(level.len()))
+            };
+            let mut chosen = to.saturating_sub(1).max(from);
+            for (i, w) in level.get(from..to).unwrap_or(&[]).iter().enumerate() {
+                if target < *w {
+                    chosen = from + i;
+                    break;
+                }
+                target -= *w;
             }
-            step >>= 1;
+            node = chosen;
         }
-        pos
+        node
     }
 }
 
@@ -462,7 +492,7 @@ pub struct PoolSelector {
     selection: Selection,
     slots: Vec<Option<Slot>>,
     ordered: BTreeMap<(u128, u64), u32>,
-    weights: Fenwick,
+    weights: SumTree,
     next_seq: u64,
     len: usize,
     head: u32,
@@ -490,7 +520,7 @@ impl PoolSelector {
             selection,
             slots: Vec::new(),
             ordered: BTreeMap::new(),
-            weights: Fenwick::default(),
+            weights: SumTree::default(),
             next_seq: 0,
             len: 0,
             head: NIL,
@@ -720,7 +750,7 @@ impl PoolSelector {
                 }
             }
             Selection::Weighted => {
-                let draw = |weights: &Fenwick, rng: &mut dyn RngCore| {
+                let draw = |weights: &SumTree, rng: &mut dyn RngCore| {
                     // 64-bit multiply-shift; the total stays below 2^50, so the bias is
                     // below 2^-14 of one draw's granularity.
                     let r = ((u128::from(rng.next_u64()) * u128::from(weights.total)) >> 64) as u64;
@@ -757,19 +787,19 @@ impl PoolSelector {
                         self.weights.add(slot as usize, i128::from(w));
                     }
                 }
-                // Bookkeeping; the tree changes only where a policy update changed a weight.
-                for (i, &slot) in out[start..].iter().enumerate() {
+                // The first `max_increment` are used: their state updates, and the tree
+                // changes only where that changed a weight. The others are not touched.
+                let end = (start + max_inc).min(out.len());
+                for &slot in &out[start..end] {
                     let policy = &self.policy;
                     if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
                         s.state.selections += 1;
-                        if i < max_inc {
-                            policy.on_selected(&mut s.state);
-                            let old = s.weight;
-                            s.weight = policy.weight(&s.state);
-                            if s.weight != old {
-                                let delta = i128::from(s.weight) - i128::from(old);
-                                self.weights.add(slot as usize, delta);
-                            }
+                        policy.on_selected(&mut s.state);
+                        let old = s.weight;
+                        s.weight = policy.weight(&s.state);
+                        if s.weight != old {
+                            let delta = i128::from(s.weight) - i128::from(old);
+                            self.weights.add(slot as usize, delta);
                         }
                     }
                 }

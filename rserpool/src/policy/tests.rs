@@ -410,7 +410,7 @@ fn registry_rejects_unknown_policies_until_an_implementation_is_registered() {
 
 #[test]
 fn weighted_selection_matches_a_naive_model_after_random_updates() {
-    // The Fenwick tree stays consistent with the per-slot weights through inserts,
+    // The sum tree stays consistent with the per-slot weights through inserts,
     // updates and removals, including growth past its initial capacity.
     let ty = PolicyType::WEIGHTED_RANDOM;
     let mut sel = selector(ty);

@@ -421,3 +421,61 @@ macro_rules! copy_impls {
     )*};
 }
 copy_impls!(FixedRepr, FixedList, TlvRepr, TlvList);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Cause, GapAckBlock, Param};
+
+    #[test]
+    fn a_received_list_equals_the_typed_list_it_was_encoded_from() {
+        let items = [
+            Param::HostNameAddress(b"abc"),
+            Param::CookiePreservative(7),
+            Param::EcnCapable,
+        ];
+        let typed = TlvList::from_items(&items);
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for p in &items {
+            n += p.encode(&mut buf[n..]).expect("room");
+        }
+        let received = TlvList::<Param<'_>>::from_bytes(&buf[..n]).expect("well formed");
+        assert_eq!(received, typed);
+        assert_eq!(received.len(), 3);
+        assert_eq!(received.padded_len(), typed.padded_len());
+        assert_eq!(received.unpadded_len(), typed.unpadded_len());
+    }
+
+    #[test]
+    fn the_unpadded_length_drops_only_the_last_items_padding() {
+        // 7-byte host name (padded to 8) then a 5-byte one (padded to 8): 16 padded, 13 not.
+        let items = [Param::HostNameAddress(b"abc"), Param::HostNameAddress(b"a")];
+        let typed = TlvList::from_items(&items);
+        assert_eq!(typed.padded_len(), 16);
+        assert_eq!(typed.unpadded_len(), 13);
+        assert_eq!(TlvList::<Cause<'_>>::EMPTY.unpadded_len(), 0);
+    }
+
+    #[test]
+    fn fixed_lists_need_a_whole_number_of_items() {
+        assert!(FixedList::<GapAckBlock>::from_bytes(&[0; 6], "gaps").is_err());
+        let l = FixedList::<GapAckBlock>::from_bytes(&[0, 1, 0, 2, 0, 5, 0, 9], "gaps")
+            .expect("two blocks");
+        assert_eq!(
+            l.iter().collect::<Vec<_>>(),
+            [
+                GapAckBlock { start: 1, end: 2 },
+                GapAckBlock { start: 5, end: 9 }
+            ]
+        );
+        assert_eq!(l.iter().len(), 2);
+        assert_eq!(
+            l,
+            FixedList::from_items(&[
+                GapAckBlock { start: 1, end: 2 },
+                GapAckBlock { start: 5, end: 9 }
+            ])
+        );
+    }
+}

@@ -436,7 +436,9 @@ impl Endpoint {
             if slot.generation != id.generation {
                 continue;
             }
-            slot.in_ready = false;
+            // Stays marked while it runs, so `after` does not queue it again in this call:
+            // an association that has nothing to send leaves the queue until its next event.
+            slot.in_ready = true;
             let mut out = None;
             self.with_assoc(id, |a, ctx| {
                 if let Some((len, path)) = a.poll_transmit(now, ctx, buf)
@@ -451,6 +453,11 @@ impl Endpoint {
                     });
                 }
             });
+            if let Some(slot) = self.slots.get_mut(id.index as usize)
+                && slot.generation == id.generation
+            {
+                slot.in_ready = false;
+            }
             if let Some(t) = out {
                 // Round robin: the association goes to the back of the queue.
                 self.mark_ready(id);

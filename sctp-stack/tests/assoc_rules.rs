@@ -389,3 +389,150 @@ fn set_primary_accepts_only_an_active_peer_address() {
         Err(sctp_stack::PathError::UnknownAddress)
     );
 }
+
+#[test]
+fn an_init_ack_outside_cookie_wait_is_discarded() {
+    let (mut p, log, _, a_tag, port) = setup(73);
+    let ack = init_value(0x1111, 65536, 10, 10, 1, &tlv(7, &[0; 40]));
+    inject(
+        &mut p.net,
+        B,
+        &build(PORT, port, a_tag, &[chunk(ct::INIT_ACK, 0, &ack)]),
+    );
+    p.net.run_for(Duration::from_millis(50));
+    // §5.2.3: no COOKIE ECHO, no state change.
+    assert!(
+        replies_from(&log, A)
+            .iter()
+            .all(|r| !r.has(ct::COOKIE_ECHO))
+    );
+    assert_eq!(p.assoc(A).state(), AssociationState::Established);
+    assert!(p.net.node(A).events.is_empty());
+}
+
+#[test]
+fn an_init_in_shutdown_ack_sent_is_answered_by_retransmitting_shutdown_ack() {
+    let (mut p, log) =
+        Pair::connected_recorded(74, fast_config(), fast_config(), LinkConfig::default());
+    let port = p.assoc(A).status().unwrap().local_port;
+    // A shuts down; B's SHUTDOWN COMPLETE never arrives... rather B's side: drop the
+    // SHUTDOWN COMPLETE so B stays in SHUTDOWN-ACK-SENT.
+    p.net.set_filter(|s| {
+        let (_, _, _, chunks) = parse(s.data);
+        !chunks.iter().any(|c| c.ty == ct::SHUTDOWN_COMPLETE)
+    });
+    p.assoc(A).shutdown();
+    p.net.run_for(Duration::from_millis(25));
+    assert_eq!(p.assoc(B).state(), AssociationState::ShutdownAckSent);
+    let log2 = record(&mut p.net, |_| false);
+    let init = init_value(0x4242, 65536, 10, 10, 1, &[]);
+    inject(
+        &mut p.net,
+        A,
+        &build(port, PORT, 0, &[chunk(ct::INIT, 0, &init)]),
+    );
+    p.net.run_for(Duration::from_millis(5));
+    let r = replies_from(&log2, B);
+    assert!(r.iter().any(|r| r.has(ct::SHUTDOWN_ACK)));
+    assert!(r.iter().all(|r| !r.has(ct::INIT_ACK)));
+    drop(log);
+}
+
+#[test]
+fn data_received_in_shutdown_sent_is_answered_with_sack_and_shutdown_at_once() {
+    let (mut p, _log) =
+        Pair::connected_recorded(75, fast_config(), fast_config(), LinkConfig::default());
+    // B has data in flight when A shuts down.
+    p.send(B, 0, &[9u8; 500]).unwrap();
+    p.assoc(A).shutdown();
+    let log = record(&mut p.net, |_| false);
+    let ok = p.net.run_until(Duration::from_secs(5), |n| {
+        n.node(A).has_event(&sctp_stack::Event::Closed)
+    });
+    assert!(ok);
+    let l = log.lock().unwrap();
+    let data = l
+        .iter()
+        .find(|r| r.from == B && r.has(ct::DATA))
+        .expect("DATA");
+    let answer = l
+        .iter()
+        .find(|r| {
+            r.from == A && r.now >= data.now + Duration::from_millis(10) && r.has(ct::SHUTDOWN)
+        })
+        .expect("SHUTDOWN after DATA");
+    assert!(answer.has(ct::SACK));
+    assert_eq!(answer.now, data.now + Duration::from_millis(10));
+}
+
+#[test]
+fn without_nodelay_small_messages_wait_while_data_is_outstanding() {
+    let mut ca = fast_config();
+    ca.nodelay = false;
+    // RFC defaults for the RTO, above the peer's delayed SACK: no retransmissions.
+    ca.rto_initial = Duration::from_secs(1);
+    ca.rto_min = Duration::from_secs(1);
+    let mut p = Pair::connected(76, ca, fast_config(), LinkConfig::default());
+    let log = record(&mut p.net, |_| false);
+    for _ in 0..50 {
+        p.send(A, 0, &[1u8; 20]).unwrap();
+        p.net.run_for(Duration::from_millis(1));
+    }
+    p.net.run_for(Duration::from_secs(1));
+    let l = log.lock().unwrap();
+    let data_packets = l.iter().filter(|r| r.from == A && r.has(ct::DATA)).count();
+    let chunks: usize = l
+        .iter()
+        .filter(|r| r.from == A)
+        .map(|r| r.chunks.iter().filter(|c| c.ty == ct::DATA).count())
+        .sum();
+    assert_eq!(chunks, 50);
+    // Nagle: one packet per round trip instead of one per message.
+    assert!(
+        data_packets < 10,
+        "{data_packets} packets for 50 small messages"
+    );
+}
+
+#[test]
+fn no_heartbeat_is_sent_on_a_path_busy_with_data() {
+    let mut ca = fast_config();
+    ca.heartbeat_interval = Some(Duration::from_millis(500));
+    let mut p = Pair::connected(77, ca, fast_config(), LinkConfig::default());
+    let log = record(&mut p.net, |_| false);
+    for _ in 0..100 {
+        p.send(A, 0, &[1u8; 100]).unwrap();
+        p.net.run_for(Duration::from_millis(50));
+        p.recv_all(B);
+    }
+    let l = log.lock().unwrap();
+    assert!(l.iter().all(|r| !(r.from == A && r.has(ct::HEARTBEAT))));
+}
+
+/// Regression (endpoint fuzzer): a report owed during the handshake made the endpoint's
+/// send queue spin in `poll_transmit`.
+#[test]
+fn an_unknown_chunk_during_cookie_wait_does_not_stall_poll_transmit() {
+    let mut net = network(78, fast_config(), fast_config(), LinkConfig::default());
+    net.link_mut(A, B).up = false;
+    let log = record(&mut net, |_| false);
+    let now = net.now();
+    net.node(A)
+        .endpoint
+        .connect(
+            now,
+            sctp_stack::ConnectRequest::new(addr_b(), PORT).with_local_port(4001),
+        )
+        .unwrap();
+    net.run_for(Duration::from_millis(1));
+    let init = log.lock().unwrap()[0].chunks[0].value.clone();
+    let a_tag = u32::from_be_bytes(init[0..4].try_into().unwrap());
+    inject(
+        &mut net,
+        B,
+        &build(PORT, 4001, a_tag, &[chunk(0xFF, 0, &[1, 2, 3])]),
+    );
+    // Must return: nothing can be sent in COOKIE-WAIT but the INIT.
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(net.node(A).endpoint.association_count(), 1);
+}

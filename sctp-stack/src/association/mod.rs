@@ -1290,7 +1290,8 @@ impl Association {
                 _ => {
                     // RFC 9260 §3.2: unrecognized chunk types follow their action bits.
                     let action = ch.chunk_type().unknown_action();
-                    if action.reports() {
+                    // Reports go out once the peer's tag is known (not in COOKIE-WAIT).
+                    if action.reports() && self.peer_tag != 0 {
                         let limit = MAX_PENDING_ERRORS;
                         let raw = ch
                             .as_bytes()
@@ -1861,6 +1862,12 @@ impl Association {
             return false;
         }
         let p = &self.pending;
+        // Mirror `poll_transmit`: during the handshake only INIT and COOKIE ECHO go out.
+        match self.state {
+            State::CookieWait { .. } => return p.init,
+            State::CookieEchoed { .. } => return p.cookie_echo,
+            _ => {}
+        }
         if p.init
             || p.cookie_echo
             || p.cookie_ack

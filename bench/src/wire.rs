@@ -8,8 +8,9 @@
 //! checksum dominates both; the goal is that parse + verify of the DATA packet costs at
 //! most 1.5 times the bare CRC.
 //!
-//! Timing: each figure is the best of several runs of a calibrated loop, with the input
-//! and the result passed through `black_box`.
+//! Timing: each figure is the best of several rounds of a calibrated loop, with the input
+//! and the result passed through `black_box`; ours and the peer are timed back to back in
+//! every round so that load from other processes affects both alike.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -22,37 +23,50 @@ use sctp_stack::wire::{
 use crate::Opts;
 use crate::report::{Better, Row};
 
-/// Nanoseconds per call of `f`: best of `runs` timed loops, each calibrated to last about
-/// `target`.
-fn time_ns(opts: Opts, mut f: impl FnMut() -> usize) -> f64 {
-    let (runs, target) = if opts.quick {
-        (5, Duration::from_millis(5))
-    } else {
-        (25, Duration::from_millis(40))
-    };
-    // Calibrate: double the iteration count until one loop lasts at least `target`.
+/// Iterations of `f` that take at least `target`.
+fn calibrate(target: Duration, f: &mut impl FnMut() -> usize) -> u64 {
     let mut iters: u64 = 16;
     loop {
         let start = Instant::now();
         for _ in 0..iters {
             black_box(f());
         }
-        let el = start.elapsed();
-        if el >= target || iters >= 1 << 30 {
-            break;
+        if start.elapsed() >= target || iters >= 1 << 30 {
+            return iters;
         }
         iters *= 2;
     }
-    let mut best = f64::INFINITY;
-    for _ in 0..runs {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(f());
-        }
-        let ns = start.elapsed().as_nanos() as f64 / iters as f64;
-        best = best.min(ns);
+}
+
+fn timed(iters: u64, f: &mut impl FnMut() -> usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..iters {
+        black_box(f());
     }
-    best
+    start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+/// Nanoseconds per call of `peer` and of `ours`: the best of several rounds, each round
+/// timing both back to back (so load from other processes hits both alike), each loop
+/// calibrated to last about a few milliseconds.
+fn time_pair(
+    opts: Opts,
+    mut peer: impl FnMut() -> usize,
+    mut ours: impl FnMut() -> usize,
+) -> (f64, f64) {
+    let (rounds, target) = if opts.quick {
+        (7, Duration::from_millis(3))
+    } else {
+        (41, Duration::from_millis(15))
+    };
+    let ip = calibrate(target, &mut peer);
+    let io = calibrate(target, &mut ours);
+    let (mut bp, mut bo) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..rounds {
+        bp = bp.min(timed(ip, &mut peer));
+        bo = bo.min(timed(io, &mut ours));
+    }
+    (bp, bo)
 }
 
 const HEADER: CommonHeader = CommonHeader {
@@ -164,22 +178,8 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         ),
         ("sack_100_gaps", &sack_pkt[..], parse_verify_sack),
     ] {
-        let crc = time_ns(opts, || crc32c::crc32c(black_box(pkt)) as usize);
-        let ours = time_ns(opts, || parse(black_box(pkt)));
-        let verify = time_ns(opts, || {
-            usize::from(
-                sctp_stack::wire::verify_checksum(black_box(pkt), ChecksumPolicy::STRICT).is_ok(),
-            )
-        });
-        rows.push(Row::compare(
-            format!("wire.verify_only_{name}"),
-            "ns",
-            verify,
-            "crc32c same bytes",
-            crc,
-            Better::Lower,
-            None,
-        ));
+        let crc_fn = || crc32c::crc32c(black_box(pkt)) as usize;
+        let (crc, ours) = time_pair(opts, crc_fn, || parse(black_box(pkt)));
         rows.push(Row::compare(
             format!("wire.parse_verify_{name}"),
             "ns",
@@ -189,17 +189,35 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
             Better::Lower,
             if name == "data_1452" { Some(1.5) } else { None },
         ));
-        let enc = if name == "data_1452" {
-            time_ns(opts, || encode(black_box(&mut out), black_box(&data)))
+        let (crc_v, verify) = time_pair(opts, crc_fn, || {
+            usize::from(
+                sctp_stack::wire::verify_checksum(black_box(pkt), ChecksumPolicy::STRICT).is_ok(),
+            )
+        });
+        rows.push(Row::compare(
+            format!("wire.verify_only_{name}"),
+            "ns",
+            verify,
+            "crc32c same bytes",
+            crc_v,
+            Better::Lower,
+            None,
+        ));
+        let (crc_e, enc) = if name == "data_1452" {
+            time_pair(opts, crc_fn, || {
+                encode(black_box(&mut out), black_box(&data))
+            })
         } else {
-            time_ns(opts, || encode(black_box(&mut out), black_box(&sack)))
+            time_pair(opts, crc_fn, || {
+                encode(black_box(&mut out), black_box(&sack))
+            })
         };
         rows.push(Row::compare(
             format!("wire.encode_{name}"),
             "ns",
             enc,
             "crc32c same bytes",
-            crc,
+            crc_e,
             Better::Lower,
             None,
         ));

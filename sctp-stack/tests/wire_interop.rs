@@ -279,7 +279,8 @@ fn a_live_usrsctp_association_reencodes_byte_identical() {
         .stderr(Stdio::null())
         .spawn()
         .expect("cannot run /usr/lib/usrsctp/echo_server (install libusrsctp-examples)");
-    std::thread::sleep(Duration::from_millis(500));
+    // Let the server bind its encapsulation port (a lost INIT would only cost a 1 s retry).
+    std::thread::sleep(Duration::from_millis(1000));
     let mut client = Command::new("/usr/lib/usrsctp/client")
         .args([
             "127.0.0.1".to_string(),

@@ -403,3 +403,31 @@ fn values_too_long_for_a_length_field_fail_to_encode() {
         Err(sctp_stack::wire::EncodeError::TooLong { .. })
     ));
 }
+
+#[test]
+fn raw_iterators_walk_a_region_and_stop_at_the_first_malformed_tlv() {
+    use sctp_stack::wire::{CauseCode, ParamType, write_tlv};
+    let mut region = [0u8; 32];
+    let mut n = write_tlv(&mut region, CauseCode::USER_INITIATED_ABORT.0, b"bye").expect("room");
+    assert_eq!(n, 8);
+    assert_eq!(&region[..8], &[0, 12, 0, 7, b'b', b'y', b'e', 0]);
+    n += write_tlv(&mut region[n..], CauseCode::OUT_OF_RESOURCE.0, &[]).expect("room");
+    region[n..n + 4].copy_from_slice(&[0, 1, 0, 2]); // length 2: malformed
+    let items: Vec<_> = RawCause::iter(&region[..n + 4]).collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        items[0].map(|c| (c.code(), c.value())),
+        Ok((CauseCode::USER_INITIATED_ABORT, &b"bye"[..]))
+    );
+    assert_eq!(items[1].map(|c| c.code()), Ok(CauseCode::OUT_OF_RESOURCE));
+    assert!(matches!(
+        items[2],
+        Err(ParseError::BadLength { offset: 12, .. })
+    ));
+
+    let params: Vec<_> = RawParam::iter(&region[..8]).collect();
+    assert_eq!(params.len(), 1);
+    assert_eq!(params[0].map(|p| p.param_type()), Ok(ParamType(12)));
+    assert_eq!(params[0].map(|p| p.as_bytes().len()), Ok(7));
+    assert!(write_tlv(&mut [0u8; 7], 1, b"bye").is_err());
+}

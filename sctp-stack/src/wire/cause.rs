@@ -14,7 +14,7 @@
 //! ```
 
 use super::codes::{CauseCode, HmacId, ParamType};
-use super::list::{FixedList, TlvItem, split_tlv};
+use super::list::{FixedList, RawTlvs, TlvItem, split_tlv};
 use super::{Encode, EncodeError, ParseError, Reader, Writer};
 use crate::serial::Tsn;
 
@@ -50,6 +50,34 @@ impl<'a> RawCause<'a> {
     /// The whole TLV (header and value, no padding).
     pub fn as_bytes(&self) -> &'a [u8] {
         self.tlv
+    }
+}
+
+impl<'a> RawCause<'a> {
+    /// The error causes of a region (a chunk's parameter or cause list) as raw TLVs. The
+    /// iterator yields an error for the first malformed TLV and then stops.
+    pub fn iter(region: &'a [u8]) -> RawCauses<'a> {
+        RawCauses {
+            inner: RawTlvs::new(region, "error cause"),
+        }
+    }
+}
+
+/// Iterator over raw error causes, see [`RawCause::iter`].
+#[derive(Debug, Clone)]
+pub struct RawCauses<'a> {
+    inner: RawTlvs<'a>,
+}
+
+impl<'a> Iterator for RawCauses<'a> {
+    type Item = Result<RawCause<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.inner.next()?.map(|(t, value, tlv)| RawCause {
+            code: CauseCode(t),
+            value,
+            tlv,
+        }))
     }
 }
 

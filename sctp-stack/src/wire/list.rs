@@ -232,6 +232,47 @@ pub(crate) fn check_tlv_region<'a>(
     Ok(region.get(..last_end).unwrap_or(&[]))
 }
 
+/// Iterator over the raw TLVs (type, value, whole TLV) of a region, as [`RawTlvs::new`]
+/// finds them: it yields an error for the first malformed TLV and then stops.
+///
+/// Use [`super::RawParam::iter`] and [`super::RawCause::iter`] for typed raw views.
+#[derive(Debug, Clone)]
+pub(crate) struct RawTlvs<'a> {
+    region: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> RawTlvs<'a> {
+    pub(crate) fn new(region: &'a [u8], what: &'static str) -> Self {
+        RawTlvs {
+            region,
+            pos: 0,
+            what,
+        }
+    }
+}
+
+impl<'a> Iterator for RawTlvs<'a> {
+    type Item = Result<(u16, &'a [u8], &'a [u8]), ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.region.len() {
+            return None;
+        }
+        match split_tlv(self.region, self.pos, self.what) {
+            Ok((ty, value, tlv, next)) => {
+                self.pos = next;
+                Some(Ok((ty, value, tlv)))
+            }
+            Err(e) => {
+                self.pos = self.region.len();
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 enum TlvRepr<'a, T> {
     Wire(&'a [u8]),
     Items(&'a [T]),

@@ -101,7 +101,7 @@ mod list;
 mod packet;
 mod param;
 
-pub use cause::{Cause, RawCause};
+pub use cause::{Cause, RawCause, RawCauses};
 pub use checksum::{ChecksumPolicy, compute_checksum, verify_checksum, write_checksum};
 pub use chunk::{
     Abort, Asconf, AsconfAck, Auth, Chunk, ChunkRepr, CookieAck, CookieEcho, Cwr, Data, Ecne,
@@ -114,7 +114,7 @@ pub use codes::{
 };
 pub use list::{FixedItem, FixedIter, FixedList, TlvItem, TlvIter, TlvList};
 pub use packet::{COMMON_HEADER_LEN, Chunks, CommonHeader, Packet, PacketBuilder, RawChunk};
-pub use param::{Param, RawParam};
+pub use param::{Param, RawParam, RawParams};
 
 use core::fmt;
 
@@ -257,6 +257,18 @@ pub trait Encode {
     /// Writes the TLV and its zero padding at the start of `buf`; returns the bytes written
     /// ([`Encode::encoded_len`]). Never allocates.
     fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError>;
+}
+
+/// Writes one parameter or error cause TLV (type or code, length, value, zero padding) at
+/// the start of `buf`; returns the bytes written (a multiple of 4).
+///
+/// For causes and parameters whose value the caller already holds as bytes (a copied
+/// unrecognized TLV, a cause relayed as is); typed values encode themselves with
+/// [`Encode::encode`].
+pub fn write_tlv(buf: &mut [u8], ty: u16, value: &[u8]) -> Result<usize, EncodeError> {
+    let mut w = Writer::tlv16(buf, ty, 4usize.saturating_add(value.len()), "TLV")?;
+    w.bytes(value)?;
+    w.finish()
 }
 
 /// `len` rounded up to a multiple of 4 (saturating, so hostile lengths cannot wrap).

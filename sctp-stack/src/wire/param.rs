@@ -18,7 +18,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::cause::Cause;
 use super::codes::{ChunkType, Edmid, HmacId, ParamType, ReconfigResult};
-use super::list::{FixedItem, FixedList, TlvItem, TlvList, split_tlv};
+use super::list::{FixedItem, FixedList, RawTlvs, TlvItem, TlvList, split_tlv};
 use super::{Encode, EncodeError, ParseError, Reader, Writer};
 use crate::serial::{ReconfigSeq, Tsn};
 
@@ -58,6 +58,34 @@ impl<'a> RawParam<'a> {
     /// Parameter.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.tlv
+    }
+}
+
+impl<'a> RawParam<'a> {
+    /// The parameters of a region (a chunk's parameter or cause list) as raw TLVs. The
+    /// iterator yields an error for the first malformed TLV and then stops.
+    pub fn iter(region: &'a [u8]) -> RawParams<'a> {
+        RawParams {
+            inner: RawTlvs::new(region, "parameter"),
+        }
+    }
+}
+
+/// Iterator over raw parameters, see [`RawParam::iter`].
+#[derive(Debug, Clone)]
+pub struct RawParams<'a> {
+    inner: RawTlvs<'a>,
+}
+
+impl<'a> Iterator for RawParams<'a> {
+    type Item = Result<RawParam<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.inner.next()?.map(|(t, value, tlv)| RawParam {
+            ty: ParamType(t),
+            value,
+            tlv,
+        }))
     }
 }
 

@@ -33,4 +33,24 @@ for target in $(cargo +nightly fuzz list); do
   fi
   rm -f "$log"
 done
+# rserpool's targets (rserpool/fuzz: ASAP/ENRP/service decoders, handlespace operations),
+# the same procedure without seed corpora.
+cd ../../rserpool/fuzz
+timeout 1200 cargo +nightly fuzz build -O
+for target in $(cargo +nightly fuzz list); do
+  mkdir -p "corpus/$target"
+  echo "== fuzz rserpool $target for ${SECONDS_PER_TARGET}s"
+  log="$(mktemp)"
+  rc=0
+  timeout $((SECONDS_PER_TARGET + 120)) cargo +nightly fuzz run -O "$target" "corpus/$target" -- \
+    -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1 || rc=$?
+  grep -E '^(Done|stat::number_of_executed_units)' "$log" || true
+  if [ "$rc" -ne 0 ]; then
+    tail -n 60 "$log" >&2
+    echo "fuzz-smoke: rserpool $target failed (exit $rc); the crashing input is in rserpool/fuzz/artifacts/$target" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+done
 echo "fuzz-smoke: all targets ran without crashes"

@@ -494,3 +494,92 @@ fn skewed_weights_still_yield_k_distinct_pes() {
     // The tree is restored after each selection.
     assert_eq!(sel.weights.total, u64::from(u32::MAX) + 3);
 }
+
+#[test]
+fn priority_least_used_degradation_adds_offset_and_accumulated_degradation() {
+    let ty = PolicyType::PRIORITY_LEAST_USED_DEGRADATION;
+    let mut sel = selector(ty);
+    sel.insert(0, &lu(ty, 100, 400)); // 500, +400 per use
+    sel.insert(1, &lu(ty, 800, 0)); // 800, never degrades
+    let mut r = rng();
+    assert_eq!(pick(&mut sel, 1, &mut r), vec![0]); // 500 -> 900
+    assert_eq!(pick(&mut sel, 1, &mut r), vec![1]); // 800 < 900
+    assert_eq!(pick(&mut sel, 1, &mut r), vec![1]);
+    sel.update(0, &lu(ty, 100, 400), true);
+    assert_eq!(pick(&mut sel, 1, &mut r), vec![0], "re-registration resets");
+}
+
+#[test]
+fn dpf_degradation_variants_combine_all_terms() {
+    for ty in [
+        PolicyType::LEAST_USED_DEGRADATION_DPF,
+        PolicyType::PRIORITY_LEAST_USED_DPF,
+        PolicyType::PRIORITY_LEAST_USED_DEGRADATION_DPF,
+    ] {
+        let p = BuiltinPolicy::new(ty).expect("builtin");
+        let mut s = SelectionState::new(&PolicyInfo {
+            load: 1000,
+            load_degradation: 10,
+            dpf: 3,
+            distance: 100,
+            ..PolicyInfo::new(ty)
+        });
+        s.degradation = 7;
+        let expected = match ty {
+            PolicyType::LEAST_USED_DEGRADATION_DPF => 1000 + 7 + 300,
+            PolicyType::PRIORITY_LEAST_USED_DPF => 1000 + 10 + 300,
+            _ => 1000 + 10 + 7 + 300,
+        };
+        assert_eq!(p.sort_key(&s), expected, "{ty:?}");
+        // Saturates at full load instead of wrapping.
+        s.distance = u32::MAX;
+        assert_eq!(p.sort_key(&s), u128::from(u32::MAX), "{ty:?}");
+    }
+}
+
+#[test]
+fn randomized_priority_least_used_is_proportional_to_capacity_minus_offset() {
+    let ty = PolicyType::RANDOMIZED_PRIORITY_LEAST_USED;
+    let mut sel = selector(ty);
+    let quarter = u32::MAX / 4;
+    sel.insert(0, &lu(ty, quarter, quarter)); // weight ~ 1/2
+    sel.insert(1, &lu(ty, 0, quarter)); // weight ~ 3/4
+    sel.insert(2, &lu(ty, 0, 0)); // weight ~ 1
+    let hist = first_pick_histogram(&mut sel, 3, 60_000, 1);
+    let stat = chi2(&hist, &[2.0, 3.0, 4.0]);
+    assert!(stat < chi2_critical(2), "chi2 {stat} {hist:?}");
+}
+
+#[test]
+fn randomized_least_used_degradation_accumulates_on_use() {
+    let ty = PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION;
+    let mut sel = selector(ty);
+    sel.insert(0, &lu(ty, 0, u32::MAX / 4));
+    let mut r = rng();
+    pick(&mut sel, 1, &mut r);
+    pick(&mut sel, 1, &mut r);
+    let s = sel.state(0).expect("state");
+    assert_eq!(s.degradation, (u32::MAX / 4) * 2);
+    assert_eq!(
+        BuiltinPolicy::new(ty).expect("builtin").weight(s),
+        u64::from(u32::MAX) - u64::from(s.degradation)
+    );
+}
+
+#[test]
+fn weighted_round_robin_joiner_starts_in_the_current_round() {
+    let mut sel = selector(PolicyType::WEIGHTED_ROUND_ROBIN);
+    sel.insert(0, &PolicyInfo::weighted_round_robin(2));
+    sel.insert(1, &PolicyInfo::weighted_round_robin(2));
+    let mut r = rng();
+    for _ in 0..8 {
+        pick(&mut sel, 1, &mut r);
+    }
+    // Two full rounds done; a newcomer must not be chosen eight times in a row.
+    sel.insert(2, &PolicyInfo::weighted_round_robin(2));
+    let mut counts = [0; 3];
+    for _ in 0..6 {
+        counts[pick(&mut sel, 1, &mut r)[0] as usize] += 1;
+    }
+    assert_eq!(counts, [2, 2, 2]);
+}

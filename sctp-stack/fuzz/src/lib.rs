@@ -106,6 +106,13 @@ pub fn parse_tlvs(data: &[u8]) {
             });
         }
     }
+    // As raw walks, the way an association copies unrecognized items into reports.
+    for p in RawParam::iter(data).flatten() {
+        let _ = (p.param_type(), p.value(), p.as_bytes());
+    }
+    for c in RawCause::iter(data).flatten() {
+        let _ = (c.code(), c.value(), c.as_bytes());
+    }
     // As a list, the way chunks carry them.
     if let Ok(list) = TlvList::<Param<'_>>::from_bytes(data) {
         visit_params(&list);

@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?}; shift ;;
     --pkg) EXTRA_PKGS+=("${2:?}"); shift ;;
     --no-rsplib) RSPLIB=0 ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) script_doc "$0"; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
   shift

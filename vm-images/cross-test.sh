@@ -10,6 +10,7 @@
 #                   count keep it)
 #   -p CRATE        test this package instead of the default three (repeatable)
 #   --no-rsp        do not build and run `rsp`
+#   --rsp-only      only build `rsp` (debug) for ARCH and run `rsp --version`
 #   --no-install    never install anything; fail when a tool is missing
 #   --timeout SECS  bound for the whole run (default 3600); exceeding it is a failure
 #
@@ -27,13 +28,14 @@ LOG_TAG=cross-test
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { script_doc "$0"; exit "${1:-2}"; }
 
-ARCH="" QUICK=0 RSP=1 INSTALL=1 BUDGET=3600 PKGS=() TEST_ARGS=()
+ARCH="" QUICK=0 RSP=1 RSP_ONLY=0 INSTALL=1 BUDGET=3600 PKGS=() TEST_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --no-rsp) RSP=0 ;;
+    --rsp-only) RSP_ONLY=1 ;;
     --no-install) INSTALL=0 ;;
     --timeout) BUDGET=${2:?--timeout needs seconds}; shift ;;
     -p) PKGS+=("${2:?-p needs a package}"); shift ;;
@@ -90,6 +92,8 @@ log "target $TRIPLE${CARGO_TOOLCHAIN:+ (cargo $CARGO_TOOLCHAIN ${BUILD_STD_ARGS[
 mkdir -p "$CARGO_TARGET_DIR"
 LOGFILE=$CARGO_TARGET_DIR/cross-test.log
 
+passed=0 ignored=0 SKIPPED=0
+if [ "$RSP_ONLY" -eq 0 ]; then
 # ---- build ---------------------------------------------------------------------------------------
 t=$SECONDS
 timeout -k 10 "$(remaining)" cargo ${CARGO_TOOLCHAIN:+"$CARGO_TOOLCHAIN"} \
@@ -147,9 +151,10 @@ if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then
   die "test suites FAILED on $ARCH (cargo exit $rc)"
 fi
 [ "$passed" -gt 0 ] || die "no test ran on $ARCH"
+fi
 
 # ---- rsp -----------------------------------------------------------------------------------------
-if [ "$RSP" -eq 1 ]; then
+if [ "$RSP" -eq 1 ] || [ "$RSP_ONLY" -eq 1 ]; then
   t=$SECONDS
   out=$(timeout -k 10 "$(remaining)" cargo ${CARGO_TOOLCHAIN:+"$CARGO_TOOLCHAIN"} \
     run -q "${BUILD_STD_ARGS[@]}" --target "$TRIPLE" -p appliance --bin rsp -- --version) \
@@ -158,6 +163,7 @@ if [ "$RSP" -eq 1 ]; then
   log "rsp built and ran on $ARCH in $((SECONDS - t))s: $out"
 fi
 
+[ "$RSP_ONLY" -eq 0 ] || { log "done in $((SECONDS - START))s"; exit 0; }
 log "$ignored tests are #[ignore]d (they need root or external tools; run by their .ci suites)," \
   "$SKIPPED skipped for qemu-user limitations (vm-images/qemu-user-skips)"
 echo "cross-$ARCH: $passed passed, 0 failed, $((ignored + SKIPPED)) skipped"

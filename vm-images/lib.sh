@@ -193,3 +193,6 @@ EOF2
 # apt-get / apt-cache against the private root prepared by guest_apt_init.
 gapt_get() { APT_CONFIG=$GUEST_APT_CONFIG apt-get -q "$@"; }
 gapt_cache() { APT_CONFIG=$GUEST_APT_CONFIG apt-cache "$@"; }
+
+# Prints a script's leading comment block (its usage text).
+script_doc() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"; }

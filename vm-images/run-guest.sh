@@ -34,14 +34,15 @@
 # over eth0), RSPLIB (rspregistrar listening on ASAP 3863 and ENRP 9901, an rspserver
 # registering and pingpongclient using it), ping both ways over IPv4 and IPv6, and that an SCTP
 # INIT from the guest reaches the namespace's tap while the nft rule keeps the host kernel's ICMP
-# errors off the wire; then stops the guest and deletes the namespace. It prints one PASS/FAIL line
+# errors off the wire, and `rsp --version` when --add put a binary at /usr/bin/rsp; then stops the
+# guest and deletes the namespace. It prints one PASS/FAIL line
 # per check and a closing "N passed, N failed" line.
 set -euo pipefail
 LOG_TAG=run-guest
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { script_doc "$0"; exit "${1:-2}"; }
 
 SUB=${1:-}
 [ -n "$SUB" ] || usage
@@ -360,6 +361,7 @@ chk_rsplib_pingpong() {
   acks=$(sed -n 's/^acks=//p' <<<"$out")
   [ "${acks:-0}" -ge 5 ]
 }
+chk_rsp_runs() { g 'rsp --version' | grep -q '^rsp '; }
 chk_ping_ns_to_guest() {
   ns_exec ping -c 3 -i 0.2 -W 2 198.18.0.2 && ns_exec ping -6 -c 3 -i 0.2 -W 2 fd00:18:0::2
 }
@@ -399,6 +401,10 @@ sanity() {
   check "ping namespace -> guest (IPv4, IPv6)" chk_ping_ns_to_guest
   check "ping guest -> namespace (IPv4, IPv6)" chk_ping_guest_to_ns
   check "guest SCTP INITs reach the tap; nft drops the host's ICMP errors" chk_init_reaches_tap
+  local a
+  for a in "${ADDS[@]}"; do
+    [ "${a#*:}" != /usr/bin/rsp ] || check "rsp --version runs in the $ARCH guest" chk_rsp_runs
+  done
   log "boot $(sed -n 's/boot_secs=//p' "$RUN/meta")s; image $(du -k "$IMAGE/vmlinuz" | cut -f1) KiB kernel +" \
     "$(du -k "$IMAGE/initramfs.cpio" | cut -f1) KiB initramfs"
   echo "guest-sanity-$ARCH: $PASSED passed, $FAILED failed"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# QEMU guests (issue 10): builds the x86_64 guest (Debian kernel with SCTP, lksctp-tools,
+# RSPLIB 3.4.4) and the aarch64 guest from Debian packages, boots each under TCG on a tap device in
+# a test network namespace and runs the sanity checks of `vm-images/run-guest.sh sanity` (kernel
+# SCTP transfers, rspregistrar, an RSPLIB PingPong pool, ping both ways, SCTP INITs on the tap with
+# the nft rule against the host kernel's ICMP errors); the aarch64 guest also runs our `rsp`.
+# Namespaces are deleted afterwards. Bounded by GUEST_CI_BUDGET seconds (default 600).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUDGET=${GUEST_CI_BUDGET:-600}
+start=$SECONDS
+left() {
+  local l=$((BUDGET - (SECONDS - start)))
+  if [ "$l" -lt 30 ]; then
+    echo "guest suite: budget of ${BUDGET}s exhausted before $1" >&2
+    exit 1
+  fi
+  echo "$l"
+}
+timeout -k 10 "$(left "the x86_64 guest build")" vm-images/build-guest.sh --arch x86_64
+timeout -k 10 "$(left "the x86_64 sanity run")" vm-images/run-guest.sh sanity --arch x86_64
+
+# rsp for aarch64: the debug binary that .ci/cross.sh built when it ran first, else a fresh build.
+rsp=target/cross-aarch64/aarch64-unknown-linux-gnu/debug/rsp
+if [ ! -x "$rsp" ]; then
+  vm-images/cross-test.sh --rsp-only --timeout "$(left "the aarch64 rsp build")" aarch64
+fi
+[ -x "$rsp" ] || { echo "guest suite: $rsp was not built" >&2; exit 1; }
+timeout -k 10 "$(left "the aarch64 guest build")" vm-images/build-guest.sh --arch aarch64
+timeout -k 10 "$(left "the aarch64 sanity run")" \
+  vm-images/run-guest.sh sanity --arch aarch64 --add "$rsp:/usr/bin/rsp"
+echo "guest suite: done in $((SECONDS - start))s"

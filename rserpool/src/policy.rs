@@ -495,8 +495,8 @@ pub struct PoolSelector {
     weights: SumTree,
     next_seq: u64,
     len: usize,
+    /// First PE of the cyclic ring (a circular doubly-linked list through the slots).
     head: u32,
-    tail: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -524,7 +524,6 @@ impl PoolSelector {
             next_seq: 0,
             len: 0,
             head: NIL,
-            tail: NIL,
         }
     }
 
@@ -559,33 +558,58 @@ impl PoolSelector {
             .unwrap_or(0)
     }
 
+    /// Puts a slot into the selection structure (a cyclic ring: at the end, i.e. just
+    /// before the head of the circular list).
     fn link(&mut self, slot: u32) {
-        let policy = Arc::clone(&self.policy);
-        let Some(Some(s)) = self.slots.get_mut(slot as usize) else {
-            return;
-        };
-        match self.selection {
+        let PoolSelector {
+            policy,
+            selection,
+            slots,
+            ordered,
+            weights,
+            next_seq,
+            head,
+            ..
+        } = self;
+        match selection {
             Selection::Cyclic => {
-                s.prev = self.tail;
-                s.next = NIL;
-                let old_tail = self.tail;
-                self.tail = slot;
-                if old_tail == NIL {
-                    self.head = slot;
-                } else if let Some(Some(t)) = self.slots.get_mut(old_tail as usize) {
+                if *head == NIL {
+                    if let Some(Some(s)) = slots.get_mut(slot as usize) {
+                        s.prev = slot;
+                        s.next = slot;
+                    }
+                    *head = slot;
+                    return;
+                }
+                let h = *head;
+                let tail = match slots.get(h as usize) {
+                    Some(Some(hs)) => hs.prev,
+                    _ => return,
+                };
+                if let Some(Some(s)) = slots.get_mut(slot as usize) {
+                    s.prev = tail;
+                    s.next = h;
+                }
+                if let Some(Some(t)) = slots.get_mut(tail as usize) {
                     t.next = slot;
+                }
+                if let Some(Some(hs)) = slots.get_mut(h as usize) {
+                    hs.prev = slot;
                 }
             }
             Selection::Ordered => {
-                s.key = policy.sort_key(&s.state);
-                s.seq = self.next_seq;
-                self.next_seq += 1;
-                self.ordered.insert((s.key, s.seq), slot);
+                if let Some(Some(s)) = slots.get_mut(slot as usize) {
+                    s.key = policy.sort_key(&s.state);
+                    s.seq = *next_seq;
+                    *next_seq += 1;
+                    ordered.insert((s.key, s.seq), slot);
+                }
             }
             Selection::Weighted => {
-                s.weight = policy.weight(&s.state);
-                let w = s.weight;
-                self.weights.add(slot as usize, i128::from(w));
+                if let Some(Some(s)) = slots.get_mut(slot as usize) {
+                    s.weight = policy.weight(&s.state);
+                    weights.add(slot as usize, i128::from(s.weight));
+                }
             }
         }
     }
@@ -597,13 +621,18 @@ impl PoolSelector {
         match self.selection {
             Selection::Cyclic => {
                 let (prev, next) = (s.prev, s.next);
-                match self.slots.get_mut(prev as usize) {
-                    Some(Some(p)) => p.next = next,
-                    _ => self.head = next,
+                if next == slot {
+                    self.head = NIL;
+                    return;
                 }
-                match self.slots.get_mut(next as usize) {
-                    Some(Some(n)) => n.prev = prev,
-                    _ => self.tail = prev,
+                if let Some(Some(p)) = self.slots.get_mut(prev as usize) {
+                    p.next = next;
+                }
+                if let Some(Some(n)) = self.slots.get_mut(next as usize) {
+                    n.prev = prev;
+                }
+                if self.head == slot {
+                    self.head = next;
                 }
             }
             Selection::Ordered => {
@@ -726,15 +755,19 @@ impl PoolSelector {
                         Some(Some(s)) => s.next,
                         _ => NIL,
                     };
+                    if cur == self.head {
+                        break;
+                    }
                 }
+                // The first `max_increment` chosen move to the end of the ring: in a circular
+                // list that is advancing the head past them, with no other write.
                 let end = (start + max_inc).min(out.len());
                 for &slot in &out[start..end] {
-                    self.unlink(slot);
                     if let Some(Some(s)) = self.slots.get_mut(slot as usize) {
                         s.state.selections += 1;
                         self.policy.on_selected(&mut s.state);
+                        self.head = s.next;
                     }
-                    self.link(slot);
                 }
             }
             Selection::Ordered => {

@@ -835,19 +835,28 @@ impl Handlespace {
     /// Pops one timer due at `now` (the timer is cleared; the PE stays until the caller
     /// removes it). Call repeatedly until `None`.
     pub fn poll_expired(&mut self, now: Timestamp) -> Option<Expired> {
-        let &(at, idx, slot) = self.timers.first()?;
-        if at > now {
-            return None;
+        loop {
+            let &(at, idx, slot) = self.timers.first()?;
+            if at > now {
+                return None;
+            }
+            self.timers.remove(&(at, idx, slot));
+            // Every timer entry belongs to a live PE; a stale one is skipped, not returned.
+            let Some(Some(pool)) = self.pools.get_mut(idx as usize) else {
+                continue;
+            };
+            let Some(Some(e)) = pool.entries.get_mut(slot as usize) else {
+                continue;
+            };
+            let Some((_, kind)) = e.timer.take() else {
+                continue;
+            };
+            return Some(Expired {
+                pool_handle: pool.handle.clone(),
+                identifier: e.pe.identifier,
+                kind,
+            });
         }
-        self.timers.remove(&(at, idx, slot));
-        let pool = self.pools.get_mut(idx as usize)?.as_mut()?;
-        let e = pool.entries.get_mut(slot as usize)?.as_mut()?;
-        let (_, kind) = e.timer.take()?;
-        Some(Expired {
-            pool_handle: pool.handle.clone(),
-            identifier: e.pe.identifier,
-            kind,
-        })
     }
 
     /// The RFC 5353 ownership checksum of the PEs `owner` owns (ENRP_PRESENCE).

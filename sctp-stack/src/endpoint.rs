@@ -1326,3 +1326,83 @@ impl AssociationMut<'_> {
         self.ep.get(self.id).map(Association::status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Endpoint>();
+    }
+
+    #[test]
+    fn local_tags_belong_to_the_configured_shard_and_are_never_zero() {
+        for (shard, count) in [(0, 1), (3, 4), (6, 7)] {
+            let mut c = EndpointConfig::with_seed([shard as u8; 32]);
+            c.shard = shard;
+            c.shard_count = count;
+            let mut ep = Endpoint::new(c).unwrap();
+            for _ in 0..1000 {
+                let tag = ep.new_local_tag();
+                assert_ne!(tag, 0);
+                assert_eq!(tag_owner(tag, count), shard);
+            }
+        }
+    }
+
+    #[test]
+    fn an_invalid_shard_is_rejected() {
+        let mut c = EndpointConfig::default();
+        c.shard = 2;
+        c.shard_count = 2;
+        assert!(Endpoint::new(c).is_err());
+    }
+
+    #[test]
+    fn listening_twice_or_on_port_zero_fails() {
+        let mut ep = Endpoint::new(EndpointConfig::default()).unwrap();
+        assert_eq!(ep.listen(0), Err(ListenError::PortZero));
+        assert_eq!(ep.listen(7), Ok(()));
+        assert_eq!(ep.listen(7), Err(ListenError::AlreadyListening));
+        ep.close_listener(7);
+        assert_eq!(ep.listen(7), Ok(()));
+    }
+
+    #[test]
+    fn connect_refuses_unusable_remotes() {
+        let mut ep = Endpoint::new(EndpointConfig::default()).unwrap();
+        let bad = ConnectRequest::new("224.0.0.1".parse().unwrap(), 9);
+        assert_eq!(
+            ep.connect(Timestamp::ZERO, bad).unwrap_err(),
+            ConnectError::InvalidRemote
+        );
+        let port0 = ConnectRequest::new("198.18.0.1".parse().unwrap(), 0);
+        assert_eq!(
+            ep.connect(Timestamp::ZERO, port0).unwrap_err(),
+            ConnectError::InvalidRemote
+        );
+    }
+
+    #[test]
+    fn garbage_datagrams_are_dropped_without_reply() {
+        let mut ep = Endpoint::new(EndpointConfig::default()).unwrap();
+        ep.listen(5000).unwrap();
+        let mut buf = [0u8; 2048];
+        for len in 0..64usize {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
+            ep.handle_datagram(
+                Timestamp::ZERO,
+                Datagram {
+                    src: "198.18.0.1".parse().unwrap(),
+                    dst: "198.18.0.2".parse().unwrap(),
+                    encaps_port: 0,
+                    data: &data,
+                },
+            );
+        }
+        assert!(ep.poll_transmit(Timestamp::ZERO, &mut buf).is_none());
+        assert_eq!(ep.stats().bad_packets, 64);
+    }
+}

@@ -1354,9 +1354,11 @@ mod tests {
 
     #[test]
     fn an_invalid_shard_is_rejected() {
-        let mut c = EndpointConfig::default();
-        c.shard = 2;
-        c.shard_count = 2;
+        let c = EndpointConfig {
+            shard: 2,
+            shard_count: 2,
+            ..EndpointConfig::default()
+        };
         assert!(Endpoint::new(c).is_err());
     }
 

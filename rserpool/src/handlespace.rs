@@ -25,6 +25,55 @@
 //! [`Handlespace::resolve`] / [`Handlespace::apply_update`] as messages arrive; after each
 //! input, drain [`Handlespace::poll_expired`] with the current time and arm the driver's
 //! clock with [`Handlespace::next_deadline`].
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use rserpool::Timestamp;
+//! use rserpool::handlespace::{Handlespace, HandlespaceConfig, Registered};
+//! use rserpool::rand_core::RngCore;
+//! use rserpool::wire::*;
+//!
+//! # struct Counter(u64);
+//! # impl RngCore for Counter {
+//! #     fn next_u32(&mut self) -> u32 { self.next_u64() as u32 }
+//! #     fn next_u64(&mut self) -> u64 { self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1); self.0 }
+//! #     fn fill_bytes(&mut self, d: &mut [u8]) { for b in d { *b = self.next_u32() as u8; } }
+//! # }
+//! # let mut rng = Counter(1);
+//! let mut hs = Handlespace::new(HandlespaceConfig::default());
+//! let handle = PoolHandle::from("EchoPool");
+//! let pe = PoolElement {
+//!     identifier: PeIdentifier(0x1234),
+//!     home_registrar: RegistrarId(7),
+//!     registration_life: 30_000,
+//!     user_transport: TransportParameter::sctp(
+//!         7,
+//!         TransportUse::DATA_ONLY,
+//!         vec![IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1))],
+//!     ),
+//!     policy: PolicyInfo::round_robin(),
+//!     asap_transport: None,
+//! };
+//! let now = Timestamp::from_secs(1);
+//! assert_eq!(hs.register(now, &handle, pe), Ok(Registered::New));
+//!
+//! // A handle resolution answered from the handlespace.
+//! let r = hs.resolve(handle.as_bytes(), 3, &mut rng).expect("known pool");
+//! let response = AsapMessage::HandleResolutionResponse {
+//!     pool_handle: r.pool_handle().clone(),
+//!     policy: Some(PolicyInfo::new(r.policy_type())),
+//!     pool_elements: r.iter().cloned().collect(),
+//!     error: None,
+//! };
+//! let mut buf = vec![0; response.encoded_len()];
+//! response.encode(&mut buf).expect("fits");
+//!
+//! // The registration life runs out unless the PE re-registers.
+//! assert_eq!(hs.next_deadline(), Some(Timestamp::from_secs(31)));
+//! let expired = hs.poll_expired(Timestamp::from_secs(31)).expect("due");
+//! hs.deregister(expired.pool_handle.as_bytes(), expired.identifier).expect("present");
+//! assert_eq!(hs.ownership_checksum(RegistrarId(7)), 0xffff);
+//! ```
 
 use core::fmt;
 use core::time::Duration;

@@ -85,8 +85,8 @@ pub struct AssociationConfig {
     pub max_message_size: usize,
     /// Outbound streams requested (OS of INIT; the peer may lower it): 10.
     pub outbound_streams: u16,
-    /// Inbound streams accepted (MIS of INIT): 65535. Per-stream state is allocated only
-    /// for streams actually used.
+    /// Inbound streams accepted (MIS of INIT): 2048, as usrsctp. Per-stream state (a few
+    /// bytes) is allocated only for streams actually used.
     pub inbound_streams: u16,
     /// The IP-level path MTU: 1280 (the IPv6 minimum; safe everywhere). The largest SCTP
     /// packet is this minus the IP header (20 or 40 bytes) and, with UDP encapsulation, the
@@ -127,7 +127,7 @@ impl Default for AssociationConfig {
             receive_window: 1 << 20,
             max_message_size: 256 * 1024,
             outbound_streams: 10,
-            inbound_streams: 65535,
+            inbound_streams: 2048,
             pmtu: 1280,
             shutdown_guard: Duration::from_secs(300),
             autoclose: None,

@@ -49,15 +49,6 @@ struct RecvChunk {
     data: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
-struct InStream {
-    next_ssn: Ssn,
-    /// Unwrapped value of `next_ssn`.
-    next_key: u64,
-    /// Complete ordered messages waiting for an earlier SSN, by unwrapped SSN.
-    pending: BTreeMap<u64, Message>,
-}
-
 /// What happened to one received DATA chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DataVerdict {
@@ -87,7 +78,10 @@ pub(crate) struct Inbound {
     gaps: Vec<(Tsn, Tsn)>,
     dups: Vec<Tsn>,
     reasm: BTreeMap<u64, RecvChunk>,
-    streams: HashMap<u16, InStream>,
+    /// The next SSN expected per ordered stream (streams never used have no entry).
+    next_ssn: HashMap<u16, Ssn>,
+    /// Complete ordered messages waiting for an earlier SSN, by (stream, SSN).
+    pending: HashMap<(u16, u16), Message>,
     ready: VecDeque<Message>,
     buffered: usize,
     window: usize,
@@ -113,7 +107,8 @@ impl Inbound {
             gaps: Vec::new(),
             dups: Vec::new(),
             reasm: BTreeMap::new(),
-            streams: HashMap::new(),
+            next_ssn: HashMap::new(),
+            pending: HashMap::new(),
             ready: VecDeque::new(),
             buffered: 0,
             window: window as usize,
@@ -423,25 +418,25 @@ impl Inbound {
             self.ready.push_back(msg);
             return;
         }
-        let st = self.streams.entry(msg.stream).or_default();
-        let d = st.next_ssn.distance_to(ssn);
-        if d < 0 {
-            // An SSN already delivered: a misbehaving peer. Drop it.
+        let stream = msg.stream;
+        let next = self.next_ssn.get(&stream).copied().unwrap_or_default();
+        let d = next.distance_to(ssn);
+        if d < 0 || (d > 0 && self.pending.contains_key(&(stream, ssn.get()))) {
+            // An SSN already delivered or already waiting: a misbehaving peer. Drop it.
             self.buffered = self.buffered.saturating_sub(msg.data.len() + ITEM_OVERHEAD);
             return;
         }
         if d > 0 {
-            st.pending.insert(st.next_key + d as u64, msg);
+            self.pending.insert((stream, ssn.get()), msg);
             return;
         }
         self.ready.push_back(msg);
-        st.next_ssn = st.next_ssn.next();
-        st.next_key += 1;
-        while let Some(m) = st.pending.remove(&st.next_key) {
+        let mut n = next.next();
+        while let Some(m) = self.pending.remove(&(stream, n.get())) {
             self.ready.push_back(m);
-            st.next_ssn = st.next_ssn.next();
-            st.next_key += 1;
+            n = n.next();
         }
+        self.next_ssn.insert(stream, n);
     }
 
     /// Whether a message is ready for the application.

@@ -1291,17 +1291,14 @@ impl Association {
                     // RFC 9260 §3.2: unrecognized chunk types follow their action bits.
                     let action = ch.chunk_type().unknown_action();
                     // Reports go out once the peer's tag is known (not in COOKIE-WAIT).
+                    // The cause carries the whole chunk (§3.3.10.6); one too large for the
+                    // bounded report queue is not reported.
                     if action.reports() && self.peer_tag != 0 {
-                        let limit = MAX_PENDING_ERRORS;
-                        let raw = ch
-                            .as_bytes()
-                            .get(..ch.as_bytes().len().min(256))
-                            .unwrap_or(&[]);
                         push_cause(
                             &mut self.pending.errors,
-                            limit,
+                            MAX_PENDING_ERRORS,
                             CauseCode::UNRECOGNIZED_CHUNK_TYPE,
-                            raw,
+                            ch.as_bytes(),
                         );
                     }
                     if !action.skips() {

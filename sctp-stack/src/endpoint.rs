@@ -39,6 +39,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::association::chunk::{self, push_cause};
+use crate::association::fasthash::FastHash;
 use crate::association::{
     AcceptParams, Association, AssociationId, AssociationState, AssociationStatus, Ctx, Event,
     InitAnswer, Message, OwnedPacket, PathError, PeerInit, SendError, SendOptions, is_unicast,
@@ -243,7 +244,7 @@ pub struct Endpoint {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
-    by_tag: HashMap<u32, AssociationId>,
+    by_tag: HashMap<u32, AssociationId, FastHash>,
     by_addr: HashMap<AddrKey, AssociationId>,
     timers: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
     ready: VecDeque<AssociationId>,
@@ -275,7 +276,7 @@ impl Endpoint {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
-            by_tag: HashMap::new(),
+            by_tag: HashMap::default(),
             by_addr: HashMap::new(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),

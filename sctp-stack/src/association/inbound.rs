@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use crate::serial::{Ssn, Tsn};
 use crate::wire::Ppid;
 
+use super::fasthash::FastHash;
 use super::outbound::flags;
 
 /// Bytes charged per buffered chunk or message on top of its payload (bookkeeping cost).
@@ -79,9 +80,9 @@ pub(crate) struct Inbound {
     dups: Vec<Tsn>,
     reasm: BTreeMap<u64, RecvChunk>,
     /// The next SSN expected per ordered stream (streams never used have no entry).
-    next_ssn: HashMap<u16, Ssn>,
+    next_ssn: HashMap<u16, Ssn, FastHash>,
     /// Complete ordered messages waiting for an earlier SSN, by (stream, SSN).
-    pending: HashMap<(u16, u16), Message>,
+    pending: HashMap<(u16, u16), Message, FastHash>,
     ready: VecDeque<Message>,
     buffered: usize,
     window: usize,
@@ -107,8 +108,8 @@ impl Inbound {
             gaps: Vec::new(),
             dups: Vec::new(),
             reasm: BTreeMap::new(),
-            next_ssn: HashMap::new(),
-            pending: HashMap::new(),
+            next_ssn: HashMap::default(),
+            pending: HashMap::default(),
             ready: VecDeque::new(),
             buffered: 0,
             window: window as usize,

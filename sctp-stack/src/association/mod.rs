@@ -15,6 +15,7 @@
 //!   outlive the association (ABORT), which go to the endpoint's reply queue.
 
 pub(crate) mod chunk;
+pub(crate) mod fasthash;
 mod inbound;
 mod outbound;
 mod path;

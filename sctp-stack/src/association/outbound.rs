@@ -16,6 +16,7 @@ use crate::config::AssociationConfig;
 use crate::serial::{Ssn, Tsn};
 use crate::time::Timestamp;
 
+use super::fasthash::FastHash;
 use super::path::{MAX_PATHS, Path};
 use super::timer::{PathIdx, Timer, TimerTable};
 
@@ -179,7 +180,7 @@ pub(crate) struct FillLimits {
 
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    streams: HashMap<u16, OutStream>,
+    streams: HashMap<u16, OutStream, FastHash>,
     rr: VecDeque<u16>,
     current: Option<OutMessage>,
     /// Bytes of user data not yet cut into chunks.
@@ -208,7 +209,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn new(initial_tsn: Tsn, outbound_streams: u16, peer_rwnd: u32) -> Outbound {
         Outbound {
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             rr: VecDeque::new(),
             current: None,
             queued_bytes: 0,
@@ -536,6 +537,11 @@ impl Outbound {
                 break;
             }
             // Fragments are always cut at full packet size, never to fill leftover room.
+            if self.current.is_none() {
+                // Taking the next message now (its SSN assigned) changes nothing if it
+                // cannot go out yet: it is the next to send on its stream either way.
+                self.current = self.next_message();
+            }
             let Some(len) = self.next_chunk_len(max_payload_packet) else {
                 break;
             };

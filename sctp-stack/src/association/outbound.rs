@@ -1310,4 +1310,35 @@ mod tests {
         r.out.reset_burst();
         assert!(!r.packet().is_empty());
     }
+
+    #[test]
+    fn karns_rule_takes_no_rtt_sample_from_a_retransmitted_chunk() {
+        let mut r = Rig::new();
+        r.queue(1, 100);
+        r.packet();
+        r.out.on_t3_expired(0, &mut r.paths, &r.cfg);
+        r.now += Duration::from_secs(2);
+        assert_eq!(r.packet(), vec![1000]);
+        r.now += Duration::from_millis(10);
+        r.sack(1000, &[]);
+        assert_eq!(r.paths[0].rto.srtt(), None);
+        // A chunk sent once gives a sample.
+        r.queue(1, 100);
+        r.packet();
+        r.now += Duration::from_millis(30);
+        r.sack(1001, &[]);
+        assert_eq!(r.paths[0].rto.srtt(), Some(Duration::from_millis(30)));
+    }
+
+    #[test]
+    fn one_rtt_sample_is_taken_per_round_trip() {
+        let mut r = Rig::new();
+        r.queue(3, 100);
+        r.packet();
+        // Only the first TSN of the flight is timed.
+        assert_eq!(r.paths[0].rtt_probe.map(|(t, _)| t), Some(Tsn(1000)));
+        r.now += Duration::from_millis(40);
+        r.sack(1002, &[]);
+        assert_eq!(r.paths[0].rto.srtt(), Some(Duration::from_millis(40)));
+    }
 }

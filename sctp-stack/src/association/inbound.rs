@@ -91,6 +91,8 @@ pub(crate) struct Inbound {
     // SACK timing (§6.2).
     data_packets_unacked: u32,
     sack_now: bool,
+    /// A DATA chunk of the current packet arrived while a gap existed.
+    gap_seen: bool,
     last_advertised: u32,
 }
 
@@ -117,6 +119,7 @@ impl Inbound {
             inbound_streams,
             data_packets_unacked: 0,
             sack_now: false,
+            gap_seen: false,
             last_advertised: window,
         }
     }
@@ -232,6 +235,9 @@ impl Inbound {
             // RFC 9260 §6.2: a DATA chunk with no user data MUST be answered with ABORT.
             return DataVerdict::NoUserData;
         }
+        // A packet that arrives while a gap exists is acknowledged at once, whether or not
+        // it fills the gap (RFC 9260 §6.7).
+        self.gap_seen |= !self.gaps.is_empty();
         if self.is_received(tsn) {
             // §6.2: report duplicates in the next SACK, which goes out without delay.
             if self.dups.len() < MAX_DUPS {
@@ -461,10 +467,11 @@ impl Inbound {
     /// due now (§6.2: every second packet, gaps, duplicates, the I bit).
     pub(crate) fn on_data_packet(&mut self, sack_every: u32) -> bool {
         self.data_packets_unacked += 1;
-        if !self.gaps.is_empty() {
-            // §6.7: with a gap, SACK every packet.
+        if !self.gaps.is_empty() || self.gap_seen {
+            // §6.7: with a gap (or one just filled), SACK every packet.
             self.sack_now = true;
         }
+        self.gap_seen = false;
         if self.data_packets_unacked >= sack_every {
             self.sack_now = true;
         }
@@ -776,6 +783,20 @@ mod tests {
         assert!(!r.on_data_packet(2));
         r.on_data(Tsn(2), 0, Ssn(1), 1, BE, b"b");
         assert!(r.on_data_packet(2));
+    }
+
+    #[test]
+    fn the_packet_filling_a_gap_is_acknowledged_at_once() {
+        let mut r = rx(1);
+        r.on_data(Tsn(2), 0, Ssn(1), 1, BE, b"b");
+        assert!(r.on_data_packet(2));
+        let _ = r.take_sack(1500);
+        r.on_data(Tsn(1), 0, Ssn(0), 1, BE, b"a");
+        assert!(r.on_data_packet(2));
+        let _ = r.take_sack(1500);
+        // Back in sequence: delayed again.
+        r.on_data(Tsn(3), 0, Ssn(2), 1, BE, b"c");
+        assert!(!r.on_data_packet(2));
     }
 
     #[test]

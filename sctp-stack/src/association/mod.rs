@@ -145,7 +145,8 @@ pub enum Event {
     Aborted(AbortReason),
     /// The peer is unreachable.
     CommunicationLost(LostReason),
-    /// The peer reported an error (ERROR chunk) that did not end the association.
+    /// The peer reported an error (ERROR chunk) that did not end the association. Dropped
+    /// when thousands of events wait unread.
     PeerError(ErrorCause),
     /// The association is gone; this is its last event.
     Closed,
@@ -217,8 +218,15 @@ pub(crate) struct Ctx<'a> {
     pub(crate) replies: &'a mut Vec<OwnedPacket>,
 }
 
+/// Events beyond this many unread ones are dropped if they are only informational
+/// (`PeerError`), so a peer cannot grow the queue of an application that does not poll.
+const MAX_INFO_EVENTS: usize = 4096;
+
 impl Ctx<'_> {
     fn event(&mut self, e: Event) {
+        if matches!(e, Event::PeerError(_)) && self.events.len() >= MAX_INFO_EVENTS {
+            return;
+        }
         self.events.push_back((self.id, e));
     }
 }

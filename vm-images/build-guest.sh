@@ -10,6 +10,7 @@
 #     virtio_console and their dependencies (from each module's .modinfo "depends");
 #   - busybox-static as the shell and tool set;
 #   - lksctp-tools (checksctp, sctp_test, sctp_darn, sctp_status, withsctp);
+#   - socat (SCTP-LISTEN/SCTP-CONNECT with setsockopt options: echo, sink and source peers);
 #   - RSPLIB 3.4.4: rsplib-registrar (rspregistrar), rsplib-tools (rspserver, rspterminal, hsdump,
 #     cspmonitor), rsplib-services (pingpongclient, calcappclient, scripting*), the latter unpacked
 #     without its dependencies so that Qt stays out (only fractalpooluser needs it);
@@ -52,7 +53,7 @@ LOG_TAG="build-guest $ARCH"
 START=$SECONDS
 
 # Packages whose files all go into the guest (their libraries come in through the ELF closure).
-WANT=(busybox-static lksctp-tools)
+WANT=(busybox-static lksctp-tools socat)
 [ "$RSPLIB" -eq 0 ] || WANT+=(rsplib-registrar rsplib-tools)
 WANT+=("${EXTRA_PKGS[@]}")
 # Unpacked without resolving dependencies (rsplib-services would pull in Qt).

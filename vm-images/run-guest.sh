@@ -284,7 +284,8 @@ capture() { # start FILE | stop: tshark on rsptap$NIC in the namespace
   case "${1:-}" in
     start)
       [ -n "${2:-}" ] || die "capture start needs a file"
-      ns_exec tshark -q -n -i "rsptap$NIC" -w "$2" >"$RUN/capture$NIC.log" 2>&1 &
+      # `ip netns exec` execs tshark, so $! is tshark itself (SIGINT makes it finish the file).
+      ip netns exec "$NS" tshark -q -n -i "rsptap$NIC" -w "$2" </dev/null >"$RUN/capture$NIC.log" 2>&1 &
       echo $! >"$pidf"
       # tshark reports "Capturing on" once the interface is open.
       for ((i = 0; i < 100; i++)); do

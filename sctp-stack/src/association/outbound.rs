@@ -191,6 +191,8 @@ pub(crate) struct Outbound {
     cum_ack: Tsn,
     sent: VecDeque<SentChunk>,
     to_retransmit: usize,
+    /// Index below which no chunk is marked for retransmission.
+    rtx_hint: usize,
     fast_pending: usize,
     peer_rwnd: u32,
     fast_recovery_exit: Option<Tsn>,
@@ -217,6 +219,7 @@ impl Outbound {
             cum_ack: initial_tsn.prev(),
             sent: VecDeque::new(),
             to_retransmit: 0,
+            rtx_hint: 0,
             fast_pending: 0,
             peer_rwnd,
             fast_recovery_exit: None,
@@ -488,8 +491,19 @@ impl Outbound {
         let max_packet = path.max_packet();
         // RFC 9260 §6.1 (C): retransmissions first, limited by cwnd.
         if self.to_retransmit > 0 {
-            let mut idx = 0;
+            // No chunk below the hint is marked: the scan does not restart from the front.
+            let mut idx = self.rtx_hint.min(self.sent.len());
+            let mut first_seen = false;
             while idx < self.sent.len() && self.to_retransmit > 0 {
+                if !first_seen
+                    && self
+                        .sent
+                        .get(idx)
+                        .is_some_and(|c| c.state == ChunkState::ToRetransmit)
+                {
+                    first_seen = true;
+                    self.rtx_hint = idx;
+                }
                 let flight = paths.get(path_idx).map_or(0, |p| p.flight_size);
                 if flight >= cwnd {
                     break;
@@ -581,6 +595,7 @@ impl Outbound {
                     c.state = ChunkState::ToRetransmit;
                     c.transmissions = 0;
                     self.to_retransmit += 1;
+                    self.rtx_hint = self.rtx_hint.min(idx);
                 }
                 break;
             }
@@ -693,6 +708,7 @@ impl Outbound {
         }
         if c.state != ChunkState::ToRetransmit {
             self.to_retransmit += 1;
+            self.rtx_hint = self.rtx_hint.min(idx);
             // §6.2.1 (C): the window the chunk used is available again.
             self.peer_rwnd = self.peer_rwnd.saturating_add(c.len);
         }
@@ -941,6 +957,7 @@ impl Outbound {
             }
         }
         self.unacked_bytes = self.unacked_bytes.saturating_sub(out.released);
+        self.rtx_hint = self.rtx_hint.saturating_sub(advance);
         self.cum_ack = cum_ack;
         self.highest_gap_acked = if self.blocks.is_empty() {
             None

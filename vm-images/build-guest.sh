@@ -28,6 +28,7 @@
 # virtio-serial port "rsp.cmd" (see run-guest.sh and guestctl.py).
 set -euo pipefail
 LOG_TAG=build-guest
+umask 022  # modes of the directories created here are part of the (reproducible) image
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -112,6 +113,10 @@ while read -r name version arch; do
   printf '%s %s %s %s\n' "$name" "$version" "$arch" "$(sha256sum <"$f" | cut -d' ' -f1)" \
     >>"$WORK/manifest-pkgs"
   dpkg-deb --fsys-tarfile "$f" | tar -x --keep-directory-symlink -C "$STAGE"
+  mkdir -p "$WORK/lists"
+  # File list with merged-/usr paths, to record later which packages the image ships files of.
+  dpkg-deb --fsys-tarfile "$f" | tar -t | sed -E 's|^\./||; s#^(bin|sbin|lib|lib64)/#usr/\1/#' \
+    | grep -v '/$' >"$WORK/lists/$name" || true
   if [ -n "${WANTED[$name]:-}" ]; then
     dpkg-deb --fsys-tarfile "$f" | tar -t | sed 's|^\./||' \
       | grep -vE "$EXCLUDE_FILES" >>"$WORK/want-files" || true
@@ -275,8 +280,14 @@ printf '%s\n' "$KREL" >"$OUT/kernel-release"
 printf '%s\n' "${MOD_ORDER[@]}" >"$OUT/modules.txt"
 {
   echo "# rsp test guest $ARCH, built from Debian packages; SOURCE_DATE_EPOCH=$EPOCH"
+  echo "# package version arch sha256-of-.deb shipped|staged (staged: unpacked for resolution only)"
   echo "kernel $KPKG $kver $karch $ksha"
-  sort "$WORK/manifest-pkgs"
+  # "shipped": files of the package are in the image; "staged": only unpacked for resolution.
+  (cd "$ROOT" && find . -mindepth 1 ! -type d ! -lname '*busybox' | sed 's|^\./||' | sort) >"$WORK/image-files"
+  sort "$WORK/manifest-pkgs" | while read -r name version arch sha; do
+    if grep -qxFf "$WORK/lists/$name" "$WORK/image-files" 2>/dev/null; then use=shipped; else use=staged; fi
+    echo "$name $version $arch $sha $use"
+  done
   echo "sha256 vmlinuz $(sha256sum <"$OUT/vmlinuz" | cut -d' ' -f1)"
   [ ! -f "$OUT/vmlinux" ] || echo "sha256 vmlinux $(sha256sum <"$OUT/vmlinux" | cut -d' ' -f1)"
   echo "sha256 initramfs.cpio $(sha256sum <"$OUT/initramfs.cpio" | cut -d' ' -f1)"

@@ -115,12 +115,16 @@ SKIPPED=0
 while read -r arches name reason; do
   case "$arches" in ''|'#'*) continue ;; esac
   case ",$arches," in *",$ARCH,"*) ;; *) continue ;; esac
-  if grep -rqsE --include='*.rs' "fn ${name}[[:space:]]*\\(" "$REPO_ROOT"/*/src "$REPO_ROOT"/*/tests; then
+  # With --lib only the crates' src/ trees are built; integration tests live in tests/.
+  dirs=("$REPO_ROOT"/*/src)
+  [ "$LIB_ONLY" -eq 1 ] || dirs+=("$REPO_ROOT"/*/tests)
+  if grep -rqsE --include='*.rs' "fn ${name}[[:space:]]*\\(" "${dirs[@]}"; then
     log "SKIP under qemu-user: $name ($reason)"
     SKIP_ARGS+=(--skip "$name")
     SKIPPED=$((SKIPPED + 1))
   else
-    log "WARNING: vm-images/qemu-user-skips names '$name' for $ARCH but no such test exists"
+    [ "$LIB_ONLY" -eq 1 ] \
+      || log "WARNING: vm-images/qemu-user-skips names '$name' for $ARCH but no such test exists"
   fi
 done <"$VM_DIR/qemu-user-skips"
 [ ${#SKIP_ARGS[@]} -eq 0 ] || SKIP_ARGS=(--exact "${SKIP_ARGS[@]}")

@@ -50,11 +50,16 @@ for arch in "${ARCHES[@]}"; do
     -p appliance --bin rsp || die "router build of rsp failed for $arch"
   bin=$dir/$TRIPLE/router/rsp
   [ -f "$bin" ] || die "$bin missing after the build"
+  if [ -n "$QEMU_USER" ]; then
+    ver=$("$QEMU_USER" -L "/usr/$GNU_TRIPLE" "$bin" --version) || die "router rsp does not run on $arch"
+  else
+    ver=$("$bin" --version) || die "router rsp does not run on $arch"
+  fi
   bytes=$(stat -c %s "$bin")
   kib=$(((bytes + 1023) / 1024))
   xz_kib=$((($(xz -9e -c "$bin" | wc -c) + 1023) / 1024))
   ROWS+=("$(printf '| %-8s | %-28s | %10s | %7s | %9s |' "$arch" "$TRIPLE" "$bytes" "$kib" "$xz_kib")")
-  log "$arch: $bin $bytes bytes (built in $((SECONDS - t))s)"
+  log "$arch: $bin $bytes bytes (built in $((SECONDS - t))s; runs: $ver)"
   [ "$arch" != mips ] || MIPS_KIB=$kib
 done
 

@@ -244,17 +244,21 @@ impl RawUringLink {
     /// Opens the raw sockets and the rings. [`LinkError::RawNeedsCapNetRaw`] without privilege;
     /// [`LinkError::IoUringUnavailable`] when io_uring cannot be used here.
     pub fn open(config: RawConfig) -> Result<Self, LinkError> {
-        if kernel_version() < (6, 0) {
-            return Err(unavailable(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "multishot recvmsg needs Linux 6.0",
-            )));
-        }
         let nbufs = config.uring_buffers;
         if !nbufs.is_power_of_two() || nbufs > 32768 {
             return Err(LinkError::InvalidConfig(
                 "uring_buffers must be a power of two up to 32768",
             ));
+        }
+        // The sockets first: a missing CAP_NET_RAW is the error to report even where io_uring
+        // is unavailable too (qemu-user, `kernel.io_uring_disabled`), since falling back to the
+        // poll backend would not help.
+        let socks = RawSockets::open(&config)?;
+        if kernel_version() < (6, 0) {
+            return Err(unavailable(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "multishot recvmsg needs Linux 6.0",
+            )));
         }
         let cq = u32::from(nbufs) * 2 + 64;
         let (ring, disabled) = build_ring(64, cq).map_err(unavailable)?;
@@ -277,7 +281,6 @@ impl RawUringLink {
                 )));
             }
         }
-        let socks = RawSockets::open(&config)?;
         let buf_size =
             (RECVMSG_OUT + RX_NAME + RX_CONTROL + config.max_packet + MAX_IPV4_HEADER + 63) & !63;
         let bufs = BufRing::new(nbufs, buf_size).map_err(|e| LinkError::io("buffers", e))?;

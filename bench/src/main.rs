@@ -11,6 +11,7 @@
 mod report;
 
 mod handlespace;
+mod sctp;
 mod wire;
 
 use report::Row;
@@ -30,6 +31,11 @@ const SUITES: &[(&str, &str, Suite)] = &[
         "handlespace",
         "RSerPool handlespace: registrations, resolutions, memory per PE",
         handlespace::run,
+    ),
+    (
+        "sctp",
+        "SCTP stack: in-memory pair vs sctp-proto (P1, P3), idle association memory (P8)",
+        sctp::run,
     ),
     (
         "wire",

@@ -1,0 +1,260 @@
+//! `bench sctp`: our SCTP stack next to its peers, measured in the same run.
+//!
+//! | id | what | peers | goal |
+//! |---|---|---|---|
+//! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), bound: crc32c + memcpy | >= 5x each peer |
+//! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto` | >= 5x |
+//! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
+//!
+//! Fairness: both stacks run in one thread, as a pair of sans-IO endpoints exchanging
+//! packets through function calls with no loss and no latency, driven by the real clock
+//! (timers fire as they would on a wire). Same workload: one ordered reliable stream, the
+//! same message sizes, the same MTU (1228 bytes, `sctp-proto`'s fixed value, given to our stack
+//! too), 1 MiB receive windows, CRC32c computed and verified on every packet by both. Our
+//! sender has a 1 MiB send buffer. sctp-proto has no send-buffer limit and its queues slow down
+//! sharply when deep (at 1 MiB queued it delivers 60-70x less than at 16 KiB), so the driver
+//! caps what it keeps queued; the suite runs it at 16 KiB and at 64 KiB and reports the better
+//! of the two for each metric — the peer at its best. Every measurement counts messages delivered to the receiving
+//! application, not messages sent. Each figure is the best of several rounds after a warm-up
+//! round, so a noisy neighbour on the machine costs less.
+//!
+//! The crc32c + memcpy bound copies each 1200-byte message into a packet buffer and
+//! checksums the packet: the least work any stack must do per message.
+
+mod ours;
+mod proto;
+
+use std::time::{Duration, Instant};
+
+use crate::Opts;
+use crate::report::{Better, Row};
+
+/// The path MTU of every in-memory benchmark (sctp-proto's fixed initial MTU).
+pub const MTU: usize = 1228;
+
+/// A bulk transfer to run.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Message size in bytes.
+    pub size: usize,
+    /// Messages to deliver.
+    pub messages: u64,
+    /// Stop after this long even if not all were delivered.
+    pub limit: Duration,
+}
+
+/// What a transfer achieved.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// Messages delivered to the receiving application.
+    pub messages: u64,
+    /// Payload bytes delivered.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    fn bytes_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    fn msgs_per_sec(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+fn best_of(
+    rounds: usize,
+    mut run: impl FnMut() -> Result<Throughput, String>,
+    key: fn(&Throughput) -> f64,
+) -> Result<Throughput, String> {
+    let _warmup = run()?;
+    let mut best: Option<Throughput> = None;
+    for _ in 0..rounds {
+        let t = run()?;
+        if best.is_none_or(|b| key(&t) > key(&b)) {
+            best = Some(t);
+        }
+    }
+    best.ok_or_else(|| "no rounds".to_string())
+}
+
+fn ours_transfer(w: &Workload) -> Result<Throughput, String> {
+    let mut p = ours::Pair::connect()?;
+    let t = p.transfer(w)?;
+    if t.messages < w.messages {
+        return Err(format!(
+            "ours delivered only {} of {} messages within {:?}",
+            t.messages, w.messages, w.limit
+        ));
+    }
+    Ok(t)
+}
+
+/// sctp-proto's sender queue depths tried; the best is reported.
+const PROTO_QUEUE_DEPTHS: [usize; 2] = [16 * 1024, 64 * 1024];
+
+fn proto_transfer(w: &Workload, depth: usize) -> Result<Throughput, String> {
+    let mut p = proto::Pair::connect()?;
+    let t = p.transfer(w, depth)?;
+    if t.messages < w.messages {
+        return Err(format!(
+            "sctp-proto delivered only {} of {} messages within {:?}",
+            t.messages, w.messages, w.limit
+        ));
+    }
+    Ok(t)
+}
+
+fn proto_best(
+    rounds: usize,
+    w: &Workload,
+    key: fn(&Throughput) -> f64,
+) -> Result<Throughput, String> {
+    let mut best: Option<Throughput> = None;
+    for depth in PROTO_QUEUE_DEPTHS {
+        let t = best_of(rounds, || proto_transfer(w, depth), key)?;
+        if best.is_none_or(|b| key(&t) > key(&b)) {
+            best = Some(t);
+        }
+    }
+    best.ok_or_else(|| "no sctp-proto run".to_string())
+}
+
+/// Copy each message into a packet buffer behind a header and checksum the packet.
+fn bound(size: usize, messages: u64) -> Throughput {
+    let msg = vec![0x5au8; size];
+    let mut pkt = vec![0u8; size + 28];
+    let start = Instant::now();
+    let mut acc = 0u32;
+    for i in 0..messages {
+        pkt[..8].copy_from_slice(&i.to_be_bytes());
+        pkt[28..].copy_from_slice(std::hint::black_box(&msg));
+        acc ^= crc32c::crc32c(std::hint::black_box(&pkt));
+    }
+    std::hint::black_box(acc);
+    Throughput {
+        messages,
+        bytes: messages * size as u64,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Resident set size of this process in bytes (Linux `/proc/self/statm`).
+fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Runs the suite.
+pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let rounds = if opts.quick { 2 } else { 4 };
+    let limit = Duration::from_secs(60);
+
+    // P1: 1200-byte messages.
+    let n1 = if opts.quick { 30_000 } else { 150_000 };
+    let w1 = Workload {
+        size: 1200,
+        messages: n1,
+        limit,
+    };
+    let ours1 = best_of(rounds, || ours_transfer(&w1), Throughput::bytes_per_sec)?;
+    let proto1 = proto_best(rounds, &w1, Throughput::bytes_per_sec)?;
+    let bound1 = best_of(
+        rounds,
+        || Ok(bound(1200, n1 * 4)),
+        Throughput::bytes_per_sec,
+    )?;
+    let unit = "B/s";
+    rows.push(Row::compare(
+        "sctp.p1_memory_pair_1200B",
+        unit,
+        ours1.bytes_per_sec(),
+        "sctp-proto",
+        proto1.bytes_per_sec(),
+        Better::Higher,
+        Some(5.0),
+    ));
+    rows.push(Row::compare(
+        "sctp.p1_memory_pair_1200B_vs_bound",
+        unit,
+        ours1.bytes_per_sec(),
+        "crc32c+memcpy",
+        bound1.bytes_per_sec(),
+        Better::Higher,
+        None,
+    ));
+    rows.push(Row::absolute(
+        "sctp.p1_memory_pair_1200B_msgs",
+        "msg/s",
+        ours1.msgs_per_sec(),
+        None,
+    ));
+
+    // P3: 64-byte messages.
+    let n3 = if opts.quick { 100_000 } else { 500_000 };
+    let w3 = Workload {
+        size: 64,
+        messages: n3,
+        limit,
+    };
+    let ours3 = best_of(rounds, || ours_transfer(&w3), Throughput::msgs_per_sec)?;
+    let proto3 = proto_best(rounds, &w3, Throughput::msgs_per_sec)?;
+    rows.push(Row::compare(
+        "sctp.p3_memory_pair_64B",
+        "msg/s",
+        ours3.msgs_per_sec(),
+        "sctp-proto",
+        proto3.msgs_per_sec(),
+        Better::Higher,
+        Some(5.0),
+    ));
+
+    // Echo round trip in memory (the stack's share of P4's latency).
+    let mut pair = ours::Pair::connect()?;
+    let echoes = if opts.quick { 2_000 } else { 10_000 };
+    let mut hist = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| format!("{e}"))?;
+    for _ in 0..echoes {
+        let t = Instant::now();
+        pair.echo(64)?;
+        let _ = hist.record(t.elapsed().as_nanos() as u64);
+    }
+    rows.push(Row::absolute(
+        "sctp.memory_echo_64B_p50",
+        "ns",
+        hist.value_at_quantile(0.5) as f64,
+        None,
+    ));
+    rows.push(Row::absolute(
+        "sctp.memory_echo_64B_p99",
+        "ns",
+        hist.value_at_quantile(0.99) as f64,
+        None,
+    ));
+
+    // P8: memory per idle association.
+    let count = if opts.quick { 100_000 } else { 1_000_000 };
+    let before = rss_bytes().ok_or("cannot read /proc/self/statm")?;
+    let start = Instant::now();
+    let eps = ours::idle_associations(count)?;
+    let setup = start.elapsed();
+    let after = rss_bytes().ok_or("cannot read /proc/self/statm")?;
+    // Both ends of every association live in this process: 2 x count association states.
+    let per = after.saturating_sub(before) as f64 / (2 * count) as f64;
+    rows.push(Row::absolute(
+        format!("sctp.p8_idle_association_memory_{}k", count / 1000),
+        "B",
+        per,
+        Some((Better::Lower, 4096.0)),
+    ));
+    rows.push(Row::absolute(
+        "sctp.p8_handshakes_per_sec",
+        "assoc/s",
+        count as f64 / setup.as_secs_f64(),
+        None,
+    ));
+    drop(eps);
+    Ok(rows)
+}

@@ -122,6 +122,33 @@ impl From<crate::uring::RawUringLink> for AnyLink {
 }
 
 impl AnyLink {
+    /// The descriptors a readiness poller can wait on for this link's packets, or `None` for
+    /// links that wait their own way ([`Link::wait`]: io_uring, memory).
+    #[cfg(target_os = "linux")]
+    pub fn poll_fds(&self) -> Option<Vec<std::os::fd::RawFd>> {
+        match self {
+            AnyLink::Udp(l) => Some(vec![l.as_raw_fd()]),
+            AnyLink::RawPoll(l) => Some(l.raw_fds()),
+            _ => None,
+        }
+    }
+
+    /// Installs worker `worker`'s raw-socket steering filter (raw backends only).
+    #[cfg(target_os = "linux")]
+    pub fn attach_steering(&self, worker: u32, workers: u32) -> Result<(), LinkError> {
+        match self {
+            AnyLink::RawPoll(l) => l.attach_steering(worker, workers),
+            #[cfg(all(
+                feature = "io-uring",
+                any(target_arch = "x86_64", target_arch = "aarch64")
+            ))]
+            AnyLink::RawUring(l) => l.attach_steering(worker, workers),
+            _ => Err(LinkError::InvalidConfig(
+                "steering filters exist for raw links only",
+            )),
+        }
+    }
+
     /// Opens the best raw-IP backend available: io_uring where it is compiled in and the
     /// kernel allows it, otherwise the portable poll backend. The io_uring error that caused
     /// a fallback is returned alongside, for the log.

@@ -1,4 +1,4 @@
-//! Packet I/O for the SCTP stack, and (later) the per-core run-to-completion runtime.
+//! Packet I/O for the SCTP stack, and the per-core run-to-completion runtime ([`runtime`]).
 //!
 //! All `unsafe` and OS code of the project lives in this crate; every `unsafe` block carries a
 //! `// SAFETY:` comment.
@@ -86,6 +86,10 @@ pub mod netns;
 pub mod packet;
 #[cfg(target_os = "linux")]
 pub mod raw;
+#[cfg(target_os = "linux")]
+pub mod runtime;
+#[cfg(target_os = "linux")]
+pub mod signal;
 #[cfg(target_os = "linux")]
 mod sys;
 #[cfg(target_os = "linux")]

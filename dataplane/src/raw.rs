@@ -174,6 +174,29 @@ impl RawSockets {
         Ok(RawSockets { v4, v6 })
     }
 
+    /// Installs worker `worker`'s steering filter (see [`crate::runtime::steer`]) on both
+    /// sockets, then discards what they queued before the filter was in place.
+    pub(crate) fn attach_steering(&self, worker: u32, workers: u32) -> Result<(), LinkError> {
+        for (sock, v4) in [(&self.v4, true), (&self.v6, false)] {
+            if let Some(s) = sock {
+                let prog = crate::runtime::steer::raw_filter_program(worker, workers, v4);
+                sys::attach_cbpf(s.as_raw_fd(), libc::SO_ATTACH_FILTER, &prog)
+                    .map_err(|e| LinkError::io("raw SO_ATTACH_FILTER", e))?;
+                sys::discard_queued(s.as_raw_fd());
+            }
+        }
+        Ok(())
+    }
+
+    /// The descriptors of the open sockets.
+    pub(crate) fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        [&self.v4, &self.v6]
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_raw_fd())
+            .collect()
+    }
+
     /// The socket for packets to `dst`.
     pub(crate) fn for_dst(&self, dst: IpAddr) -> Option<&Socket> {
         match dst {
@@ -248,6 +271,17 @@ impl RawPollLink {
     /// Whether the link has an IPv4 and an IPv6 socket.
     pub fn families(&self) -> (bool, bool) {
         (self.socks.v4.is_some(), self.socks.v6.is_some())
+    }
+
+    /// Makes the kernel deliver to this link only the packets of worker `worker` of
+    /// `workers` (classic BPF socket filters, see [`crate::runtime::steer`]).
+    pub fn attach_steering(&self, worker: u32, workers: u32) -> Result<(), LinkError> {
+        self.socks.attach_steering(worker, workers)
+    }
+
+    /// The descriptors of the link's sockets (for registering with an external poller).
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        self.socks.fds()
     }
 
     /// Receives from one family's socket into the slots from `first` on; returns the first

@@ -584,6 +584,61 @@ pub(crate) fn is_would_block(e: &io::Error) -> bool {
     ) || e.kind() == io::ErrorKind::WouldBlock
 }
 
+/// Attaches a classic BPF program with socket option `opt` (`SO_ATTACH_FILTER` or
+/// `SO_ATTACH_REUSEPORT_CBPF`).
+pub(crate) fn attach_cbpf(
+    fd: RawFd,
+    opt: libc::c_int,
+    prog: &[crate::runtime::steer::Insn],
+) -> io::Result<()> {
+    let mut filter: Vec<libc::sock_filter> = prog
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let len = u16::try_from(filter.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` points at `len` initialised instructions that outlive the call; the
+    // kernel copies the program.
+    let ret = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&fprog as *const libc::sock_fprog).cast(),
+            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    cvt(ret).map(|_| ())
+}
+
+/// Reads and discards whatever a non-blocking socket has queued (bounded).
+pub(crate) fn discard_queued(fd: RawFd) {
+    let mut buf = [0u8; 2048];
+    for _ in 0..100_000 {
+        // SAFETY: receives into a live buffer of the given length; MSG_DONTWAIT never blocks.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -256,6 +256,19 @@ impl UdpLink {
         }
     }
 
+    /// Makes the kernel pick the socket of a `SO_REUSEPORT` group by the steering rules of
+    /// [`crate::runtime::steer`]: socket *i* (in bind order) gets worker *i*'s packets.
+    /// Attach it once, on any socket of the group, after all of them are bound.
+    pub fn attach_reuseport_steering(&self, workers: u32) -> Result<(), LinkError> {
+        let prog = crate::runtime::steer::reuseport_program(workers);
+        sys::attach_cbpf(
+            self.socket.as_raw_fd(),
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            &prog,
+        )
+        .map_err(|e| LinkError::io("udp SO_ATTACH_REUSEPORT_CBPF", e))
+    }
+
     /// The socket's file descriptor (for registering with an external poller).
     pub fn as_raw_fd(&self) -> RawFd {
         self.socket.as_raw_fd()

@@ -321,6 +321,18 @@ impl RawUringLink {
         (self.socks.v4.is_some(), self.socks.v6.is_some())
     }
 
+    /// Makes the kernel deliver to this link only the packets of worker `worker` of
+    /// `workers` (classic BPF socket filters, see [`crate::runtime::steer`]). Only before the
+    /// first `recv`, `send` or `wait`.
+    pub fn attach_steering(&self, worker: u32, workers: u32) -> Result<(), LinkError> {
+        if self.started {
+            return Err(LinkError::InvalidConfig(
+                "steering filters must be attached before the link is used",
+            ));
+        }
+        self.socks.attach_steering(worker, workers)
+    }
+
     fn start(&mut self) -> Result<(), LinkError> {
         if self.started {
             return Ok(());

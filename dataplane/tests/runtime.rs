@@ -1,0 +1,376 @@
+//! The runtime end to end on loopback UDP and the memory fabric (unprivileged): in-worker
+//! applications, socket handles, several workers with kernel and software steering, flow
+//! control in both directions.
+#![cfg(target_os = "linux")]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use dataplane::memory::{FabricClock, FabricConfig, MemoryFabric};
+use dataplane::runtime::socket::{Incoming, Outgoing, SocketConfig, SocketError, Sockets};
+use dataplane::runtime::{App, Context, LinkSpec, Runtime, RuntimeConfig};
+use dataplane::udp::UdpConfig;
+use dataplane::{AnyLink, Backend};
+use sctp_stack::wire::Ppid;
+use sctp_stack::{AssociationId, ConnectRequest, Event, SendOptions};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Echoes every message on its stream, PPID and ordering; counts associations.
+struct Echo {
+    port: u16,
+    pending: HashMap<AssociationId, Vec<sctp_stack::Message>>,
+}
+
+impl Echo {
+    fn new(port: u16) -> Self {
+        Echo {
+            port,
+            pending: HashMap::new(),
+        }
+    }
+
+    fn pump(&mut self, cx: &mut Context<'_>, id: AssociationId) {
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        let queue = self.pending.entry(id).or_default();
+        loop {
+            if let Some(m) = queue.first() {
+                let opts = if m.unordered {
+                    SendOptions::unordered()
+                } else {
+                    SendOptions::default()
+                };
+                match a.send(m.stream, m.ppid, &m.data[..], opts) {
+                    Ok(()) => {
+                        queue.remove(0);
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+            }
+            match a.recv() {
+                Some(m) => queue.push(m),
+                None => return,
+            }
+        }
+    }
+}
+
+impl App for Echo {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        cx.listen(self.port).expect("listen");
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        match event {
+            Event::DataReadable | Event::SendSpace => self.pump(cx, id),
+            Event::Closed => {
+                self.pending.remove(&id);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn udp(port: u16) -> UdpConfig {
+    UdpConfig {
+        bind: LOCALHOST,
+        port,
+        ..UdpConfig::default()
+    }
+}
+
+fn runtime_config(workers: usize) -> RuntimeConfig {
+    let mut c = RuntimeConfig::default();
+    c.workers = workers;
+    c.endpoint.rng_seed = [workers as u8; 32];
+    c
+}
+
+fn echo_server(workers: usize, port: u16) -> (Runtime, u16) {
+    let rt = Runtime::start(runtime_config(workers), LinkSpec::Udp(udp(0)), move |_| {
+        Echo::new(port)
+    })
+    .expect("server runtime");
+    let udp_port = rt.local_udp_port().expect("UDP port");
+    (rt, udp_port)
+}
+
+fn client(workers: usize) -> (Runtime, Sockets) {
+    Sockets::start(
+        runtime_config(workers),
+        LinkSpec::Udp(udp(0)),
+        SocketConfig::default(),
+    )
+    .expect("client runtime")
+}
+
+fn expect_message(a: &dataplane::runtime::socket::Association) -> sctp_stack::Message {
+    match a.recv_timeout(TIMEOUT).expect("a message") {
+        Incoming::Message(m) => m,
+        Incoming::Event(e) => panic!("unexpected event {e:?}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn close(a: dataplane::runtime::socket::Association) {
+    a.shutdown().unwrap();
+    let mut events = Vec::new();
+    loop {
+        match a.recv_timeout(TIMEOUT) {
+            Ok(Incoming::Event(e)) => events.push(e),
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(SocketError::Closed) => break,
+            Err(e) => panic!("closing: {e}"),
+        }
+    }
+    assert_eq!(
+        events,
+        vec![Event::ShutdownComplete, Event::Closed],
+        "a graceful close ends with ShutdownComplete then Closed"
+    );
+}
+
+#[test]
+fn a_socket_client_gets_every_message_echoed_by_an_in_worker_app_over_udp() {
+    let (server, udp_port) = echo_server(1, 7);
+    assert_eq!(server.backend(), Backend::Udp);
+    let (rt, sockets) = client(1);
+    let req = ConnectRequest::new(LOCALHOST, 7).with_encaps_port(udp_port);
+    let a = sockets.connect(req, Some(TIMEOUT)).expect("connect");
+    assert_eq!(a.info().peer_port, 7);
+    for i in 0..200u32 {
+        let opts = if i % 3 == 0 {
+            SendOptions::unordered()
+        } else {
+            SendOptions::default()
+        };
+        let msg = Outgoing::new((i % 4) as u16, Ppid(i), format!("message {i}").into_bytes())
+            .with_options(opts);
+        a.send(msg).unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        let m = expect_message(&a);
+        let i = m.ppid.get();
+        assert_eq!(m.data, format!("message {i}").into_bytes());
+        assert_eq!(m.stream, (i % 4) as u16);
+        assert_eq!(m.unordered, i % 3 == 0);
+        got.push(i);
+    }
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..200).collect::<Vec<_>>(),
+        "each message exactly once"
+    );
+    close(a);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_slow_reader_loses_nothing_and_a_fast_sender_is_held_back() {
+    let (server, udp_port) = echo_server(1, 9);
+    let mut small = SocketConfig::default();
+    small.send_queue = 4;
+    small.recv_queue = 4;
+    let (rt, sockets) = Sockets::start(runtime_config(1), LinkSpec::Udp(udp(0)), small).unwrap();
+    let req = ConnectRequest::new(LOCALHOST, 9).with_encaps_port(udp_port);
+    let a = sockets.connect(req, Some(TIMEOUT)).expect("connect");
+    // 2000 messages of 8 KiB = 16 MB echoed: far beyond every queue and window on the way.
+    const N: u32 = 2000;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..N {
+                let mut data = vec![(i % 251) as u8; 8192];
+                data[..4].copy_from_slice(&i.to_be_bytes());
+                a.send(Outgoing::new(0, Ppid(i), data)).unwrap();
+            }
+        });
+        for i in 0..N {
+            if i % 500 == 0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let m = expect_message(&a);
+            assert_eq!(m.ppid.get(), i, "ordered stream keeps its order");
+            assert_eq!(&m.data[..4], &i.to_be_bytes());
+            assert_eq!(m.data.len(), 8192);
+        }
+    });
+    close(a);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    server.join().unwrap();
+}
+
+#[test]
+fn associations_spread_over_several_workers_on_both_sides() {
+    let (server, udp_port) = echo_server(2, 7);
+    let (rt, sockets) = client(2);
+    let mut assocs = Vec::new();
+    for _ in 0..8 {
+        let req = ConnectRequest::new(LOCALHOST, 7).with_encaps_port(udp_port);
+        assocs.push(sockets.connect(req, Some(TIMEOUT)).expect("connect"));
+    }
+    let workers: std::collections::HashSet<usize> =
+        assocs.iter().map(|a| a.info().worker).collect();
+    assert_eq!(workers.len(), 2, "connects alternate between the workers");
+    for round in 0..20u32 {
+        for (k, a) in assocs.iter().enumerate() {
+            a.send_data(0, Ppid(round), vec![k as u8; 100 + round as usize])
+                .unwrap();
+        }
+        for (k, a) in assocs.iter().enumerate() {
+            let m = expect_message(a);
+            assert_eq!((m.ppid.get(), m.data.len()), (round, 100 + round as usize));
+            assert!(m.data.iter().all(|&b| b == k as u8));
+        }
+    }
+    for a in assocs {
+        close(a);
+    }
+    rt.stop();
+    let client_stats = rt.join().unwrap();
+    server.stop();
+    let server_stats = server.join().unwrap();
+    let dropped: u64 = client_stats
+        .iter()
+        .chain(&server_stats)
+        .map(|s| s.handoff_dropped)
+        .sum();
+    assert_eq!(dropped, 0);
+    let created: u64 = server_stats
+        .iter()
+        .map(|s| s.endpoint.associations_created)
+        .sum();
+    assert_eq!(created, 8);
+    assert!(
+        server_stats
+            .iter()
+            .all(|s| s.endpoint.associations_created > 0),
+        "INITs are spread over the server's workers: {:?}",
+        server_stats
+            .iter()
+            .map(|s| s.endpoint.associations_created)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn socket_handles_run_over_the_memory_fabric() {
+    let a_ip: IpAddr = "198.18.0.1".parse().unwrap();
+    let b_ip: IpAddr = "198.18.0.2".parse().unwrap();
+    let (_fabric, la, lb) = MemoryFabric::pair(
+        FabricConfig {
+            clock: FabricClock::RealTime,
+            ..FabricConfig::default()
+        },
+        a_ip,
+        b_ip,
+    )
+    .unwrap();
+    let server = Runtime::start(
+        runtime_config(1),
+        LinkSpec::Links(vec![AnyLink::from(lb)]),
+        |_| Echo::new(5000),
+    )
+    .unwrap();
+    assert_eq!(server.backend(), Backend::Memory);
+    let (rt, sockets) = Sockets::start(
+        runtime_config(1),
+        LinkSpec::Links(vec![AnyLink::from(la)]),
+        SocketConfig::default(),
+    )
+    .unwrap();
+    let a = sockets
+        .connect(ConnectRequest::new(b_ip, 5000), Some(TIMEOUT))
+        .unwrap();
+    a.send_data(1, Ppid(42), b"over memory".to_vec()).unwrap();
+    let m = expect_message(&a);
+    assert_eq!(
+        (m.stream, m.ppid.get(), &m.data[..]),
+        (1, 42, &b"over memory"[..])
+    );
+    close(a);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    server.join().unwrap();
+}
+
+#[test]
+fn connecting_to_a_port_nobody_listens_on_fails_with_an_abort() {
+    let (server, udp_port) = echo_server(1, 7);
+    let (rt, sockets) = client(1);
+    let req = ConnectRequest::new(LOCALHOST, 8).with_encaps_port(udp_port);
+    match sockets.connect(req, Some(TIMEOUT)) {
+        Err(SocketError::Aborted(_)) => {}
+        other => panic!("expected an abort, got {other:?}"),
+    }
+    // A listener on the client side refuses a second listen on the same port.
+    let l = sockets.listen(6000, 4).unwrap();
+    assert!(matches!(
+        sockets.listen(6000, 4),
+        Err(SocketError::Listen(_))
+    ));
+    drop(l);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_capture_records_both_directions() {
+    let dir = std::env::temp_dir().join(format!("rsp-rt-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.pcap");
+    let (server, udp_port) = echo_server(1, 7);
+    let mut cfg = runtime_config(1);
+    cfg.capture = Some(path.clone());
+    let (rt, sockets) =
+        Sockets::start(cfg, LinkSpec::Udp(udp(0)), SocketConfig::default()).unwrap();
+    let a = sockets
+        .connect(
+            ConnectRequest::new(LOCALHOST, 7).with_encaps_port(udp_port),
+            Some(TIMEOUT),
+        )
+        .unwrap();
+    a.send_data(0, Ppid(0), b"x".to_vec()).unwrap();
+    expect_message(&a);
+    close(a);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    server.join().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // pcap header, then records: count them and check both UDP ports appear as sources.
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes());
+    let mut off = 24;
+    let mut records = 0;
+    let mut from_server = 0;
+    while off + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[off + 8..off + 12].try_into().unwrap()) as usize;
+        let rec = &bytes[off + 16..off + 16 + len];
+        // IPv4 (20 bytes) then UDP: source port.
+        let sport = u16::from_be_bytes([rec[20], rec[21]]);
+        if sport == udp_port {
+            from_server += 1;
+        }
+        records += 1;
+        off += 16 + len;
+    }
+    assert_eq!(off, bytes.len(), "records fill the file exactly");
+    // INIT, INIT ACK, COOKIE ECHO, COOKIE ACK, DATA, DATA, SACKs, SHUTDOWN x3 at least.
+    assert!(records >= 9, "{records} records");
+    assert!(from_server >= 4 && from_server < records);
+}

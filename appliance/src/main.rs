@@ -1,16 +1,93 @@
 //! `rsp`: the RSerPool appliance binary.
+//!
+//! Each subcommand lives in its own module and is one line of [`Command`]; its module owns
+//! its arguments (a clap `Args` struct) and its `run` function, which returns an
+//! [`exit::Outcome`]. `main` only parses, sets up logging and signals, and turns the outcome
+//! into the process exit status (see [`exit`] for the documented codes).
 #![forbid(unsafe_code)]
 
-use clap::{CommandFactory, Parser};
+mod exit;
+mod logging;
+mod sctp;
 
-/// RSerPool appliance: registrar, pool elements, pool users, load balancer.
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Parser, Subcommand};
+
+use exit::{ExitStatus, Failure};
+
+/// RSerPool appliance: registrar, pool elements, pool users, load balancer, and the SCTP
+/// tools they run on.
 #[derive(Debug, Parser)]
-#[command(name = "rsp", version, about)]
-struct Cli {}
+#[command(name = "rsp", version, after_help = exit::EXIT_CODES_HELP)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands: one line each.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// SCTP tools on the userspace stack: echo/discard/daytime/chargen servers, a line
+    /// client, and a throughput tester.
+    Sctp(sctp::SctpArgs),
+}
+
+/// The exit status for a command-line parsing error: 3 when a port or address was
+/// rejected, 2 for any other usage error.
+fn usage_status(e: &clap::Error) -> ExitStatus {
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let is_address = ["PORT", "HOST", "ADDR"].iter().any(|k| arg.contains(k));
+    if matches!(
+        e.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) && is_address
+    {
+        ExitStatus::BadAddress
+    } else {
+        ExitStatus::Usage
+    }
+}
 
 fn main() {
-    let _cli = Cli::parse();
-    // Subcommands arrive with the SCTP tools; until then print the help and fail.
-    let _ = Cli::command().print_help();
-    std::process::exit(2);
+    let signals = dataplane::signal::TerminationSignals::block();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                std::process::exit(ExitStatus::Usage.code());
+            }
+            // One line: the first line of clap's message, without the usage block.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("rsp: {}", first.trim_start_matches("error: "));
+            std::process::exit(usage_status(&e).code());
+        }
+    };
+    logging::init(cli.verbose);
+    let outcome = match signals {
+        Ok(signals) => match cli.command {
+            Command::Sctp(args) => sctp::run(args, signals),
+        },
+        Err(e) => Err(Failure::setup(format!(
+            "cannot block termination signals: {e}"
+        ))),
+    };
+    match outcome {
+        Ok(status) => std::process::exit(status.code()),
+        Err(f) => {
+            eprintln!("rsp: {}", f.message);
+            std::process::exit(f.status.code());
+        }
+    }
 }

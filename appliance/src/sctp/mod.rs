@@ -1,0 +1,304 @@
+//! `rsp sctp`: tools on the userspace SCTP stack and the dataplane runtime.
+//!
+//! - `rsp sctp server --echo|--discard|--daytime|--chargen`: the classic services;
+//! - `rsp sctp client HOST PORT`: standard input lines become messages, replies are printed;
+//! - `rsp sctp perf server|client`: throughput measurement in the manner of usrsctp's tsctp.
+//!
+//! All of them run over UDP encapsulation (RFC 6951, local port 9899, unprivileged) by
+//! default, raw IP with `--backend raw`, and `perf` also in one process over the in-memory
+//! fabric with `--backend memory`.
+
+mod client;
+mod perf;
+mod server;
+
+use std::net::{IpAddr, Ipv6Addr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use clap::{Args, Subcommand, ValueEnum};
+use dataplane::LinkError;
+use dataplane::raw::RawConfig;
+use dataplane::runtime::{
+    IdleMode, LinkSpec, Runtime, RuntimeConfig, RuntimeError, WorkerStats, random_seed,
+};
+use dataplane::signal::{Signal, TerminationSignals};
+use dataplane::udp::UdpConfig;
+
+use crate::exit::{ExitStatus, Failure, Outcome};
+
+/// Arguments of `rsp sctp`.
+#[derive(Debug, Args)]
+#[command(after_help = crate::exit::EXIT_CODES_HELP)]
+pub struct SctpArgs {
+    #[command(subcommand)]
+    command: SctpCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SctpCommand {
+    /// Serve echo (port 7), discard (9), daytime (13) or chargen (19).
+    Server(server::ServerArgs),
+    /// Connect, send standard input lines as messages and print what comes back.
+    Client(client::ClientArgs),
+    /// Measure throughput (server and client modes, like usrsctp's tsctp).
+    Perf(perf::PerfArgs),
+}
+
+/// Runs `rsp sctp ...`.
+pub fn run(args: SctpArgs, signals: TerminationSignals) -> Outcome {
+    match args.command {
+        SctpCommand::Server(a) => server::run(a, signals),
+        SctpCommand::Client(a) => client::run(a, signals),
+        SctpCommand::Perf(a) => perf::run(a, signals),
+    }
+}
+
+/// The packet I/O backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// UDP encapsulation (RFC 6951): unprivileged.
+    Udp,
+    /// Raw IP protocol 132 (io_uring where available, else poll): needs CAP_NET_RAW.
+    Raw,
+    /// In-process memory fabric (perf only: both ends in one process).
+    Memory,
+}
+
+/// Options every `rsp sctp` tool shares.
+#[derive(Debug, Args, Clone)]
+pub struct NetArgs {
+    /// Packet I/O backend.
+    #[arg(long, value_enum, default_value_t = BackendArg::Udp)]
+    pub backend: BackendArg,
+    /// Worker threads, each with its own endpoint shard (pinned to cores when more than one).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Local address to use (repeatable or comma-separated; several addresses need
+    /// multi-homing support).
+    #[arg(long = "bind", value_name = "ADDR", value_delimiter = ',', value_parser = parse_ip)]
+    pub bind: Vec<IpAddr>,
+    /// Local UDP port for UDP encapsulation (0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_local_port)]
+    pub udp_port: u16,
+    /// Write every packet sent and received into this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Path MTU in bytes (IP level; lower it for tunnels).
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(512..))]
+    pub mtu: u16,
+    /// Send small messages at once (no Nagle-like bundling delay).
+    #[arg(long)]
+    pub nodelay: bool,
+    /// Busy-poll when idle instead of sleeping (lowest latency, one core per worker).
+    #[arg(long)]
+    pub busy_poll: bool,
+}
+
+/// A port number in 1..=65535.
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(0) => Err("port 0 is not usable".to_owned()),
+        Ok(p) => Ok(p),
+        Err(_) => Err(format!("'{s}' is not a port number (1-65535)")),
+    }
+}
+
+/// A local port number; 0 lets the system choose.
+pub fn parse_local_port(s: &str) -> Result<u16, String> {
+    s.parse::<u16>()
+        .map_err(|_| format!("'{s}' is not a port number (0-65535)"))
+}
+
+/// An IP address literal.
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("'{s}' is not an IP address"))
+}
+
+/// Resolves `HOST[,HOST...]` (address literals or names) into addresses.
+pub fn resolve_hosts(spec: &str) -> Result<Vec<IpAddr>, Failure> {
+    let mut out = Vec::new();
+    for host in spec.split(',') {
+        let host = host.trim();
+        if host.is_empty() {
+            return Err(Failure::address(format!("empty host in '{spec}'")));
+        }
+        if let Ok(ip) = parse_ip(host) {
+            out.push(ip);
+            continue;
+        }
+        let addrs: Vec<IpAddr> = (host, 0)
+            .to_socket_addrs()
+            .map_err(|e| Failure::address(format!("cannot resolve '{host}': {e}")))?
+            .map(|a| a.ip())
+            .collect();
+        let Some(first) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) else {
+            return Err(Failure::address(format!("'{host}' has no address")));
+        };
+        out.push(*first);
+    }
+    for ip in &out {
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(Failure::address(format!("{ip} is not a unicast address")));
+        }
+    }
+    Ok(out)
+}
+
+/// The one remote address this build can use: several need multi-homing.
+pub fn single_remote(hosts: &[IpAddr]) -> Result<IpAddr, Failure> {
+    match hosts {
+        [one] => Ok(*one),
+        _ => Err(Failure::usage(
+            "several peer addresses need multi-homing, which sctp-stack does not support yet",
+        )),
+    }
+}
+
+impl NetArgs {
+    /// The one local address to bind, if any.
+    pub fn local_address(&self) -> Result<Option<IpAddr>, Failure> {
+        match self.bind.as_slice() {
+            [] => Ok(None),
+            [one] if one.is_unspecified() => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err(Failure::usage(
+                "several --bind addresses need multi-homing, which sctp-stack does not support yet",
+            )),
+        }
+    }
+
+    /// The runtime configuration these options describe.
+    pub fn runtime_config(&self, name: &str) -> Result<RuntimeConfig, Failure> {
+        let mut c = RuntimeConfig::default();
+        c.workers = usize::from(self.workers);
+        c.idle = if self.busy_poll {
+            IdleMode::BusyPoll
+        } else {
+            IdleMode::Block
+        };
+        c.endpoint.rng_seed =
+            random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
+        c.endpoint.association.pmtu = self.mtu;
+        c.endpoint.association.nodelay = self.nodelay;
+        c.max_packet = c.max_packet.max(usize::from(self.mtu));
+        c.capture.clone_from(&self.pcap);
+        c.thread_name = name.to_owned();
+        Ok(c)
+    }
+
+    /// The links these options describe (not for the memory backend).
+    pub fn link_spec(&self, remote_udp_port: u16) -> Result<LinkSpec, Failure> {
+        let local = self.local_address()?;
+        match self.backend {
+            BackendArg::Udp => Ok(LinkSpec::Udp(UdpConfig {
+                bind: local.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+                port: self.udp_port,
+                default_remote_port: remote_udp_port,
+                ..UdpConfig::default()
+            })),
+            BackendArg::Raw => {
+                let mut c = RawConfig::default();
+                match local {
+                    Some(IpAddr::V4(a)) => {
+                        c.bind4 = Some(a);
+                        c.ipv6 = false;
+                    }
+                    Some(IpAddr::V6(a)) => {
+                        c.bind6 = Some(a);
+                        c.ipv4 = false;
+                    }
+                    None => {}
+                }
+                c.max_packet = c.max_packet.max(usize::from(self.mtu));
+                Ok(LinkSpec::Raw(c))
+            }
+            BackendArg::Memory => Err(Failure::usage(
+                "the memory backend needs both ends in one process: use `rsp sctp perf client --backend memory`",
+            )),
+        }
+    }
+}
+
+/// Turns a runtime start or run error into an exit status.
+pub fn runtime_failure(e: RuntimeError) -> Failure {
+    match e {
+        RuntimeError::Link(LinkError::RawNeedsCapNetRaw) => Failure::setup(e.to_string()),
+        RuntimeError::Link(LinkError::Io { ref source, .. })
+            if source.kind() == std::io::ErrorKind::AddrNotAvailable =>
+        {
+            Failure::address(e.to_string())
+        }
+        RuntimeError::Config(_) | RuntimeError::Endpoint(_) => Failure::usage(e.to_string()),
+        _ => Failure::setup(e.to_string()),
+    }
+}
+
+/// The signal that stopped the process, if any, shared with the signal thread.
+#[derive(Clone, Debug, Default)]
+pub struct Caught(Arc<Mutex<Option<Signal>>>);
+
+impl Caught {
+    /// The first signal received.
+    pub fn get(&self) -> Option<Signal> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts the signal thread: the first signal runs `on_first`, a second one ends the process
+/// at once.
+pub fn on_signals(
+    signals: TerminationSignals,
+    on_first: impl Fn() + Send + 'static,
+) -> Result<Caught, Failure> {
+    let caught = Caught::default();
+    let c = caught.clone();
+    signals
+        .spawn(move |s| {
+            let mut slot = c.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_some() {
+                std::process::exit(s.exit_code());
+            }
+            *slot = Some(s);
+            drop(slot);
+            tracing::info!("{s:?}: stopping");
+            on_first();
+        })
+        .map_err(|e| Failure::setup(format!("cannot start the signal thread: {e}")))?;
+    Ok(caught)
+}
+
+/// Waits for the runtime and logs its counters at debug level.
+pub fn join(rt: Runtime) -> Result<Vec<WorkerStats>, Failure> {
+    let stats = rt.join().map_err(runtime_failure)?;
+    for (i, s) in stats.iter().enumerate() {
+        tracing::debug!(worker = i, ?s, "worker counters");
+    }
+    Ok(stats)
+}
+
+/// Bytes per second as a human-readable rate in bits.
+pub fn rate(bytes: u64, seconds: f64) -> String {
+    if seconds <= 0.0 {
+        return "-".to_owned();
+    }
+    let bits = bytes as f64 * 8.0 / seconds;
+    if bits >= 1e9 {
+        format!("{:.2} Gbit/s", bits / 1e9)
+    } else if bits >= 1e6 {
+        format!("{:.1} Mbit/s", bits / 1e6)
+    } else {
+        format!("{:.1} kbit/s", bits / 1e3)
+    }
+}
+
+/// The exit status after a clean stop: a signal's code, or success.
+pub fn stopped_status(caught: &Caught) -> ExitStatus {
+    caught
+        .get()
+        .map_or(ExitStatus::Success, |s| ExitStatus::Signal(s.exit_code()))
+}

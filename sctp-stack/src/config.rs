@@ -10,6 +10,7 @@
 
 use core::fmt;
 use core::time::Duration;
+use std::net::IpAddr;
 
 /// Why a configuration was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,19 @@ pub struct AssociationConfig {
     pub path_max_retrans: u32,
     /// Max.Init.Retransmits: 8.
     pub max_init_retransmits: u32,
+    /// PF.Max.Retrans (PFMR) of RFC 7829 §5: a path whose error counter exceeds this enters
+    /// the Potentially-Failed state, where no new data is sent to it while another active
+    /// path exists and it is probed with a heartbeat every RTO. `Some(0)` (the default, as
+    /// RFC 7829 §5.1 recommends) moves traffic away after the first timeout; `None` disables
+    /// the PF state (plain RFC 9260 §8.2 behaviour). Must be below `path_max_retrans`.
+    pub pf_max_retrans: Option<u32>,
+    /// Primary Path Switchover (PSMR, RFC 7829 §6): when the primary path's error counter
+    /// reaches this value, the active path the data moved to becomes the primary for good.
+    /// `None` (the default): the data returns to the primary as soon as it is active again.
+    pub primary_switchover: Option<u32>,
+    /// HB.Max.Burst (RFC 9260 §16): at most this many heartbeats to unconfirmed addresses
+    /// per RTO (RFC 9260 §5.4): 1.
+    pub hb_max_burst: u32,
     /// HB.interval: 30 s. `None` disables heartbeats on idle paths (not recommended: a dead
     /// idle peer is then only detected when data is sent).
     pub heartbeat_interval: Option<Duration>,
@@ -118,6 +132,9 @@ impl Default for AssociationConfig {
             association_max_retrans: 10,
             path_max_retrans: 5,
             max_init_retransmits: 8,
+            pf_max_retrans: Some(0),
+            primary_switchover: None,
+            hb_max_burst: 1,
             heartbeat_interval: Some(Duration::from_secs(30)),
             delayed_sack_timeout: Duration::from_millis(200),
             delayed_sack_packets: 2,
@@ -169,6 +186,16 @@ impl AssociationConfig {
         }
         if self.association_max_retrans == 0 || self.path_max_retrans == 0 {
             return bad("retransmission limits must be at least 1");
+        }
+        if self
+            .pf_max_retrans
+            .is_some_and(|pf| pf >= self.path_max_retrans)
+        {
+            // RFC 7829 §5.1: PFMR is below PMR (otherwise the PF state is never entered).
+            return bad("pf_max_retrans must be below path_max_retrans (RFC 7829 §5.1)");
+        }
+        if self.hb_max_burst == 0 {
+            return bad("hb_max_burst must be at least 1");
         }
         if self.delayed_sack_timeout > Duration::from_millis(500) {
             // RFC 9260 §6.2: the delay MUST NOT exceed 500 ms.
@@ -240,6 +267,12 @@ pub struct EndpointConfig {
     pub max_pending_replies: usize,
     /// Largest INIT chunk accepted (it is carried inside the state cookie): 1500 bytes.
     pub max_init_size: usize,
+    /// The local addresses of a multi-homed endpoint (RFC 9260 §6.4), listed as IPv4/IPv6
+    /// Address parameters in the INIT and INIT ACK this endpoint sends, so the peer can use
+    /// each as a destination. Empty (the default): single-homed, the peer uses the source
+    /// address of our packets. The driver must be able to send from and receive on every
+    /// address listed; wildcard, multicast and broadcast addresses are rejected.
+    pub local_addresses: Vec<IpAddr>,
 }
 
 impl Default for EndpointConfig {
@@ -253,6 +286,7 @@ impl Default for EndpointConfig {
             max_associations: 1_000_000,
             max_pending_replies: 256,
             max_init_size: 1500,
+            local_addresses: Vec::new(),
         }
     }
 }
@@ -283,6 +317,18 @@ impl EndpointConfig {
         }
         if self.max_init_size < 20 {
             return Err(ConfigError::Invalid("max_init_size must be at least 20"));
+        }
+        if self.local_addresses.len() > crate::association::MAX_LOCAL_ADDRESSES {
+            return Err(ConfigError::Invalid("at most 16 local addresses"));
+        }
+        if self
+            .local_addresses
+            .iter()
+            .any(|a| !crate::association::is_unicast(*a))
+        {
+            return Err(ConfigError::Invalid(
+                "local addresses must be unicast (no wildcard, multicast or broadcast)",
+            ));
         }
         Ok(())
     }

@@ -291,6 +291,17 @@ impl Endpoint {
         })
     }
 
+    /// Sets the local addresses of a multi-homed endpoint (RFC 9260 §6.4): the INIT and INIT
+    /// ACK of associations set up from now on list them (see
+    /// [`EndpointConfig::local_addresses`]). Existing associations keep theirs.
+    pub fn set_local_addresses(&mut self, addrs: Vec<IpAddr>) -> Result<(), ConfigError> {
+        let mut c = self.config.clone();
+        c.local_addresses = addrs;
+        c.validate()?;
+        self.config.local_addresses = c.local_addresses;
+        Ok(())
+    }
+
     /// Accepts associations on `port`.
     pub fn listen(&mut self, port: u16) -> Result<(), ListenError> {
         if port == 0 {
@@ -364,6 +375,7 @@ impl Endpoint {
             req.encaps_port,
             tag,
             tsn,
+            &self.config.local_addresses,
         );
         let id = self.insert(assoc);
         self.after(id);
@@ -732,9 +744,15 @@ impl Endpoint {
             self.cookie_buf = cookie;
             return;
         }
-        // §3.3.3/§3.2.1: the State Cookie, then the unrecognized INIT parameters whose
-        // action bits ask for a report, each in an Unrecognized Parameter.
+        // §3.3.3/§3.2.1: the State Cookie, our addresses when multi-homed (§6.4, only the
+        // families the peer supports), then the unrecognized INIT parameters whose action
+        // bits ask for a report, each in an Unrecognized Parameter.
         let mut params = vec![Param::StateCookie(&cookie)];
+        crate::association::push_address_params(
+            &mut params,
+            &self.config.local_addresses,
+            peer.supported_types,
+        );
         let mut report_len = 0;
         for raw in chunk::raw_params(init_params) {
             let t = raw.param_type();
@@ -874,6 +892,7 @@ impl Endpoint {
                     src: dgram.src,
                     dst: dgram.dst,
                     encaps_port: dgram.encaps_port,
+                    local_addrs: &self.config.local_addresses,
                 },
                 &mut ctx,
             );

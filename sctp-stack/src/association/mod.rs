@@ -148,6 +148,15 @@ pub enum Event {
     /// The peer reported an error (ERROR chunk) that did not end the association. Dropped
     /// when thousands of events wait unread.
     PeerError(ErrorCause),
+    /// A path (one of the peer's addresses) changed its reachability state (RFC 9260 §8.2,
+    /// RFC 7829): confirmed by a heartbeat (`Unconfirmed` -> `Active`), potentially failed,
+    /// inactive, or back in service.
+    PathChange {
+        /// The peer address of the path.
+        addr: IpAddr,
+        /// Its new state.
+        state: PathState,
+    },
     /// The association is gone; this is its last event.
     Closed,
 }
@@ -186,6 +195,36 @@ pub struct AssociationStatus {
     pub recv_buffered: usize,
     /// Consecutive errors counted against Association.Max.Retrans.
     pub error_count: u32,
+    /// Every path, in the order the peer's addresses became known.
+    pub paths: Vec<PathStatus>,
+}
+
+/// A snapshot of one path (one peer address), for monitoring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PathStatus {
+    /// The peer address.
+    pub remote: IpAddr,
+    /// The local address packets to it leave from, if chosen.
+    pub local: Option<IpAddr>,
+    /// The reachability state.
+    pub state: PathState,
+    /// Whether it is the primary path.
+    pub primary: bool,
+    /// Whether new data currently goes to this path.
+    pub carries_data: bool,
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+    /// Retransmission timeout.
+    pub rto: Duration,
+    /// Congestion window, bytes.
+    pub cwnd: u32,
+    /// Bytes in flight on this path.
+    pub flight_size: u32,
+    /// Consecutive errors (timeouts) against Path.Max.Retrans.
+    pub error_count: u32,
+    /// The peer's UDP encapsulation port (0: raw IP).
+    pub encaps_port: u16,
 }
 
 /// Why [`AssociationMut::set_primary`](crate::AssociationMut::set_primary) failed.
@@ -218,13 +257,18 @@ pub(crate) struct Ctx<'a> {
     pub(crate) replies: &'a mut Vec<OwnedPacket>,
 }
 
+/// Most local addresses an endpoint or association lists (RFC 9260 §6.4).
+pub(crate) const MAX_LOCAL_ADDRESSES: usize = 16;
+
 /// Events beyond this many unread ones are dropped if they are only informational
 /// (`PeerError`), so a peer cannot grow the queue of an application that does not poll.
 const MAX_INFO_EVENTS: usize = 4096;
 
 impl Ctx<'_> {
     fn event(&mut self, e: Event) {
-        if matches!(e, Event::PeerError(_)) && self.events.len() >= MAX_INFO_EVENTS {
+        if matches!(e, Event::PeerError(_) | Event::PathChange { .. })
+            && self.events.len() >= MAX_INFO_EVENTS
+        {
             return;
         }
         self.events.push_back((self.id, e));
@@ -371,6 +415,14 @@ pub(crate) struct Association {
     /// The endpoint must refresh its tag and address maps (tags or paths changed).
     pub(crate) routing_changed: bool,
     last_activity: Timestamp,
+    /// Our addresses (RFC 9260 §6.4), listed in INIT/INIT ACK and used as path sources.
+    local_addrs: Vec<IpAddr>,
+    /// The path whose T3-rtx expired last: retransmissions avoid it while another active
+    /// path exists (RFC 9260 §6.4.1). Cleared once nothing waits for retransmission.
+    rtx_avoid: Option<PathIdx>,
+    /// The path the latest DATA arrived on: SACKs go back there (RFC 9260 §6.4), so they
+    /// follow the peer's failover even where our own data path is still the old one.
+    sack_path: Option<PathIdx>,
 }
 
 /// What the endpoint should do with a COOKIE ECHO for an existing association.
@@ -410,6 +462,9 @@ pub(crate) struct PeerInit {
     pub(crate) addresses: Vec<IpAddr>,
     pub(crate) cookie_preservative_ms: Option<u32>,
     pub(crate) host_name: bool,
+    /// Address families the peer supports (Supported Address Types, RFC 9260 §3.3.2.1):
+    /// `(ipv4, ipv6)`; both when the parameter is absent.
+    pub(crate) supported_types: (bool, bool),
 }
 
 impl PeerInit {
@@ -433,6 +488,7 @@ impl PeerInit {
             addresses: Vec::new(),
             cookie_preservative_ms: None,
             host_name: false,
+            supported_types: (true, true),
         };
         for param in params.iter() {
             // A known parameter with a malformed value is ignored.
@@ -447,6 +503,16 @@ impl PeerInit {
                     }
                 }
                 Param::CookiePreservative(ms) => p.cookie_preservative_ms = Some(ms),
+                Param::SupportedAddressTypes(types) => {
+                    // §3.3.2.1: the listed types only (a host name type is irrelevant to us).
+                    let mut v4 = false;
+                    let mut v6 = false;
+                    for t in types.iter() {
+                        v4 |= t == ParamType::IPV4_ADDRESS;
+                        v6 |= t == ParamType::IPV6_ADDRESS;
+                    }
+                    p.supported_types = (v4, v6);
+                }
                 Param::HostNameAddress(_) => p.host_name = true,
                 // RFC 9260 §3.2.1: for a parameter we do not implement, "stop" action bits
                 // end the parameter processing.
@@ -558,6 +624,8 @@ pub(crate) struct AcceptParams<'a> {
     pub(crate) src: IpAddr,
     pub(crate) dst: IpAddr,
     pub(crate) encaps_port: u16,
+    /// The endpoint's local addresses (RFC 9260 §6.4).
+    pub(crate) local_addrs: &'a [IpAddr],
 }
 
 impl Association {
@@ -597,6 +665,9 @@ impl Association {
             sack_blocks: Vec::new(),
             routing_changed: true,
             last_activity: now,
+            local_addrs: Vec::new(),
+            rtx_avoid: None,
+            sack_path: None,
         }
     }
 
@@ -612,7 +683,9 @@ impl Association {
         encaps_port: u16,
         local_tag: u32,
         initial_tsn: Tsn,
+        local_addrs: &[IpAddr],
     ) -> Association {
+        let local = local.or_else(|| pick_local(local_addrs, peer));
         let path = Path::new(peer, local, encaps_port, PathState::Active, &config);
         let mut a = Association::base(
             config,
@@ -627,6 +700,7 @@ impl Association {
                 preservative_ms: None,
             },
         );
+        a.local_addrs = local_addrs.to_vec();
         a.pending.init = true;
         let rto = a.paths[0].rto.rto();
         a.timers.start(Timer::T1Init, now + rto);
@@ -662,6 +736,7 @@ impl Association {
         a.local_os = c.local_os;
         a.local_mis = c.local_mis;
         a.peer_tag = c.peer_tag;
+        a.local_addrs = p.local_addrs.to_vec();
         a.install_peer(&p.peer, p.src, now);
         a.pending.cookie_ack = true;
         a.start_heartbeats(now, ctx);
@@ -699,16 +774,16 @@ impl Association {
             if self.paths.len() >= MAX_PATHS {
                 break;
             }
-            if self.paths.iter().any(|p| p.remote == addr) {
+            if self.paths.iter().any(|p| p.remote == addr) || !is_unicast(addr) {
                 continue;
             }
-            if addr.is_ipv4() != src.is_ipv4() || !is_unicast(addr) {
+            // A family we cannot send from is no destination for us (§5.1.2).
+            let from = pick_local(&self.local_addrs, addr)
+                .or_else(|| local.filter(|l| l.is_ipv4() == addr.is_ipv4()));
+            if from.is_none() && addr.is_ipv4() != src.is_ipv4() {
                 continue;
             }
-            let mut path = Path::new(addr, None, encaps, PathState::Unconfirmed, &self.config);
-            if local.is_some_and(|l| l.is_ipv4() == addr.is_ipv4()) {
-                path.local = local;
-            }
+            let mut path = Path::new(addr, from, encaps, PathState::Unconfirmed, &self.config);
             path.init_congestion(peer.a_rwnd);
             self.paths.push(path);
         }
@@ -717,27 +792,49 @@ impl Association {
     }
 
     fn start_heartbeats(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
-        if self.config.heartbeat_interval.is_none() {
-            return;
-        }
+        // RFC 9260 §5.4: unconfirmed addresses are probed right away, HB.Max.Burst of them
+        // per RTO; confirmed ones get the periodic heartbeat of §8.3.
+        let burst = self.config.hb_max_burst.max(1) as usize;
+        let mut unconfirmed = 0usize;
         for i in 0..self.paths.len() {
-            if self
-                .paths
-                .get(i)
-                .is_some_and(|p| p.state == PathState::Active)
-            {
+            let Some(p) = self.paths.get(i) else { continue };
+            if p.state == PathState::Unconfirmed {
+                let rto = p.rto.rto();
+                let rounds = u32::try_from(unconfirmed / burst).unwrap_or(u32::MAX);
+                unconfirmed += 1;
+                if rounds == 0 {
+                    // Sent with the next packet; the timer then waits one RTO for the ack.
+                    self.pending.heartbeat |= 1 << i.min(7);
+                    self.timers.start(Timer::Heartbeat(i), now + rto);
+                } else {
+                    self.timers
+                        .start(Timer::Heartbeat(i), now + rto.saturating_mul(rounds));
+                }
+            } else if self.config.heartbeat_interval.is_some() {
                 let at = self.next_heartbeat_at(i, now, ctx);
                 self.timers.start(Timer::Heartbeat(i), at);
             }
         }
     }
 
-    /// RFC 9260 §8.3: the next heartbeat after RTO + HB.interval, with ±50% jitter of the RTO.
+    /// When the next heartbeat of `path` is due.
+    ///
+    /// - Unconfirmed (RFC 9260 §5.4) and potentially-failed (RFC 7829 §5.1) paths: one RTO
+    ///   (already backed off by the timeouts so far).
+    /// - Otherwise RFC 9260 §8.3: RTO + HB.interval, with ±50% jitter of the RTO.
     fn next_heartbeat_at(&self, path: PathIdx, now: Timestamp, ctx: &mut Ctx<'_>) -> Timestamp {
+        let rto = self.paths.get(path).map_or(Duration::ZERO, |p| p.rto.rto());
+        let probing = self.paths.get(path).is_some_and(|p| {
+            p.state == PathState::PotentiallyFailed
+                || (p.state == PathState::Unconfirmed
+                    && p.error_count <= self.config.path_max_retrans)
+        });
+        if probing {
+            return now + rto;
+        }
         let Some(interval) = self.config.heartbeat_interval else {
             return Timestamp::MAX;
         };
-        let rto = self.paths.get(path).map_or(Duration::ZERO, |p| p.rto.rto());
         let rto_us = u64::try_from(rto.as_micros()).unwrap_or(u64::MAX);
         let jitter = if rto_us > 0 {
             ctx.rng.next_u64() % rto_us.max(1)
@@ -793,6 +890,26 @@ impl Association {
             send_buffered: self.data.as_ref().map_or(0, |d| d.out.buffered()),
             recv_buffered: self.data.as_ref().map_or(0, |d| d.inb.buffered()),
             error_count: self.error_count,
+            paths: {
+                let send = self.send_path();
+                self.paths
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| PathStatus {
+                        remote: p.remote,
+                        local: p.local,
+                        state: p.state,
+                        primary: i == self.primary,
+                        carries_data: i == send,
+                        srtt: p.rto.srtt(),
+                        rto: p.rto.rto(),
+                        cwnd: p.cwnd,
+                        flight_size: p.flight_size,
+                        error_count: p.error_count,
+                        encaps_port: p.encaps_port,
+                    })
+                    .collect()
+            },
         }
     }
 
@@ -987,14 +1104,136 @@ impl Association {
         self.error_count > self.config.association_max_retrans
     }
 
-    fn count_path_error(&mut self, p: PathIdx) {
-        let max = self.config.path_max_retrans;
-        if let Some(path) = self.paths.get_mut(p) {
-            path.error_count = path.error_count.saturating_add(1);
-            if path.error_count > max && path.state != PathState::Unconfirmed {
-                // §8.2: the destination is inactive. With one path it is still used.
-                path.state = PathState::Inactive;
+    /// Counts one error (a T3-rtx expiry or an unanswered heartbeat) against path `p`
+    /// (RFC 9260 §8.2) and moves it to Potentially-Failed (RFC 7829 §5.1: errors above
+    /// PF.Max.Retrans) or Inactive (errors above Path.Max.Retrans).
+    fn count_path_error(&mut self, p: PathIdx, now: Timestamp, ctx: &mut Ctx<'_>) {
+        let pmr = self.config.path_max_retrans;
+        let pfmr = self.config.pf_max_retrans;
+        let multi_path = self.paths.len() > 1;
+        let Some(path) = self.paths.get_mut(p) else {
+            return;
+        };
+        path.error_count = path.error_count.saturating_add(1);
+        let errors = path.error_count;
+        let next = match path.state {
+            // An address never confirmed stays so; its probing just slows down (§5.4).
+            PathState::Unconfirmed => PathState::Unconfirmed,
+            _ if errors > pmr => PathState::Inactive,
+            // RFC 7829 is failover between paths: with a single path there is nothing to
+            // fail over to, so the PF state (and its probing) does not apply.
+            PathState::Active if multi_path && pfmr.is_some_and(|pf| errors > pf) => {
+                PathState::PotentiallyFailed
             }
+            s => s,
+        };
+        self.set_path_state(p, next, now, ctx);
+        // RFC 7829 §6: Primary Path Switchover after PSMR errors on the primary.
+        if p == self.primary
+            && self.config.primary_switchover.is_some_and(|n| errors >= n)
+            && let Some(alt) = self.active_alternate(p)
+        {
+            self.primary = alt;
+        }
+    }
+
+    /// Changes the state of path `p`, reporting the change (RFC 9260 §8.2: the upper layer
+    /// SHOULD be notified) and starting the probing a Potentially-Failed path gets.
+    fn set_path_state(&mut self, p: PathIdx, state: PathState, now: Timestamp, ctx: &mut Ctx<'_>) {
+        let Some(path) = self.paths.get_mut(p) else {
+            return;
+        };
+        if path.state == state {
+            return;
+        }
+        path.state = state;
+        let addr = path.remote;
+        let rto = path.rto.rto();
+        if state == PathState::PotentiallyFailed && self.is_open_for_heartbeat() {
+            // RFC 7829 §5.1: probe a PF destination with a heartbeat every RTO.
+            self.pending.heartbeat |= 1 << p.min(7);
+            self.timers.start(Timer::Heartbeat(p), now + rto);
+        }
+        ctx.event(Event::PathChange { addr, state });
+    }
+
+    /// Paths that fell into PF or Inactive and whose error counter an acknowledgement reset
+    /// are back in service (RFC 7829 §5.1, RFC 9260 §8.2).
+    fn revive_acknowledged_paths(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        for i in 0..self.paths.len() {
+            let revived = self.paths.get(i).is_some_and(|p| {
+                p.error_count == 0
+                    && matches!(p.state, PathState::PotentiallyFailed | PathState::Inactive)
+            });
+            if revived {
+                self.set_path_state(i, PathState::Active, now, ctx);
+                if let Some(at) = self.heartbeat_interval_deadline(i, now, ctx) {
+                    self.timers.start(Timer::Heartbeat(i), at);
+                }
+            }
+        }
+    }
+
+    fn heartbeat_interval_deadline(
+        &self,
+        p: PathIdx,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Timestamp> {
+        let at = self.next_heartbeat_at(p, now, ctx);
+        (at != Timestamp::MAX).then_some(at)
+    }
+
+    /// An active path other than `not`, preferring the lowest error count, then the
+    /// smallest smoothed RTT.
+    fn active_alternate(&self, not: PathIdx) -> Option<PathIdx> {
+        self.paths
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i != not && p.state == PathState::Active)
+            .min_by_key(|(i, p)| (p.error_count, p.rto.srtt().unwrap_or(Duration::MAX), *i))
+            .map(|(i, _)| i)
+    }
+
+    /// Where new data goes (RFC 9260 §6.4, RFC 7829 §5.1):
+    /// - the primary path while it is active;
+    /// - otherwise an active alternate;
+    /// - with no active path ("dormant", RFC 7829 §5.4), the potentially-failed path with the
+    ///   fewest errors (the primary on a tie);
+    /// - with every path inactive, the primary (RFC 9260 §8.2 keeps using one destination).
+    ///
+    /// Unconfirmed paths never carry data (RFC 9260 §5.4).
+    pub(crate) fn data_path(&self) -> PathIdx {
+        let primary_state = self.paths.get(self.primary).map(|p| p.state);
+        if primary_state == Some(PathState::Active) {
+            return self.primary;
+        }
+        if let Some(alt) = self.active_alternate(self.primary) {
+            return alt;
+        }
+        self.paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.state == PathState::PotentiallyFailed)
+            .min_by_key(|(i, p)| (p.error_count, *i != self.primary, *i))
+            .map_or(self.primary, |(i, _)| i)
+    }
+
+    /// The path for the next DATA packet: the data path, except that chunks waiting for
+    /// retransmission after a T3-rtx expiry go to another active path if there is one
+    /// (RFC 9260 §6.4.1).
+    fn send_path(&self) -> PathIdx {
+        let dp = self.data_path();
+        let rtx = self
+            .data
+            .as_ref()
+            .is_some_and(|d| d.out.has_retransmissions());
+        if !rtx {
+            return dp;
+        }
+        match self.rtx_avoid {
+            Some(avoid) if avoid == dp => self.active_alternate(avoid).unwrap_or(dp),
+            _ => dp,
         }
     }
 
@@ -1086,7 +1325,7 @@ impl Association {
                 };
                 *retransmits += 1;
                 let primary = self.primary;
-                self.count_path_error(primary);
+                self.count_path_error(primary, now, ctx);
                 if self.count_error() {
                     self.lost(ctx, LostReason::MaxRetransmissions);
                     return;
@@ -1153,9 +1392,11 @@ impl Association {
             return;
         }
         let counts = d.out.on_t3_expired(p, &mut self.paths, &self.config);
+        // §6.4.1: retransmit what timed out to another active destination if possible.
+        self.rtx_avoid = Some(p);
         if counts {
             // §6.3.3 / §8.1 / §8.2: a timeout is an error on the path and association.
-            self.count_path_error(p);
+            self.count_path_error(p, now, ctx);
             if self.count_error() {
                 self.lost(ctx, LostReason::MaxRetransmissions);
                 return;
@@ -1175,18 +1416,28 @@ impl Association {
         let unanswered = path.hb_outstanding.take().is_some();
         let idle = !path.sent_in_hb_period;
         path.sent_in_hb_period = false;
+        let unconfirmed = path.state == PathState::Unconfirmed;
         if unanswered {
-            // §8.3: an unacknowledged HEARTBEAT is an error for the path and association.
+            // §8.3: a HEARTBEAT not acknowledged within an RTO is an error for the path, and
+            // for the association unless the address was never confirmed (§5.4: such an
+            // address is not part of the association's reachability yet).
             path.rto.back_off(&self.config);
-            self.count_path_error(p);
-            if self.count_error() {
+            self.count_path_error(p, now, ctx);
+            if !unconfirmed && self.count_error() {
                 self.lost(ctx, LostReason::MaxRetransmissions);
                 return;
             }
         }
-        if idle || unanswered {
+        let probing = self.paths.get(p).is_some_and(|path| {
+            path.state == PathState::PotentiallyFailed
+                || (path.state == PathState::Unconfirmed
+                    && path.error_count <= self.config.path_max_retrans)
+        });
+        if idle || unanswered || probing {
             self.pending.heartbeat |= 1 << p.min(7);
         }
+        // The heartbeat goes out with the next packet, which re-arms this timer to wait one
+        // RTO for the acknowledgement; until then the timer keeps the next regular slot.
         let at = self.next_heartbeat_at(p, now, ctx);
         self.timers.start(Timer::Heartbeat(p), at);
     }
@@ -1285,11 +1536,12 @@ impl Association {
                 ChunkType::DATA => {
                     if self.on_data(now, ctx, &ch) {
                         had_data = true;
+                        self.sack_path = path_idx.or(self.sack_path);
                     }
                 }
                 ChunkType::SACK => self.on_sack(now, ctx, &ch),
                 ChunkType::HEARTBEAT => self.on_heartbeat(&ch, path_idx.unwrap_or(self.primary)),
-                ChunkType::HEARTBEAT_ACK => self.on_heartbeat_ack(now, &ch),
+                ChunkType::HEARTBEAT_ACK => self.on_heartbeat_ack(now, ctx, &ch),
                 ChunkType::SHUTDOWN => self.on_shutdown(now, ctx, &ch),
                 ChunkType::SHUTDOWN_ACK => {
                     self.on_shutdown_ack(now, ctx, pkt.verification_tag(), path_idx)
@@ -1669,12 +1921,13 @@ impl Association {
         match res {
             Err(_) => self.violation(now, ctx, Violation::SackBeyondSent),
             Ok(o) => {
+                if d.out.take_send_space(&self.config) {
+                    ctx.event(Event::SendSpace);
+                }
                 if o.acked_new {
                     // §8.1: an acknowledgement resets the association error counter.
                     self.error_count = 0;
-                }
-                if d.out.take_send_space(&self.config) {
-                    ctx.event(Event::SendSpace);
+                    self.revive_acknowledged_paths(now, ctx);
                 }
                 self.check_shutdown_progress(now);
             }
@@ -1704,7 +1957,7 @@ impl Association {
             .push_back((path, hb.info.to_vec()));
     }
 
-    fn on_heartbeat_ack(&mut self, now: Timestamp, ch: &RawChunk<'_>) {
+    fn on_heartbeat_ack(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
         let Ok(ack) = HeartbeatAck::parse(ch) else {
             return;
         };
@@ -1724,16 +1977,22 @@ impl Association {
         }
         path.hb_outstanding = None;
         path.error_count = 0;
-        if matches!(
-            path.state,
-            PathState::Unconfirmed | PathState::Inactive | PathState::PotentiallyFailed
-        ) {
-            path.state = PathState::Active;
-        }
         // §8.3: the heartbeat's round trip is an RTT measurement.
         path.rto
             .measure(now.saturating_duration_since(sent), &self.config);
         self.error_count = 0;
+        // §5.4: a heartbeat acknowledged with our nonce confirms the address; §8.3 and RFC
+        // 7829 §5.1: it returns a PF or inactive path to service.
+        if self
+            .paths
+            .get(p)
+            .is_some_and(|x| x.state != PathState::Active)
+        {
+            self.set_path_state(p, PathState::Active, now, ctx);
+        }
+        // The next heartbeat comes after the regular interval.
+        let at = self.next_heartbeat_at(p, now, ctx);
+        self.timers.start(Timer::Heartbeat(p), at);
     }
 
     fn on_shutdown(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
@@ -1895,9 +2154,9 @@ impl Association {
         if !self.can_send_data() {
             return false;
         }
-        self.paths
-            .get(self.primary)
-            .is_some_and(|path| d.out.wants_to_send(path, &self.config))
+        self.paths.get(self.send_path()).is_some_and(|path| {
+            path.state != PathState::Unconfirmed && d.out.wants_to_send(path, &self.config)
+        })
     }
 
     fn can_send_data(&self) -> bool {
@@ -1937,7 +2196,16 @@ impl Association {
         ) {
             return None;
         }
-        // The destination: a path owed a HEARTBEAT ACK or HEARTBEAT, else the primary.
+        // The destination: a path owed a HEARTBEAT ACK or HEARTBEAT, else the path data
+        // goes to (§6.4).
+        if self
+            .data
+            .as_ref()
+            .is_none_or(|d| !d.out.has_retransmissions())
+        {
+            self.rtx_avoid = None;
+        }
+        let send_path = self.send_path();
         let path_idx = self
             .pending
             .heartbeat_acks
@@ -1946,9 +2214,23 @@ impl Association {
             .or_else(|| {
                 (0..self.paths.len()).find(|i| self.pending.heartbeat & (1 << (*i).min(7)) != 0)
             })
-            .unwrap_or(self.primary)
+            .or_else(|| {
+                // §6.4: a SACK SHOULD go to the address the DATA came from.
+                let due = self.data.as_ref().is_some_and(|d| d.inb.sack_due_now());
+                self.sack_path.filter(|&i| {
+                    due && i != send_path
+                        && self
+                            .paths
+                            .get(i)
+                            .is_some_and(|p| p.state != PathState::Unconfirmed)
+                })
+            })
+            .unwrap_or(send_path)
             .min(self.paths.len().saturating_sub(1));
         let path = self.paths.get(path_idx)?;
+        // RFC 9260 §5.4: an unconfirmed address gets nothing but HEARTBEAT and HEARTBEAT ACK.
+        let confirmed = path.state != PathState::Unconfirmed;
+        let carries_data = confirmed && path_idx == send_path;
         let limit = path.max_packet();
         let header = CommonHeader {
             source_port: self.local_port,
@@ -1957,16 +2239,18 @@ impl Association {
         };
         let mut w = PacketBuilder::new(buf, limit, header).ok()?;
 
-        if self.pending.cookie_ack && w.push(&CookieAck).is_ok() {
+        if confirmed && self.pending.cookie_ack && w.push(&CookieAck).is_ok() {
             self.pending.cookie_ack = false;
         }
         // SACK: when due now, or bundled with data we are about to send anyway (§6.2).
-        let will_send_data = self.can_send_data()
+        let will_send_data = carries_data
+            && self.can_send_data()
             && self
                 .data
                 .as_ref()
                 .is_some_and(|d| d.out.wants_to_send(path, &self.config));
-        if let Some(d) = self.data.as_mut()
+        if confirmed
+            && let Some(d) = self.data.as_mut()
             && (d.inb.sack_due_now()
                 || (d.inb.sack_pending() && w.remaining() >= 16 && will_send_data))
         {
@@ -1988,7 +2272,7 @@ impl Association {
             drop(sack);
             self.timers.stop(Timer::DelayedSack);
         }
-        if !self.pending.errors.is_empty() {
+        if confirmed && !self.pending.errors.is_empty() {
             let errs = core::mem::take(&mut self.pending.errors);
             let pushed = TlvList::from_bytes(&errs)
                 .map(|causes| w.push(&ErrorChunk { causes }).is_ok())
@@ -1998,10 +2282,10 @@ impl Association {
                 self.pending.errors = errs;
             }
         }
-        if self.pending.shutdown_ack && w.push(&ShutdownAck).is_ok() {
+        if confirmed && self.pending.shutdown_ack && w.push(&ShutdownAck).is_ok() {
             self.pending.shutdown_ack = false;
         }
-        if self.pending.shutdown {
+        if confirmed && self.pending.shutdown {
             let cum = self.data.as_ref().map_or(Tsn(0), |d| d.inb.cum_ack());
             let chunk = Shutdown {
                 cumulative_tsn_ack: cum,
@@ -2034,11 +2318,15 @@ impl Association {
                 if let Some(p) = self.paths.get_mut(path_idx) {
                     p.hb_outstanding = Some(nonce);
                     p.sent_in_hb_period = true;
+                    // §8.3: the heartbeat must be acknowledged within one RTO.
+                    let rto = p.rto.rto();
+                    self.timers.start(Timer::Heartbeat(path_idx), now + rto);
                 }
             }
         }
         // DATA.
-        if self.can_send_data()
+        if carries_data
+            && self.can_send_data()
             && let Some(d) = self.data.as_mut()
         {
             let immediate = matches!(self.state, State::ShutdownPending);
@@ -2089,8 +2377,11 @@ impl Association {
             verification_tag: 0,
         };
         let mut w = PacketBuilder::new(buf, limit, header).ok()?;
-        let preservative = preservative_ms.map(Param::CookiePreservative);
-        let params = preservative.as_slice();
+        let mut params: Vec<Param<'_>> = Vec::new();
+        params.extend(preservative_ms.map(Param::CookiePreservative));
+        // RFC 9260 §3.3.2.1 / §6.4: a multi-homed endpoint lists its addresses.
+        push_address_params(&mut params, &self.local_addrs, (true, true));
+        let params = params.as_slice();
         let init = Init {
             initiate_tag: self.local_tag,
             a_rwnd: self.config.receive_window,
@@ -2133,6 +2424,57 @@ impl Association {
         }
         Some((w.finish(), self.primary))
     }
+}
+
+/// Appends IPv4/IPv6 Address parameters for `addrs` of the families `(v4, v6)` the peer
+/// supports. A single address is not listed: the source address of the packet says it all
+/// (and stays correct behind address translation).
+pub(crate) fn push_address_params<'a>(
+    params: &mut Vec<Param<'a>>,
+    addrs: &[IpAddr],
+    families: (bool, bool),
+) {
+    if addrs.len() < 2 {
+        return;
+    }
+    for a in addrs.iter().take(MAX_LOCAL_ADDRESSES) {
+        match a {
+            IpAddr::V4(v4) if families.0 => params.push(Param::Ipv4Address(*v4)),
+            IpAddr::V6(v6) if families.1 => params.push(Param::Ipv6Address(*v6)),
+            _ => {}
+        }
+    }
+}
+
+/// The local address to send to `remote` from: among `locals` of the same family, the one
+/// sharing the longest prefix with `remote` (the one on the same subnet, when there is
+/// one). `None` when no local address of that family is configured (the driver's routing
+/// then chooses).
+pub(crate) fn pick_local(locals: &[IpAddr], remote: IpAddr) -> Option<IpAddr> {
+    fn common_prefix(a: &[u8], b: &[u8]) -> u32 {
+        let mut bits = 0;
+        for (x, y) in a.iter().zip(b) {
+            let d = x ^ y;
+            if d == 0 {
+                bits += 8;
+            } else {
+                bits += d.leading_zeros();
+                break;
+            }
+        }
+        bits
+    }
+    locals
+        .iter()
+        .copied()
+        .filter(|l| l.is_ipv4() == remote.is_ipv4())
+        // The first configured address wins a tie.
+        .rev()
+        .max_by_key(|l| match (l, remote) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => common_prefix(&a.octets(), &b.octets()),
+            (IpAddr::V6(a), IpAddr::V6(b)) => common_prefix(&a.octets(), &b.octets()),
+            _ => 0,
+        })
 }
 
 /// RFC 9260 §8.4 (1): packets to or from non-unicast addresses are not answered.

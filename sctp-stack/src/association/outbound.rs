@@ -271,6 +271,11 @@ impl Outbound {
         self.current.is_some() || !self.rr.is_empty()
     }
 
+    /// Whether chunks wait for retransmission (marked by T3-rtx or fast retransmit).
+    pub(crate) fn has_retransmissions(&self) -> bool {
+        self.to_retransmit > 0 || self.fast_pending > 0
+    }
+
     pub(crate) fn in_fast_recovery(&self) -> bool {
         self.fast_recovery_exit.is_some()
     }

@@ -138,6 +138,10 @@ pub struct Seen<'a> {
     pub from: usize,
     /// Receiving node.
     pub to: usize,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
     /// The SCTP packet.
     pub data: &'a [u8],
 }
@@ -162,6 +166,8 @@ pub struct Network {
     /// Upper bound of steps without the clock moving before `step` reports a busy loop.
     stall_limit: u32,
     filter: Option<Filter>,
+    /// Addresses whose interface is down: packets from or to them are dropped.
+    down: Vec<IpAddr>,
 }
 
 impl core::fmt::Debug for Network {
@@ -195,6 +201,7 @@ impl Network {
             stats: NetStats::default(),
             stall_limit: 100_000,
             filter: None,
+            down: Vec::new(),
         }
     }
 
@@ -275,6 +282,16 @@ impl Network {
     /// The configuration used for pairs without an explicit link.
     pub fn set_default_link(&mut self, link: LinkConfig) {
         self.default_link = link;
+    }
+
+    /// Takes the interface of `addr` down (`up == false`) or back up: while it is down,
+    /// every packet from or to the address is dropped, including those already in flight
+    /// when they arrive (a path failure of a multi-homed host).
+    pub fn set_address_up(&mut self, addr: IpAddr, up: bool) {
+        self.down.retain(|a| *a != addr);
+        if !up {
+            self.down.push(addr);
+        }
     }
 
     /// Changes the link from `from` to `to` in place (e.g. to take it down).
@@ -381,13 +398,21 @@ impl Network {
                         now,
                         from,
                         to,
+                        src,
+                        dst: t.dst,
                         data: &data,
                     })
                 {
                     self.stats.dropped += 1;
                     continue;
                 }
-                if !link.up || data.len() > link.mtu {
+                // A downed interface drops what it would send or receive; the filter above
+                // still sees the attempt (tests check what went to an unreachable address).
+                if !link.up
+                    || data.len() > link.mtu
+                    || self.down.contains(&src)
+                    || self.down.contains(&t.dst)
+                {
                     self.stats.dropped += 1;
                     continue;
                 }
@@ -473,6 +498,10 @@ impl Network {
             }
             self.in_flight.pop();
             if let Some(p) = self.packets.remove(&seq) {
+                if self.down.contains(&p.src) || self.down.contains(&p.dst) {
+                    self.stats.dropped += 1;
+                    continue;
+                }
                 self.deliver(p.to, p.src, p.dst, p.encaps_port, &p.data, now);
             }
         }

@@ -598,3 +598,41 @@ fn an_idle_path_is_heartbeated_and_each_heartbeat_measures_its_rtt() {
     }
     let _ = Timestamp::ZERO;
 }
+
+#[test]
+fn a_listed_loopback_or_link_local_address_is_not_used_from_a_global_one() {
+    let mut net = Network::new(21);
+    net.add_node(endpoint(7, fast_config(), vec![a1()]), &[a1()]);
+    let b_addrs = vec![
+        b1(),
+        ip("127.0.0.1"),
+        ip("169.254.7.7"),
+        ip("fe80::7"),
+        b2(),
+    ];
+    net.add_node(endpoint(8, fast_config(), b_addrs.clone()), &b_addrs);
+    net.node(B).endpoint.listen(PORT).unwrap();
+    let log = record(&mut net, |_| false);
+    let now = net.now();
+    let a = net
+        .node(A)
+        .endpoint
+        .connect(now, ConnectRequest::new(b1(), PORT))
+        .unwrap();
+    net.run_for(Duration::from_secs(3));
+    let st = net
+        .node(A)
+        .endpoint
+        .association(a)
+        .unwrap()
+        .status()
+        .unwrap();
+    let remotes: Vec<IpAddr> = st.paths.iter().map(|p| p.remote).collect();
+    assert_eq!(remotes, vec![b1(), b2()]);
+    let l = log.lock().unwrap();
+    assert!(
+        l.iter()
+            .filter(|r| r.from == A)
+            .all(|r| r.dst == b1() || r.dst == b2())
+    );
+}

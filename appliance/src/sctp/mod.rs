@@ -149,12 +149,13 @@ pub fn resolve_hosts(spec: &str) -> Result<Vec<IpAddr>, Failure> {
     Ok(out)
 }
 
-/// The one remote address this build can use: several need multi-homing.
+/// The one remote address to connect to. The peer's further addresses come from its INIT ACK
+/// (multi-homing); connecting to a list of addresses at once is not implemented yet.
 pub fn single_remote(hosts: &[IpAddr]) -> Result<IpAddr, Failure> {
     match hosts {
         [one] => Ok(*one),
         _ => Err(Failure::usage(
-            "several peer addresses need multi-homing, which sctp-stack does not support yet",
+            "connecting to several peer addresses at once is not implemented yet: give one; the peer's other addresses are learned from its INIT ACK",
         )),
     }
 }
@@ -167,7 +168,7 @@ impl NetArgs {
             [one] if one.is_unspecified() => Ok(None),
             [one] => Ok(Some(*one)),
             _ => Err(Failure::usage(
-                "several --bind addresses need multi-homing, which sctp-stack does not support yet",
+                "several --bind addresses are not implemented in rsp yet: give one address",
             )),
         }
     }

@@ -774,7 +774,10 @@ impl Association {
             if self.paths.len() >= MAX_PATHS {
                 break;
             }
-            if self.paths.iter().any(|p| p.remote == addr) || !is_unicast(addr) {
+            if self.paths.iter().any(|p| p.remote == addr)
+                || !is_unicast(addr)
+                || addr_scope(addr) > addr_scope(src)
+            {
                 continue;
             }
             // A family we cannot send from is no destination for us (§5.1.2).
@@ -2477,6 +2480,23 @@ pub(crate) fn pick_local(locals: &[IpAddr], remote: IpAddr) -> Option<IpAddr> {
         })
 }
 
+/// The reach of an address: 0 global (private ranges included), 1 link-local, 2 loopback.
+/// An address listed in INIT or INIT ACK is used only if its reach is not narrower than that
+/// of the address the association was set up with: a peer reached over a global address
+/// may list its loopback or link-local addresses, but those lead elsewhere from here (the
+/// IPv4/IPv6 address scoping rules the kernel stacks apply; RFC 9260 §5.1.2 lets an
+/// endpoint use a subset of the peer's addresses).
+pub(crate) fn addr_scope(a: IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(v) if v.is_loopback() => 2,
+        IpAddr::V4(v) if v.is_link_local() => 1,
+        IpAddr::V6(v) if v.is_loopback() => 2,
+        IpAddr::V6(v) if v.is_unicast_link_local() => 1,
+        IpAddr::V6(v) => v.to_ipv4_mapped().map_or(0, |m| addr_scope(IpAddr::V4(m))),
+        IpAddr::V4(_) => 0,
+    }
+}
+
 /// RFC 9260 §8.4 (1): packets to or from non-unicast addresses are not answered.
 pub(crate) fn is_unicast(a: IpAddr) -> bool {
     match a {
@@ -2488,6 +2508,19 @@ pub(crate) fn is_unicast(a: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_addresses_of_narrower_scope_than_the_primary_are_not_used() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(addr_scope(ip("198.18.0.1")), 0);
+        assert_eq!(addr_scope(ip("10.1.2.3")), 0);
+        assert_eq!(addr_scope(ip("169.254.1.1")), 1);
+        assert_eq!(addr_scope(ip("127.0.0.1")), 2);
+        assert_eq!(addr_scope(ip("fd00::1")), 0);
+        assert_eq!(addr_scope(ip("fe80::1")), 1);
+        assert_eq!(addr_scope(ip("::1")), 2);
+        assert_eq!(addr_scope(ip("::ffff:127.0.0.1")), 2);
+    }
 
     #[test]
     fn an_idle_association_fits_in_4_kib() {

@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# usrsctp interop suite (issue 3): `rsp sctp` against the usrsctp example programs
+# (libusrsctp-examples, /usr/lib/usrsctp) over UDP encapsulation (RFC 6951) on loopback,
+# unprivileged. Every scenario checks what arrived on both sides, and every capture that rsp
+# writes (--pcap) must pass .ci/lib/tshark-check.sh (CRC32c verified, nothing malformed, no
+# error-level expert info).
+#
+#   .ci/interop.sh            all scenarios, IPv4 and IPv6 (echo), 100 MB perf both ways
+#   INTEROP_PERF_BYTES=N      perf volume (default 100000000)
+#
+# Scenarios:
+#   echo      rsp sctp client  -> usrsctp echo_server        (127.0.0.1 and ::1)
+#             usrsctp client   -> rsp sctp server --echo     (127.0.0.1 and ::1)
+#   discard   rsp sctp client  -> usrsctp discard_server;  usrsctp client -> rsp --discard
+#   daytime   rsp sctp client  -> usrsctp daytime_server;  usrsctp client -> rsp --daytime
+#   chargen   rsp sctp client  -> usrsctp chargen_server_upcall; usrsctp client -> rsp --chargen
+#   perf      rsp sctp perf client -> usrsctp tsctp (server); usrsctp tsctp -> rsp sctp perf server
+#
+# The usrsctp programs take their UDP encapsulation ports as arguments (local, then remote);
+# tsctp takes -E (local) and -U (remote). Each side gets its own port, derived from the PID so
+# that parallel runs on one host do not collide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+U=/usr/lib/usrsctp
+PERF_BYTES=${INTEROP_PERF_BYTES:-100000000}
+
+for tool in tshark "$U/echo_server" "$U/client" "$U/discard_server" "$U/daytime_server" \
+  "$U/chargen_server_upcall" "$U/tsctp"; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "interop: $tool is missing (tshark and libusrsctp-examples are in .ci/apt-packages)" >&2
+    exit 1
+  }
+done
+
+echo "interop: building rsp (release)"
+cargo build --release -q -p appliance --bin rsp
+RSP=${CARGO_TARGET_DIR:-$REPO/target}/release/rsp
+[ -x "$RSP" ] || { echo "interop: $RSP was not built" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/rsp-interop.XXXXXX)
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "interop: work files kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# Two free-looking UDP ports: usrsctp's and ours.
+base=$((30000 + ($$ % 15000) * 2))
+UPORT=$base      # usrsctp's encapsulation port
+RPORT=$((base + 1)) # rsp's encapsulation port
+
+PASS=0
+fail() {
+  echo "interop: FAILED: $*" >&2
+  for f in "$WORK"/*.out "$WORK"/*.err; do
+    [ -s "$f" ] || continue
+    echo "---- $(basename "$f") (last 20 lines)" >&2
+    tail -n 20 "$f" >&2
+  done
+  exit 1
+}
+ok() {
+  PASS=$((PASS + 1))
+  echo "interop: ok: $*"
+}
+# Starts a background process, remembering its PID for the cleanup.
+bg() {
+  local out=$1
+  shift
+  "$@" >"$WORK/$out.out" 2>"$WORK/$out.err" &
+  PIDS+=("$!")
+  LAST_PID=$!
+}
+# Stops a background process (SIGTERM) and waits for it, bounded.
+stop() {
+  local pid=$1 i
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+# Waits (bounded) for a background process to exit by itself; returns its exit status.
+wait_exit() {
+  local pid=$1 secs=$2 i
+  for i in $(seq $((secs * 10))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 124
+  fi
+  local rc=0
+  wait "$pid" || rc=$?
+  return "$rc"
+}
+check_pcap() {
+  local f=$WORK/$1.pcap
+  "$REPO/.ci/lib/tshark-check.sh" "$f" "$UPORT" "$RPORT" || fail "capture $1 is not tshark-clean"
+}
+# usrsctp programs bind their encapsulation port at start; give them a moment (a lost INIT
+# would only cost a retransmission, but keeps the runs short).
+settle() { sleep 0.7; }
+
+LINES=("first message from the interop suite" "second, with some more text: 0123456789"
+  "third")
+input_lines() { printf '%s\n' "${LINES[@]}"; }
+
+# ---- echo: rsp client -> usrsctp echo_server ----------------------------------------------------
+for host in 127.0.0.1 ::1; do
+  tag=echo-rsp-client-$([ "$host" = ::1 ] && echo v6 || echo v4)
+  bg usrsctp-echo "$U/echo_server" "$UPORT" "$RPORT"
+  srv=$LAST_PID
+  settle
+  input_lines | timeout 30 "$RSP" sctp client "$host" 7 --udp-port "$RPORT" \
+    --remote-udp-port "$UPORT" --pcap "$WORK/$tag.pcap" >"$WORK/$tag.out" 2>"$WORK/$tag.err" ||
+    fail "$tag: rsp sctp client exited with $?"
+  stop "$srv"
+  diff <(input_lines) "$WORK/$tag.out" >/dev/null || fail "$tag: the echoed lines differ"
+  check_pcap "$tag"
+  ok "$tag: ${#LINES[@]} messages echoed by usrsctp echo_server over $host"
+done
+
+# ---- echo: usrsctp client -> rsp server --echo --------------------------------------------------
+for host in 127.0.0.1 ::1; do
+  tag=echo-rsp-server-$([ "$host" = ::1 ] && echo v6 || echo v4)
+  bg "$tag-server" "$RSP" sctp server --echo --once --json --udp-port "$RPORT" \
+    --pcap "$WORK/$tag.pcap"
+  srv=$LAST_PID
+  settle
+  # The usrsctp client shuts down when its standard input ends; keep it open until the echoes
+  # are back.
+  { input_lines; sleep 2; } | timeout 30 "$U/client" "$host" 7 0 "$UPORT" "$RPORT" \
+    >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: usrsctp client exited with $?"
+  wait_exit "$srv" 10 || fail "$tag: rsp sctp server --once exited with $?"
+  for l in "${LINES[@]}"; do
+    grep -qxF "$l" "$WORK/$tag.out" || fail "$tag: '$l' did not come back to the usrsctp client"
+  done
+  grep -q '"service":"echo".*"messages_received":3,.*"messages_sent":3,.*"graceful":true' \
+    "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+  grep -q SCTP_SHUTDOWN_COMP "$WORK/$tag.out" || fail "$tag: usrsctp saw no graceful shutdown"
+  check_pcap "$tag"
+  ok "$tag: usrsctp client got its ${#LINES[@]} messages back from rsp over $host"
+done
+
+# ---- discard ------------------------------------------------------------------------------------
+tag=discard-rsp-client
+bg usrsctp-discard "$U/discard_server" "$UPORT" "$RPORT"
+srv=$LAST_PID
+settle
+input_lines | timeout 30 "$RSP" sctp client 127.0.0.1 9 --count 0 --udp-port "$RPORT" \
+  --remote-udp-port "$UPORT" --pcap "$WORK/$tag.pcap" >"$WORK/$tag.out" 2>"$WORK/$tag.err" ||
+  fail "$tag: rsp sctp client exited with $?"
+stop "$srv"
+[ ! -s "$WORK/$tag.out" ] || fail "$tag: the discard server answered"
+# Three distinct DATA chunks went out (the association closed gracefully: all were acknowledged).
+n=$(tshark -n -o sctp.checksum:CRC-32C -d "udp.port==$UPORT,sctp" -d "udp.port==$RPORT,sctp" \
+  -r "$WORK/$tag.pcap" -Y "sctp.data_tsn && ip.dst == 127.0.0.1" -T fields -e sctp.data_tsn |
+  tr ',' '\n' | sort -u | grep -c . || true)
+[ "$n" -ge 3 ] || fail "$tag: only $n DATA chunks in the capture"
+check_pcap "$tag"
+ok "$tag: 3 messages accepted by usrsctp discard_server"
+
+tag=discard-rsp-server
+bg "$tag-server" "$RSP" sctp server --discard --once --json --udp-port "$RPORT" \
+  --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+{ input_lines; sleep 1; } | timeout 30 "$U/client" 127.0.0.1 9 0 "$UPORT" "$RPORT" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: usrsctp client exited with $?"
+wait_exit "$srv" 10 || fail "$tag: rsp sctp server --once exited with $?"
+grep -q '"service":"discard".*"messages_received":3,.*"messages_sent":0,.*"graceful":true' \
+  "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+check_pcap "$tag"
+ok "$tag: rsp discarded the usrsctp client's 3 messages"
+
+# ---- daytime ------------------------------------------------------------------------------------
+DATE_RE='^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [0-9]{4}$'
+tag=daytime-rsp-client
+bg usrsctp-daytime "$U/daytime_server" "$UPORT" "$RPORT"
+srv=$LAST_PID
+settle
+timeout 30 "$RSP" sctp client 127.0.0.1 13 --until-closed --udp-port "$RPORT" \
+  --remote-udp-port "$UPORT" --pcap "$WORK/$tag.pcap" </dev/null >"$WORK/$tag.out" \
+  2>"$WORK/$tag.err" || fail "$tag: rsp sctp client exited with $?"
+stop "$srv"
+grep -qE "$DATE_RE" "$WORK/$tag.out" || fail "$tag: no time of day received: $(cat "$WORK/$tag.out")"
+check_pcap "$tag"
+ok "$tag: $(head -n 1 "$WORK/$tag.out") from usrsctp daytime_server"
+
+tag=daytime-rsp-server
+bg "$tag-server" "$RSP" sctp server --daytime --once --json --udp-port "$RPORT" \
+  --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+{ sleep 2; } | timeout 30 "$U/client" 127.0.0.1 13 0 "$UPORT" "$RPORT" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: usrsctp client exited with $?"
+wait_exit "$srv" 10 || fail "$tag: rsp sctp server --once exited with $?"
+grep -qE "$DATE_RE" "$WORK/$tag.out" || fail "$tag: usrsctp client printed no time of day"
+grep -q '"service":"daytime".*"messages_sent":1,.*"graceful":true' "$WORK/$tag-server.out" ||
+  fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+check_pcap "$tag"
+ok "$tag: usrsctp client got the time of day from rsp"
+
+# ---- chargen ------------------------------------------------------------------------------------
+CHARGEN_RE='^[ -~]{60,}'  # usrsctp sends 94-character lines, rsp 72 plus CR LF (RFC 864)
+tag=chargen-rsp-client
+bg usrsctp-chargen "$U/chargen_server_upcall" "$UPORT" "$RPORT"
+srv=$LAST_PID
+settle
+timeout 30 "$RSP" sctp client 127.0.0.1 19 --count 50 --udp-port "$RPORT" \
+  --remote-udp-port "$UPORT" --pcap "$WORK/$tag.pcap" </dev/null >"$WORK/$tag.out" \
+  2>"$WORK/$tag.err" || fail "$tag: rsp sctp client exited with $?"
+stop "$srv"
+n=$(grep -cE "$CHARGEN_RE" "$WORK/$tag.out" || true)
+[ "$n" -ge 50 ] || fail "$tag: $n chargen lines received, expected at least 50"
+check_pcap "$tag"
+ok "$tag: $n chargen lines from usrsctp chargen_server_upcall"
+
+tag=chargen-rsp-server
+bg "$tag-server" "$RSP" sctp server --chargen --once --json --udp-port "$RPORT" \
+  --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+{ sleep 2; } | timeout 30 "$U/client" 127.0.0.1 19 0 "$UPORT" "$RPORT" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: usrsctp client exited with $?"
+wait_exit "$srv" 15 || fail "$tag: rsp sctp server --once exited with $?"
+n=$(grep -cE "$CHARGEN_RE" "$WORK/$tag.out" || true)
+[ "$n" -ge 10 ] || fail "$tag: the usrsctp client printed only $n chargen lines"
+grep -q '"service":"chargen".*"graceful":true' "$WORK/$tag-server.out" ||
+  fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+check_pcap "$tag"
+ok "$tag: usrsctp client received $n chargen lines from rsp"
+
+# ---- perf: rsp perf client -> tsctp -------------------------------------------------------------
+LEN=1400
+MSGS=$(((PERF_BYTES + LEN - 1) / LEN))
+tag=perf-rsp-client
+bg usrsctp-tsctp-server "$U/tsctp" -E "$UPORT" -U "$RPORT" -n 0
+srv=$LAST_PID
+settle
+timeout 300 "$RSP" sctp perf client 127.0.0.1 5001 --bytes "$PERF_BYTES" -l "$LEN" \
+  --udp-port "$RPORT" --remote-udp-port "$UPORT" --json --pcap "$WORK/$tag.pcap" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: rsp sctp perf client exited with $?"
+sleep 0.5
+stop "$srv"
+grep -q "\"bytes_sent\":$PERF_BYTES,.*\"completed\":true" "$WORK/$tag.out" ||
+  fail "$tag: $(cat "$WORK/$tag.out")"
+# tsctp's server line: length, messages, messages, bytes, seconds, rate, errors.
+grep -qE "^$LEN, $MSGS, $MSGS, $PERF_BYTES, " "$WORK/usrsctp-tsctp-server.out" ||
+  fail "$tag: tsctp did not report $PERF_BYTES bytes in $MSGS messages"
+check_pcap "$tag"
+ok "$tag: $PERF_BYTES bytes to tsctp, $(sed -n 's/.*"throughput_bps":\([0-9.]*\).*/\1/p' "$WORK/$tag.out" | cut -d. -f1) bit/s"
+
+# ---- perf: tsctp -> rsp perf server -------------------------------------------------------------
+tag=perf-rsp-server
+bg "$tag-server" "$RSP" sctp perf server --once --json --udp-port "$RPORT" \
+  --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+SENT=$((MSGS * LEN))
+timeout 300 "$U/tsctp" -E "$UPORT" -U "$RPORT" -l "$LEN" -n "$MSGS" 127.0.0.1 \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: tsctp exited with $?"
+wait_exit "$srv" 30 || fail "$tag: rsp sctp perf server --once exited with $?"
+grep -q "\"bytes_received\":$SENT,\"messages_received\":$MSGS,.*\"graceful\":true" \
+  "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+check_pcap "$tag"
+ok "$tag: $SENT bytes from tsctp, $(sed -n 's/.*"throughput_bps":\([0-9.]*\).*/\1/p' "$WORK/$tag-server.out" | cut -d. -f1) bit/s"
+
+echo "interop: all $PASS scenarios passed"

@@ -1,0 +1,238 @@
+//! `rsp` as a user runs it: exit statuses and one-line errors for bad input, and the SCTP tools
+//! talking to each other over UDP encapsulation on loopback (unprivileged).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn rsp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rsp"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    rsp()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("rsp runs")
+}
+
+/// Asserts the exit code and that stderr is exactly one line starting with "rsp: ".
+fn assert_one_line_error(out: &Output, code: i32, contains: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line: {err:?}");
+    assert!(lines[0].starts_with("rsp: "), "{err:?}");
+    assert!(lines[0].contains(contains), "{err:?} lacks {contains:?}");
+}
+
+/// A UDP port that was free a moment ago.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+/// Waits (bounded) for a child to exit.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return Some(s);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn version_and_help_exit_zero() {
+    let v = run(&["--version"]);
+    assert_eq!(v.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("rsp "));
+    let h = run(&["sctp", "server", "--help"]);
+    assert_eq!(h.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&h.stdout);
+    for opt in [
+        "--echo",
+        "--discard",
+        "--daytime",
+        "--chargen",
+        "--udp-port",
+        "--pcap",
+    ] {
+        assert!(text.contains(opt), "help lacks {opt}");
+    }
+}
+
+#[test]
+fn an_unknown_option_is_a_usage_error() {
+    let out = run(&["sctp", "server", "--echo", "--no-such-option"]);
+    assert_one_line_error(&out, 2, "--no-such-option");
+}
+
+#[test]
+fn a_server_needs_exactly_one_service() {
+    let out = run(&["sctp", "server"]);
+    assert_one_line_error(&out, 2, "required");
+    let out = run(&["sctp", "server", "--echo", "--discard"]);
+    assert_one_line_error(&out, 2, "cannot be used with");
+}
+
+#[test]
+fn bad_ports_are_address_errors() {
+    let out = run(&["sctp", "client", "127.0.0.1", "0"]);
+    assert_one_line_error(&out, 3, "port 0");
+    let out = run(&["sctp", "client", "127.0.0.1", "70000"]);
+    assert_one_line_error(&out, 3, "70000");
+    let out = run(&["sctp", "server", "--echo", "--udp-port", "x"]);
+    assert_one_line_error(&out, 3, "'x'");
+}
+
+#[test]
+fn bad_addresses_are_address_errors() {
+    let out = run(&["sctp", "server", "--echo", "--bind", "300.1.2.3"]);
+    assert_one_line_error(&out, 3, "300.1.2.3");
+    let out = run(&["sctp", "client", "0.0.0.0", "7"]);
+    assert_one_line_error(&out, 3, "not a unicast address");
+    let out = run(&["sctp", "client", "no-such-host.invalid", "7"]);
+    assert_one_line_error(&out, 3, "no-such-host.invalid");
+}
+
+#[test]
+fn several_peer_addresses_are_refused_with_a_reason() {
+    let out = run(&["sctp", "client", "127.0.0.1,127.0.0.2", "7"]);
+    assert_one_line_error(&out, 2, "several peer addresses");
+}
+
+#[test]
+fn the_memory_backend_is_only_for_perf() {
+    let out = run(&["sctp", "server", "--echo", "--backend", "memory"]);
+    assert_one_line_error(&out, 2, "memory backend");
+}
+
+#[test]
+fn an_unwritable_capture_file_is_a_setup_error() {
+    let out = run(&[
+        "sctp",
+        "server",
+        "--echo",
+        "--udp-port",
+        "0",
+        "--pcap",
+        "/nonexistent-dir/x.pcap",
+    ]);
+    assert_one_line_error(&out, 4, "/nonexistent-dir/x.pcap");
+}
+
+#[test]
+fn a_silent_peer_times_out_the_client() {
+    // Nobody listens on this UDP port: the INITs go unanswered.
+    let port = free_udp_port().to_string();
+    let out = run(&[
+        "sctp",
+        "client",
+        "127.0.0.1",
+        "7",
+        "--udp-port",
+        "0",
+        "--remote-udp-port",
+        &port,
+        "--timeout",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(1) | Some(5)),
+        "exit {:?}: {err}",
+        out.status.code()
+    );
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+}
+
+#[test]
+fn the_client_gets_its_lines_back_from_the_echo_server() {
+    let sport = free_udp_port();
+    let mut server = rsp()
+        .args(["sctp", "server", "--echo", "--once", "--json", "--udp-port"])
+        .arg(sport.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    // The server binds at once; a lost first INIT would only cost a retransmission.
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = ["one", "two: a longer line with spaces", "three"];
+    let mut client = rsp()
+        .args(["sctp", "client", "127.0.0.1", "7", "--udp-port", "0"])
+        .args(["--remote-udp-port", &sport.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    {
+        let mut stdin = client.stdin.take().expect("stdin");
+        for l in lines {
+            writeln!(stdin, "{l}").expect("write");
+        }
+    }
+    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut client.stdout.take().expect("stdout"), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    assert!(status.success(), "client: {status:?} {err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), lines);
+
+    let sstatus = wait_bounded(&mut server, Duration::from_secs(15)).expect("server --once ended");
+    assert!(sstatus.success(), "server: {sstatus:?}");
+    let report = BufReader::new(server.stdout.take().expect("stdout"))
+        .lines()
+        .next()
+        .expect("a report line")
+        .expect("utf-8");
+    let v: serde_json::Value = serde_json::from_str(&report).expect("JSON report");
+    assert_eq!(v["service"], "echo");
+    assert_eq!(v["messages_received"], 3);
+    assert_eq!(v["messages_sent"], 3);
+    assert_eq!(v["graceful"], true);
+}
+
+#[test]
+fn perf_over_the_memory_backend_reports_every_byte() {
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--bytes",
+        "2000000",
+        "-l",
+        "1000",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["bytes_sent"], 2_000_000);
+    assert_eq!(v["messages_sent"], 2000);
+    assert_eq!(v["completed"], true);
+    assert!(v["throughput_bps"].as_f64().unwrap() > 0.0);
+}

@@ -15,6 +15,7 @@
 
 pub mod handlespace;
 pub mod policy;
+pub mod registrar;
 pub mod services;
 pub mod wire;
 

@@ -111,6 +111,10 @@ pub struct AssociationConfig {
     /// Close the association gracefully after this long without data sent or received.
     /// `None` (the default) disables autoclose.
     pub autoclose: Option<Duration>,
+    /// Offer PR-SCTP (RFC 3758): list Forward-TSN-Supported (and FORWARD TSN among the
+    /// Supported Extensions, RFC 5061 §4.2.7) in INIT and INIT ACK, and use partial
+    /// reliability when the peer supports it too. On by default, as in usrsctp and Linux.
+    pub pr_sctp: bool,
     /// A fixed initial TSN instead of a random one. Only for tests and debugging (TSN wrap
     /// scenarios): RFC 9260 §5.3.1 wants it random. `None` by default.
     pub initial_tsn: Option<u32>,
@@ -148,6 +152,7 @@ impl Default for AssociationConfig {
             pmtu: 1280,
             shutdown_guard: Duration::from_secs(300),
             autoclose: None,
+            pr_sctp: true,
             initial_tsn: None,
         }
     }

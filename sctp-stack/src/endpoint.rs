@@ -753,10 +753,14 @@ impl Endpoint {
             &self.config.local_addresses,
             peer.supported_types,
         );
+        crate::association::push_pr_sctp_params(&mut params, config);
         let mut report_len = 0;
         for raw in chunk::raw_params(init_params) {
             let t = raw.param_type();
-            if crate::association::understood_param(t) {
+            // RFC 3758 §3.3.1: without PR-SCTP, Forward-TSN-Supported is reported.
+            if crate::association::understood_param(t)
+                && (config.pr_sctp || t != crate::wire::ParamType::FORWARD_TSN_SUPPORTED)
+            {
                 continue;
             }
             let action = t.unknown_action();

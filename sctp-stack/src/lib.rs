@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use association::{
     AbortReason, AssociationId, AssociationState, AssociationStatus, ErrorCause, Event, LostReason,
-    Message, PathError, PathState, PathStatus, SendError, SendOptions,
+    Message, PathError, PathState, PathStatus, PrPolicy, SendError, SendOptions,
 };
 pub use config::{AssociationConfig, ConfigError, EndpointConfig};
 pub use endpoint::{

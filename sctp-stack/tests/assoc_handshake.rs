@@ -432,7 +432,8 @@ fn unrecognized_init_parameters_with_the_report_bit_are_returned_in_the_init_ack
     let ack = &l[0];
     assert!(ack.has(ct::INIT_ACK));
     let params = &ack.chunks[0].value[16..];
-    // Walk the parameters: a State Cookie and one Unrecognized Parameter holding 0xC123.
+    // Walk the parameters: a State Cookie, the PR-SCTP offer and one Unrecognized Parameter
+    // holding 0xC123.
     let mut at = 0;
     let mut kinds = Vec::new();
     while at + 4 <= params.len() {
@@ -444,7 +445,9 @@ fn unrecognized_init_parameters_with_the_report_bit_are_returned_in_the_init_ack
         kinds.push(t);
         at += (len + 3) & !3;
     }
-    assert_eq!(kinds, vec![7, 0xC123, 8]);
+    // The PR-SCTP offer (Supported Extensions, Forward-TSN-Supported, RFC 3758 §3.3.1)
+    // comes between the cookie and the reports.
+    assert_eq!(kinds, vec![7, 0x8008, 0xC000, 0xC123, 8]);
 }
 
 #[test]

@@ -68,6 +68,22 @@ pub(crate) enum DataVerdict {
     MessageTooLarge,
 }
 
+/// What a FORWARD TSN did (RFC 3758 §3.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardVerdict {
+    /// The New Cumulative TSN is not beyond the cumulative TSN ack point: out of date,
+    /// ignored (a SACK is still due).
+    Stale,
+    /// The cumulative TSN ack point moved.
+    Advanced,
+    /// The New Cumulative TSN lies further beyond the highest TSN received than the receive
+    /// window lets the peer send: a protocol violation.
+    Violation,
+}
+
+/// Most stream entries of one FORWARD TSN processed (a packet holds fewer).
+const MAX_FORWARD_STREAMS: usize = 16_384;
+
 /// The receive side of an association.
 #[derive(Debug)]
 pub(crate) struct Inbound {
@@ -446,6 +462,131 @@ impl Inbound {
         self.next_ssn.insert(stream, n);
     }
 
+    /// Processes a FORWARD TSN (RFC 3758 §3.6): moves the cumulative TSN ack point to
+    /// `new_cum`, drops the partly reassembled messages it skips, and for each ordered
+    /// `(stream, ssn)` listed skips the stream to after `ssn`, delivering what is then in
+    /// order. A SACK is due at once either way.
+    pub(crate) fn on_forward_tsn(
+        &mut self,
+        new_cum: Tsn,
+        streams: &mut dyn Iterator<Item = (u16, Ssn)>,
+    ) -> ForwardVerdict {
+        // RFC 3758 §3.6: a SACK follows the delayed SACK rules of a DATA chunk; the ack
+        // point moving over a gap makes it immediate (RFC 9260 §6.7), and an out-of-date
+        // FORWARD TSN hints that our last SACK was lost: acknowledge at once in all cases.
+        self.sack_now = true;
+        if !new_cum.is_after(self.cum_ack) {
+            // RFC 3758 §3.6: behind or at the cumulative TSN point: out of date; the
+            // cumulative TSN MUST NOT be updated.
+            return ForwardVerdict::Stale;
+        }
+        // The peer cannot have sent TSNs further beyond the highest one received than our
+        // window allows (each carries at least one byte, RFC 9260 §6.1 A); a New Cumulative
+        // TSN there is a protocol violation (as usrsctp treats it), never a reason to jump.
+        let ahead = self.highest_received().distance_to(new_cum);
+        if ahead > 0 && u64::from(ahead.unsigned_abs()) > self.window as u64 {
+            return ForwardVerdict::Violation;
+        }
+        let skip = u64::from(self.cum_ack.distance_to(new_cum).unsigned_abs());
+        let limit_key = self.cum_key + skip;
+        // RFC 3758 §3.6: update the cumulative TSN point to the New Cumulative TSN and stop
+        // reporting missing TSNs at or below it ...
+        while let Some(&(s, e)) = self.gaps.first() {
+            if e.is_before_or_eq(new_cum) {
+                self.gaps.remove(0);
+            } else {
+                if s.is_before_or_eq(new_cum) {
+                    self.gaps[0].0 = new_cum.next();
+                }
+                break;
+            }
+        }
+        self.cum_ack = new_cum;
+        self.cum_key = limit_key;
+        // ... then advance it further locally over TSNs already received.
+        if let Some(&(s, e)) = self.gaps.first()
+            && s == self.cum_ack.next()
+        {
+            self.cum_key += u64::from(s.distance_to(e).unsigned_abs()) + 1;
+            self.cum_ack = e;
+            self.gaps.remove(0);
+        }
+        // RFC 3758 §3.6: partly reassembled messages with fragments at or below the New
+        // Cumulative TSN were abandoned by the sender: drop them, and the fragments of the
+        // same message that directly follow.
+        let mut last: Option<(u64, u16, Ssn, u8)> = None;
+        while let Some((&k, c)) = self.reasm.iter().next() {
+            let continues = last.is_some_and(|(lk, stream, ssn, f)| {
+                k == lk + 1
+                    && c.flags & flags::BEGIN == 0
+                    && c.stream == stream
+                    && c.ssn == ssn
+                    && (c.flags & flags::UNORDERED) == (f & flags::UNORDERED)
+            });
+            if k > limit_key && !continues {
+                break;
+            }
+            last = Some((k, c.stream, c.ssn, c.flags));
+            if let Some(c) = self.reasm.remove(&k) {
+                self.buffered = self.buffered.saturating_sub(c.data.len() + ITEM_OVERHEAD);
+            }
+        }
+        // RFC 3758 §3.6: for each ordered stream listed, the SSNs up to the one given are
+        // skipped; complete messages waiting there are delivered, and so is what follows in
+        // order.
+        for (stream, ssn) in streams.take(MAX_FORWARD_STREAMS) {
+            if stream >= self.inbound_streams {
+                continue;
+            }
+            let next = self.next_ssn.get(&stream).copied().unwrap_or_default();
+            let span = next.distance_to(ssn);
+            if span < 0 {
+                continue; // already past it
+            }
+            self.deliver_pending_up_to(stream, next, ssn);
+            let mut n = ssn.next();
+            while let Some(m) = self.pending.remove(&(stream, n.get())) {
+                self.ready.push_back(m);
+                n = n.next();
+            }
+            self.next_ssn.insert(stream, n);
+        }
+        ForwardVerdict::Advanced
+    }
+
+    /// Moves the complete messages of `stream` waiting with SSNs from `from` to `to`
+    /// (inclusive, `to` not before `from`) to the application queue, in SSN order.
+    fn deliver_pending_up_to(&mut self, stream: u16, from: Ssn, to: Ssn) {
+        let span = usize::from(from.distance_to(to).unsigned_abs()) + 1;
+        if span <= self.pending.len() {
+            let mut s = from;
+            for _ in 0..span {
+                if let Some(m) = self.pending.remove(&(stream, s.get())) {
+                    self.ready.push_back(m);
+                }
+                s = s.next();
+            }
+            return;
+        }
+        let mut found: Vec<u16> = self
+            .pending
+            .keys()
+            .filter(|&&(st, n)| {
+                st == stream && {
+                    let d = from.distance_to(Ssn(n));
+                    d >= 0 && Ssn(n).is_before_or_eq(to)
+                }
+            })
+            .map(|&(_, n)| n)
+            .collect();
+        found.sort_unstable_by_key(|&n| from.distance_to(Ssn(n)));
+        for n in found {
+            if let Some(m) = self.pending.remove(&(stream, n)) {
+                self.ready.push_back(m);
+            }
+        }
+    }
+
     /// Whether a message is ready for the application.
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
@@ -815,5 +956,106 @@ mod tests {
         assert_eq!(r.sack_len(16 + 40), 56);
         let s = r.take_sack(16 + 40);
         assert_eq!(s.gaps.len(), 10);
+    }
+
+    #[test]
+    fn a_forward_tsn_moves_the_cumulative_ack_over_missing_tsns_and_absorbs_gaps() {
+        let mut r = rx(1);
+        r.on_data(Tsn(4), 0, Ssn(3), 1, BE, b"d");
+        r.on_data(Tsn(6), 0, Ssn(5), 1, BE, b"f");
+        assert_eq!(
+            r.on_forward_tsn(Tsn(2), &mut [(0, Ssn(1))].into_iter()),
+            ForwardVerdict::Advanced
+        );
+        assert_eq!(r.cum_ack(), Tsn(2));
+        assert!(r.sack_due_now());
+        assert!(r.recv().is_none());
+        assert_eq!(
+            r.on_forward_tsn(Tsn(3), &mut [(0, Ssn(2))].into_iter()),
+            ForwardVerdict::Advanced
+        );
+        // TSN 4 was received: the ack point moves on locally; SSN 3 is now deliverable.
+        assert_eq!(r.cum_ack(), Tsn(4));
+        assert_eq!(r.recv().unwrap().data, b"d");
+        assert!(r.recv().is_none());
+        let s = r.take_sack(1500);
+        assert_eq!(s.gap_offsets().collect::<Vec<_>>(), vec![(2, 2)]);
+    }
+
+    #[test]
+    fn an_out_of_date_forward_tsn_changes_nothing_but_asks_for_a_sack() {
+        let mut r = rx(10);
+        r.on_data(Tsn(10), 0, Ssn(0), 1, BE, b"a");
+        let _ = r.take_sack(1500);
+        assert_eq!(
+            r.on_forward_tsn(Tsn(9), &mut core::iter::empty()),
+            ForwardVerdict::Stale
+        );
+        assert_eq!(
+            r.on_forward_tsn(Tsn(10), &mut core::iter::empty()),
+            ForwardVerdict::Stale
+        );
+        assert_eq!(r.cum_ack(), Tsn(10));
+        assert!(r.sack_due_now());
+    }
+
+    #[test]
+    fn a_forward_tsn_drops_skipped_partial_messages() {
+        let mut r = rx(1);
+        r.on_data(Tsn(2), 0, Ssn(0), 1, 0, b"middle");
+        r.on_data(Tsn(3), 0, Ssn(0), 1, 0, b"more");
+        r.on_data(Tsn(5), 1, Ssn(0), 1, flags::BEGIN, b"kept");
+        let before = r.buffered();
+        assert_eq!(
+            r.on_forward_tsn(Tsn(2), &mut [(0, Ssn(0))].into_iter()),
+            ForwardVerdict::Advanced
+        );
+        // TSN 3 continues the dropped message and goes too; stream 1's fragment stays.
+        assert_eq!(r.cum_ack(), Tsn(3));
+        assert_eq!(before - r.buffered(), 10 + 2 * ITEM_OVERHEAD);
+        r.on_data(Tsn(4), 0, Ssn(1), 1, BE, b"next");
+        r.on_data(Tsn(6), 1, Ssn(0), 1, flags::END, b"!");
+        assert_eq!(r.recv().unwrap().data, b"next");
+        assert_eq!(r.recv().unwrap().data, b"kept!");
+    }
+
+    #[test]
+    fn complete_messages_waiting_below_a_skipped_ssn_are_delivered_in_order() {
+        let mut r = rx(1);
+        r.on_data(Tsn(2), 0, Ssn(1), 1, BE, b"one");
+        r.on_data(Tsn(4), 0, Ssn(3), 1, BE, b"three");
+        r.on_data(Tsn(5), 0, Ssn(4), 1, BE, b"four");
+        assert!(r.recv().is_none());
+        // TSNs 1 and 3 (SSNs 0 and 2) abandoned by the sender.
+        r.on_forward_tsn(Tsn(3), &mut [(0, Ssn(2))].into_iter());
+        let got: Vec<_> = std::iter::from_fn(|| r.recv()).map(|m| m.data).collect();
+        assert_eq!(
+            got,
+            vec![b"one".to_vec(), b"three".to_vec(), b"four".to_vec()]
+        );
+        assert_eq!(r.cum_ack(), Tsn(5));
+    }
+
+    #[test]
+    fn a_forward_tsn_far_beyond_the_window_is_a_violation() {
+        let mut r = Inbound::new(Tsn(1), 10, 4096, 1024);
+        assert_eq!(
+            r.on_forward_tsn(Tsn(1 + 5000), &mut core::iter::empty()),
+            ForwardVerdict::Violation
+        );
+        assert_eq!(r.cum_ack(), Tsn(0));
+        assert_eq!(
+            r.on_forward_tsn(Tsn(4096), &mut core::iter::empty()),
+            ForwardVerdict::Advanced
+        );
+    }
+
+    #[test]
+    fn forward_tsns_work_across_the_tsn_and_ssn_wraps() {
+        let mut r = rx(u32::MAX - 1);
+        r.on_data(Tsn(1), 2, Ssn(0), 1, BE, b"after");
+        r.on_forward_tsn(Tsn(0), &mut [(2, Ssn(u16::MAX))].into_iter());
+        assert_eq!(r.cum_ack(), Tsn(1));
+        assert_eq!(r.recv().unwrap().data, b"after");
     }
 }

@@ -35,19 +35,19 @@ use crate::serial::Tsn;
 use crate::time::Timestamp;
 use crate::wire::{
     Abort, COMMON_HEADER_LEN, CauseCode, ChunkType, CommonHeader, CookieAck, CookieEcho, Data,
-    Encode, ErrorChunk, FixedList, GapAckBlock, Heartbeat, HeartbeatAck, Init, InitAck, Packet,
-    PacketBuilder, Param, ParamType, Ppid, RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete,
-    TlvList,
+    Encode, ErrorChunk, FixedList, ForwardTsn, ForwardTsnStream, GapAckBlock, Heartbeat,
+    HeartbeatAck, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid, RawChunk, Sack,
+    Shutdown, ShutdownAck, ShutdownComplete, TlvList,
 };
 
 pub(crate) use chunk::push_cause;
-use inbound::{DataVerdict, Inbound};
+use inbound::{DataVerdict, ForwardVerdict, Inbound};
 use outbound::{FillLimits, Outbound};
 use path::{MAX_PATHS, Path};
 use timer::{PathIdx, Timer, TimerTable};
 
 pub use inbound::Message;
-pub use outbound::{SendError, SendOptions};
+pub use outbound::{PrPolicy, SendError, SendOptions};
 pub use path::PathState;
 
 /// Identifies an association within its [`Endpoint`](crate::Endpoint): a slab index and
@@ -197,6 +197,16 @@ pub struct AssociationStatus {
     pub error_count: u32,
     /// Every path, in the order the peer's addresses became known.
     pub paths: Vec<PathStatus>,
+    /// PR-SCTP (RFC 3758) is in use: enabled in the configuration and supported by the
+    /// peer (it listed Forward-TSN-Supported in its INIT or INIT ACK, §3.3.1). Without it
+    /// every message is sent reliably, whatever its [`PrPolicy`].
+    pub pr_sctp: bool,
+    /// Messages abandoned by their PR-SCTP policy before any of their chunks was sent
+    /// (RFC 7496 §4.3.3 `abandoned_unsent`).
+    pub abandoned_unsent: u64,
+    /// Messages abandoned by their PR-SCTP policy after (some of) their chunks were sent
+    /// (RFC 7496 §4.3.3 `abandoned_sent`); the peer skips them on a FORWARD TSN.
+    pub abandoned_sent: u64,
 }
 
 /// A snapshot of one path (one peer address), for monitoring.
@@ -359,6 +369,9 @@ pub(crate) enum Violation {
     InvalidInitAck,
     /// §3.3.2.1: a Host Name Address parameter.
     HostNameAddress,
+    /// RFC 3758 §3.6: a FORWARD TSN whose New Cumulative TSN lies further beyond the highest
+    /// TSN received than the receive window allows the peer to have sent.
+    ForwardTsnBeyondWindow,
 }
 
 impl Association {
@@ -383,6 +396,10 @@ impl Association {
             ),
             Violation::InvalidInitAck => (CauseCode::INVALID_MANDATORY_PARAMETER, Vec::new()),
             Violation::HostNameAddress => (CauseCode::UNRESOLVABLE_ADDRESS, Vec::new()),
+            Violation::ForwardTsnBeyondWindow => (
+                CauseCode::PROTOCOL_VIOLATION,
+                b"FORWARD TSN beyond the receive window".to_vec(),
+            ),
         };
         self.abort_with(now, ctx, ErrorCause { code, info });
     }
@@ -412,6 +429,8 @@ pub(crate) struct Association {
     unread: VecDeque<Message>,
     /// Scratch for the gap blocks of the SACK being written.
     sack_blocks: Vec<GapAckBlock>,
+    /// Scratch for the stream entries of the FORWARD TSN being written.
+    fwd_streams: Vec<ForwardTsnStream>,
     /// The endpoint must refresh its tag and address maps (tags or paths changed).
     pub(crate) routing_changed: bool,
     last_activity: Timestamp,
@@ -465,6 +484,9 @@ pub(crate) struct PeerInit {
     /// Address families the peer supports (Supported Address Types, RFC 9260 §3.3.2.1):
     /// `(ipv4, ipv6)`; both when the parameter is absent.
     pub(crate) supported_types: (bool, bool),
+    /// The peer supports PR-SCTP: it listed Forward-TSN-Supported (RFC 3758 §3.3.1) or
+    /// FORWARD TSN among its Supported Extensions (RFC 5061 §4.2.7).
+    pub(crate) forward_tsn: bool,
 }
 
 impl PeerInit {
@@ -489,6 +511,7 @@ impl PeerInit {
             cookie_preservative_ms: None,
             host_name: false,
             supported_types: (true, true),
+            forward_tsn: false,
         };
         for param in params.iter() {
             // A known parameter with a malformed value is ignored.
@@ -514,6 +537,10 @@ impl PeerInit {
                     p.supported_types = (v4, v6);
                 }
                 Param::HostNameAddress(_) => p.host_name = true,
+                Param::ForwardTsnSupported => p.forward_tsn = true,
+                Param::SupportedExtensions(types) => {
+                    p.forward_tsn |= types.iter().any(|t| t == ChunkType::FORWARD_TSN);
+                }
                 // RFC 9260 §3.2.1: for a parameter we do not implement, "stop" action bits
                 // end the parameter processing.
                 other
@@ -565,10 +592,19 @@ impl PeerInit {
 /// an Unrecognized Parameter TLV when `wrap` (for an INIT ACK, §3.3.3), as received
 /// otherwise (for the Unrecognized Parameters cause, §3.3.10.8). `params` are the raw
 /// parameter bytes.
-pub(crate) fn unrecognized_params(params: &[u8], out: &mut Vec<u8>, limit: usize, wrap: bool) {
+///
+/// `pr_sctp`: whether this side offers PR-SCTP; if not, a Forward-TSN-Supported parameter
+/// is reported as unrecognized (RFC 3758 §3.3.1), as its action bits ask.
+pub(crate) fn unrecognized_params(
+    params: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    wrap: bool,
+    pr_sctp: bool,
+) {
     for raw in chunk::raw_params(params) {
         let ty = raw.param_type();
-        if understood_param(ty) {
+        if understood_param(ty) && (pr_sctp || ty != ParamType::FORWARD_TSN_SUPPORTED) {
             continue;
         }
         let action = ty.unknown_action();
@@ -603,6 +639,8 @@ pub(crate) fn understood_param(t: ParamType) -> bool {
             | ParamType::HOST_NAME_ADDRESS
             | ParamType::SUPPORTED_ADDRESS_TYPES
             | ParamType::HEARTBEAT_INFO
+            | ParamType::SUPPORTED_EXTENSIONS
+            | ParamType::FORWARD_TSN_SUPPORTED
     )
 }
 
@@ -663,6 +701,7 @@ impl Association {
             readable_reported: false,
             unread: VecDeque::new(),
             sack_blocks: Vec::new(),
+            fwd_streams: Vec::new(),
             routing_changed: true,
             last_activity: now,
             local_addrs: Vec::new(),
@@ -752,6 +791,8 @@ impl Association {
         let inbound_streams = self.local_mis.min(peer.os);
         let mut out = Outbound::new(self.local_initial_tsn, outbound_streams, peer.a_rwnd);
         out.blocked = false;
+        // RFC 3758 §3.3: PR-SCTP is used only if both sides list Forward-TSN-Supported.
+        out.pr = self.config.pr_sctp && peer.forward_tsn;
         let inb = Inbound::new(
             peer.initial_tsn,
             inbound_streams,
@@ -893,6 +934,9 @@ impl Association {
             send_buffered: self.data.as_ref().map_or(0, |d| d.out.buffered()),
             recv_buffered: self.data.as_ref().map_or(0, |d| d.inb.buffered()),
             error_count: self.error_count,
+            pr_sctp: self.data.as_ref().is_some_and(|d| d.out.pr),
+            abandoned_unsent: self.data.as_ref().map_or(0, |d| d.out.abandoned().0),
+            abandoned_sent: self.data.as_ref().map_or(0, |d| d.out.abandoned().1),
             paths: {
                 let send = self.send_path();
                 self.paths
@@ -938,7 +982,14 @@ impl Association {
             _ => return Err(SendError::ShuttingDown),
         }
         let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
-        d.out.send(stream, ppid, data, opts, &self.config)?;
+        if let Some(expiry) = d.out.send(now, stream, ppid, data, opts, &self.config)?
+            && self
+                .timers
+                .deadline(Timer::PrLifetime)
+                .is_none_or(|t| expiry < t)
+        {
+            self.timers.start(Timer::PrLifetime, expiry);
+        }
         self.last_activity = now;
         self.touch_autoclose(now);
         Ok(())
@@ -1377,6 +1428,7 @@ impl Association {
             }
             Timer::T3Rtx(p) => self.on_t3(p, now, ctx),
             Timer::Heartbeat(p) => self.on_heartbeat_timer(p, now, ctx),
+            Timer::PrLifetime => self.on_pr_lifetime(now, ctx),
             Timer::T4Asconf | Timer::Reconfig => {}
         }
     }
@@ -1407,6 +1459,22 @@ impl Association {
         }
         // E3/E4: the retransmission goes out with the next packet; R1 restarts T3 then.
         let _ = now;
+    }
+
+    /// A message lifetime ended: abandon what expired (RFC 3758 §3.5, timed reliability)
+    /// and wait for the next lifetime.
+    fn on_pr_lifetime(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
+        let Some(d) = self.data.as_mut() else {
+            return;
+        };
+        d.out.expire(now, &mut self.paths);
+        if let Some(next) = d.out.next_expiry() {
+            self.timers.start(Timer::PrLifetime, next.max(now));
+        }
+        if d.out.take_send_space(&self.config) {
+            ctx.event(Event::SendSpace);
+        }
+        self.check_shutdown_progress(now);
     }
 
     fn on_heartbeat_timer(&mut self, p: PathIdx, now: Timestamp, ctx: &mut Ctx<'_>) {
@@ -1543,6 +1611,14 @@ impl Association {
                     }
                 }
                 ChunkType::SACK => self.on_sack(now, ctx, &ch),
+                // RFC 3758 §3.3.1: without PR-SCTP negotiated a FORWARD TSN is an unknown
+                // chunk and follows its action bits (skip and report) below.
+                ChunkType::FORWARD_TSN if self.data.as_ref().is_some_and(|d| d.out.pr) => {
+                    if self.on_forward_tsn(now, ctx, &ch) {
+                        had_data = true;
+                        self.sack_path = path_idx.or(self.sack_path);
+                    }
+                }
                 ChunkType::HEARTBEAT => self.on_heartbeat(&ch, path_idx.unwrap_or(self.primary)),
                 ChunkType::HEARTBEAT_ACK => self.on_heartbeat_ack(now, ctx, &ch),
                 ChunkType::SHUTDOWN => self.on_shutdown(now, ctx, &ch),
@@ -1610,7 +1686,13 @@ impl Association {
         // ERROR (Unrecognized Parameters, the TLVs as received) bundled with COOKIE ECHO.
         let mut report = Vec::new();
         if let Some(params) = init_ack.params.wire_bytes() {
-            unrecognized_params(params, &mut report, MAX_PENDING_ERRORS, false);
+            unrecognized_params(
+                params,
+                &mut report,
+                MAX_PENDING_ERRORS,
+                false,
+                self.config.pr_sctp,
+            );
         }
         let report = (!report.is_empty()).then(|| {
             let mut c = Vec::new();
@@ -1872,6 +1954,42 @@ impl Association {
             DataVerdict::MessageTooLarge => {
                 self.violation(now, ctx, Violation::MessageTooLarge);
                 return false;
+            }
+        }
+        true
+    }
+
+    /// RFC 3758 §3.6: a FORWARD TSN. Returns true if it was processed (for SACK timing).
+    fn on_forward_tsn(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) -> bool {
+        if matches!(
+            self.state,
+            State::CookieWait { .. } | State::CookieEchoed { .. } | State::ShutdownAckSent { .. }
+        ) {
+            return false;
+        }
+        let Some(d) = self.data.as_mut() else {
+            return false;
+        };
+        let Ok(f) = ForwardTsn::parse(ch) else {
+            self.violation(now, ctx, Violation::MalformedChunk(ChunkType::FORWARD_TSN));
+            return false;
+        };
+        let verdict = d.inb.on_forward_tsn(
+            f.new_cumulative_tsn,
+            &mut f.streams.iter().map(|e| (e.stream_id, e.ssn)),
+        );
+        match verdict {
+            ForwardVerdict::Violation => {
+                self.violation(now, ctx, Violation::ForwardTsnBeyondWindow);
+                return false;
+            }
+            ForwardVerdict::Stale => {}
+            ForwardVerdict::Advanced => {
+                self.last_activity = now;
+                if d.inb.has_ready() && !self.readable_reported {
+                    self.readable_reported = true;
+                    ctx.event(Event::DataReadable);
+                }
             }
         }
         true
@@ -2157,6 +2275,9 @@ impl Association {
         if !self.can_send_data() {
             return false;
         }
+        if d.out.forward_tsn_due() {
+            return true;
+        }
         self.paths.get(self.send_path()).is_some_and(|path| {
             path.state != PathState::Unconfirmed && d.out.wants_to_send(path, &self.config)
         })
@@ -2327,6 +2448,32 @@ impl Association {
                 }
             }
         }
+        // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
+        if carries_data
+            && self.can_send_data()
+            && let Some(d) = self.data.as_mut()
+            && let Some(new_cum) = d.out.take_forward_tsn(w.remaining(), &mut self.fwd_streams)
+        {
+            let chunk = ForwardTsn {
+                new_cumulative_tsn: new_cum,
+                streams: FixedList::from_items(&self.fwd_streams),
+            };
+            if w.push(&chunk).is_ok() {
+                // RFC 3758 §3.5 C5: with a FORWARD TSN sent, at least one T3-rtx timer
+                // runs, so a lost FORWARD TSN is sent again (A5).
+                let running =
+                    (0..self.paths.len()).any(|i| self.timers.is_running(Timer::T3Rtx(i)));
+                if !running {
+                    let rto = self
+                        .paths
+                        .get(path_idx)
+                        .map_or(self.config.rto_initial, |p| p.rto.rto());
+                    self.timers.start(Timer::T3Rtx(path_idx), now + rto);
+                }
+            } else {
+                d.out.forward_tsn_unsent();
+            }
+        }
         // DATA.
         if carries_data
             && self.can_send_data()
@@ -2384,6 +2531,7 @@ impl Association {
         params.extend(preservative_ms.map(Param::CookiePreservative));
         // RFC 9260 §3.3.2.1 / §6.4: a multi-homed endpoint lists its addresses.
         push_address_params(&mut params, &self.local_addrs, (true, true));
+        push_pr_sctp_params(&mut params, &self.config);
         let params = params.as_slice();
         let init = Init {
             initiate_tag: self.local_tag,
@@ -2426,6 +2574,21 @@ impl Association {
             let _ = w.push(&ErrorChunk { causes });
         }
         Some((w.finish(), self.primary))
+    }
+}
+
+/// The chunk types listed in our Supported Extensions parameter (RFC 5061 §4.2.7).
+const SUPPORTED_EXTENSIONS: [ChunkType; 1] = [ChunkType::FORWARD_TSN];
+
+/// Appends the parameters offering PR-SCTP when it is enabled: Forward-TSN-Supported (RFC
+/// 3758 §3.1, §3.3.1) and Supported Extensions listing FORWARD TSN (RFC 5061 §4.2.7), as
+/// usrsctp and Linux send them.
+pub(crate) fn push_pr_sctp_params(params: &mut Vec<Param<'_>>, config: &AssociationConfig) {
+    if config.pr_sctp {
+        params.push(Param::SupportedExtensions(FixedList::from_items(
+            &SUPPORTED_EXTENSIONS,
+        )));
+        params.push(Param::ForwardTsnSupported);
     }
 }
 

@@ -8,13 +8,23 @@
 //!
 //! User messages are stored once (`Arc<Vec<u8>>`); fragments reference a byte range of the
 //! message, so fragmentation and retransmission copy nothing until the packet is written.
+//!
+//! PR-SCTP (RFC 3758, RFC 7496): when the peer supports it, a message may carry a policy
+//! (lifetime, retransmission limit or priority). An abandoned message leaves the stream
+//! queue if it was not sent yet (no TSN or SSN is consumed); otherwise all its chunks are
+//! marked `Abandoned` (RFC 3758 §3.5 A3), taken out of the flight and never retransmitted,
+//! and stay in the retransmission queue until the peer's cumulative ack passes them. The
+//! Advanced.Peer.Ack.Point moves over abandoned chunks at the front of the queue
+//! (§3.5 C1/C2) and a FORWARD TSN tells the peer to skip them (§3.5 C3/C4).
 
+use core::time::Duration;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::config::AssociationConfig;
 use crate::serial::{Ssn, Tsn};
 use crate::time::Timestamp;
+use crate::wire::ForwardTsnStream;
 
 use super::fasthash::FastHash;
 use super::path::{MAX_PATHS, Path};
@@ -22,6 +32,41 @@ use super::timer::{PathIdx, Timer, TimerTable};
 
 /// Size of the DATA chunk header (RFC 9260 §3.3.1).
 pub(crate) const DATA_HEADER: usize = 16;
+
+/// The partial reliability policy of one message (PR-SCTP, RFC 3758 and RFC 7496).
+///
+/// A policy takes effect only when PR-SCTP is in use on the association: enabled in
+/// [`AssociationConfig::pr_sctp`] and supported by the peer (see
+/// [`AssociationStatus::pr_sctp`](crate::AssociationStatus::pr_sctp)). With a peer that
+/// does not support PR-SCTP every message is sent reliably, whatever its policy (RFC 3758
+/// §3.3.1: no FORWARD TSN may be sent to such a peer, so nothing sent can be abandoned).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PrPolicy {
+    /// Fully reliable (the default).
+    #[default]
+    Reliable,
+    /// Timed reliability (RFC 3758 §2 and §5, `SCTP_PR_SCTP_TTL` of the socket API): the message is
+    /// abandoned when it is not acknowledged `lifetime` after `send` (millisecond
+    /// precision is what the RFC asks; the virtual clock is exact).
+    Timed {
+        /// How long the message may take to be acknowledged.
+        lifetime: Duration,
+    },
+    /// Limited retransmissions (RFC 7496 §3.1 `SCTP_PR_SCTP_RTX`): the message is abandoned
+    /// instead of being retransmitted more than `max_retransmissions` times (0: sent once).
+    LimitedRetransmissions {
+        /// The most retransmissions of any chunk of the message.
+        max_retransmissions: u16,
+    },
+    /// Priority (RFC 7496 §3.2 `SCTP_PR_SCTP_PRIO`): when the send buffer is full, a new
+    /// message of this policy abandons queued, not yet sent messages of lower priority
+    /// (a higher `priority` value; 0 is the highest priority) until it fits.
+    Priority {
+        /// The priority: lower values are more important.
+        priority: u16,
+    },
+}
 
 /// Options of one message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +76,8 @@ pub struct SendOptions {
     pub unordered: bool,
     /// Ask the peer to acknowledge this message without delay (I bit, RFC 7053).
     pub immediate_ack: bool,
+    /// The PR-SCTP policy (RFC 3758, RFC 7496); reliable by default.
+    pub pr_policy: PrPolicy,
 }
 
 impl SendOptions {
@@ -40,6 +87,30 @@ impl SendOptions {
             unordered: true,
             ..SendOptions::default()
         }
+    }
+
+    /// These options with the PR-SCTP policy `policy`.
+    pub fn with_pr_policy(mut self, policy: PrPolicy) -> Self {
+        self.pr_policy = policy;
+        self
+    }
+}
+
+/// The policy of a queued or sent message, as the sender applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pr {
+    Reliable,
+    /// Abandoned at this instant if not acknowledged.
+    Until(Timestamp),
+    /// At most this many retransmissions.
+    MaxRtx(u16),
+    /// Priority (lower value, higher priority).
+    Prio(u16),
+}
+
+impl Pr {
+    fn expired(self, now: Timestamp) -> bool {
+        matches!(self, Pr::Until(d) if d <= now)
     }
 }
 
@@ -53,6 +124,7 @@ struct OutMessage {
     /// Bytes already cut into chunks.
     offset: usize,
     ssn: Ssn,
+    pr: Pr,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +142,8 @@ enum ChunkState {
     GapAcked,
     /// Marked for retransmission (T3 expiry or fast retransmit); not in flight.
     ToRetransmit,
+    /// Abandoned (RFC 3758 §3.5): not in flight, never retransmitted, skipped by FORWARD TSN.
+    Abandoned,
 }
 
 #[derive(Debug)]
@@ -89,6 +163,8 @@ struct SentChunk {
     fast_retransmitted: bool,
     /// Marked by fast retransmit and not yet sent in the fast retransmission packet.
     fast_pending: bool,
+    /// The PR-SCTP policy of the message.
+    pr: Pr,
 }
 
 impl SentChunk {
@@ -206,6 +282,17 @@ pub(crate) struct Outbound {
     blocks: Vec<(Tsn, Tsn)>,
     /// `send` refused a message; report send space when the buffer drains.
     pub(crate) blocked: bool,
+    /// PR-SCTP is in use: enabled here and supported by the peer (RFC 3758 §3.3).
+    pub(crate) pr: bool,
+    /// Advanced.Peer.Ack.Point (RFC 3758 §3.5 A1): at or after `cum_ack`; the chunks
+    /// between the two are all abandoned.
+    adv_ack: Tsn,
+    /// A FORWARD TSN is owed to the peer (RFC 3758 §3.5 C3, A5).
+    fwd_tsn_due: bool,
+    /// Messages abandoned before any of their chunks was sent (RFC 7496 §4.3.3).
+    abandoned_unsent: u64,
+    /// Messages abandoned after (some of) their chunks were sent.
+    abandoned_sent: u64,
 }
 
 impl Outbound {
@@ -229,7 +316,17 @@ impl Outbound {
             sack_since_t3: true,
             blocks: Vec::new(),
             blocked: false,
+            pr: false,
+            adv_ack: initial_tsn.prev(),
+            fwd_tsn_due: false,
+            abandoned_unsent: 0,
+            abandoned_sent: 0,
         }
+    }
+
+    /// Messages abandoned (unsent, sent) so far.
+    pub(crate) fn abandoned(&self) -> (u64, u64) {
+        (self.abandoned_unsent, self.abandoned_sent)
     }
 
     /// The next TSN to assign.
@@ -280,15 +377,17 @@ impl Outbound {
         self.fast_recovery_exit.is_some()
     }
 
-    /// Queues a message (the caller checked the state).
+    /// Queues a message (the caller checked the state). Returns the instant it expires when
+    /// it has a lifetime (for the association's PR-SCTP timer).
     pub(crate) fn send(
         &mut self,
+        now: Timestamp,
         stream: u16,
         ppid: u32,
         data: Arc<Vec<u8>>,
         opts: SendOptions,
         config: &AssociationConfig,
-    ) -> Result<(), SendError> {
+    ) -> Result<Option<Timestamp>, SendError> {
         if data.is_empty() {
             return Err(SendError::EmptyMessage);
         }
@@ -298,9 +397,27 @@ impl Outbound {
         if stream >= self.outbound_streams {
             return Err(SendError::InvalidStream);
         }
+        // Without PR-SCTP on the association every policy degrades to reliable.
+        let pr = match opts.pr_policy {
+            _ if !self.pr => Pr::Reliable,
+            PrPolicy::Reliable => Pr::Reliable,
+            PrPolicy::Timed { lifetime } => Pr::Until(now + lifetime),
+            PrPolicy::LimitedRetransmissions {
+                max_retransmissions,
+            } => Pr::MaxRtx(max_retransmissions),
+            PrPolicy::Priority { priority } => Pr::Prio(priority),
+        };
         if self.buffered().saturating_add(data.len()) > config.send_buffer_size {
-            self.blocked = true;
-            return Err(SendError::WouldBlock);
+            // RFC 7496 §3.2: a message with a priority makes room by abandoning queued
+            // messages of lower priority.
+            let fits = match pr {
+                Pr::Prio(p) => self.evict_lower_priority(p, data.len(), config),
+                _ => false,
+            };
+            if !fits {
+                self.blocked = true;
+                return Err(SendError::WouldBlock);
+            }
         }
         self.queued_bytes += data.len();
         let st = self.streams.entry(stream).or_default();
@@ -315,8 +432,76 @@ impl Outbound {
             data,
             offset: 0,
             ssn: Ssn(0),
+            pr,
         });
-        Ok(())
+        Ok(match pr {
+            Pr::Until(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    /// RFC 7496 §3.2: abandons queued (not yet sent) messages with a priority lower than
+    /// `priority` (a higher value), the least important and newest first, until `len` more
+    /// bytes fit in the send buffer. Abandons nothing and returns false if that cannot make
+    /// enough room.
+    fn evict_lower_priority(
+        &mut self,
+        priority: u16,
+        len: usize,
+        config: &AssociationConfig,
+    ) -> bool {
+        let needed = self
+            .buffered()
+            .saturating_add(len)
+            .saturating_sub(config.send_buffer_size);
+        // (priority, stream, position in the stream queue, bytes)
+        let mut victims: Vec<(u16, u16, usize, usize)> = Vec::new();
+        for (&stream, st) in &self.streams {
+            for (pos, m) in st.queue.iter().enumerate() {
+                if let Pr::Prio(q) = m.pr
+                    && q > priority
+                {
+                    victims.push((q, stream, pos, m.data.len()));
+                }
+            }
+        }
+        victims.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
+        let mut freed = 0usize;
+        let mut take = 0usize;
+        for v in &victims {
+            if freed >= needed {
+                break;
+            }
+            freed += v.3;
+            take += 1;
+        }
+        if freed < needed {
+            return false;
+        }
+        let mut chosen: Vec<(u16, usize)> = victims
+            .iter()
+            .take(take)
+            .map(|&(_, s, pos, _)| (s, pos))
+            .collect();
+        // Remove from the back of each queue first so positions stay valid.
+        chosen.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        for (stream, pos) in chosen {
+            if let Some(st) = self.streams.get_mut(&stream)
+                && let Some(m) = st.queue.remove(pos)
+            {
+                self.queued_bytes = self.queued_bytes.saturating_sub(m.data.len());
+                self.abandoned_unsent += 1;
+            }
+        }
+        self.drop_empty_streams_from_rr();
+        true
+    }
+
+    /// Streams whose queue emptied by abandonment leave the round robin.
+    fn drop_empty_streams_from_rr(&mut self) {
+        let streams = &self.streams;
+        self.rr
+            .retain(|s| streams.get(s).is_some_and(|st| !st.queue.is_empty()));
     }
 
     /// Whether the send buffer drained below the low-water mark after a refusal.
@@ -329,18 +514,31 @@ impl Outbound {
     }
 
     /// Takes the next message to fragment, assigning its SSN (round robin over streams).
-    fn next_message(&mut self) -> Option<OutMessage> {
-        let stream = self.rr.pop_front()?;
-        let st = self.streams.get_mut(&stream)?;
-        let mut msg = st.queue.pop_front()?;
-        if !msg.unordered {
-            msg.ssn = st.next_ssn;
-            st.next_ssn = st.next_ssn.next();
+    /// Messages whose lifetime ended are abandoned on the way, before they get a TSN or SSN
+    /// (RFC 3758 §3.5: an expired message is not sent).
+    fn next_message(&mut self, now: Timestamp) -> Option<OutMessage> {
+        loop {
+            let stream = self.rr.pop_front()?;
+            let Some(st) = self.streams.get_mut(&stream) else {
+                continue;
+            };
+            let Some(mut msg) = st.queue.pop_front() else {
+                continue;
+            };
+            if !st.queue.is_empty() {
+                self.rr.push_back(stream);
+            }
+            if msg.pr.expired(now) {
+                self.queued_bytes = self.queued_bytes.saturating_sub(msg.data.len());
+                self.abandoned_unsent += 1;
+                continue;
+            }
+            if !msg.unordered {
+                msg.ssn = st.next_ssn;
+                st.next_ssn = st.next_ssn.next();
+            }
+            return Some(msg);
         }
-        if !st.queue.is_empty() {
-            self.rr.push_back(stream);
-        }
-        Some(msg)
     }
 
     /// Cuts the next chunk of at most `max_payload` bytes, assigns it a TSN and appends it
@@ -353,7 +551,7 @@ impl Outbound {
         immediate: bool,
     ) -> Option<usize> {
         if self.current.is_none() {
-            self.current = self.next_message();
+            self.current = self.next_message(now);
         }
         let msg = self.current.as_mut()?;
         let remaining = msg.data.len().saturating_sub(msg.offset);
@@ -389,6 +587,7 @@ impl Outbound {
             state: ChunkState::InFlight,
             fast_retransmitted: false,
             fast_pending: false,
+            pr: msg.pr,
         };
         msg.offset += len;
         if msg.offset >= msg.data.len() {
@@ -556,10 +755,13 @@ impl Outbound {
                 break;
             }
             // Fragments are always cut at full packet size, never to fill leftover room.
+            if self.current.as_ref().is_some_and(|m| m.pr.expired(now)) {
+                self.abandon_current(paths);
+            }
             if self.current.is_none() {
                 // Taking the next message now (its SSN assigned) changes nothing if it
                 // cannot go out yet: it is the next to send on its stream either way.
-                self.current = self.next_message();
+                self.current = self.next_message(now);
             }
             let Some(len) = self.next_chunk_len(max_payload_packet) else {
                 break;
@@ -725,6 +927,277 @@ impl Outbound {
         {
             p.rtt_probe = None;
         }
+        // RFC 3758 §3.5 A4 / RFC 7496 §3.1: a chunk marked for retransmission whose message
+        // used up its retransmissions is abandoned instead of being retransmitted. (A
+        // lifetime ends exactly at its deadline through the PR timer.)
+        if self.pr
+            && let Pr::MaxRtx(max) = c.pr
+            && c.transmissions.saturating_sub(1) >= max
+        {
+            self.abandon_message(idx, paths);
+        }
+    }
+
+    // ------------------------------------------------------------ PR-SCTP (RFC 3758)
+
+    /// Abandons the message being fragmented (RFC 3758 §3.5 A3: all of it). A message none
+    /// of whose chunks was sent yet just leaves, giving its SSN back; one whose sent chunks
+    /// are all acknowledged already is not abandoned (the peer holds part of it and a
+    /// FORWARD TSN can only skip TSNs above its cumulative ack, so the rest must follow).
+    fn abandon_current(&mut self, paths: &mut [Path]) {
+        let Some(msg) = self.current.as_ref() else {
+            return;
+        };
+        if msg.offset == 0 {
+            let Some(msg) = self.current.take() else {
+                return;
+            };
+            if !msg.unordered
+                && let Some(st) = self.streams.get_mut(&msg.stream)
+            {
+                // It is the latest message taken from its stream: nothing else used an SSN
+                // after it.
+                st.next_ssn = st.next_ssn.prev();
+            }
+            self.queued_bytes = self.queued_bytes.saturating_sub(msg.data.len());
+            self.abandoned_unsent += 1;
+            return;
+        }
+        if let Some(idx) = self
+            .sent
+            .iter()
+            .rposition(|c| Arc::ptr_eq(&c.data, &msg.data))
+        {
+            self.abandon_message(idx, paths);
+        }
+    }
+
+    /// Abandons the message the chunk at `idx` belongs to: every chunk of it in the
+    /// retransmission queue and the part not yet cut (RFC 3758 §3.5 A3). Abandoned chunks
+    /// leave the flight and are never retransmitted (§3.5 A2, A4); their bytes leave the
+    /// send buffer. A message the peer acknowledged completely (by gap blocks) is left
+    /// alone. Returns whether it was abandoned.
+    fn abandon_message(&mut self, idx: usize, paths: &mut [Path]) -> bool {
+        let Some(c) = self.sent.get(idx) else {
+            return false;
+        };
+        if c.state == ChunkState::Abandoned {
+            return false;
+        }
+        let data = Arc::clone(&c.data);
+        // Fragments of one message have consecutive TSNs (a message is cut completely
+        // before the next one is started).
+        let mut start = idx;
+        while start > 0
+            && self
+                .sent
+                .get(start - 1)
+                .is_some_and(|p| Arc::ptr_eq(&p.data, &data))
+        {
+            start -= 1;
+        }
+        let mut end = idx;
+        while self
+            .sent
+            .get(end + 1)
+            .is_some_and(|n| Arc::ptr_eq(&n.data, &data))
+        {
+            end += 1;
+        }
+        let complete = self
+            .sent
+            .get(end)
+            .is_some_and(|c| c.flags & flags::END != 0);
+        let all_acked = (start..=end).all(|i| {
+            self.sent
+                .get(i)
+                .is_some_and(|c| c.state == ChunkState::GapAcked)
+        });
+        if complete && all_acked {
+            return false;
+        }
+        if !complete
+            && let Some(cur) = self.current.as_ref()
+            && Arc::ptr_eq(&cur.data, &data)
+        {
+            // The rest of the message is never cut.
+            let rest = cur.data.len().saturating_sub(cur.offset);
+            self.queued_bytes = self.queued_bytes.saturating_sub(rest);
+            self.current = None;
+        }
+        for i in start..=end {
+            let tsn = self.cum_ack.add(1).add(i as u32);
+            let Some(c) = self.sent.get_mut(i) else {
+                break;
+            };
+            match c.state {
+                ChunkState::InFlight => {
+                    // RFC 3758 §3.5 A2: an abandoned chunk is no longer in flight; like a
+                    // chunk marked for retransmission it gives its window back.
+                    if let Some(p) = paths.get_mut(c.path) {
+                        p.flight_size = p.flight_size.saturating_sub(c.len);
+                    }
+                    self.peer_rwnd = self.peer_rwnd.saturating_add(c.len);
+                }
+                ChunkState::ToRetransmit => {
+                    self.to_retransmit = self.to_retransmit.saturating_sub(1);
+                }
+                ChunkState::GapAcked | ChunkState::Abandoned => {}
+            }
+            if c.fast_pending {
+                c.fast_pending = false;
+                self.fast_pending = self.fast_pending.saturating_sub(1);
+            }
+            if let Some(p) = paths.get_mut(c.path)
+                && p.rtt_probe.is_some_and(|(t, _)| t == tsn)
+            {
+                p.rtt_probe = None;
+            }
+            if c.state != ChunkState::Abandoned {
+                self.unacked_bytes = self.unacked_bytes.saturating_sub(c.len as usize);
+            }
+            c.state = ChunkState::Abandoned;
+        }
+        self.abandoned_sent += 1;
+        self.advance_ack_point();
+        true
+    }
+
+    /// RFC 3758 §3.5 C1 and C2: the Advanced.Peer.Ack.Point is at least the cumulative ack
+    /// and moves over the abandoned chunks that follow it. A move makes a FORWARD TSN due
+    /// (C3).
+    fn advance_ack_point(&mut self) {
+        if !self.adv_ack.is_after(self.cum_ack) {
+            self.adv_ack = self.cum_ack; // C1
+        }
+        let before = self.cum_ack.distance_to(self.adv_ack).max(0) as usize;
+        let mut i = before;
+        while self
+            .sent
+            .get(i)
+            .is_some_and(|c| c.state == ChunkState::Abandoned)
+        {
+            i += 1; // C2
+        }
+        self.adv_ack = self.cum_ack.add(i as u32);
+        if i > before {
+            self.fwd_tsn_due = true;
+        }
+    }
+
+    /// The Advanced.Peer.Ack.Point (RFC 3758 §3.5 A1).
+    #[cfg(test)]
+    pub(crate) fn advanced_peer_ack_point(&self) -> Tsn {
+        self.adv_ack
+    }
+
+    /// Abandons every message whose lifetime ended at `now` (RFC 3758 §3.5: timed
+    /// reliability), queued or sent.
+    pub(crate) fn expire(&mut self, now: Timestamp, paths: &mut [Path]) {
+        if !self.pr {
+            return;
+        }
+        let mut dropped = 0u64;
+        let mut bytes = 0usize;
+        for st in self.streams.values_mut() {
+            st.queue.retain(|m| {
+                let keep = !m.pr.expired(now);
+                if !keep {
+                    dropped += 1;
+                    bytes += m.data.len();
+                }
+                keep
+            });
+        }
+        if dropped > 0 {
+            self.abandoned_unsent += dropped;
+            self.queued_bytes = self.queued_bytes.saturating_sub(bytes);
+            self.drop_empty_streams_from_rr();
+        }
+        if self.current.as_ref().is_some_and(|m| m.pr.expired(now)) {
+            self.abandon_current(paths);
+        }
+        let mut idx = 0;
+        while idx < self.sent.len() {
+            if self
+                .sent
+                .get(idx)
+                .is_some_and(|c| c.state != ChunkState::Abandoned && c.pr.expired(now))
+            {
+                self.abandon_message(idx, paths);
+            }
+            idx += 1;
+        }
+    }
+
+    /// The earliest instant a message's lifetime ends, if any has a lifetime.
+    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
+        let until = |pr: Pr| match pr {
+            Pr::Until(d) => Some(d),
+            _ => None,
+        };
+        let queued = self
+            .streams
+            .values()
+            .flat_map(|st| st.queue.iter())
+            .chain(self.current.iter())
+            .filter_map(|m| until(m.pr));
+        let sent = self
+            .sent
+            .iter()
+            .filter(|c| c.state != ChunkState::Abandoned)
+            .filter_map(|c| until(c.pr));
+        queued.chain(sent).min()
+    }
+
+    /// A FORWARD TSN is owed to the peer.
+    pub(crate) fn forward_tsn_due(&self) -> bool {
+        self.fwd_tsn_due && self.adv_ack.is_after(self.cum_ack)
+    }
+
+    /// The FORWARD TSN taken by `take_forward_tsn` could not be written: still owed.
+    pub(crate) fn forward_tsn_unsent(&mut self) {
+        self.fwd_tsn_due = true;
+    }
+
+    /// The FORWARD TSN owed to the peer, fitting in `room` bytes: returns its New
+    /// Cumulative TSN and fills `streams` with the largest skipped SSN of each ordered
+    /// stream among the skipped chunks (RFC 3758 §3.5 C4). When the streams do not all fit,
+    /// the New Cumulative TSN stops before the first chunk whose stream has no room; the
+    /// rest follows after the peer acknowledges this one (C3 applies again).
+    pub(crate) fn take_forward_tsn(
+        &mut self,
+        room: usize,
+        streams: &mut Vec<ForwardTsnStream>,
+    ) -> Option<Tsn> {
+        streams.clear();
+        if !self.forward_tsn_due() || room < 12 {
+            return None;
+        }
+        let max_entries = (room - 8) / 4;
+        let n = self.cum_ack.distance_to(self.adv_ack).max(0) as usize;
+        let mut new_cum = self.adv_ack;
+        for (i, c) in self.sent.iter().take(n).enumerate() {
+            if c.flags & flags::UNORDERED != 0 {
+                continue;
+            }
+            if let Some(e) = streams.iter_mut().find(|e| e.stream_id == c.stream) {
+                e.ssn = e.ssn.max_serial(c.ssn);
+            } else if streams.len() < max_entries {
+                streams.push(ForwardTsnStream {
+                    stream_id: c.stream,
+                    ssn: c.ssn,
+                });
+            } else {
+                new_cum = self.cum_ack.add(i as u32);
+                break;
+            }
+        }
+        if new_cum == self.cum_ack {
+            return None;
+        }
+        self.fwd_tsn_due = false;
+        Some(new_cum)
     }
 
     /// RFC 9260 §6.3.3: the T3-rtx timer of `path_idx` expired. Marks every chunk in
@@ -756,6 +1229,14 @@ impl Outbound {
         // Leave fast recovery: the timeout supersedes it.
         self.fast_recovery_exit = None;
         self.burst_packets = 0;
+        if self.pr {
+            // RFC 3758 §3.5 A5: on a T3-rtx expiry try to advance the Advanced.Peer.Ack.Point
+            // (C2) and send a FORWARD TSN (C3): this also retransmits a lost one.
+            self.advance_ack_point();
+            if self.adv_ack.is_after(self.cum_ack) {
+                self.fwd_tsn_due = true;
+            }
+        }
         !zero_window_probe
     }
 
@@ -844,6 +1325,12 @@ impl Outbound {
             let Some(c) = self.sent.get_mut(idx) else {
                 break;
             };
+            if c.state == ChunkState::Abandoned {
+                // RFC 3758 §3.5: abandoned chunks are out of the flight for good; the peer
+                // acknowledging one (after a FORWARD TSN) only moves the ack point.
+                out.acked_new |= by_cum;
+                continue;
+            }
             let p = c.path.min(MAX_PATHS - 1);
             let was_in_flight = c.state == ChunkState::InFlight;
             if was_in_flight && c.path < MAX_PATHS && !seen_outstanding[p] {
@@ -952,6 +1439,10 @@ impl Outbound {
         let advance = old_cum.distance_to(cum_ack).max(0) as usize;
         for _ in 0..advance.min(self.sent.len()) {
             if let Some(c) = self.sent.pop_front() {
+                if c.state == ChunkState::Abandoned {
+                    // Its bytes left the send buffer when it was abandoned.
+                    continue;
+                }
                 out.released += c.len as usize;
                 if c.state == ChunkState::ToRetransmit {
                     self.to_retransmit = self.to_retransmit.saturating_sub(1);
@@ -969,6 +1460,15 @@ impl Outbound {
         } else {
             Some(highest_in_sack)
         };
+        if self.pr {
+            // RFC 3758 §3.5 C1-C3: update the Advanced.Peer.Ack.Point; while it is beyond
+            // the SACK's cumulative ack the peer gets a FORWARD TSN (again, if the last one
+            // was lost).
+            self.advance_ack_point();
+            if self.adv_ack.is_after(cum_ack) {
+                self.fwd_tsn_due = true;
+            }
+        }
 
         // §6.2.1 (D ii): rwnd = a_rwnd - bytes still outstanding.
         let flight: u32 = paths.iter().map(|p| p.flight_size).sum();
@@ -1055,6 +1555,7 @@ mod tests {
             for _ in 0..n {
                 self.out
                     .send(
+                        self.now,
                         0,
                         0,
                         Arc::new(vec![7; len]),
@@ -1271,6 +1772,7 @@ mod tests {
         r.cfg.send_low_water = 100 * 1024;
         r.queue(1, 256 * 1024);
         let e = r.out.send(
+            r.now,
             0,
             0,
             Arc::new(vec![0; 60 * 1024]),
@@ -1362,5 +1864,194 @@ mod tests {
         r.now += Duration::from_millis(40);
         r.sack(1002, &[]);
         assert_eq!(r.paths[0].rto.srtt(), Some(Duration::from_millis(40)));
+    }
+
+    fn pr_send(r: &mut Rig, stream: u16, len: usize, policy: PrPolicy) {
+        r.out
+            .send(
+                r.now,
+                stream,
+                0,
+                Arc::new(vec![1; len]),
+                SendOptions::default().with_pr_policy(policy),
+                &r.cfg,
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_chunk_out_of_retransmissions_is_abandoned_and_the_ack_point_moves_over_it() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        let rtx0 = PrPolicy::LimitedRetransmissions {
+            max_retransmissions: 0,
+        };
+        pr_send(&mut r, 3, 100, rtx0);
+        r.queue(1, 100);
+        assert_eq!(r.packet(), vec![1000, 1001]);
+        assert!(r.out.on_t3_expired(0, &mut r.paths, &r.cfg));
+        // 1000 is abandoned (out of the flight, never retransmitted); 1001 is resent.
+        assert_eq!(r.out.abandoned(), (0, 1));
+        assert_eq!(r.out.advanced_peer_ack_point(), Tsn(1000));
+        assert!(r.out.forward_tsn_due());
+        let mut streams = Vec::new();
+        assert_eq!(r.out.take_forward_tsn(1200, &mut streams), Some(Tsn(1000)));
+        assert_eq!(
+            streams,
+            vec![ForwardTsnStream {
+                stream_id: 3,
+                ssn: Ssn(0)
+            }]
+        );
+        assert_eq!(r.packet(), vec![1001]);
+        assert_eq!(r.paths[0].flight_size, 100);
+        // The peer's SACK for the FORWARD TSN releases the abandoned chunk.
+        r.sack(1001, &[]);
+        assert!(r.out.is_empty());
+        assert!(!r.out.forward_tsn_due());
+    }
+
+    #[test]
+    fn a_queued_message_past_its_lifetime_leaves_without_using_an_ssn() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        let timed = PrPolicy::Timed {
+            lifetime: Duration::from_millis(100),
+        };
+        pr_send(&mut r, 0, 100, timed);
+        assert_eq!(
+            r.out.next_expiry(),
+            Some(r.now + Duration::from_millis(100))
+        );
+        r.now += Duration::from_millis(100);
+        r.out.expire(r.now, &mut r.paths);
+        assert_eq!(r.out.abandoned(), (1, 0));
+        assert_eq!(r.out.buffered(), 0);
+        assert_eq!(r.out.next_expiry(), None);
+        r.queue(1, 10);
+        let mut ssns = Vec::new();
+        r.out.fill_packet(
+            r.now,
+            0,
+            &mut r.paths,
+            &mut r.timers,
+            &r.cfg,
+            FillLimits {
+                room: 1248,
+                immediate: false,
+            },
+            &mut |d| {
+                ssns.push(d.ssn);
+                true
+            },
+        );
+        assert_eq!(ssns, vec![Ssn(0)]);
+        assert!(!r.out.forward_tsn_due());
+    }
+
+    #[test]
+    fn a_fragmented_message_is_abandoned_whole_including_its_unsent_rest() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        r.paths[0].cwnd = 2000;
+        pr_send(
+            &mut r,
+            1,
+            10_000,
+            PrPolicy::LimitedRetransmissions {
+                max_retransmissions: 0,
+            },
+        );
+        let sent: Vec<u32> = (0..4).flat_map(|_| r.packet()).collect();
+        assert_eq!(sent, vec![1000, 1001]);
+        r.out.on_t3_expired(0, &mut r.paths, &r.cfg);
+        assert_eq!(r.out.abandoned(), (0, 1));
+        assert_eq!(r.out.buffered(), 0);
+        assert_eq!(r.out.advanced_peer_ack_point(), Tsn(1001));
+        assert!(!r.out.has_queued());
+        r.out.reset_burst();
+        assert_eq!(r.packet(), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_forward_tsn_is_cut_short_when_its_streams_do_not_fit() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        r.paths[0].cwnd = 1 << 20;
+        for stream in 0..4 {
+            pr_send(
+                &mut r,
+                stream,
+                10,
+                PrPolicy::LimitedRetransmissions {
+                    max_retransmissions: 0,
+                },
+            );
+        }
+        assert_eq!(r.packet().len(), 4);
+        r.out.on_t3_expired(0, &mut r.paths, &r.cfg);
+        assert_eq!(r.out.advanced_peer_ack_point(), Tsn(1003));
+        let mut streams = Vec::new();
+        // Room for the header and two stream entries: the New Cumulative TSN stops before
+        // the third stream's chunk.
+        assert_eq!(r.out.take_forward_tsn(16, &mut streams), Some(Tsn(1001)));
+        assert_eq!(streams.len(), 2);
+        r.sack(1001, &[]);
+        assert_eq!(r.out.take_forward_tsn(1200, &mut streams), Some(Tsn(1003)));
+        assert_eq!(streams.len(), 2);
+    }
+
+    #[test]
+    fn a_priority_message_evicts_queued_messages_of_lower_priority_only() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        r.cfg.send_buffer_size = 300 * 1024;
+        r.cfg.send_low_water = 100;
+        let prio = |priority| PrPolicy::Priority { priority };
+        pr_send(&mut r, 0, 100 * 1024, prio(1));
+        pr_send(&mut r, 1, 100 * 1024, prio(9));
+        pr_send(&mut r, 2, 100 * 1024, prio(5));
+        // Priority 9 has nothing less important to evict: blocked, nothing abandoned.
+        let e = r.out.send(
+            r.now,
+            3,
+            0,
+            Arc::new(vec![0; 50 * 1024]),
+            SendOptions::default().with_pr_policy(prio(9)),
+            &r.cfg,
+        );
+        assert_eq!(e, Err(SendError::WouldBlock));
+        assert_eq!(r.out.abandoned(), (0, 0));
+        // Priority 2 evicts the least important message (9) only, which makes enough room.
+        r.out
+            .send(
+                r.now,
+                3,
+                0,
+                Arc::new(vec![0; 50 * 1024]),
+                SendOptions::default().with_pr_policy(prio(2)),
+                &r.cfg,
+            )
+            .unwrap();
+        assert_eq!(r.out.abandoned(), (1, 0));
+        assert_eq!(r.out.buffered(), 250 * 1024);
+    }
+
+    #[test]
+    fn without_pr_sctp_every_policy_is_reliable() {
+        let mut r = Rig::new();
+        pr_send(
+            &mut r,
+            0,
+            100,
+            PrPolicy::LimitedRetransmissions {
+                max_retransmissions: 0,
+            },
+        );
+        r.packet();
+        r.out.on_t3_expired(0, &mut r.paths, &r.cfg);
+        assert_eq!(r.out.abandoned(), (0, 0));
+        assert!(!r.out.forward_tsn_due());
+        assert_eq!(r.packet(), vec![1000]);
     }
 }

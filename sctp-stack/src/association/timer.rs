@@ -34,13 +34,15 @@ pub(crate) enum Timer {
     /// Retransmits a RE-CONFIG request (RFC 6525 §5.1.1; slot reserved for the extension).
     #[allow(dead_code)]
     Reconfig,
+    /// The end of the earliest message lifetime (PR-SCTP timed reliability, RFC 3758 §2).
+    PrLifetime,
     /// T3-rtx of a path (RFC 9260 §6.3.2).
     T3Rtx(PathIdx),
     /// The heartbeat timer of a path (RFC 9260 §8.3).
     Heartbeat(PathIdx),
 }
 
-const ASSOC_TIMERS: usize = 8;
+const ASSOC_TIMERS: usize = 9;
 const NOT_RUNNING: Timestamp = Timestamp::MAX;
 
 impl Timer {
@@ -54,6 +56,7 @@ impl Timer {
             Timer::Autoclose => 5,
             Timer::T4Asconf => 6,
             Timer::Reconfig => 7,
+            Timer::PrLifetime => 8,
             Timer::T3Rtx(_) | Timer::Heartbeat(_) => return None,
         })
     }
@@ -67,7 +70,8 @@ impl Timer {
             4 => Timer::DelayedSack,
             5 => Timer::Autoclose,
             6 => Timer::T4Asconf,
-            _ => Timer::Reconfig,
+            7 => Timer::Reconfig,
+            _ => Timer::PrLifetime,
         }
     }
 }

@@ -8,8 +8,7 @@ use crate::Timestamp;
 use crate::handlespace::{Expired, Registered, TimerKind};
 use crate::wire::{
     AsapMessage, CauseCode, DecodeError, EnrpBody, ErrorCause, OperationError, PeIdentifier,
-    PolicyInfo, PoolElement, PoolHandle, RawMessage, TransportParameter, TransportUse,
-    UpdateAction,
+    PolicyInfo, PoolElement, PoolHandle, TransportParameter, TransportUse, UpdateAction,
 };
 
 /// Most bytes of an offending message or parameter echoed in an Operation Error (no
@@ -96,9 +95,7 @@ impl Registrar {
             return;
         };
         // Never answer an ERROR with an ERROR.
-        if let Ok(raw) = RawMessage::new_checked(bytes)
-            && raw.message_type() == crate::wire::AsapMessageType::ERROR.0
-        {
+        if bytes.first() == Some(&crate::wire::AsapMessageType::ERROR.0) {
             return;
         }
         let info: &[u8] = match e {

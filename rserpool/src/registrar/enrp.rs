@@ -8,7 +8,7 @@ use super::{
 use crate::Timestamp;
 use crate::wire::{
     CauseCode, DecodeError, EnrpBody, EnrpMessage, EnrpMessageType, ErrorCause, OperationError,
-    PoolElement, PoolHandle, RawMessage, RegistrarId, ServerInformation, UpdateAction,
+    PoolElement, PoolHandle, RegistrarId, ServerInformation, UpdateAction,
 };
 
 /// Most bytes of an offending message echoed in an ENRP Operation Error.
@@ -125,15 +125,11 @@ impl Registrar {
         if origin == EnrpOrigin::Multicast {
             return;
         }
-        let Ok(raw) = RawMessage::new_checked(bytes) else {
-            return;
-        };
-        if raw.message_type() == EnrpMessageType::ERROR.0 {
+        if bytes.first() == Some(&EnrpMessageType::ERROR.0) {
             return;
         }
-        let v = raw.value();
-        let Some(sender) = v
-            .get(..4)
+        let Some(sender) = bytes
+            .get(4..8)
             .and_then(|s| <[u8; 4]>::try_from(s).ok())
             .map(|s| RegistrarId(u32::from_be_bytes(s)))
         else {

@@ -89,7 +89,7 @@ impl Registrar {
         let from = msg.sender;
         match msg.body {
             EnrpBody::HandleTableRequest { own_children_only } => {
-                self.on_table_request(from, own_children_only)
+                self.on_table_request(now, from, own_children_only)
             }
             EnrpBody::HandleTableResponse {
                 reject,
@@ -339,7 +339,7 @@ impl Registrar {
 
     /// RFC 5353 §2.2/§2.3: answer with (a piece of) the handle table; flag M tells the
     /// requester to ask again for the rest.
-    fn on_table_request(&mut self, from: RegistrarId, own_children_only: bool) {
+    fn on_table_request(&mut self, now: Timestamp, from: RegistrarId, own_children_only: bool) {
         if !self.is_serving() {
             // Not synchronised ourselves: reject (flag R).
             self.send_enrp(
@@ -353,7 +353,12 @@ impl Registrar {
             return;
         }
         let key = (from, own_children_only);
-        let cursor = self.cursors.remove(&key);
+        let timeout = self.config.table_transfer_timeout;
+        let cursor = self
+            .cursors
+            .remove(&key)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < timeout)
+            .map(|(c, _)| c);
         let piece = self.handlespace.export(
             own_children_only.then_some(self.id),
             cursor.as_ref(),
@@ -362,7 +367,7 @@ impl Registrar {
         );
         let more = piece.next.is_some();
         if let Some(next) = piece.next {
-            self.cursors.insert(key, next);
+            self.cursors.insert(key, (next, now));
         }
         self.send_enrp(
             from,
@@ -399,7 +404,6 @@ impl Registrar {
             }
         }
         if more {
-            let _ = transfer.started;
             self.request_table(now, from, transfer.own_children_only);
             return;
         }

@@ -377,7 +377,8 @@ pub struct Registrar {
     peers: BTreeMap<RegistrarId, Peer>,
     takeovers: BTreeMap<RegistrarId, Takeover>,
     /// Where a handle table export to a peer continues (flag M), keyed by peer and flag W.
-    cursors: HashMap<(RegistrarId, bool), Continuation>,
+    /// Entries older than the table transfer timeout are stale (the requester gave up).
+    cursors: HashMap<(RegistrarId, bool), (Continuation, Timestamp)>,
     timers: TimerTable,
     resolution_limiter: Option<RateLimiter>,
     unreachable_limiter: Option<RateLimiter>,
@@ -521,11 +522,26 @@ impl Registrar {
                 self.timers
                     .set(Timer::Presence, now + self.config.presence_interval);
             }
-            Timer::MentorHunt => {
-                if matches!(self.phase, Phase::Startup { .. }) {
-                    self.finish_startup(now, None);
+            Timer::MentorHunt => match self.phase {
+                Phase::Startup { mentor: Some(m) } => {
+                    // A download from the mentor is under way: wait for it (or for its
+                    // transfer timeout, which clears the mentor).
+                    let until = self
+                        .peers
+                        .get(&m)
+                        .and_then(|p| p.transfer)
+                        .map(|t| after(t.started, self.config.table_transfer_timeout));
+                    match until {
+                        Some(t) => self.timers.set(
+                            Timer::MentorHunt,
+                            t.max(after(now, Duration::from_millis(1))),
+                        ),
+                        None => self.finish_startup(now, None),
+                    }
                 }
-            }
+                Phase::Startup { mentor: None } => self.finish_startup(now, None),
+                Phase::Serving => {}
+            },
             Timer::PeerCheck(id) => self.on_peer_check(now, id),
             Timer::TakeoverExpiry(target) => self.on_takeover_expiry(now, target),
             Timer::Transfer(id) => self.on_transfer_timeout(now, id),

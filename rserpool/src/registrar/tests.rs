@@ -1459,3 +1459,96 @@ fn silent_peer_that_answers_the_reply_required_presence_is_not_taken_over() {
         && l.ty == EnrpMessageType::PRESENCE
         && l.flags & crate::wire::FLAG_REPLY_REQUIRED != 0));
 }
+
+#[test]
+fn unknown_enrp_message_from_a_peer_is_reported_with_an_enrp_error() {
+    let mut net = Net::new(2, |_, _| {});
+    net.settle();
+    let mut bytes = vec![0x20, 0, 0, 12];
+    bytes.extend_from_slice(&reg_id(1).0.to_be_bytes());
+    bytes.extend_from_slice(&reg_id(0).0.to_be_bytes());
+    let now = net.now;
+    net.regs[0].handle_enrp(now, EnrpOrigin::Association(AssocRef(REG_BASE + 1)), &bytes);
+    let t = net.regs[0].poll_transmit().expect("an answer");
+    assert_eq!(
+        t.to,
+        Destination::Peer {
+            id: reg_id(1),
+            endpoint: enrp_endpoint(1)
+        }
+    );
+    let m = EnrpMessage::decode(&t.bytes).expect("valid").message;
+    assert!(matches!(
+        m.body,
+        EnrpBody::Error { ref error }
+            if error.first_code() == Some(CauseCode::UNRECOGNIZED_MESSAGE)
+                && error.causes[0].info == bytes
+    ));
+    // The same from a registrar outside the peer table, or by multicast: dropped.
+    bytes[4..8].copy_from_slice(&77u32.to_be_bytes());
+    net.regs[0].handle_enrp(now, EnrpOrigin::Association(AssocRef(9)), &bytes);
+    net.regs[0].handle_enrp(now, EnrpOrigin::Multicast, &bytes);
+    assert!(net.regs[0].poll_transmit().is_none());
+    assert_eq!(net.regs[0].stats().malformed, 3);
+}
+
+#[test]
+fn takeover_is_aborted_when_the_target_speaks_again() {
+    let mut net = Net::new(3, |i, c| {
+        if i == 0 {
+            c.max_time_last_heard = Duration::from_secs(1);
+            c.max_time_no_response = Duration::from_secs(1);
+        } else {
+            c.max_time_last_heard = Duration::from_secs(60);
+        }
+    });
+    net.settle();
+    let pe = net.add_pe("P", PolicyInfo::round_robin());
+    assert!(accepted(&net.register(pe, 1)));
+    net.split(0, 1);
+    net.split(0, 2);
+    net.run_for(Duration::from_millis(2500));
+    for target in [reg_id(1), reg_id(2)] {
+        assert!(net.regs[0].is_taking_over(target));
+    }
+    net.heal();
+    net.run_for(Duration::from_secs(3));
+    for target in [reg_id(1), reg_id(2)] {
+        assert!(!net.regs[0].is_taking_over(target));
+        assert!(
+            net.events_of(0)
+                .any(|e| *e == Event::TakeoverAborted { target })
+        );
+    }
+    net.run_for(Duration::from_secs(10));
+    assert!(
+        net.events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::TakeoverCompleted { .. }))
+    );
+    assert_eq!(net.home_at(0, pe), Some(reg_id(1)));
+    assert_eq!(net.pes[pe].home_keep_alives, 0);
+    net.assert_checksums_agree();
+}
+
+#[test]
+fn pe_moving_to_another_home_changes_owner_everywhere() {
+    let mut net = Net::new(3, |_, _| {});
+    net.settle();
+    let pe = net.add_pe("P", PolicyInfo::round_robin());
+    assert!(accepted(&net.register(pe, 0)));
+    assert!(accepted(&net.register(pe, 2)));
+    for i in 0..3 {
+        assert_eq!(net.home_at(i, pe), Some(reg_id(2)));
+        assert_eq!(net.regs[i].handlespace().pe_count(), 1);
+    }
+    assert_eq!(net.regs[0].owned_count(), 0);
+    assert_eq!(net.regs[2].owned_count(), 1);
+    // The old home no longer supervises it.
+    let before = net.pes[pe].inbox.iter().filter(|(r, _)| *r == 0).count();
+    net.run_for(Duration::from_secs(20));
+    let after = net.pes[pe].inbox.iter().filter(|(r, _)| *r == 0).count();
+    assert_eq!(before, after);
+    assert!(net.knows(1, pe));
+    net.assert_checksums_agree();
+}

@@ -9,6 +9,8 @@
 #   INTEROP_PERF_BYTES=N      perf volume (default 100000000)
 #
 # Scenarios:
+#   multi-homed rsp (--bind 127.0.0.1,127.0.0.2) as server and client: usrsctp confirms the
+#             second address by heartbeat
 #   echo      rsp sctp client  -> usrsctp echo_server        (127.0.0.1 and ::1)
 #             usrsctp client   -> rsp sctp server --echo     (127.0.0.1 and ::1)
 #   discard   rsp sctp client  -> usrsctp discard_server;  usrsctp client -> rsp --discard
@@ -150,6 +152,46 @@ for host in 127.0.0.1 ::1; do
   check_pcap "$tag"
   ok "$tag: usrsctp client got its ${#LINES[@]} messages back from rsp over $host"
 done
+
+# ---- multi-homing: rsp on 127.0.0.1 and 127.0.0.2 ----------------------------------------------
+# rsp lists both addresses in its INIT ACK / INIT; usrsctp must confirm 127.0.0.2 with a
+# HEARTBEAT that rsp answers (RFC 9260 section 5.4).
+hb_answered_on() { # capture, address: a HEARTBEAT to the address and a HEARTBEAT ACK back
+  local f=$1 addr=$2 args=(-n -o sctp.checksum:CRC-32C -d "udp.port==$UPORT,sctp" -d "udp.port==$RPORT,sctp")
+  [ "$(tshark "${args[@]}" -r "$f" -Y "sctp.chunk_type == 4 && ip.dst == $addr" 2>/dev/null | grep -c .)" -ge 1 ] &&
+    [ "$(tshark "${args[@]}" -r "$f" -Y "sctp.chunk_type == 5" 2>/dev/null | grep -c .)" -ge 1 ]
+}
+tag=multihomed-rsp-server
+bg "$tag-server" "$RSP" sctp server --echo --once --json --bind 127.0.0.1,127.0.0.2 \
+  --udp-port "$RPORT" --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+{ input_lines; sleep 3; } | timeout 30 "$U/client" 127.0.0.1 7 0 "$UPORT" "$RPORT" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: usrsctp client exited with $?"
+wait_exit "$srv" 10 || fail "$tag: rsp sctp server --once exited with $?"
+grep -q "Peer addresses: 127.0.0.1, 127.0.0.2" "$WORK/$tag.out" ||
+  fail "$tag: usrsctp did not learn both addresses"
+grep -q "127.0.0.2 is now SCTP_ADDR_CONFIRMED" "$WORK/$tag.out" ||
+  fail "$tag: usrsctp did not confirm 127.0.0.2"
+for l in "${LINES[@]}"; do
+  grep -qxF "$l" "$WORK/$tag.out" || fail "$tag: '$l' did not come back"
+done
+hb_answered_on "$WORK/$tag.pcap" 127.0.0.2 || fail "$tag: no answered HEARTBEAT to 127.0.0.2"
+check_pcap "$tag"
+ok "$tag: usrsctp confirmed rsp's second address 127.0.0.2 and got its echoes"
+
+tag=multihomed-rsp-client
+bg usrsctp-echo-mh "$U/echo_server" "$UPORT" "$RPORT"
+srv=$LAST_PID
+settle
+{ input_lines; sleep 3; } | timeout 30 "$RSP" sctp client 127.0.0.1 7 --bind 127.0.0.1,127.0.0.2 \
+  --udp-port "$RPORT" --remote-udp-port "$UPORT" --pcap "$WORK/$tag.pcap" >"$WORK/$tag.out" \
+  2>"$WORK/$tag.err" || fail "$tag: rsp sctp client exited with $?"
+stop "$srv"
+diff <(input_lines) "$WORK/$tag.out" >/dev/null || fail "$tag: the echoed lines differ"
+hb_answered_on "$WORK/$tag.pcap" 127.0.0.2 || fail "$tag: usrsctp did not probe 127.0.0.2"
+check_pcap "$tag"
+ok "$tag: usrsctp probed rsp's second address 127.0.0.2, echoes complete"
 
 # ---- discard ------------------------------------------------------------------------------------
 tag=discard-rsp-client

@@ -109,6 +109,23 @@ fn bad_addresses_are_address_errors() {
 }
 
 #[test]
+fn several_bind_addresses_must_be_distinct_unicast_addresses() {
+    let out = run(&["sctp", "server", "--echo", "--bind", "127.0.0.1,127.0.0.1"]);
+    assert_one_line_error(&out, 3, "given twice");
+    let out = run(&["sctp", "server", "--echo", "--bind", "127.0.0.1,224.0.0.1"]);
+    assert_one_line_error(&out, 3, "unicast");
+    let out = run(&[
+        "sctp",
+        "client",
+        "::1",
+        "7",
+        "--bind",
+        "127.0.0.1,127.0.0.2",
+    ]);
+    assert_one_line_error(&out, 3, "address families");
+}
+
+#[test]
 fn several_peer_addresses_are_refused_with_a_reason() {
     let out = run(&["sctp", "client", "127.0.0.1,127.0.0.2", "7"]);
     assert_one_line_error(&out, 2, "several peer addresses");

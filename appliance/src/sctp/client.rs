@@ -218,8 +218,8 @@ pub fn run(args: ClientArgs, signals: TerminationSignals) -> Outcome {
     }
     let timeout = Duration::from_secs_f64(args.timeout);
     let remote = single_remote(&resolve_hosts(&args.host)?)?;
-    let local = args.net.local_address()?;
-    if local.is_some_and(|l| l.is_ipv4() != remote.is_ipv4()) {
+    args.net.local_address()?;
+    if !args.net.can_reach(remote) {
         return Err(Failure::address(
             "the --bind address and the peer are of different address families",
         ));

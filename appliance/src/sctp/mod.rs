@@ -74,8 +74,8 @@ pub struct NetArgs {
     /// Worker threads, each with its own endpoint shard (pinned to cores when more than one).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
-    /// Local address to use (repeatable or comma-separated; several addresses need
-    /// multi-homing support).
+    /// Local address to use (repeatable or comma-separated). Several addresses make the
+    /// endpoint multi-homed: they are listed in INIT/INIT ACK and the peer may use each.
     #[arg(long = "bind", value_name = "ADDR", value_delimiter = ',', value_parser = parse_ip)]
     pub bind: Vec<IpAddr>,
     /// Local UDP port for UDP encapsulation (0 picks a free one).
@@ -161,16 +161,52 @@ pub fn single_remote(hosts: &[IpAddr]) -> Result<IpAddr, Failure> {
 }
 
 impl NetArgs {
-    /// The one local address to bind, if any.
+    /// The one local address to bind the link to, if any. With several `--bind` addresses
+    /// (multi-homing) the link takes every address (wildcard) and the stack lists the given
+    /// ones in its INIT and INIT ACK, sending from each as its paths require.
     pub fn local_address(&self) -> Result<Option<IpAddr>, Failure> {
         match self.bind.as_slice() {
             [] => Ok(None),
             [one] if one.is_unspecified() => Ok(None),
             [one] => Ok(Some(*one)),
-            _ => Err(Failure::usage(
-                "several --bind addresses are not implemented in rsp yet: give one address",
-            )),
+            _ => {
+                self.multi_home_addresses()?;
+                Ok(None)
+            }
         }
+    }
+
+    /// The addresses of a multi-homed endpoint (several `--bind`), checked: unicast,
+    /// distinct, at most 16.
+    pub fn multi_home_addresses(&self) -> Result<Vec<IpAddr>, Failure> {
+        if self.bind.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<IpAddr> = Vec::with_capacity(self.bind.len());
+        for a in &self.bind {
+            if a.is_unspecified() || a.is_multicast() {
+                return Err(Failure::address(format!(
+                    "--bind {a}: several local addresses must all be unicast addresses"
+                )));
+            }
+            if out.contains(a) {
+                return Err(Failure::address(format!("--bind {a} is given twice")));
+            }
+            out.push(*a);
+        }
+        if out.len() > 16 {
+            return Err(Failure::address("at most 16 --bind addresses"));
+        }
+        Ok(out)
+    }
+
+    /// Whether the local addresses allow reaching `remote` (same family as one of them).
+    pub fn can_reach(&self, remote: IpAddr) -> bool {
+        self.bind.is_empty()
+            || self
+                .bind
+                .iter()
+                .any(|l| l.is_unspecified() || l.is_ipv4() == remote.is_ipv4())
     }
 
     /// The runtime configuration these options describe.
@@ -186,6 +222,7 @@ impl NetArgs {
             random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
         c.endpoint.association.pmtu = self.mtu;
         c.endpoint.association.nodelay = self.nodelay;
+        c.endpoint.local_addresses = self.multi_home_addresses()?;
         c.max_packet = c.max_packet.max(usize::from(self.mtu));
         c.capture.clone_from(&self.pcap);
         c.thread_name = name.to_owned();
@@ -204,6 +241,10 @@ impl NetArgs {
             })),
             BackendArg::Raw => {
                 let mut c = RawConfig::default();
+                if self.bind.len() > 1 {
+                    c.ipv4 = self.bind.iter().any(IpAddr::is_ipv4);
+                    c.ipv6 = self.bind.iter().any(IpAddr::is_ipv6);
+                }
                 match local {
                     Some(IpAddr::V4(a)) => {
                         c.bind4 = Some(a);

@@ -1,6 +1,7 @@
 //! The ASAP server side (RFC 5352 §3): registration, deregistration, handle resolution,
 //! keep-alive and unreachability reports.
 
+use core::time::Duration;
 use std::net::IpAddr;
 
 use super::{AsapOrigin, Destination, Event, Registrar, RemovalReason, after};
@@ -234,14 +235,10 @@ impl Registrar {
             Ok(r) => {
                 self.stats.registrations += 1;
                 let update = r == Registered::Updated;
-                self.own(key, Some(from.assoc), address);
+                let expires = after(now, Duration::from_millis(u64::from(pe.registration_life)));
+                self.own(key.clone(), Some(from.assoc), address, expires);
                 // The home registrar supervises its PEs by keep-alives (RFC 5352 §2.2.7).
-                let _ = self.handlespace.set_timer(
-                    handle.as_bytes(),
-                    id,
-                    after(now, self.config.keep_alive_interval),
-                    TimerKind::KeepAliveTransmission,
-                );
+                self.schedule_keep_alive(now, &key);
                 self.send_asap(
                     Destination::Association(from.assoc),
                     &AsapMessage::RegistrationResponse {
@@ -372,10 +369,20 @@ impl Registrar {
         }
         // A taken-over PE answers over a new association: that one is its association now.
         self.rebind(&key, from.assoc);
+        self.schedule_keep_alive(now, &key);
+    }
+
+    /// Arms the next ENDPOINT_KEEP_ALIVE of an owned PE, or its expiry if the registration
+    /// life ends first.
+    pub(super) fn schedule_keep_alive(&mut self, now: Timestamp, key: &(PoolHandle, PeIdentifier)) {
+        let Some(o) = self.owned.get(key) else {
+            return;
+        };
+        let at = after(now, self.config.keep_alive_interval).min(o.expires);
         let _ = self.handlespace.set_timer(
             key.0.as_bytes(),
-            id,
-            after(now, self.config.keep_alive_interval),
+            key.1,
+            at,
             TimerKind::KeepAliveTransmission,
         );
     }
@@ -407,6 +414,10 @@ impl Registrar {
     pub(super) fn on_pe_timer(&mut self, now: Timestamp, e: Expired) {
         let key = (e.pool_handle.clone(), e.identifier);
         match e.kind {
+            TimerKind::KeepAliveTransmission if self.registration_expired(now, &key) => {
+                // RFC 5354 §3.10: the PE did not re-register within its registration life.
+                self.remove_pe(&key.0, key.1, RemovalReason::Expired, true);
+            }
             TimerKind::KeepAliveTransmission => {
                 self.send_keep_alive(now, &key, false);
             }
@@ -416,8 +427,9 @@ impl Registrar {
                 self.remove_pe(&key.0, key.1, RemovalReason::KeepAliveTimeout, true);
             }
             _ => {
-                if self.owned.contains_key(&key) {
-                    // An owned PE never expires by life time; keep supervising it.
+                if self.registration_expired(now, &key) {
+                    self.remove_pe(&key.0, key.1, RemovalReason::Expired, true);
+                } else if self.owned.contains_key(&key) {
                     self.send_keep_alive(now, &key, false);
                 } else {
                     // RFC 5353 §3.3: a copy whose registration life ran out is dropped.
@@ -425,6 +437,10 @@ impl Registrar {
                 }
             }
         }
+    }
+
+    fn registration_expired(&self, now: Timestamp, key: &(PoolHandle, PeIdentifier)) -> bool {
+        self.owned.get(key).is_some_and(|o| o.expires <= now)
     }
 
     /// Sends ENDPOINT_KEEP_ALIVE (flag H after a takeover, RFC 5353 §3.5.2) and arms the

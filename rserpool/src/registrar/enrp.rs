@@ -45,11 +45,14 @@ impl Registrar {
             server_information,
         } = msg.body
         {
+            // Like RSPLIB, only PRESENCE received over SCTP is audited (the multicast copy
+            // of the same PRESENCE would start a second audit).
+            let audit = matches!(origin, EnrpOrigin::Association(_));
             self.on_presence(
                 now,
                 msg.sender,
                 reply_required,
-                checksum,
+                audit.then_some(checksum),
                 server_information,
             );
             return;
@@ -264,7 +267,7 @@ impl Registrar {
         now: Timestamp,
         from: RegistrarId,
         reply_required: bool,
-        checksum: u16,
+        checksum: Option<u16>,
         info: ServerInformation,
     ) {
         if info.server_id != from {
@@ -301,7 +304,10 @@ impl Registrar {
             Phase::Startup { .. } => {}
             Phase::Serving => {
                 let transferring = self.peers.get(&from).is_some_and(|p| p.transfer.is_some());
-                if !transferring && checksum != self.handlespace.ownership_checksum(from) {
+                if let Some(checksum) = checksum
+                    && !transferring
+                    && checksum != self.handlespace.ownership_checksum(from)
+                {
                     // RFC 5353 §3.6.1: a checksum mismatch starts the re-synchronisation
                     // of the peer's own PEs (§3.6.2, flag W); copies not confirmed are
                     // purged at the end.
@@ -444,11 +450,10 @@ impl Registrar {
             return;
         }
         let key = (h.clone(), pe.identifier);
-        if self.owned.contains_key(&key) {
-            self.disown(&key);
-        }
-        if self.handlespace.register(now, h, pe).is_err() {
-            self.stats.update_rejects += 1;
+        match self.handlespace.register(now, h, pe) {
+            // The PE re-registered at another home (RFC 5352 §3.1): no longer ours.
+            Ok(_) => self.disown(&key),
+            Err(_) => self.stats.update_rejects += 1,
         }
     }
 
@@ -563,8 +568,8 @@ impl Registrar {
         }
     }
 
-    /// Takeover expiry: peers that did not answer are presumed down themselves; the
-    /// takeover completes (RSPLIB behaviour).
+    /// Takeover expiry: peers that did not answer are presumed down themselves (they are
+    /// taken over in their own right), so the takeover completes.
     pub(super) fn on_takeover_expiry(&mut self, now: Timestamp, target: RegistrarId) {
         if self.takeovers.contains_key(&target) {
             self.complete_takeover(now, target);
@@ -613,8 +618,17 @@ impl Registrar {
         let moved = self.handlespace.take_over(target, self.id);
         let n = moved.len();
         for key in moved {
-            self.own(key.clone(), None, None);
-            self.send_keep_alive(now, &key, true);
+            // The copy's expiry timer is the end of its registration life.
+            let expires = match self.handlespace.timer(key.0.as_bytes(), key.1) {
+                Some((at, crate::handlespace::TimerKind::Expiry)) => at,
+                _ => now,
+            };
+            self.own(key.clone(), None, None, expires);
+            if expires <= now {
+                self.remove_pe(&key.0, key.1, RemovalReason::Expired, true);
+            } else {
+                self.send_keep_alive(now, &key, true);
+            }
         }
         self.event(Event::TakeoverCompleted {
             target,

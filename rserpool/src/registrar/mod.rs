@@ -305,6 +305,8 @@ struct Takeover {
 struct OwnedPe {
     assoc: Option<AssocRef>,
     address: Option<IpAddr>,
+    /// End of the registration life (RFC 5354 §3.10): the PE must re-register before.
+    expires: Timestamp,
 }
 
 /// The life-cycle phase (RFC 5353 §3.2).
@@ -636,6 +638,7 @@ impl Registrar {
         key: (PoolHandle, PeIdentifier),
         assoc: Option<AssocRef>,
         address: Option<IpAddr>,
+        expires: Timestamp,
     ) {
         self.disown(&key);
         if let Some(a) = assoc {
@@ -644,7 +647,14 @@ impl Registrar {
         if let Some(addr) = address {
             *self.per_address.entry(addr).or_default() += 1;
         }
-        self.owned.insert(key, OwnedPe { assoc, address });
+        self.owned.insert(
+            key,
+            OwnedPe {
+                assoc,
+                address,
+                expires,
+            },
+        );
     }
 
     fn disown(&mut self, key: &(PoolHandle, PeIdentifier)) {
@@ -677,7 +687,7 @@ impl Registrar {
         if o.assoc == Some(assoc) {
             return;
         }
-        self.own(key.clone(), Some(assoc), o.address);
+        self.own(key.clone(), Some(assoc), o.address, o.expires);
     }
 
     /// Removes a PE; if this registrar owned it and `propagate`, tells every peer

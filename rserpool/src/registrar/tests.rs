@@ -773,6 +773,48 @@ fn dead_pe_is_found_by_keep_alive_timeout_and_removed_everywhere() {
 }
 
 #[test]
+fn pe_that_does_not_reregister_within_its_life_expires_everywhere() {
+    let mut net = Net::new(2, |_, _| {});
+    net.settle();
+    let lazy = net.add_pe("P", PolicyInfo::round_robin());
+    let diligent = net.add_pe("P", PolicyInfo::round_robin());
+    for pe in [lazy, diligent] {
+        let mut el = net.pe_element(pe);
+        el.registration_life = 8_000;
+        let m = AsapMessage::Registration {
+            pool_handle: PoolHandle::from("P"),
+            pool_element: el,
+        };
+        assert!(accepted(&net.register_with(pe, 0, &m)));
+    }
+    for _ in 0..4 {
+        net.run_for(Duration::from_secs(3));
+        // The diligent PE re-registers every 3 s, the lazy one never.
+        let mut el = net.pe_element(diligent);
+        el.registration_life = 8_000;
+        let m = AsapMessage::Registration {
+            pool_handle: PoolHandle::from("P"),
+            pool_element: el,
+        };
+        assert!(accepted(&net.register_with(diligent, 0, &m)));
+    }
+    for i in 0..2 {
+        assert!(!net.knows(i, lazy), "registrar {i} still has the lazy PE");
+        assert!(net.knows(i, diligent));
+    }
+    assert!(
+        net.pes[lazy].keep_alives >= 1,
+        "it answered keep-alives all along"
+    );
+    assert!(net.events_of(0).any(|e| matches!(
+        e,
+        Event::Removed { reason: RemovalReason::Expired, identifier, .. }
+            if *identifier == net.pes[lazy].id
+    )));
+    net.assert_checksums_agree();
+}
+
+#[test]
 fn association_loss_removes_its_pes_everywhere() {
     let mut net = Net::new(2, |_, _| {});
     net.settle();
@@ -1551,4 +1593,218 @@ fn pe_moving_to_another_home_changes_owner_everywhere() {
     assert_eq!(before, after);
     assert!(net.knows(1, pe));
     net.assert_checksums_agree();
+}
+
+// ---------------------------------------------------------------- stateful fuzzing
+
+/// The registrar's own bookkeeping agrees with its handlespace, and queues are bounded.
+fn check_invariants(r: &Registrar) -> Result<(), TestCaseError> {
+    prop_assert_eq!(r.owned.len(), r.handlespace.owned_count(r.id));
+    for (h, id) in r.owned.keys() {
+        let pe = r.handlespace.pool_element(h.as_bytes(), *id);
+        prop_assert!(pe.is_some_and(|p| p.home_registrar == r.id));
+    }
+    let mut in_assocs = 0;
+    for (a, keys) in &r.by_assoc {
+        prop_assert!(!keys.is_empty());
+        for k in keys {
+            prop_assert_eq!(r.owned.get(k).and_then(|o| o.assoc), Some(*a));
+            in_assocs += 1;
+        }
+    }
+    prop_assert_eq!(
+        in_assocs,
+        r.owned.values().filter(|o| o.assoc.is_some()).count()
+    );
+    let counted: usize = r.per_address.values().sum();
+    prop_assert_eq!(
+        counted,
+        r.owned.values().filter(|o| o.address.is_some()).count()
+    );
+    prop_assert!(r.per_address.values().all(|n| *n > 0));
+    prop_assert!(r.transmits.len() <= r.config.max_transmits);
+    prop_assert!(r.events.len() <= r.config.max_events);
+    prop_assert!(r.peers.len() <= r.config.max_peers);
+    prop_assert!(r.cursors.len() <= 2 * r.config.max_peers);
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Register {
+        pe: u8,
+        pool: u8,
+        rr: bool,
+        via: u8,
+    },
+    Deregister {
+        pe: u8,
+        pool: u8,
+        via: u8,
+    },
+    Unreachable {
+        pe: u8,
+        pool: u8,
+        pu: u8,
+    },
+    Resolve {
+        pool: u8,
+        pu: u8,
+    },
+    AssocLost {
+        via: u8,
+    },
+    PeerUpdate {
+        add: bool,
+        pe: u8,
+        pool: u8,
+        home: u8,
+    },
+    Advance {
+        centis: u16,
+    },
+    Split,
+    Heal,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..8, 0u8..3, any::<bool>(), 0u8..6)
+            .prop_map(|(pe, pool, rr, via)| Op::Register { pe, pool, rr, via }),
+        1 => (0u8..8, 0u8..3, 0u8..6).prop_map(|(pe, pool, via)| Op::Deregister { pe, pool, via }),
+        1 => (0u8..8, 0u8..3, 0u8..3).prop_map(|(pe, pool, pu)| Op::Unreachable { pe, pool, pu }),
+        1 => (0u8..3, 0u8..3).prop_map(|(pool, pu)| Op::Resolve { pool, pu }),
+        1 => (0u8..6).prop_map(|via| Op::AssocLost { via }),
+        2 => (any::<bool>(), 0u8..8, 0u8..3, 0u8..3)
+            .prop_map(|(add, pe, pool, home)| Op::PeerUpdate { add, pe, pool, home }),
+        2 => (0u16..800).prop_map(|centis| Op::Advance { centis }),
+        1 => Just(Op::Split),
+        1 => Just(Op::Heal),
+    ]
+}
+
+fn fuzz_pe(pe: u8, rr: bool, via: u8, home: RegistrarId) -> PoolElement {
+    PoolElement {
+        identifier: PeIdentifier(u32::from(pe) + 1),
+        home_registrar: home,
+        registration_life: 20_000,
+        user_transport: TransportParameter::sctp(
+            7000,
+            TransportUse::DATA_ONLY,
+            vec![pe_addr(usize::from(via))],
+        ),
+        policy: if rr {
+            PolicyInfo::round_robin()
+        } else {
+            PolicyInfo::least_used(u32::from(pe))
+        },
+        asap_transport: Some(TransportParameter::sctp(
+            PE_PORT,
+            TransportUse::DATA_ONLY,
+            vec![pe_addr(usize::from(via))],
+        )),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn registrar_bookkeeping_survives_arbitrary_operation_sequences(
+        ops in proptest::collection::vec(op(), 1..60)
+    ) {
+        let mut net = Net::new(2, |_, c| {
+            c.max_owned_pes = 6;
+            c.max_pes_per_address = 3;
+            c.max_transmits = 256;
+        });
+        net.settle();
+        // Four answering PEs behind associations 0..4; 4 and 5 stay silent.
+        for _ in 0..4 {
+            net.add_pe("X", PolicyInfo::round_robin());
+        }
+        let pools = ["A", "B", "C"];
+        for op in ops {
+            let now = net.now;
+            match op {
+                Op::Register { pe, pool, rr, via } => {
+                    let m = AsapMessage::Registration {
+                        pool_handle: PoolHandle::from(pools[usize::from(pool)]),
+                        pool_element: fuzz_pe(pe, rr, via, RegistrarId::UNDEFINED),
+                    };
+                    let addrs = [pe_addr(usize::from(via))];
+                    net.regs[0].handle_asap(
+                        now,
+                        AsapOrigin { assoc: AssocRef(u64::from(via)), port: PE_PORT, addresses: &addrs },
+                        &encode_asap(&m),
+                    );
+                }
+                Op::Deregister { pe, pool, via } => {
+                    let m = AsapMessage::Deregistration {
+                        pool_handle: PoolHandle::from(pools[usize::from(pool)]),
+                        identifier: PeIdentifier(u32::from(pe) + 1),
+                    };
+                    let addrs = [pe_addr(usize::from(via))];
+                    net.regs[0].handle_asap(
+                        now,
+                        AsapOrigin { assoc: AssocRef(u64::from(via)), port: PE_PORT, addresses: &addrs },
+                        &encode_asap(&m),
+                    );
+                }
+                Op::Unreachable { pe, pool, pu } => {
+                    let m = AsapMessage::EndpointUnreachable {
+                        pool_handle: PoolHandle::from(pools[usize::from(pool)]),
+                        identifier: PeIdentifier(u32::from(pe) + 1),
+                    };
+                    net.pu_send(u64::from(pu), 0, &m);
+                }
+                Op::Resolve { pool, pu } => {
+                    let ms = net.resolve(u64::from(pu), 0, pools[usize::from(pool)], None);
+                    prop_assert_eq!(ms.len(), 1);
+                    if let AsapMessage::HandleResolutionResponse { pool_elements, .. } = &ms[0] {
+                        prop_assert!(pool_elements.len() <= 3);
+                    }
+                }
+                Op::AssocLost { via } => {
+                    net.regs[0].handle_association_lost(now, AssocRef(u64::from(via)));
+                }
+                Op::PeerUpdate { add, pe, pool, home } => {
+                    let home = [reg_id(1), reg_id(0), RegistrarId(99)][usize::from(home)];
+                    let m = EnrpMessage {
+                        sender: reg_id(1),
+                        receiver: reg_id(0),
+                        body: EnrpBody::HandleUpdate {
+                            takeover_suggested: false,
+                            action: if add {
+                                crate::wire::UpdateAction::ADD_PE
+                            } else {
+                                crate::wire::UpdateAction::DEL_PE
+                            },
+                            pool_handle: PoolHandle::from(pools[usize::from(pool)]),
+                            pool_element: fuzz_pe(pe, true, 4, home),
+                        },
+                    };
+                    net.regs[0].handle_enrp(
+                        now,
+                        EnrpOrigin::Association(AssocRef(REG_BASE + 1)),
+                        &encode_enrp(&m),
+                    );
+                }
+                Op::Advance { centis } => {
+                    net.run_for(Duration::from_millis(u64::from(centis) * 10));
+                }
+                Op::Split => net.split(0, 1),
+                Op::Heal => net.heal(),
+            }
+            net.flush();
+            check_invariants(&net.regs[0])?;
+            check_invariants(&net.regs[1])?;
+        }
+        // Whatever happened, a healed network converges.
+        net.heal();
+        net.run_for(Duration::from_secs(30));
+        check_invariants(&net.regs[0])?;
+        check_invariants(&net.regs[1])?;
+        net.assert_checksums_agree();
+    }
 }

@@ -406,7 +406,7 @@ impl Registrar {
         }
         for (h, pes) in pools {
             for pe in pes {
-                self.apply_copy(now, &h, pe);
+                self.apply_copy(now, &h, pe, true);
             }
         }
         if more {
@@ -442,14 +442,23 @@ impl Registrar {
     }
 
     /// Stores a copy of a peer's PE (RFC 5353 §3.3). A PE this registrar is home for is
-    /// never overwritten by a copy claiming the same home; a PE that re-registered at
-    /// another home stops being ours.
-    fn apply_copy(&mut self, now: Timestamp, h: &PoolHandle, pe: PoolElement) {
+    /// never overwritten by a copy claiming the same home. A HANDLE_UPDATE for a PE we own
+    /// means it re-registered at another home (RFC 5352 §3.1): it stops being ours.
+    ///
+    /// A handle table entry (`from_table`) for a PE we own is an ownership conflict, left
+    /// behind when both sides of a network split took each other over. Both sides apply
+    /// the same rule so they converge: the lower registrar identifier keeps the PE (as in
+    /// the takeover race, RFC 5353 §3.5.1) until the PE's next re-registration settles it.
+    fn apply_copy(&mut self, now: Timestamp, h: &PoolHandle, pe: PoolElement, from_table: bool) {
         if pe.home_registrar == self.id || pe.home_registrar == RegistrarId::UNDEFINED {
             self.stats.update_rejects += 1;
             return;
         }
         let key = (h.clone(), pe.identifier);
+        if from_table && self.owned.contains_key(&key) && pe.home_registrar > self.id {
+            self.stats.update_rejects += 1;
+            return;
+        }
         match self.handlespace.register(now, h, pe) {
             // The PE re-registered at another home (RFC 5352 §3.1): no longer ours.
             Ok(_) => self.disown(&key),
@@ -467,7 +476,7 @@ impl Registrar {
         pe: PoolElement,
     ) {
         match action {
-            UpdateAction::ADD_PE => self.apply_copy(now, &h, pe),
+            UpdateAction::ADD_PE => self.apply_copy(now, &h, pe, false),
             UpdateAction::DEL_PE => {
                 let key = (h.clone(), pe.identifier);
                 let current = self

@@ -1808,3 +1808,147 @@ proptest! {
         net.assert_checksums_agree();
     }
 }
+
+#[derive(Debug, Clone)]
+enum NetOp {
+    Register { pe: u8, pool: u8, reg: u8 },
+    Deregister { pe: u8 },
+    KillPe { pe: u8 },
+    Unreachable { pe: u8, reg: u8, pu: u8 },
+    Split { a: u8, b: u8 },
+    Heal,
+    Crash { reg: u8 },
+    Advance { centis: u16 },
+}
+
+fn net_op() -> impl Strategy<Value = NetOp> {
+    prop_oneof![
+        4 => (0u8..6, 0u8..2, 0u8..3).prop_map(|(pe, pool, reg)| NetOp::Register { pe, pool, reg }),
+        1 => (0u8..6).prop_map(|pe| NetOp::Deregister { pe }),
+        1 => (0u8..6).prop_map(|pe| NetOp::KillPe { pe }),
+        1 => (0u8..6, 0u8..3, 0u8..3).prop_map(|(pe, reg, pu)| NetOp::Unreachable { pe, reg, pu }),
+        1 => (0u8..3, 0u8..3).prop_map(|(a, b)| NetOp::Split { a, b }),
+        1 => Just(NetOp::Heal),
+        1 => (0u8..3).prop_map(|reg| NetOp::Crash { reg }),
+        3 => (0u16..1500).prop_map(|centis| NetOp::Advance { centis }),
+    ]
+}
+
+fn pe_set(r: &Registrar) -> Vec<(PoolHandle, PeIdentifier, RegistrarId)> {
+    let hs = r.handlespace();
+    hs.pool_handles()
+        .flat_map(|h| {
+            hs.pool_elements(h.as_bytes())
+                .map(move |p| (h.clone(), p.identifier, p.home_registrar))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn registrars_converge_after_arbitrary_splits_crashes_and_registrations(
+        ops in proptest::collection::vec(net_op(), 1..40)
+    ) {
+        let mut net = Net::new(3, |_, _| {});
+        net.settle();
+        for j in 0..6 {
+            net.add_pe(["A", "B"][j % 2], PolicyInfo::round_robin());
+        }
+        let mut crashed_one = false;
+        for op in ops {
+            match op {
+                NetOp::Register { pe, pool, reg } => {
+                    let (j, reg) = (usize::from(pe), usize::from(reg));
+                    let _ = pool;
+                    if net.pes[j].alive {
+                        let m = AsapMessage::Registration {
+                            pool_handle: net.pes[j].handle.clone(),
+                            pool_element: net.pe_element(j),
+                        };
+                        net.pe_send(j, reg, &m);
+                    }
+                }
+                NetOp::Deregister { pe } => {
+                    let j = usize::from(pe);
+                    if let Some(home) = net.pes[j].home {
+                        let m = AsapMessage::Deregistration {
+                            pool_handle: net.pes[j].handle.clone(),
+                            identifier: net.pes[j].id,
+                        };
+                        net.pe_send(j, home, &m);
+                    }
+                }
+                NetOp::KillPe { pe } => net.pes[usize::from(pe)].alive = false,
+                NetOp::Unreachable { pe, reg, pu } => {
+                    let reg = usize::from(reg);
+                    if !net.crashed[reg] {
+                        net.report_unreachable(u64::from(pu), reg, usize::from(pe));
+                    }
+                }
+                NetOp::Split { a, b } => {
+                    if a != b {
+                        net.split(usize::from(a), usize::from(b));
+                    }
+                }
+                NetOp::Heal => net.heal(),
+                NetOp::Crash { reg } => {
+                    if !crashed_one {
+                        crashed_one = true;
+                        net.crashed[usize::from(reg)] = true;
+                    }
+                }
+                NetOp::Advance { centis } => net.run_for(Duration::from_millis(u64::from(centis) * 10)),
+            }
+            net.flush();
+            for r in &net.regs {
+                check_invariants(r)?;
+            }
+        }
+        net.heal();
+        net.run_for(Duration::from_secs(90));
+        let live: Vec<usize> = (0..3).filter(|i| !net.crashed[*i]).collect();
+        let first = pe_set(&net.regs[live[0]]);
+        for i in &live[1..] {
+            prop_assert_eq!(&pe_set(&net.regs[*i]), &first, "registrar {} differs", i);
+        }
+        // Every live PE registered somewhere is known, every dead one is gone.
+        for (h, id, home) in &first {
+            prop_assert!(net.reg_by_id(*home).is_some_and(|r| !net.crashed[r]), "{:?} homed at a dead registrar", (h, id));
+            let j = net.pes.iter().position(|p| p.id == *id).expect("known PE");
+            prop_assert!(net.pes[j].alive, "dead PE {:?} survived", id);
+        }
+        net.assert_checksums_agree();
+    }
+}
+
+#[test]
+fn full_split_with_mutual_takeover_heals_to_one_home_per_pe() {
+    let mut net = Net::new(2, |_, _| {});
+    net.settle();
+    let a = net.add_pe("P", PolicyInfo::round_robin());
+    let b = net.add_pe("P", PolicyInfo::round_robin());
+    assert!(accepted(&net.register(a, 0)));
+    assert!(accepted(&net.register(b, 1)));
+    net.split(0, 1);
+    net.run_for(Duration::from_secs(30));
+    // Each side took the other over and now claims both PEs.
+    assert_eq!(net.regs[0].owned_count(), 2);
+    assert_eq!(net.regs[1].owned_count(), 2);
+    net.heal();
+    net.run_for(Duration::from_secs(30));
+    assert_eq!(pe_set(&net.regs[0]), pe_set(&net.regs[1]));
+    assert_eq!(net.regs[0].owned_count() + net.regs[1].owned_count(), 2);
+    // The lower identifier keeps the conflicting PEs.
+    assert_eq!(net.home_at(1, a), Some(reg_id(0)));
+    assert_eq!(net.home_at(1, b), Some(reg_id(0)));
+    net.assert_checksums_agree();
+    // The PE's own choice wins afterwards: b re-registers with registrar 1.
+    assert!(accepted(&net.register(b, 1)));
+    assert_eq!(net.home_at(0, b), Some(reg_id(1)));
+    assert_eq!(net.regs[0].owned_count(), 1);
+    assert_eq!(net.regs[1].owned_count(), 1);
+    net.run_for(Duration::from_secs(10));
+    net.assert_checksums_agree();
+}

@@ -164,11 +164,9 @@ impl Registrar {
         // Address verification (RSPLIB): only addresses of the PE's association count.
         if self.config.verify_pe_addresses {
             let original = pe.user_transport.clone();
-            pe.user_transport.addresses.retain(|a| {
-                from.addresses
-                    .iter()
-                    .any(|b| b.to_canonical() == a.to_canonical())
-            });
+            pe.user_transport
+                .addresses
+                .retain(|a| overlaps(std::slice::from_ref(a), from.addresses));
             if pe.user_transport.addresses.is_empty() {
                 let mut info = vec![0; original.encoded_len()];
                 let n = original.encode(&mut info).unwrap_or(0);
@@ -214,13 +212,7 @@ impl Registrar {
                 .handlespace
                 .pool_element(handle.as_bytes(), id)
                 .and_then(|p| p.asap_transport.as_ref())
-                .is_some_and(|t| {
-                    !t.addresses.iter().any(|a| {
-                        from.addresses
-                            .iter()
-                            .any(|b| b.to_canonical() == a.to_canonical())
-                    })
-                })
+                .is_some_and(|t| !overlaps(&t.addresses, from.addresses))
         {
             // RFC 5352 §3.1: the identifier belongs to another PE endpoint.
             self.reject_registration(
@@ -272,9 +264,16 @@ impl Registrar {
     /// RFC 5352 §3.2 (registrar side of DEREGISTRATION).
     fn on_deregistration(&mut self, from: AsapOrigin<'_>, handle: PoolHandle, id: PeIdentifier) {
         let key = (handle.clone(), id);
+        // Only the PE itself may remove its registration: over the association it
+        // registered on, or (after a takeover or an association restart) from its own
+        // ASAP endpoint addresses.
+        let same_endpoint = self
+            .handlespace
+            .pool_element(handle.as_bytes(), id)
+            .and_then(|p| p.asap_transport.as_ref())
+            .is_some_and(|t| overlaps(&t.addresses, from.addresses));
         let error = match self.owned.get(&key) {
-            // Only the association that registered the PE may remove it.
-            Some(o) if o.assoc == Some(from.assoc) || o.assoc.is_none() => None,
+            Some(o) if o.assoc == Some(from.assoc) || same_endpoint => None,
             Some(_) => Some(op_error(CauseCode::REJECTED_SECURITY)),
             None => match self.handlespace.pool_element(handle.as_bytes(), id) {
                 // Registered at another home registrar: deregister there.
@@ -363,7 +362,17 @@ impl Registrar {
         id: PeIdentifier,
     ) {
         let key = (handle, id);
-        if !self.owned.contains_key(&key) {
+        let Some(o) = self.owned.get(&key) else {
+            self.stats.unexpected += 1;
+            return;
+        };
+        // Only the PE's own endpoint can prove it alive.
+        let same_endpoint = self
+            .handlespace
+            .pool_element(key.0.as_bytes(), id)
+            .and_then(|p| p.asap_transport.as_ref())
+            .is_some_and(|t| overlaps(&t.addresses, from.addresses));
+        if o.assoc != Some(from.assoc) && !same_endpoint {
             self.stats.unexpected += 1;
             return;
         }
@@ -493,6 +502,12 @@ fn pu_key(from: &AsapOrigin<'_>) -> IpAddr {
         .first()
         .map(|a| a.to_canonical())
         .unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))
+}
+
+/// Whether the two address lists share an address (IPv4-mapped IPv6 = IPv4).
+fn overlaps(a: &[IpAddr], b: &[IpAddr]) -> bool {
+    a.iter()
+        .any(|x| b.iter().any(|y| x.to_canonical() == y.to_canonical()))
 }
 
 fn bounded(b: &[u8]) -> &[u8] {

@@ -1952,3 +1952,22 @@ fn full_split_with_mutual_takeover_heals_to_one_home_per_pe() {
     net.run_for(Duration::from_secs(10));
     net.assert_checksums_agree();
 }
+
+#[test]
+fn keep_alive_acks_from_other_endpoints_do_not_keep_a_dead_pe_alive() {
+    let mut net = Net::new(1, |_, _| {});
+    net.settle();
+    let pe = net.add_pe("P", PolicyInfo::round_robin());
+    assert!(accepted(&net.register(pe, 0)));
+    net.pes[pe].alive = false;
+    let forged = AsapMessage::EndpointKeepAliveAck {
+        pool_handle: PoolHandle::from("P"),
+        identifier: net.pes[pe].id,
+    };
+    for _ in 0..12 {
+        net.run_for(Duration::from_secs(1));
+        net.pu_send(7, 0, &forged);
+    }
+    assert!(!net.knows(0, pe));
+    assert!(net.regs[0].stats().unexpected >= 12);
+}

@@ -150,7 +150,7 @@ impl Registrar {
         mut pe: PoolElement,
     ) {
         let id = pe.identifier;
-        // Access control (RFC 5351 §6 / RFC 5352 §6: the registrar authorizes PEs).
+        // Access control (RFC 5355 lists rogue PEs joining a pool as a threat).
         if !from
             .addresses
             .iter()

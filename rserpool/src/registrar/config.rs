@@ -59,7 +59,7 @@ pub struct AccessRule {
     pub pool_handles: Vec<PoolHandle>,
 }
 
-/// An access list (RFC 5351 §6 asks registrars to authorize PEs and PUs). Empty = everyone
+/// An access list (RFC 5355 asks registrars to authorize PEs and PUs). Empty = everyone
 /// may do everything; otherwise an operation is allowed when at least one rule matches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessList {

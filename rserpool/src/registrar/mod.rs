@@ -52,6 +52,22 @@
 //! - Section numbers cited as `RFC 5352 §x` / `RFC 5353 §x` refer to the procedures of the
 //!   RFCs (RFC 5353 §3.2 initialisation, §3.3 handlespace updates, §3.4 peer monitoring,
 //!   §3.5 takeover, §3.6 audit and re-synchronisation).
+//! - Ownership conflicts (both sides of a long network split took each other over) are
+//!   resolved the same way on both sides: in a handle table, the lower registrar
+//!   identifier keeps a PE both claim; a HANDLE_UPDATE (a fresh registration) always wins.
+//!
+//! # Known gaps (reasoned)
+//!
+//! - No access control on ENRP peers: peers come from the static list or from PRESENCE
+//!   (discovery can be switched off with [`RegistrarConfig::discover_peers`]); the peer
+//!   table is bounded. Authenticating peers is the transport's job (RFC 5353 §6: TLS).
+//! - DPF policies: the registrar does not update the PE distance field from its own
+//!   measurements (the policies still select with the distance the PE registered).
+//! - The registrar does not listen to other registrars' SERVER_ANNOUNCEs; ENRP discovery
+//!   runs on PRESENCE.
+//! - A partial partition (A cannot hear B, C can) lets A take over a live B; the PEs then
+//!   follow A's H-bit keep-alives and their next re-registration settles the home.
+//! - No association-up input: an ASAP association becomes known with its first message.
 
 mod asap;
 mod config;

@@ -87,7 +87,7 @@ use rand_core::RngCore;
 pub use config::{AccessList, AccessRule, IpPrefix, RateLimit, RegistrarConfig};
 
 use crate::Timestamp;
-use crate::handlespace::{Continuation, Handlespace};
+use crate::handlespace::{ChecksumAccumulator, Continuation, Handlespace};
 use crate::wire::{
     AsapMessage, CauseCode, EnrpBody, EnrpMessage, PPID_ASAP, PPID_ENRP, PeIdentifier, PoolHandle,
     RegistrarId, ServerInformation, TransportParameter,
@@ -476,6 +476,22 @@ impl Registrar {
     /// The handlespace (read-only).
     pub fn handlespace(&self) -> &Handlespace {
         &self.handlespace
+    }
+
+    /// The checksum over every PE of the handlespace (RSPLIB's handlespace checksum, for
+    /// logs and monitoring; ENRP_PRESENCE carries the ownership checksum instead). Two
+    /// registrars with equal handlespaces have equal checksums. Cost O(PEs).
+    pub fn handlespace_checksum(&self) -> u16 {
+        let mut acc = ChecksumAccumulator::default();
+        for h in self.handlespace.pool_handles() {
+            for pe in self.handlespace.pool_elements(h.as_bytes()) {
+                acc.add(ChecksumAccumulator::pe_contribution(
+                    h.as_bytes(),
+                    pe.identifier,
+                ));
+            }
+        }
+        acc.finish()
     }
 
     /// The counters.

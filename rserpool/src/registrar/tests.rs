@@ -465,9 +465,18 @@ impl Net {
             .map(|(_, e)| e)
     }
 
-    /// Every live registrar agrees on the ownership checksum of every registrar.
+    /// Every live registrar agrees on the ownership checksum of every registrar and on the
+    /// checksum of the whole handlespace.
     fn assert_checksums_agree(&self) {
         let live: Vec<usize> = (0..self.regs.len()).filter(|i| !self.crashed[*i]).collect();
+        let whole: Vec<u16> = live
+            .iter()
+            .map(|i| self.regs[*i].handlespace_checksum())
+            .collect();
+        assert!(
+            whole.windows(2).all(|w| w[0] == w[1]),
+            "handlespace checksums differ: {whole:x?}"
+        );
         for owner in &self.regs {
             let sums: Vec<u16> = live
                 .iter()
@@ -547,6 +556,12 @@ fn registration_is_answered_and_propagated_to_every_peer() {
     assert_eq!(net.regs[0].owned_count(), 1);
     assert_eq!(net.regs[1].owned_count(), 0);
     net.assert_checksums_agree();
+    // One owner: the whole-handlespace checksum is its ownership checksum.
+    assert_eq!(
+        net.regs[1].handlespace_checksum(),
+        net.regs[1].handlespace().ownership_checksum(reg_id(0))
+    );
+    assert_ne!(net.regs[1].handlespace_checksum(), 0xffff);
     // The copy carries the PE's ASAP endpoint as seen by the home registrar.
     let copy = net.regs[2]
         .handlespace()

@@ -35,6 +35,54 @@
 //! identifier (0 while unknown) and ENRP endpoint; [`Destination::EnrpMulticast`] and
 //! [`Destination::AsapAnnounce`] are the two multicast groups.
 //!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use core::time::Duration;
+//! use rand_chacha::ChaCha8Rng;
+//! use rand_core::SeedableRng;
+//! use rserpool::Timestamp;
+//! use rserpool::registrar::{AsapOrigin, AssocRef, Destination, Registrar, RegistrarConfig};
+//! use rserpool::wire::*;
+//!
+//! let config = RegistrarConfig {
+//!     server_id: RegistrarId(1),
+//!     mentor_hunt_timeout: Duration::ZERO, // no peers to wait for
+//!     ..RegistrarConfig::default()
+//! };
+//! let now = Timestamp::from_secs(1);
+//! let mut pr = Registrar::new(config, Box::new(ChaCha8Rng::seed_from_u64(1)), now);
+//! pr.handle_timeout(now);
+//! assert!(pr.is_serving());
+//! while pr.poll_transmit().is_some() {} // the first SERVER_ANNOUNCE
+//!
+//! // A PE registers over its association.
+//! let pe_addr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 9));
+//! let registration = AsapMessage::Registration {
+//!     pool_handle: PoolHandle::from("EchoPool"),
+//!     pool_element: PoolElement {
+//!         identifier: PeIdentifier(0x42),
+//!         home_registrar: RegistrarId::UNDEFINED,
+//!         registration_life: 90_000,
+//!         user_transport: TransportParameter::sctp(7, TransportUse::DATA_ONLY, vec![pe_addr]),
+//!         policy: PolicyInfo::round_robin(),
+//!         asap_transport: None,
+//!     },
+//! };
+//! let mut bytes = vec![0; registration.encoded_len()];
+//! registration.encode(&mut bytes).expect("fits");
+//! let from = AsapOrigin { assoc: AssocRef(7), port: 5000, addresses: &[pe_addr] };
+//! pr.handle_asap(now, from, &bytes);
+//!
+//! let answer = pr.poll_transmit().expect("a response");
+//! assert_eq!(answer.to, Destination::Association(AssocRef(7)));
+//! assert_eq!(answer.ppid, PPID_ASAP);
+//! let response = AsapMessage::decode(&answer.bytes).expect("valid").message;
+//! assert!(matches!(response, AsapMessage::RegistrationResponse { reject: false, .. }));
+//!
+//! // The next timer is the announce in 1 s; the PE's first keep-alive follows at 5 s.
+//! assert_eq!(pr.poll_timeout(), Some(now + Duration::from_secs(1)));
+//! ```
+//!
 //! # Design
 //!
 //! - The [`Handlespace`] holds pools, PEs, ownership and checksums, and one timer per PE

@@ -821,12 +821,54 @@ fn pe_that_does_not_reregister_within_its_life_expires_everywhere() {
         net.pes[lazy].keep_alives >= 1,
         "it answered keep-alives all along"
     );
+    // Home and copies expire together: no audit was needed to repair anything.
+    assert!(
+        net.events
+            .iter()
+            .all(|(_, e)| !matches!(e, Event::AuditStarted { .. }))
+    );
     assert!(net.events_of(0).any(|e| matches!(
         e,
         Event::Removed { reason: RemovalReason::Expired, identifier, .. }
             if *identifier == net.pes[lazy].id
     )));
     net.assert_checksums_agree();
+}
+
+#[test]
+fn rejected_handle_update_for_an_owned_pe_keeps_it_supervised() {
+    let mut net = Net::new(2, |_, _| {});
+    net.settle();
+    let pe = net.add_pe("P", PolicyInfo::least_used(5));
+    assert!(accepted(&net.register(pe, 0)));
+    // A peer claims the PE for a third registrar with a policy the pool does not use.
+    let claim = EnrpMessage {
+        sender: reg_id(1),
+        receiver: reg_id(0),
+        body: EnrpBody::HandleUpdate {
+            takeover_suggested: false,
+            action: crate::wire::UpdateAction::ADD_PE,
+            pool_handle: PoolHandle::from("P"),
+            pool_element: PoolElement {
+                home_registrar: RegistrarId(99),
+                policy: PolicyInfo::round_robin(),
+                ..net.pe_element(pe)
+            },
+        },
+    };
+    let now = net.now;
+    net.regs[0].handle_enrp(
+        now,
+        EnrpOrigin::Association(AssocRef(REG_BASE + 1)),
+        &encode_enrp(&claim),
+    );
+    assert_eq!(net.regs[0].stats().update_rejects, 1);
+    assert_eq!(net.regs[0].owned_count(), 1);
+    assert_eq!(net.home_at(0, pe), Some(reg_id(0)));
+    let before = net.pes[pe].keep_alives;
+    net.run_for(Duration::from_secs(12));
+    assert!(net.pes[pe].keep_alives >= before + 2);
+    assert!(net.knows(0, pe) && net.knows(1, pe));
 }
 
 #[test]

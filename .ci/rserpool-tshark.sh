@@ -10,3 +10,4 @@ if ! command -v tshark >/dev/null 2>&1; then
 fi
 tshark --version | head -n 1
 timeout 900 cargo test -p rserpool --test tshark -- --ignored
+timeout 900 cargo test -p rserpool --test registrar_tshark -- --ignored

@@ -289,7 +289,7 @@ capture() { # start FILE | stop: tshark on rsptap$NIC in the namespace
       echo $! >"$pidf"
       # tshark reports "Capturing on" once the interface is open.
       for ((i = 0; i < 100; i++)); do
-        grep -q 'Capturing on' "$RUN/capture$NIC.log" && return 0
+        grep -qs 'Capturing on' "$RUN/capture$NIC.log" && return 0
         kill -0 "$(cat "$pidf")" 2>/dev/null || break
         sleep 0.1
       done

@@ -71,6 +71,7 @@ enum End {
 #[derive(Debug, Default)]
 struct Progress {
     received: u64,
+    received_bytes: u64,
     end: Option<End>,
     shutdown_by_peer: bool,
 }
@@ -119,7 +120,11 @@ fn receive(a: &Association, shared: &Shared) {
                     let _ = out.write_all(b"\n");
                 }
                 let _ = out.flush();
-                shared.update(|p| p.received += 1);
+                let n = m.data.len() as u64;
+                shared.update(|p| {
+                    p.received += 1;
+                    p.received_bytes += n;
+                });
             }
             Ok(Incoming::Event(Event::ShutdownReceived)) => {
                 tracing::info!("the peer shut the association down");
@@ -161,39 +166,38 @@ fn receive(a: &Association, shared: &Shared) {
     }
 }
 
-/// Reads standard input and sends each line (without its line end); returns the number of
-/// messages sent, or why sending stopped.
-fn send_lines(a: &Association, args: &ClientArgs) -> Result<u64, Failure> {
+/// Reads standard input and sends each line, with its line end, as one message (as usrsctp's
+/// client does); returns the messages and bytes sent, or why sending stopped.
+fn send_lines(a: &Association, args: &ClientArgs) -> Result<(u64, u64), Failure> {
     let opts = if args.unordered {
         SendOptions::unordered()
     } else {
         SendOptions::default()
     };
     let mut sent = 0;
+    let mut bytes = 0u64;
     let mut line = Vec::new();
     let mut stdin = std::io::stdin().lock();
     loop {
         line.clear();
         match stdin.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(sent),
+            Ok(0) => return Ok((sent, bytes)),
             Ok(_) => {}
             Err(e) => return Err(Failure::failed(format!("reading standard input: {e}"))),
         }
-        if line.ends_with(b"\n") {
-            line.pop();
-            if line.ends_with(b"\r") {
-                line.pop();
-            }
-        }
-        if line.is_empty() {
+        if line == b"\n" || line == b"\r\n" {
             // SCTP carries no empty messages (RFC 9260 §6.2).
             tracing::debug!("skipping an empty line");
             continue;
         }
         let msg = Outgoing::new(args.stream, Ppid(args.ppid), line.clone()).with_options(opts);
+        let len = line.len() as u64;
         match a.send(msg) {
-            Ok(()) => sent += 1,
-            Err(_) => return Ok(sent),
+            Ok(()) => {
+                sent += 1;
+                bytes += len;
+            }
+            Err(_) => return Ok((sent, bytes)),
         }
     }
 }
@@ -288,23 +292,28 @@ fn converse(a: &Association, args: &ClientArgs, timeout: Duration) -> Outcome {
 
 fn exchange(a: &Association, args: &ClientArgs, timeout: Duration, shared: &Shared) -> Outcome {
     {
-        let sent = if args.until_closed {
-            0
+        let (sent, sent_bytes) = if args.until_closed {
+            (0, 0)
         } else {
             send_lines(a, args)?
         };
         let target = args.count.unwrap_or(sent);
-        // Wait for the replies (or the end of the association).
+        // Wait for the replies (or the end of the association). Without --count, an echo is
+        // complete when as many messages or as many bytes came back as were sent: a peer that
+        // echoes a byte stream (a kernel SCTP stream socket behind `cat`) may merge messages.
+        let by_bytes = args.count.is_none() && sent_bytes > 0;
         let deadline = Instant::now() + timeout;
         let satisfied = shared.wait_until(deadline, |p| {
-            p.end.is_some() || (!args.until_closed && p.received >= target)
+            p.end.is_some()
+                || (!args.until_closed
+                    && (p.received >= target || (by_bytes && p.received_bytes >= sent_bytes)))
         });
         let snapshot = {
             let p = shared
                 .progress
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            (p.received, p.end.clone())
+            (p.received, p.end.clone(), p.received_bytes)
         };
         if !satisfied {
             let _ = a.abort(b"client timed out");
@@ -318,7 +327,11 @@ fn exchange(a: &Association, args: &ClientArgs, timeout: Duration, shared: &Shar
         match snapshot.1 {
             Some(End::Failed(why)) => return Err(Failure::failed(why)),
             Some(End::Stopped) => return Ok(ExitStatus::Success),
-            Some(End::Closed) if !args.until_closed && snapshot.0 < target => {
+            Some(End::Closed)
+                if !args.until_closed
+                    && snapshot.0 < target
+                    && !(by_bytes && snapshot.2 >= sent_bytes) =>
+            {
                 return Err(Failure::failed(format!(
                     "the association closed after {} of {target} replies",
                     snapshot.0

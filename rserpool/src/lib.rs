@@ -9,12 +9,16 @@
 //! - [`policy`]: the pool member selection policies of RFC 5356 and RSPLIB, and the
 //!   [`policy::Policy`] trait through which applications add their own.
 //! - [`handlespace`]: pools, pool elements, ownership, expiry, checksums and the PU cache.
+//! - [`pe`] and [`pu`]: the sans-IO pool element (registration, re-registration,
+//!   keep-alive, re-homing) and pool user (handle resolution cache, failure reports) cores.
 //! - [`services`]: the wire formats of RSPLIB's demo services (PingPong, CalcApp, Fractal
 //!   Generator, Scripting) and of the Component Status Protocol.
 #![forbid(unsafe_code)]
 
 pub mod handlespace;
+pub mod pe;
 pub mod policy;
+pub mod pu;
 pub mod registrar;
 pub mod services;
 pub mod wire;

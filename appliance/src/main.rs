@@ -8,6 +8,7 @@
 
 mod exit;
 mod logging;
+mod registrar;
 mod sctp;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -33,6 +34,8 @@ enum Command {
     /// SCTP tools on the userspace stack: echo/discard/daytime/chargen servers, a line
     /// client, and a throughput tester.
     Sctp(sctp::SctpArgs),
+    /// RSerPool registrar (ENRP server): ASAP for pool elements and users, ENRP peering.
+    Registrar(Box<registrar::RegistrarArgs>),
 }
 
 /// The exit status for a command-line parsing error: 3 when a port or address was
@@ -78,6 +81,7 @@ fn main() {
     let outcome = match signals {
         Ok(signals) => match cli.command {
             Command::Sctp(args) => sctp::run(args, signals),
+            Command::Registrar(args) => registrar::run(*args, signals),
         },
         Err(e) => Err(Failure::setup(format!(
             "cannot block termination signals: {e}"

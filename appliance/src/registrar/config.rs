@@ -1,0 +1,403 @@
+//! The registrar's settings: command-line values, the TOML file, and their merge into a
+//! [`RegistrarConfig`].
+//!
+//! The file takes the flags' names as keys (`asap`, `enrp`, `peer` as a list,
+//! `identifier`, `max-bad-pe-reports`, `keepalive-interval`, `keepalive-timeout`,
+//! `max-hres-items`, `asap-announce`, `enrp-announce`); unknown keys are errors. A flag
+//! given on the command line overrides the file's value (`--peer` replaces the file's list).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use rserpool::registrar::RegistrarConfig;
+use rserpool::wire::{PORT_ASAP, PORT_ENRP, RegistrarId, TransportParameter, TransportUse};
+use serde::Deserialize;
+
+use crate::exit::Failure;
+
+/// A static ENRP peer: its ENRP endpoint and, under UDP encapsulation, its UDP port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The peer's ENRP address and SCTP port.
+    pub endpoint: SocketAddr,
+    /// The peer's UDP encapsulation port (`None`: `--remote-udp-port`).
+    pub udp_port: Option<u16>,
+}
+
+/// The only announce setting accepted while multicast is not implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceOff;
+
+/// `ADDR:PORT` (IPv6 as `[ADDR]:PORT`); port 0 is refused.
+pub fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
+    let a: SocketAddr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not ADDR:PORT (IPv6: [ADDR]:PORT)"))?;
+    if a.port() == 0 {
+        return Err(format!("'{s}': port 0 is not usable"));
+    }
+    if a.ip().is_multicast() {
+        return Err(format!("'{s}': {} is not a unicast address", a.ip()));
+    }
+    Ok(a)
+}
+
+/// `ADDR:PORT[/UDPPORT]`: a peer's ENRP endpoint, optionally with its UDP encapsulation port.
+pub fn parse_peer(s: &str) -> Result<PeerSpec, String> {
+    let (ep, udp) = match s.rsplit_once('/') {
+        Some((ep, udp)) => {
+            let port = match udp.parse::<u16>() {
+                Ok(0) | Err(_) => {
+                    return Err(format!("'{s}': '{udp}' is not a UDP port (1-65535)"));
+                }
+                Ok(p) => p,
+            };
+            (ep, Some(port))
+        }
+        None => (s, None),
+    };
+    let endpoint = parse_endpoint(ep)?;
+    if endpoint.ip().is_unspecified() {
+        return Err(format!("'{s}': a peer needs a unicast address"));
+    }
+    Ok(PeerSpec {
+        endpoint,
+        udp_port: udp,
+    })
+}
+
+/// A registrar identifier: decimal or `0x` hexadecimal, not 0.
+pub fn parse_identifier(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => t.parse::<u32>(),
+    }
+    .map_err(|_| format!("'{s}' is not a 32-bit identifier (decimal or 0x hex)"))?;
+    if v == 0 {
+        return Err("identifier 0 means \"none\"; leave --identifier out for a random one".into());
+    }
+    Ok(v)
+}
+
+/// `off`, the only value while SERVER_ANNOUNCE / PRESENCE multicast is not implemented.
+pub fn parse_announce(s: &str) -> Result<AnnounceOff, String> {
+    match s.trim() {
+        "off" => Ok(AnnounceOff),
+        "on" => Err("multicast announces are not implemented yet: only 'off' is accepted".into()),
+        other => Err(format!(
+            "'{other}' is not 'off' (multicast is not implemented yet)"
+        )),
+    }
+}
+
+/// A count or time in 1..=max.
+fn in_range(what: &str, v: u64, max: u64) -> Result<u64, String> {
+    if v == 0 || v > max {
+        return Err(format!("{what} must be in 1..={max}, not {v}"));
+    }
+    Ok(v)
+}
+
+/// Longest keep-alive interval or timeout accepted, in milliseconds (one day).
+pub const MAX_MS: u64 = 86_400_000;
+/// Most PEs per handle resolution accepted.
+pub const MAX_HRES_ITEMS: u64 = 1024;
+/// Most bad PE reports accepted.
+pub const MAX_BAD_PE_REPORTS: u64 = 1_000_000;
+
+/// An identifier in the file: a number or a string in the flag's syntax.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IdentifierValue {
+    Number(u64),
+    Text(String),
+}
+
+/// The TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    asap: Option<String>,
+    enrp: Option<String>,
+    peer: Option<Vec<String>>,
+    identifier: Option<IdentifierValue>,
+    max_bad_pe_reports: Option<u64>,
+    keepalive_interval: Option<u64>,
+    keepalive_timeout: Option<u64>,
+    max_hres_items: Option<u64>,
+    asap_announce: Option<String>,
+    enrp_announce: Option<String>,
+}
+
+/// The registrar's own settings (everything but the network options), as given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Local ASAP endpoint.
+    pub asap: Option<SocketAddr>,
+    /// Local ENRP endpoint.
+    pub enrp: Option<SocketAddr>,
+    /// Static peers (`None`: not given).
+    pub peers: Option<Vec<PeerSpec>>,
+    /// Server identifier.
+    pub identifier: Option<u32>,
+    /// MaxBadPEReports.
+    pub max_bad_pe_reports: Option<u32>,
+    /// Keep-alive interval, ms.
+    pub keepalive_interval: Option<u64>,
+    /// Keep-alive timeout, ms.
+    pub keepalive_timeout: Option<u64>,
+    /// MaxHResItems.
+    pub max_hres_items: Option<u32>,
+}
+
+impl Settings {
+    /// `self` with every value `over` gives replaced.
+    pub fn overridden_by(self, over: Settings) -> Settings {
+        Settings {
+            asap: over.asap.or(self.asap),
+            enrp: over.enrp.or(self.enrp),
+            peers: over.peers.or(self.peers),
+            identifier: over.identifier.or(self.identifier),
+            max_bad_pe_reports: over.max_bad_pe_reports.or(self.max_bad_pe_reports),
+            keepalive_interval: over.keepalive_interval.or(self.keepalive_interval),
+            keepalive_timeout: over.keepalive_timeout.or(self.keepalive_timeout),
+            max_hres_items: over.max_hres_items.or(self.max_hres_items),
+        }
+    }
+
+    /// Reads a TOML file. Errors are one line naming the file (and the line of a syntax
+    /// error): unreadable or invalid files are usage errors, bad addresses address errors.
+    pub fn from_file(path: &Path) -> Result<Settings, Failure> {
+        let name = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("--config {name}: {e}")))?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().replace('\n', " ");
+            match line {
+                Some(l) => Failure::usage(format!("{name}: line {l}: {}", msg.trim())),
+                None => Failure::usage(format!("{name}: {}", msg.trim())),
+            }
+        })?;
+        let addr = |key: &str, v: &str| {
+            parse_endpoint(v).map_err(|e| Failure::address(format!("{name}: {key}: {e}")))
+        };
+        let usage = |key: &str, e: String| Failure::usage(format!("{name}: {key}: {e}"));
+        let mut s = Settings::default();
+        if let Some(v) = &file.asap {
+            s.asap = Some(addr("asap", v)?);
+        }
+        if let Some(v) = &file.enrp {
+            s.enrp = Some(addr("enrp", v)?);
+        }
+        if let Some(list) = &file.peer {
+            let mut peers = Vec::with_capacity(list.len());
+            for p in list {
+                peers.push(
+                    parse_peer(p).map_err(|e| Failure::address(format!("{name}: peer: {e}")))?,
+                );
+            }
+            s.peers = Some(peers);
+        }
+        s.identifier = match &file.identifier {
+            None => None,
+            Some(IdentifierValue::Text(t)) => {
+                Some(parse_identifier(t).map_err(|e| usage("identifier", e))?)
+            }
+            Some(IdentifierValue::Number(n)) => Some(
+                u32::try_from(*n)
+                    .map_err(|_| format!("{n} does not fit 32 bits"))
+                    .and_then(|v| parse_identifier(&v.to_string()))
+                    .map_err(|e| usage("identifier", e))?,
+            ),
+        };
+        let count = |key: &str, v: Option<u64>, max: u64| -> Result<Option<u64>, Failure> {
+            v.map(|v| in_range(key, v, max))
+                .transpose()
+                .map_err(|e| Failure::usage(format!("{name}: {e}")))
+        };
+        s.max_bad_pe_reports = count(
+            "max-bad-pe-reports",
+            file.max_bad_pe_reports,
+            MAX_BAD_PE_REPORTS,
+        )?
+        .map(|v| v as u32);
+        s.keepalive_interval = count("keepalive-interval", file.keepalive_interval, MAX_MS)?;
+        s.keepalive_timeout = count("keepalive-timeout", file.keepalive_timeout, MAX_MS)?;
+        s.max_hres_items =
+            count("max-hres-items", file.max_hres_items, MAX_HRES_ITEMS)?.map(|v| v as u32);
+        for (key, v) in [
+            ("asap-announce", &file.asap_announce),
+            ("enrp-announce", &file.enrp_announce),
+        ] {
+            if let Some(v) = v {
+                parse_announce(v).map_err(|e| usage(key, e))?;
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// What the in-worker registrar needs besides the core's configuration.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The core's configuration.
+    pub core: RegistrarConfig,
+    /// SCTP port for ASAP.
+    pub asap_port: u16,
+    /// SCTP port for ENRP.
+    pub enrp_port: u16,
+    /// UDP encapsulation ports of the static peers, by ENRP endpoint.
+    pub peer_udp_ports: HashMap<(IpAddr, u16), u16>,
+}
+
+/// The advertised addresses of a local endpoint: its own address, or the `--bind`
+/// addresses when it is the wildcard.
+fn advertised(addr: IpAddr, bind: &[IpAddr]) -> Vec<IpAddr> {
+    if !addr.is_unspecified() {
+        return vec![addr];
+    }
+    bind.iter()
+        .copied()
+        .filter(|a| !a.is_unspecified())
+        .collect()
+}
+
+impl Settings {
+    /// The core configuration these settings describe (`bind`: the `--bind` addresses).
+    pub fn resolve(&self, bind: &[IpAddr]) -> Result<Resolved, Failure> {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let asap = self.asap.unwrap_or(SocketAddr::new(any, PORT_ASAP));
+        let enrp = self.enrp.unwrap_or(SocketAddr::new(any, PORT_ENRP));
+        if asap.port() == enrp.port() {
+            return Err(Failure::usage(format!(
+                "ASAP and ENRP need different SCTP ports (both are {})",
+                asap.port()
+            )));
+        }
+        let mut core = RegistrarConfig {
+            server_id: RegistrarId(self.identifier.unwrap_or(0)),
+            asap_transports: vec![TransportParameter::sctp(
+                asap.port(),
+                TransportUse::DATA_ONLY,
+                advertised(asap.ip(), bind),
+            )],
+            enrp_transport: TransportParameter::sctp(
+                enrp.port(),
+                TransportUse::DATA_ONLY,
+                advertised(enrp.ip(), bind),
+            ),
+            // Multicast is not implemented: no SERVER_ANNOUNCE, PRESENCE to peers only.
+            announce_interval: None,
+            enrp_multicast: false,
+            ..RegistrarConfig::default()
+        };
+        let mut peer_udp_ports = HashMap::new();
+        for p in self.peers.iter().flatten() {
+            if p.endpoint.ip() == enrp.ip() && p.endpoint.port() == enrp.port() {
+                return Err(Failure::usage(format!(
+                    "--peer {} is this registrar's own ENRP endpoint",
+                    p.endpoint
+                )));
+            }
+            core.static_peers.push(TransportParameter::sctp(
+                p.endpoint.port(),
+                TransportUse::DATA_ONLY,
+                vec![p.endpoint.ip()],
+            ));
+            if let Some(u) = p.udp_port {
+                peer_udp_ports.insert((p.endpoint.ip(), p.endpoint.port()), u);
+            }
+        }
+        if let Some(n) = self.max_bad_pe_reports {
+            core.max_bad_pe_reports = n;
+        }
+        if let Some(ms) = self.keepalive_interval {
+            core.keep_alive_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.keepalive_timeout {
+            core.keep_alive_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.max_hres_items {
+            core.max_handle_resolution_items = n as usize;
+        }
+        Ok(Resolved {
+            core,
+            asap_port: asap.port(),
+            enrp_port: enrp.port(),
+            peer_udp_ports,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_decimal_or_hex_and_never_zero() {
+        assert_eq!(parse_identifier("17"), Ok(17));
+        assert_eq!(parse_identifier("0x1f"), Ok(31));
+        assert_eq!(parse_identifier("0XFFFFFFFF"), Ok(u32::MAX));
+        assert!(parse_identifier("0").is_err());
+        assert!(parse_identifier("0x100000000").is_err());
+        assert!(parse_identifier("abc").is_err());
+    }
+
+    #[test]
+    fn peers_take_an_optional_udp_port() {
+        let p = parse_peer("127.0.0.1:9901/30000").expect("valid");
+        assert_eq!(p.endpoint, "127.0.0.1:9901".parse().expect("addr"));
+        assert_eq!(p.udp_port, Some(30000));
+        let p = parse_peer("[::1]:9901").expect("valid");
+        assert_eq!(p.udp_port, None);
+        assert!(parse_peer("127.0.0.1:9901/0").is_err());
+        assert!(parse_peer("0.0.0.0:9901").is_err());
+        assert!(parse_peer("127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = Settings {
+            identifier: Some(1),
+            max_hres_items: Some(5),
+            ..Settings::default()
+        };
+        let flags = Settings {
+            identifier: Some(2),
+            ..Settings::default()
+        };
+        let s = file.overridden_by(flags);
+        assert_eq!(s.identifier, Some(2));
+        assert_eq!(s.max_hres_items, Some(5));
+    }
+
+    #[test]
+    fn resolve_fills_the_core_configuration() {
+        let s = Settings {
+            enrp: Some("127.0.0.1:9911".parse().expect("addr")),
+            peers: Some(vec![parse_peer("127.0.0.1:9912/4000").expect("peer")]),
+            keepalive_interval: Some(250),
+            ..Settings::default()
+        };
+        let r = s.resolve(&[]).expect("valid");
+        assert_eq!(r.asap_port, PORT_ASAP);
+        assert_eq!(r.enrp_port, 9911);
+        assert_eq!(r.core.static_peers.len(), 1);
+        assert_eq!(r.core.keep_alive_interval, Duration::from_millis(250));
+        assert_eq!(r.core.announce_interval, None);
+        assert_eq!(
+            r.peer_udp_ports
+                .get(&("127.0.0.1".parse().expect("ip"), 9912)),
+            Some(&4000)
+        );
+        assert!(r.core.asap_transports[0].addresses.is_empty());
+        assert_eq!(r.core.enrp_transport.addresses.len(), 1);
+    }
+}

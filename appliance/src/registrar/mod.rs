@@ -1,0 +1,175 @@
+//! `rsp registrar`: an RSerPool registrar (ENRP server) on the userspace SCTP stack.
+//!
+//! The sans-IO [`rserpool::registrar::Registrar`] runs inside the dataplane runtime as an
+//! in-worker application ([`app::RegistrarApp`]): it listens for ASAP (PPID 11) from pool
+//! elements and pool users on the ASAP port (3863) and for ENRP (PPID 12) from peers on the
+//! ENRP port (9901), connects to its static ENRP peers, and drives the core's timers from
+//! the runtime's clock. Flags follow RSPLIB's `rspregistrar` where they apply; a TOML file
+//! (`--config`) takes the same keys and the flags override it (see [`config`]).
+//!
+//! The registrar runs on exactly one worker: its handlespace is one state machine, and
+//! every association (ASAP and ENRP) has to reach it. A registrar is a control plane that
+//! handles thousands of messages per second on one core, so sharding it would add
+//! cross-core hand-offs for nothing.
+//!
+//! Under UDP encapsulation (the default) several registrars can share a host: each gets its
+//! own `--udp-port`, and a peer's UDP port is given with `--peer ADDR:PORT/UDPPORT`
+//! (without it, `--remote-udp-port`, 9899, is used). Peers on one host also need distinct
+//! ENRP ports, since a peer is known by its ENRP address and port.
+//!
+//! Not implemented yet: SERVER_ANNOUNCE and ENRP PRESENCE multicast (only
+//! `--asap-announce off` / `--enrp-announce off` are accepted; peers are static or learned
+//! from PRESENCE on associations).
+
+mod app;
+mod config;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use clap::Args;
+use dataplane::runtime::{Runtime, random_seed};
+use dataplane::signal::TerminationSignals;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use rserpool::registrar::Registrar;
+use sctp_stack::time::Timestamp;
+
+use crate::exit::{ExitStatus, Failure, Outcome};
+use crate::sctp::{NetArgs, join, on_signals, parse_port, runtime_failure};
+use config::{
+    AnnounceOff, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec, Settings, parse_announce,
+    parse_endpoint, parse_identifier, parse_peer,
+};
+
+/// Arguments of `rsp registrar`.
+#[derive(Debug, Args)]
+#[command(after_help = crate::exit::EXIT_CODES_HELP)]
+pub struct RegistrarArgs {
+    /// TOML file with the same keys as these flags (asap, enrp, peer = [..], identifier,
+    /// max-bad-pe-reports, keepalive-interval, keepalive-timeout, max-hres-items,
+    /// asap-announce, enrp-announce); flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Local ASAP endpoint (default 0.0.0.0:3863); the address is the one announced to
+    /// PEs (the wildcard announces the --bind addresses).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_endpoint)]
+    asap: Option<std::net::SocketAddr>,
+    /// Local ENRP endpoint (default 0.0.0.0:9901), sent to peers in PRESENCE.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_endpoint)]
+    enrp: Option<std::net::SocketAddr>,
+    /// A static ENRP peer (repeatable); /UDPPORT gives its UDP encapsulation port.
+    #[arg(long = "peer", value_name = "ADDR:PORT[/UDPPORT]", value_parser = parse_peer)]
+    peers: Vec<PeerSpec>,
+    /// Server identifier, decimal or 0x hex (default: random).
+    #[arg(long, value_name = "ID", value_parser = parse_identifier)]
+    identifier: Option<u32>,
+    /// ENDPOINT_UNREACHABLE reports that remove a PE (default 3).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_BAD_PE_REPORTS as i64))]
+    max_bad_pe_reports: Option<u32>,
+    /// Milliseconds between ENDPOINT_KEEP_ALIVEs to a PE (default 5000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    keepalive_interval: Option<u64>,
+    /// Milliseconds to wait for ENDPOINT_KEEP_ALIVE_ACK (default 5000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    keepalive_timeout: Option<u64>,
+    /// Most PEs in one handle resolution response (default 3).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=MAX_HRES_ITEMS as i64))]
+    max_hres_items: Option<u32>,
+    /// SERVER_ANNOUNCE multicast: only "off" (multicast is not implemented yet).
+    #[arg(long, value_name = "off", value_parser = parse_announce)]
+    asap_announce: Option<AnnounceOff>,
+    /// ENRP PRESENCE multicast: only "off" (multicast is not implemented yet).
+    #[arg(long, value_name = "off", value_parser = parse_announce)]
+    enrp_announce: Option<AnnounceOff>,
+    /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
+    #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
+    remote_udp_port: u16,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+impl RegistrarArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            asap: self.asap,
+            enrp: self.enrp,
+            peers: (!self.peers.is_empty()).then(|| self.peers.clone()),
+            identifier: self.identifier,
+            max_bad_pe_reports: self.max_bad_pe_reports,
+            keepalive_interval: self.keepalive_interval,
+            keepalive_timeout: self.keepalive_timeout,
+            max_hres_items: self.max_hres_items,
+        }
+    }
+}
+
+/// Runs `rsp registrar`.
+pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let settings = file.overridden_by(args.settings());
+    if args.net.workers != 1 {
+        return Err(Failure::usage(
+            "the registrar runs on one worker (its handlespace is one state machine): --workers must be 1",
+        ));
+    }
+    let resolved = settings.resolve(&args.net.bind)?;
+    let config = args.net.runtime_config("rsp-registrar")?;
+    let links = args.net.link_spec(args.remote_udp_port)?;
+    let seed = random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let failed = Arc::clone(&failure);
+    // The factory runs on the worker (once: one worker), which owns the core.
+    let rt = Runtime::start(config, links, move |_| {
+        // The runtime's clock starts at zero when the runtime starts: the core starts
+        // there too, and every later input carries the worker's current time.
+        let core = Registrar::new(
+            resolved.core.clone(),
+            Box::new(ChaCha8Rng::from_seed(seed)),
+            Timestamp::ZERO,
+        );
+        app::RegistrarApp::new(core, &resolved, Arc::clone(&failed))
+    })
+    .map_err(runtime_failure)?;
+    if let Some(f) = rt.fallback() {
+        tracing::info!("{f}");
+    }
+    tracing::info!(
+        "registrar: ASAP on SCTP port {}, ENRP on SCTP port {}, {} static peer(s), {} backend{}",
+        settings
+            .asap
+            .map_or(rserpool::wire::PORT_ASAP, |a| a.port()),
+        settings
+            .enrp
+            .map_or(rserpool::wire::PORT_ENRP, |a| a.port()),
+        settings.peers.as_ref().map_or(0, Vec::len),
+        rt.backend(),
+        rt.local_udp_port()
+            .map(|p| format!(", UDP port {p}"))
+            .unwrap_or_default()
+    );
+    let remote = rt.remote(0);
+    let caught = on_signals(signals, move || {
+        if let Some(r) = &remote {
+            r.stop_runtime();
+        }
+    })?;
+    join(rt)?;
+    if let Some(e) = failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        return Err(Failure::setup(e));
+    }
+    // A registrar stopped by a signal has done its job (as `rsp sctp server`).
+    if let Some(s) = caught.get() {
+        tracing::info!("stopped by {s:?}");
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,538 @@
+//! `rsp registrar` as a user runs it: bad flags and config files, and three registrar
+//! processes peered statically on loopback over UDP encapsulation (each on its own UDP
+//! port), with a test pool element and pool user speaking ASAP through the runtime's socket
+//! handles.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dataplane::runtime::socket::{Association, Incoming, SocketConfig, Sockets};
+use dataplane::runtime::{LinkSpec, Runtime, RuntimeConfig, random_seed};
+use dataplane::udp::UdpConfig;
+use rserpool::wire::{
+    AsapMessage, PPID_ASAP, PeIdentifier, PolicyInfo, PoolElement, PoolHandle, RegistrarId,
+    TransportParameter, TransportUse,
+};
+use sctp_stack::ConnectRequest;
+use sctp_stack::wire::Ppid;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn rsp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rsp"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    rsp()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("rsp runs")
+}
+
+/// Asserts the exit code and that stderr is exactly one line starting with "rsp: ".
+fn assert_one_line_error(out: &Output, code: i32, contains: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line: {err:?}");
+    assert!(lines[0].starts_with("rsp: "), "{err:?}");
+    assert!(lines[0].contains(contains), "{err:?} lacks {contains:?}");
+}
+
+/// A UDP port that was free a moment ago.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+/// A config file in the temporary directory, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("rsp-registrar-{}-{name}", std::process::id()));
+        let mut f = std::fs::File::create(&path).expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn help_names_the_rsplib_flags_and_the_missing_multicast() {
+    let h = run(&["registrar", "--help"]);
+    assert_eq!(h.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&h.stdout);
+    for opt in [
+        "--asap",
+        "--enrp",
+        "--peer",
+        "--identifier",
+        "--max-bad-pe-reports",
+        "--keepalive-interval",
+        "--keepalive-timeout",
+        "--max-hres-items",
+        "--config",
+        "--udp-port",
+        "--asap-announce",
+        "--enrp-announce",
+    ] {
+        assert!(text.contains(opt), "help lacks {opt}");
+    }
+    assert!(text.contains("multicast is not implemented yet"), "{text}");
+}
+
+#[test]
+fn bad_registrar_flags_are_one_line_errors_with_the_documented_codes() {
+    let out = run(&["registrar", "--no-such-flag"]);
+    assert_one_line_error(&out, 2, "--no-such-flag");
+    let out = run(&["registrar", "--asap", "127.0.0.1"]);
+    assert_one_line_error(&out, 3, "ADDR:PORT");
+    let out = run(&["registrar", "--enrp", "127.0.0.1:0"]);
+    assert_one_line_error(&out, 3, "port 0");
+    let out = run(&["registrar", "--peer", "300.0.0.1:9901"]);
+    assert_one_line_error(&out, 3, "300.0.0.1");
+    let out = run(&["registrar", "--peer", "127.0.0.1:9901/x"]);
+    assert_one_line_error(&out, 3, "UDP port");
+    let out = run(&["registrar", "--identifier", "0"]);
+    assert_one_line_error(&out, 2, "identifier 0");
+    let out = run(&["registrar", "--identifier", "0xzz"]);
+    assert_one_line_error(&out, 2, "0xzz");
+    let out = run(&["registrar", "--max-bad-pe-reports", "0"]);
+    assert_one_line_error(&out, 2, "--max-bad-pe-reports");
+    let out = run(&["registrar", "--keepalive-interval", "0"]);
+    assert_one_line_error(&out, 2, "--keepalive-interval");
+    let out = run(&["registrar", "--max-hres-items", "many"]);
+    assert_one_line_error(&out, 2, "--max-hres-items");
+    let out = run(&["registrar", "--asap-announce", "on"]);
+    assert_one_line_error(&out, 2, "not implemented yet");
+    let out = run(&["registrar", "--enrp-announce", "239.0.0.51:9901"]);
+    assert_one_line_error(&out, 2, "not implemented yet");
+    let out = run(&[
+        "registrar",
+        "--asap",
+        "127.0.0.1:5000",
+        "--enrp",
+        "127.0.0.1:5000",
+    ]);
+    assert_one_line_error(&out, 2, "different SCTP ports");
+    let out = run(&["registrar", "--workers", "2", "--udp-port", "0"]);
+    assert_one_line_error(&out, 2, "one worker");
+}
+
+#[test]
+fn bad_config_files_are_one_line_errors_with_the_documented_codes() {
+    let out = run(&["registrar", "--config", "/nonexistent-dir/registrar.toml"]);
+    assert_one_line_error(&out, 2, "/nonexistent-dir/registrar.toml");
+
+    let unknown = TempFile::new(
+        "unknown.toml",
+        "asap = \"127.0.0.1:3863\"\ncolour = \"blue\"\n",
+    );
+    let out = run(&["registrar", "--config", unknown.path()]);
+    assert_one_line_error(&out, 2, "line 2");
+    assert_one_line_error(&out, 2, "colour");
+
+    let syntax = TempFile::new("syntax.toml", "peer = [\"127.0.0.1:9901\"\n");
+    let out = run(&["registrar", "--config", syntax.path()]);
+    assert_one_line_error(&out, 2, syntax.path());
+
+    let address = TempFile::new(
+        "address.toml",
+        "peer = [\"127.0.0.1:9902\", \"not-an-address:1\"]\n",
+    );
+    let out = run(&["registrar", "--config", address.path()]);
+    assert_one_line_error(&out, 3, "not-an-address:1");
+
+    let range = TempFile::new("range.toml", "keepalive-timeout = 0\n");
+    let out = run(&["registrar", "--config", range.path()]);
+    assert_one_line_error(&out, 2, "keepalive-timeout");
+
+    let id = TempFile::new("id.toml", "identifier = 4294967296\n");
+    let out = run(&["registrar", "--config", id.path()]);
+    assert_one_line_error(&out, 2, "identifier");
+
+    let announce = TempFile::new("announce.toml", "enrp-announce = \"on\"\n");
+    let out = run(&["registrar", "--config", announce.path()]);
+    assert_one_line_error(&out, 2, "not implemented yet");
+
+    // A flag overrides the file: the file's ports clash, the flag's do not, and the
+    // registrar then stops at the bad --workers value instead.
+    let clash = TempFile::new(
+        "clash.toml",
+        "asap = \"127.0.0.1:5000\"\nenrp = \"127.0.0.1:5000\"\n",
+    );
+    let out = run(&["registrar", "--config", clash.path()]);
+    assert_one_line_error(&out, 2, "different SCTP ports");
+    let out = run(&[
+        "registrar",
+        "--config",
+        clash.path(),
+        "--enrp",
+        "127.0.0.1:5001",
+        "--workers",
+        "2",
+    ]);
+    assert_one_line_error(&out, 2, "one worker");
+}
+
+/// One `rsp registrar` child process; killed when dropped (also when a test fails).
+struct RegistrarProcess {
+    name: &'static str,
+    child: Child,
+    udp_port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl RegistrarProcess {
+    /// Starts registrar `id` with ENRP port `enrp_port` on UDP port `udp_port`, peered with
+    /// `peers` (ENRP port, UDP port).
+    fn start(
+        name: &'static str,
+        id: u32,
+        udp_port: u16,
+        enrp_port: u16,
+        peers: &[(u16, u16)],
+    ) -> Self {
+        let mut c = rsp();
+        c.args(["registrar", "-vv", "--bind", "127.0.0.1"])
+            .args(["--udp-port", &udp_port.to_string()])
+            .args(["--identifier", &id.to_string()])
+            .args(["--asap", "127.0.0.1:3863"])
+            .args(["--enrp", &format!("127.0.0.1:{enrp_port}")])
+            // No keep-alives during the test: the test PE does not answer them.
+            .args(["--keepalive-interval", "600000"]);
+        for (port, udp) in peers {
+            c.args(["--peer", &format!("127.0.0.1:{port}/{udp}")]);
+        }
+        let mut child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rsp registrar starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        RegistrarProcess {
+            name,
+            child,
+            udp_port,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits (bounded) for a log line containing `text`.
+    fn wait_for_log(&mut self, text: &str, limit: Duration) {
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            if self.log().contains(text) {
+                return;
+            }
+            if let Ok(Some(s)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({s}) before logging {text:?}:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "{} did not log {text:?} in {limit:?}:\n{}",
+            self.name,
+            self.log()
+        );
+    }
+
+    /// SIGTERM, then a bounded wait for a clean exit.
+    fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for RegistrarProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The test's own SCTP endpoint (UDP encapsulation on a free port of 127.0.0.1).
+fn test_endpoint() -> (Runtime, Sockets) {
+    let mut config = RuntimeConfig::default();
+    config.endpoint.rng_seed = random_seed().expect("randomness");
+    config.thread_name = "test-asap".to_owned();
+    let links = LinkSpec::Udp(UdpConfig {
+        bind: LOCALHOST,
+        port: 0,
+        ..UdpConfig::default()
+    });
+    Sockets::start(config, links, SocketConfig::default()).expect("test runtime")
+}
+
+/// An ASAP association to the registrar listening on `udp_port`.
+fn asap_association(sockets: &Sockets, udp_port: u16) -> Association {
+    sockets
+        .connect(
+            ConnectRequest::new(LOCALHOST, 3863).with_encaps_port(udp_port),
+            Some(Duration::from_secs(10)),
+        )
+        .expect("ASAP association with the registrar")
+}
+
+fn send_asap(a: &Association, msg: &AsapMessage) {
+    let mut bytes = vec![0; msg.encoded_len()];
+    let n = msg.encode(&mut bytes).expect("encodes");
+    bytes.truncate(n);
+    a.send_data(0, Ppid(PPID_ASAP), bytes).expect("sent");
+}
+
+/// The next ASAP message on `a` that `want` accepts (others, e.g. keep-alives, are skipped),
+/// within `limit`.
+fn recv_asap(
+    a: &Association,
+    limit: Duration,
+    want: impl Fn(&AsapMessage) -> bool,
+) -> Option<AsapMessage> {
+    let until = Instant::now() + limit;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match a.recv_timeout(left) {
+            Ok(Incoming::Message(m)) => {
+                assert_eq!(m.ppid.get(), PPID_ASAP, "an ASAP answer");
+                let msg = AsapMessage::decode(&m.data).expect("valid ASAP").message;
+                if want(&msg) {
+                    return Some(msg);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Asks for `pool` on `a` until `done` accepts the response or `limit` passes; returns the
+/// last response.
+fn resolve_until(
+    a: &Association,
+    pool: &PoolHandle,
+    limit: Duration,
+    done: impl Fn(&[PoolElement]) -> bool,
+) -> AsapMessage {
+    let until = Instant::now() + limit;
+    let mut last = None;
+    while Instant::now() < until {
+        send_asap(
+            a,
+            &AsapMessage::HandleResolution {
+                pool_handle: pool.clone(),
+                items: None,
+            },
+        );
+        let answer = recv_asap(a, Duration::from_secs(2), |m| {
+            matches!(m, AsapMessage::HandleResolutionResponse { .. })
+        });
+        if let Some(AsapMessage::HandleResolutionResponse { pool_elements, .. }) = &answer
+            && done(pool_elements)
+        {
+            return answer.expect("checked");
+        }
+        if answer.is_some() {
+            last = answer;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("no matching handle resolution response in {limit:?}; last: {last:?}");
+}
+
+#[test]
+fn three_peered_registrars_share_a_registration_and_its_removal() {
+    let udp = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let enrp = [9911, 9912, 9913];
+    let peers_of = |i: usize| -> Vec<(u16, u16)> {
+        (0..3)
+            .filter(|&j| j != i)
+            .map(|j| (enrp[j], udp[j]))
+            .collect()
+    };
+    let mut regs = [
+        RegistrarProcess::start("registrar 1", 1, udp[0], enrp[0], &peers_of(0)),
+        RegistrarProcess::start("registrar 2", 2, udp[1], enrp[1], &peers_of(1)),
+        RegistrarProcess::start("registrar 3", 3, udp[2], enrp[2], &peers_of(2)),
+    ];
+    for r in &mut regs {
+        r.wait_for_log("serving", Duration::from_secs(40));
+    }
+
+    let (rt, sockets) = test_endpoint();
+    let pool = PoolHandle::from("RegistrarTestPool");
+    let pe_id = PeIdentifier(0x1234_5678);
+
+    // The PE registers at registrar 1.
+    let pe = asap_association(&sockets, regs[0].udp_port);
+    let registration = AsapMessage::Registration {
+        pool_handle: pool.clone(),
+        pool_element: PoolElement {
+            identifier: pe_id,
+            home_registrar: RegistrarId::UNDEFINED,
+            registration_life: 300_000,
+            user_transport: TransportParameter::sctp(7, TransportUse::DATA_ONLY, vec![LOCALHOST]),
+            policy: PolicyInfo::round_robin(),
+            asap_transport: None,
+        },
+    };
+    let mut response = None;
+    let until = Instant::now() + Duration::from_secs(20);
+    while response.is_none() && Instant::now() < until {
+        send_asap(&pe, &registration);
+        response = recv_asap(&pe, Duration::from_secs(2), |m| {
+            matches!(m, AsapMessage::RegistrationResponse { .. })
+        });
+    }
+    match response {
+        Some(AsapMessage::RegistrationResponse {
+            reject,
+            pool_handle,
+            identifier,
+            error,
+        }) => {
+            assert!(!reject, "registration rejected: {error:?}");
+            assert_eq!(pool_handle, pool);
+            assert_eq!(identifier, pe_id);
+        }
+        other => panic!("no registration response: {other:?}\n{}", regs[0].log()),
+    }
+    regs[0].wait_for_log("registered PE:12345678 in pool", Duration::from_secs(5));
+
+    // Registrar 3 learned it over ENRP and resolves the pool to that PE.
+    let pu3 = asap_association(&sockets, regs[2].udp_port);
+    let answer = resolve_until(&pu3, &pool, Duration::from_secs(30), |pes| !pes.is_empty());
+    let AsapMessage::HandleResolutionResponse {
+        pool_handle,
+        pool_elements,
+        error,
+        ..
+    } = answer
+    else {
+        unreachable!("resolve_until returns responses");
+    };
+    assert_eq!(pool_handle, pool);
+    assert_eq!(error, None);
+    assert_eq!(pool_elements.len(), 1, "{pool_elements:?}");
+    let got = &pool_elements[0];
+    assert_eq!(got.identifier, pe_id);
+    assert_eq!(got.home_registrar, RegistrarId(1));
+    assert_eq!(got.user_transport.port, 7);
+    assert_eq!(got.user_transport.addresses, vec![LOCALHOST]);
+
+    // Registrar 2 has it too before the PE leaves.
+    let pu2 = asap_association(&sockets, regs[1].udp_port);
+    resolve_until(&pu2, &pool, Duration::from_secs(30), |pes| {
+        pes.iter().any(|p| p.identifier == pe_id)
+    });
+
+    // The PE deregisters at registrar 1.
+    send_asap(
+        &pe,
+        &AsapMessage::Deregistration {
+            pool_handle: pool.clone(),
+            identifier: pe_id,
+        },
+    );
+    match recv_asap(&pe, Duration::from_secs(10), |m| {
+        matches!(m, AsapMessage::DeregistrationResponse { .. })
+    }) {
+        Some(AsapMessage::DeregistrationResponse {
+            pool_handle,
+            identifier,
+            error,
+        }) => {
+            assert_eq!(pool_handle, pool);
+            assert_eq!(identifier, pe_id);
+            assert_eq!(error, None);
+        }
+        other => panic!("no deregistration response: {other:?}\n{}", regs[0].log()),
+    }
+
+    // Registrar 2 learns the removal: the pool resolves to nothing (with an error).
+    let answer = resolve_until(
+        &pu2,
+        &pool,
+        Duration::from_secs(30),
+        <[PoolElement]>::is_empty,
+    );
+    let AsapMessage::HandleResolutionResponse {
+        pool_elements,
+        error,
+        ..
+    } = answer
+    else {
+        unreachable!("resolve_until returns responses");
+    };
+    assert!(pool_elements.is_empty());
+    assert!(error.is_some(), "an unknown pool is an error");
+    regs[1].wait_for_log("removed PE:12345678 from pool", Duration::from_secs(5));
+    regs[0].wait_for_log("peer PR:00000003 up", Duration::from_secs(1));
+
+    drop((pe, pu2, pu3, sockets));
+    rt.stop();
+    let _ = rt.join();
+
+    // SIGTERM stops every registrar cleanly.
+    for r in &mut regs {
+        let status = r.terminate();
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{} after SIGTERM: {status:?}\n{}",
+            r.name,
+            r.log()
+        );
+    }
+}

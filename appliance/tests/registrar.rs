@@ -392,7 +392,7 @@ fn resolve_until(
 }
 
 #[test]
-fn three_peered_registrars_share_a_registration_and_its_removal() {
+fn three_peered_registrars_share_registrations_and_removals() {
     let udp = [free_udp_port(), free_udp_port(), free_udp_port()];
     let enrp = [9911, 9912, 9913];
     let peers_of = |i: usize| -> Vec<(u16, u16)> {
@@ -520,7 +520,41 @@ fn three_peered_registrars_share_a_registration_and_its_removal() {
     regs[1].wait_for_log("removed PE:12345678 from pool", Duration::from_secs(5));
     regs[0].wait_for_log("peer PR:00000003 up", Duration::from_secs(1));
 
-    drop((pe, pu2, pu3, sockets));
+    // A second PE whose association is lost: registrar 1 removes it and tells its peers.
+    let pe2_id = PeIdentifier(0x2222);
+    let pe2 = asap_association(&sockets, regs[0].udp_port);
+    let mut registration2 = registration.clone();
+    if let AsapMessage::Registration { pool_element, .. } = &mut registration2 {
+        pool_element.identifier = pe2_id;
+    }
+    send_asap(&pe2, &registration2);
+    match recv_asap(&pe2, Duration::from_secs(10), |m| {
+        matches!(m, AsapMessage::RegistrationResponse { .. })
+    }) {
+        Some(AsapMessage::RegistrationResponse {
+            reject, identifier, ..
+        }) => {
+            assert!(!reject);
+            assert_eq!(identifier, pe2_id);
+        }
+        other => panic!("no registration response: {other:?}\n{}", regs[0].log()),
+    }
+    resolve_until(&pu3, &pool, Duration::from_secs(30), |pes| {
+        pes.iter().map(|p| p.identifier).collect::<Vec<_>>() == [pe2_id]
+    });
+    pe2.abort(b"test PE gone").expect("abort");
+    resolve_until(
+        &pu3,
+        &pool,
+        Duration::from_secs(30),
+        <[PoolElement]>::is_empty,
+    );
+    regs[0].wait_for_log(
+        "removed PE:00002222 from pool \"RegistrarTestPool\": AssociationLost",
+        Duration::from_secs(5),
+    );
+
+    drop((pe, pe2, pu2, pu3, sockets));
     rt.stop();
     let _ = rt.join();
 

@@ -34,6 +34,8 @@ use super::config::Resolved;
 
 /// Messages waiting per association (set-up or full send buffer); more are dropped.
 const MAX_BACKLOG: usize = 1024;
+/// Messages kept for an association still being set up.
+const MAX_SETUP_BACKLOG: usize = 4;
 
 /// One association of the registrar.
 #[derive(Debug)]
@@ -179,7 +181,11 @@ impl RegistrarApp {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        if c.backlog.len() >= MAX_BACKLOG {
+        if !c.up && c.backlog.len() >= MAX_SETUP_BACKLOG {
+            // A peer that does not answer its INIT yet: keep the newest messages only, so
+            // that it does not get a burst of stale PRESENCEs when it comes up.
+            c.backlog.pop_front();
+        } else if c.backlog.len() >= MAX_BACKLOG {
             tracing::debug!(aref = c.aref.0, "backlog full: message dropped");
             return;
         }

@@ -56,7 +56,6 @@
 mod config;
 pub(crate) mod server_table;
 
-use core::time::Duration;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
@@ -232,7 +231,7 @@ impl PoolElement {
             config.max_registrars,
             config.announce_timeout,
         );
-        PoolElement {
+        let mut pe = PoolElement {
             config,
             identifier,
             rng,
@@ -243,15 +242,15 @@ impl PoolElement {
             confirmed_home: None,
             closing: false,
             closed: false,
-            timers: Timers {
-                hunt: Some(now),
-                ..Timers::default()
-            },
+            timers: Timers::default(),
             transmits: VecDeque::new(),
             commands: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-        }
+        };
+        // RFC 5352 §3.6: look for a home registrar right away.
+        pe.hunt(now);
+        pe
     }
 
     /// The PE identifier.
@@ -696,12 +695,11 @@ impl PoolElement {
             return;
         }
         // Another registrar at once, unless every one has failed (then wait a little).
-        let delay = if self.table.all_failed() {
-            self.config.hunt_retry_interval
+        if self.table.all_failed() {
+            self.timers.hunt = Some(now.saturating_add(self.config.hunt_retry_interval));
         } else {
-            Duration::ZERO
-        };
-        self.timers.hunt = Some(now.saturating_add(delay));
+            self.hunt(now);
+        }
     }
 
     /// Deregistration is over (confirmed or not): close and stop.

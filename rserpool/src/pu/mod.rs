@@ -625,12 +625,12 @@ impl PoolUser {
         for p in self.pending.values_mut() {
             p.sent_on = None;
         }
-        let delay = if self.table.all_failed() {
-            self.config.hunt_retry_interval
+        // Another registrar at once, unless every one has failed (then wait a little).
+        if self.table.all_failed() {
+            self.hunt_at = Some(now.saturating_add(self.config.hunt_retry_interval));
         } else {
-            Duration::ZERO
-        };
-        self.hunt_at = Some(now.saturating_add(delay));
+            self.hunt(now);
+        }
     }
 
     fn send(&mut self, assoc: AssocRef, msg: &AsapMessage) {

@@ -754,6 +754,112 @@ fn pe_finds_its_registrar_through_server_announces() {
     assert!(net.pe_at(0, j).is_some());
 }
 
+#[test]
+fn pe_fails_over_when_its_registrar_stops_answering_registrations() {
+    let mut net = Net::new(2);
+    let mut c = net.pe_config(0, "P", PolicyInfo::round_robin());
+    c.reregistration_interval = Duration::from_secs(3);
+    let j = net.add_pe_with(c);
+    net.run_for(Duration::from_millis(10));
+    let home = net.pe_home(j).expect("registered");
+    let other = 1 - home;
+    // The home hangs without its associations going down.
+    net.crash(home, false);
+    net.run_for(Duration::from_secs(9));
+    // The re-registration at most 3 s later was not answered within 5 s.
+    assert!(
+        net.pes[j]
+            .events
+            .contains(&pe::Event::RegistrationFailed { cause: None })
+    );
+    assert_eq!(net.pe_home(j), Some(other));
+    assert!(net.pes[j].core.is_registered());
+    assert_eq!(
+        net.pe_at(other, j).map(|p| p.home_registrar),
+        Some(reg_id(other))
+    );
+    assert_eq!(net.pes[j].core.stats().registrar_failures, 1);
+}
+
+#[test]
+fn keep_alives_for_another_pe_or_pool_are_not_acknowledged() {
+    let mut net = Net::new(1);
+    let j = net.add_pe("P", PolicyInfo::round_robin());
+    net.run_for(Duration::from_millis(10));
+    let assoc = net.pes[j].core.home_association().expect("up");
+    let own = net.pes[j].core.identifier();
+    let ka = |pool: &str, id: PeIdentifier| {
+        encode(&AsapMessage::EndpointKeepAlive {
+            home: false,
+            server_id: reg_id(0),
+            pool_handle: PoolHandle::from(pool),
+            identifier: Some(id),
+        })
+    };
+    let now = net.now;
+    let pe = &mut net.pes[j].core;
+    pe.handle_asap(now, assoc, &ka("P", PeIdentifier(own.0 ^ 1)));
+    pe.handle_asap(now, assoc, &ka("Q", own));
+    assert_eq!(pe.poll_transmit(), None);
+    assert_eq!(pe.stats().unexpected, 2);
+    pe.handle_asap(now, assoc, &ka("P", own));
+    let t = pe.poll_transmit().expect("acknowledged");
+    assert_eq!(t.assoc, assoc);
+    assert_eq!(
+        AsapMessage::decode(&t.bytes).expect("valid").message,
+        AsapMessage::EndpointKeepAliveAck {
+            pool_handle: PoolHandle::from("P"),
+            identifier: own
+        }
+    );
+}
+
+#[test]
+fn announced_registrars_are_forgotten_after_the_announce_timeout() {
+    let mut net = Net::new(1);
+    net.announces = true;
+    let mut c = net.pe_config(0, "P", PolicyInfo::round_robin());
+    c.static_registrars.clear();
+    let j = net.add_pe_with(c);
+    net.run_for(Duration::from_secs(2));
+    assert!(net.pes[j].core.is_registered());
+    net.announces = false;
+    net.run_for(Duration::from_secs(28));
+    assert_eq!(net.pes[j].core.known_registrars(), 1);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.pes[j].core.known_registrars(), 0);
+    // The established home is kept.
+    assert!(net.pes[j].core.is_registered());
+    assert!(net.pe_at(0, j).is_some());
+}
+
+#[test]
+fn the_registrar_table_is_bounded() {
+    let mut c = PoolElementConfig::new(
+        PoolHandle::from("P"),
+        PolicyInfo::round_robin(),
+        TransportParameter::sctp(7000, TransportUse::DATA_ONLY, vec![pe_addr(0)]),
+    );
+    c.max_registrars = 4;
+    let now = Timestamp::from_secs(1);
+    let mut pe = PoolElement::new(c, Box::new(ChaCha8Rng::seed_from_u64(9)), now);
+    assert_eq!(pe.poll_command(), None, "nobody to connect to");
+    for i in 0..20 {
+        let announce = encode(&AsapMessage::ServerAnnounce {
+            server_id: reg_id(i),
+            transports: vec![asap_endpoint(i)],
+        });
+        pe.handle_server_announce(now, SocketAddr::new(reg_addr(i), 3863), &announce);
+    }
+    assert_eq!(pe.known_registrars(), 4);
+    // The hunt resumed with the first announce.
+    pe.handle_timeout(now);
+    assert!(matches!(
+        pe.poll_command(),
+        Some(pe::Command::Connect { .. })
+    ));
+}
+
 // ---- pool user ----
 
 #[test]
@@ -990,6 +1096,83 @@ fn pu_bounds_its_pending_resolutions() {
     );
 }
 
+#[test]
+fn pu_ignores_pes_whose_policy_differs_from_the_pools() {
+    let config = PoolUserConfig {
+        static_registrars: vec![asap_endpoint(0)],
+        ..PoolUserConfig::default()
+    };
+    let now = Timestamp::from_secs(1);
+    let mut pu = PoolUser::new(config, Box::new(ChaCha8Rng::seed_from_u64(3)), now);
+    let p = PoolHandle::from("P");
+    assert_eq!(pu.resolve(now, &p), Ok(Resolve::Pending));
+    let Some(pe::Command::Connect { endpoint }) = pu.poll_command() else {
+        panic!("connect")
+    };
+    assert_eq!(endpoint, asap_endpoint(0));
+    pu.handle_connected(now, AssocRef(1), &endpoint);
+    let t = pu.poll_transmit().expect("request");
+    assert_eq!(
+        AsapMessage::decode(&t.bytes).expect("valid").message,
+        AsapMessage::HandleResolution {
+            pool_handle: p.clone(),
+            items: None
+        }
+    );
+    let element = |j: usize, policy: PolicyInfo| rserpool::wire::PoolElement {
+        identifier: PeIdentifier(j as u32 + 1),
+        home_registrar: reg_id(0),
+        registration_life: 90_000,
+        user_transport: TransportParameter::sctp(7000, TransportUse::DATA_ONLY, vec![pe_addr(j)]),
+        policy,
+        asap_transport: None,
+    };
+    let answer = |pes| {
+        encode(&AsapMessage::HandleResolutionResponse {
+            pool_handle: PoolHandle::from("P"),
+            policy: Some(PolicyInfo::round_robin()),
+            pool_elements: pes,
+            error: None,
+        })
+    };
+    pu.handle_asap(
+        now,
+        AssocRef(1),
+        &answer(vec![
+            element(0, PolicyInfo::round_robin()),
+            element(1, PolicyInfo::random()),
+        ]),
+    );
+    assert_eq!(
+        pu.poll_event(),
+        Some(pu::Event::Resolved {
+            pool_handle: p.clone(),
+            pool_elements: 1
+        })
+    );
+    for _ in 0..3 {
+        let Ok(Resolve::Selected(pe)) = pu.resolve(now, &p) else {
+            panic!("cached")
+        };
+        assert_eq!(pe.identifier, PeIdentifier(1));
+    }
+    // Only PEs of another policy: nothing usable.
+    let later = now + Duration::from_secs(1);
+    assert_eq!(pu.resolve(later, &p), Ok(Resolve::Pending));
+    pu.handle_asap(
+        later,
+        AssocRef(1),
+        &answer(vec![element(1, PolicyInfo::random())]),
+    );
+    assert_eq!(
+        pu.poll_event(),
+        Some(pu::Event::ResolutionFailed {
+            pool_handle: p,
+            cause: Some(CauseCode::INCONSISTENT_POOLING_POLICY)
+        })
+    );
+}
+
 // ---- garbage ----
 
 fn valid_messages() -> Vec<Vec<u8>> {
@@ -1018,14 +1201,14 @@ fn valid_messages() -> Vec<Vec<u8>> {
             transports: vec![asap_endpoint(3)],
         },
     ];
-    msgs.iter()
-        .map(|m| {
-            let mut b = vec![0; m.encoded_len()];
-            let n = m.encode(&mut b).expect("encodes");
-            b.truncate(n);
-            b
-        })
-        .collect()
+    msgs.iter().map(encode).collect()
+}
+
+fn encode(m: &AsapMessage) -> Vec<u8> {
+    let mut b = vec![0; m.encoded_len()];
+    let n = m.encode(&mut b).expect("encodes");
+    b.truncate(n);
+    b
 }
 
 proptest! {

@@ -517,7 +517,7 @@ impl PoolUser {
                 error,
             } if self.pending.contains_key(&pool_handle) => {
                 self.pending.remove(&pool_handle);
-                let cause = error.and_then(|e| e.first_code());
+                let answered = pool_elements.len();
                 // RFC 5352 §3.3: the PU selects with the pool's policy; PEs that do not
                 // carry the policy type the registrar named cannot be selected with it.
                 let pes: Vec<PoolElement> = pool_elements
@@ -528,11 +528,19 @@ impl PoolUser {
                             .is_none_or(|p| p.policy_type == pe.policy.policy_type)
                     })
                     .collect();
-                if cause.is_some() || pes.is_empty() {
+                let cause = match error.and_then(|e| e.first_code()) {
+                    Some(c) => Some(c),
+                    None if pes.is_empty() && answered > 0 => {
+                        Some(CauseCode::INCONSISTENT_POOLING_POLICY)
+                    }
+                    None if pes.is_empty() => Some(CauseCode::UNKNOWN_POOL_HANDLE),
+                    None => None,
+                };
+                if let Some(cause) = cause {
                     self.cache.flush(pool_handle.as_bytes());
                     self.event(Event::ResolutionFailed {
                         pool_handle,
-                        cause: Some(cause.unwrap_or(CauseCode::UNKNOWN_POOL_HANDLE)),
+                        cause: Some(cause),
                     });
                     return;
                 }

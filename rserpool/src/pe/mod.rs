@@ -29,6 +29,57 @@
 //!    association, all with PPID 11) and [`PoolElement::poll_event`], then re-arm the
 //!    timer with [`PoolElement::poll_timeout`].
 //!
+//! ```
+//! use core::time::Duration;
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use rand_chacha::ChaCha8Rng;
+//! use rand_core::SeedableRng;
+//! use rserpool::Timestamp;
+//! use rserpool::pe::{AssocRef, Command, Event, PoolElement, PoolElementConfig};
+//! use rserpool::registrar::{AsapOrigin, Destination, Registrar, RegistrarConfig};
+//! use rserpool::wire::*;
+//!
+//! let now = Timestamp::from_secs(1);
+//! let pr_config = RegistrarConfig {
+//!     server_id: RegistrarId(1),
+//!     mentor_hunt_timeout: Duration::ZERO,
+//!     ..RegistrarConfig::default()
+//! };
+//! let mut pr = Registrar::new(pr_config, Box::new(ChaCha8Rng::seed_from_u64(1)), now);
+//! pr.handle_timeout(now);
+//! let pr_addr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
+//! let pr_endpoint = TransportParameter::sctp(PORT_ASAP, TransportUse::DATA_ONLY, vec![pr_addr]);
+//!
+//! let pe_addr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 9));
+//! let mut config = PoolElementConfig::new(
+//!     PoolHandle::from("EchoPool"),
+//!     PolicyInfo::round_robin(),
+//!     TransportParameter::sctp(7, TransportUse::DATA_ONLY, vec![pe_addr]),
+//! );
+//! config.static_registrars = vec![pr_endpoint.clone()];
+//! let mut pe = PoolElement::new(config, Box::new(ChaCha8Rng::seed_from_u64(2)), now);
+//!
+//! // The PE asks for an association to a registrar; the driver sets it up.
+//! let Some(Command::Connect { endpoint }) = pe.poll_command() else { panic!() };
+//! assert_eq!(endpoint, pr_endpoint);
+//! let assoc = AssocRef(1);
+//! pe.handle_connected(now, assoc, &endpoint);
+//!
+//! // REGISTRATION to the registrar, its response back to the PE.
+//! let registration = pe.poll_transmit().expect("REGISTRATION");
+//! let from = AsapOrigin { assoc, port: 5000, addresses: &[pe_addr] };
+//! pr.handle_asap(now, from, &registration.bytes);
+//! while let Some(t) = pr.poll_transmit() {
+//!     if t.to == Destination::Association(assoc) {
+//!         pe.handle_asap(now, assoc, &t.bytes);
+//!     }
+//! }
+//! assert_eq!(pe.poll_event(), Some(Event::Registered { registrar: None, update: false }));
+//! assert!(pr.handlespace().pool_element(b"EchoPool", pe.identifier()).is_some());
+//! // The next timer is the re-registration.
+//! assert_eq!(pe.poll_timeout(), Some(now + Duration::from_secs(30)));
+//! ```
+//!
 //! # Behaviour
 //!
 //! - Registrar choice: random among the known registrars that have not failed; a

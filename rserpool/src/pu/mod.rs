@@ -21,6 +21,63 @@
 //! 3. After every input drain [`PoolUser::poll_command`], [`PoolUser::poll_transmit`] and
 //!    [`PoolUser::poll_event`], then re-arm the timer with [`PoolUser::poll_timeout`].
 //!
+//! ```
+//! use core::time::Duration;
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use rand_chacha::ChaCha8Rng;
+//! use rand_core::SeedableRng;
+//! use rserpool::Timestamp;
+//! use rserpool::pu::{AssocRef, Command, Event, PoolUser, PoolUserConfig, Resolve};
+//! use rserpool::registrar::{AsapOrigin, Registrar, RegistrarConfig};
+//! use rserpool::wire::*;
+//!
+//! let now = Timestamp::from_secs(1);
+//! let pr_config = RegistrarConfig {
+//!     server_id: RegistrarId(1),
+//!     mentor_hunt_timeout: Duration::ZERO,
+//!     ..RegistrarConfig::default()
+//! };
+//! let mut pr = Registrar::new(pr_config, Box::new(ChaCha8Rng::seed_from_u64(1)), now);
+//! pr.handle_timeout(now);
+//! // A PE registers (see the `pe` module for the PE core).
+//! let pe_addr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 9));
+//! let registration = AsapMessage::Registration {
+//!     pool_handle: PoolHandle::from("EchoPool"),
+//!     pool_element: PoolElement {
+//!         identifier: PeIdentifier(0x42),
+//!         home_registrar: RegistrarId::UNDEFINED,
+//!         registration_life: 90_000,
+//!         user_transport: TransportParameter::sctp(7, TransportUse::DATA_ONLY, vec![pe_addr]),
+//!         policy: PolicyInfo::round_robin(),
+//!         asap_transport: None,
+//!     },
+//! };
+//! let mut bytes = vec![0; registration.encoded_len()];
+//! registration.encode(&mut bytes).expect("fits");
+//! pr.handle_asap(now, AsapOrigin { assoc: AssocRef(7), port: 5000, addresses: &[pe_addr] }, &bytes);
+//! while pr.poll_transmit().is_some() {}
+//!
+//! let pr_addr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
+//! let config = PoolUserConfig {
+//!     static_registrars: vec![TransportParameter::sctp(PORT_ASAP, TransportUse::DATA_ONLY, vec![pr_addr])],
+//!     ..PoolUserConfig::default()
+//! };
+//! let mut pu = PoolUser::new(config, Box::new(ChaCha8Rng::seed_from_u64(2)), now);
+//! let pool = PoolHandle::from("EchoPool");
+//! assert_eq!(pu.resolve(now, &pool), Ok(Resolve::Pending));
+//! let Some(Command::Connect { endpoint }) = pu.poll_command() else { panic!() };
+//! pu.handle_connected(now, AssocRef(8), &endpoint);
+//! let request = pu.poll_transmit().expect("HANDLE_RESOLUTION");
+//! let pu_addr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 20));
+//! pr.handle_asap(now, AsapOrigin { assoc: AssocRef(8), port: 40000, addresses: &[pu_addr] }, &request.bytes);
+//! let response = pr.poll_transmit().expect("HANDLE_RESOLUTION_RESPONSE");
+//! pu.handle_asap(now, AssocRef(8), &response.bytes);
+//! assert_eq!(pu.poll_event(), Some(Event::Resolved { pool_handle: pool.clone(), pool_elements: 1 }));
+//! // Selected from the cache until the stale time (250 ms) has passed.
+//! let Ok(Resolve::Selected(pe)) = pu.resolve(now, &pool) else { panic!() };
+//! assert_eq!(pe.identifier, PeIdentifier(0x42));
+//! ```
+//!
 //! # Behaviour
 //!
 //! - The PU connects to a registrar only when it has something to send, and keeps the

@@ -1468,8 +1468,10 @@ impl Association {
             return;
         };
         d.out.expire(now, &mut self.paths);
-        if let Some(next) = d.out.next_expiry() {
-            self.timers.start(Timer::PrLifetime, next.max(now));
+        // Everything due by now is handled: the next deadline lies in the future (no busy
+        // loop on a message that can no longer be abandoned).
+        if let Some(next) = d.out.next_expiry(now) {
+            self.timers.start(Timer::PrLifetime, next);
         }
         if d.out.take_send_space(&self.config) {
             ctx.event(Event::SendSpace);

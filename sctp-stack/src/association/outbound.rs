@@ -969,6 +969,9 @@ impl Outbound {
             .rposition(|c| Arc::ptr_eq(&c.data, &msg.data))
         {
             self.abandon_message(idx, paths);
+        } else if let Some(msg) = self.current.as_mut() {
+            // It cannot be abandoned any more: it is sent reliably to the end.
+            msg.pr = Pr::Reliable;
         }
     }
 
@@ -1014,6 +1017,12 @@ impl Outbound {
                 .is_some_and(|c| c.state == ChunkState::GapAcked)
         });
         if complete && all_acked {
+            // Delivered already: nothing to abandon, and no reason to look at it again.
+            for i in start..=end {
+                if let Some(c) = self.sent.get_mut(i) {
+                    c.pr = Pr::Reliable;
+                }
+            }
             return false;
         }
         if !complete
@@ -1130,10 +1139,10 @@ impl Outbound {
         }
     }
 
-    /// The earliest instant a message's lifetime ends, if any has a lifetime.
-    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
+    /// The earliest instant after `after` a message's lifetime ends, if any.
+    pub(crate) fn next_expiry(&self, after: Timestamp) -> Option<Timestamp> {
         let until = |pr: Pr| match pr {
-            Pr::Until(d) => Some(d),
+            Pr::Until(d) if d > after => Some(d),
             _ => None,
         };
         let queued = self
@@ -1920,14 +1929,14 @@ mod tests {
         };
         pr_send(&mut r, 0, 100, timed);
         assert_eq!(
-            r.out.next_expiry(),
+            r.out.next_expiry(r.now),
             Some(r.now + Duration::from_millis(100))
         );
         r.now += Duration::from_millis(100);
         r.out.expire(r.now, &mut r.paths);
         assert_eq!(r.out.abandoned(), (1, 0));
         assert_eq!(r.out.buffered(), 0);
-        assert_eq!(r.out.next_expiry(), None);
+        assert_eq!(r.out.next_expiry(r.now), None);
         r.queue(1, 10);
         let mut ssns = Vec::new();
         r.out.fill_packet(
@@ -2053,5 +2062,32 @@ mod tests {
         assert_eq!(r.out.abandoned(), (0, 0));
         assert!(!r.out.forward_tsn_due());
         assert_eq!(r.packet(), vec![1000]);
+    }
+
+    #[test]
+    fn an_expired_message_the_peer_already_holds_is_not_abandoned_nor_looked_at_again() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        r.queue(1, 100);
+        pr_send(
+            &mut r,
+            1,
+            100,
+            PrPolicy::Timed {
+                lifetime: Duration::from_millis(50),
+            },
+        );
+        assert_eq!(r.packet(), vec![1000, 1001]);
+        // 1001 gap-acked, 1000 still missing.
+        r.sack(999, &[(2, 2)]);
+        r.now += Duration::from_millis(50);
+        r.out.expire(r.now, &mut r.paths);
+        assert_eq!(r.out.abandoned(), (0, 0));
+        // No deadline at or before now is left (the PR timer must not fire again now).
+        assert_eq!(
+            r.out
+                .next_expiry(r.now.saturating_sub(Duration::from_millis(1))),
+            None
+        );
     }
 }

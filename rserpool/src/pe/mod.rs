@@ -272,7 +272,8 @@ impl PoolElement {
         mut rng: Box<dyn RngCore + Send>,
         now: Timestamp,
     ) -> Self {
-        // RFC 5352 §3.1: the PE identifier is chosen by the PE, at random, and non-zero.
+        // RFC 5352 §3.1: the PE chooses its own identifier; like RSPLIB, at random and
+        // never 0.
         let mut identifier = config.identifier;
         while identifier.0 == 0 {
             identifier = PeIdentifier(rng.next_u32());
@@ -383,8 +384,8 @@ impl PoolElement {
             self.fail_registrar(now);
         }
         if due(&mut self.timers.response, now) {
-            // RFC 5352 §3.7.2: no response in time; the registrar is considered failed
-            // and another one is tried.
+            // RFC 5352 §3.7 (communication failures): no response in time; the registrar
+            // is considered failed and another one is tried.
             match self.awaiting.take() {
                 Some(Awaiting::Deregistration) => self.finish(false, None),
                 Some(Awaiting::Registration) => {

@@ -1,10 +1,10 @@
 //! `rsp registrar` as a user runs it: bad flags and config files, and three registrar
 //! processes peered statically on loopback over UDP encapsulation (each on its own UDP
 //! port), with a test pool element and pool user speaking ASAP through the runtime's socket
-//! handles.
+//! handles, and the multicast announces on loopback.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,11 +13,12 @@ use dataplane::runtime::socket::{Association, Incoming, SocketConfig, Sockets};
 use dataplane::runtime::{LinkSpec, Runtime, RuntimeConfig, random_seed};
 use dataplane::udp::UdpConfig;
 use rserpool::wire::{
-    AsapMessage, PPID_ASAP, PeIdentifier, PolicyInfo, PoolElement, PoolHandle, RegistrarId,
-    TransportParameter, TransportUse,
+    AsapMessage, EnrpBody, EnrpMessage, PPID_ASAP, PPID_ENRP, PeIdentifier, PolicyInfo,
+    PoolElement, PoolHandle, RegistrarId, ServerInformation, TransportParameter, TransportUse,
 };
 use sctp_stack::ConnectRequest;
 use sctp_stack::wire::Ppid;
+use socket2::{Domain, Protocol, Socket, Type};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -77,7 +78,7 @@ impl Drop for TempFile {
 }
 
 #[test]
-fn help_names_the_rsplib_flags_and_the_missing_multicast() {
+fn help_names_the_rsplib_flags_and_the_announce_groups() {
     let h = run(&["registrar", "--help"]);
     assert_eq!(h.status.code(), Some(0));
     let text = String::from_utf8_lossy(&h.stdout);
@@ -97,7 +98,7 @@ fn help_names_the_rsplib_flags_and_the_missing_multicast() {
     ] {
         assert!(text.contains(opt), "help lacks {opt}");
     }
-    assert!(text.contains("multicast is not implemented yet"), "{text}");
+    assert!(text.contains("239.0.0.50:3863"), "{text}");
 }
 
 #[test]
@@ -123,9 +124,9 @@ fn bad_registrar_flags_are_one_line_errors_with_the_documented_codes() {
     let out = run(&["registrar", "--max-hres-items", "many"]);
     assert_one_line_error(&out, 2, "--max-hres-items");
     let out = run(&["registrar", "--asap-announce", "on"]);
-    assert_one_line_error(&out, 2, "not implemented yet");
-    let out = run(&["registrar", "--enrp-announce", "239.0.0.51:9901"]);
-    assert_one_line_error(&out, 2, "not implemented yet");
+    assert_one_line_error(&out, 3, "not off, auto or a multicast ADDR:PORT");
+    let out = run(&["registrar", "--enrp-announce", "127.0.0.1:9901"]);
+    assert_one_line_error(&out, 3, "not a multicast ADDR:PORT");
     let out = run(&[
         "registrar",
         "--asap",
@@ -170,9 +171,9 @@ fn bad_config_files_are_one_line_errors_with_the_documented_codes() {
     let out = run(&["registrar", "--config", id.path()]);
     assert_one_line_error(&out, 2, "identifier");
 
-    let announce = TempFile::new("announce.toml", "enrp-announce = \"on\"\n");
+    let announce = TempFile::new("announce.toml", "enrp-announce = \"10.0.0.1:9901\"\n");
     let out = run(&["registrar", "--config", announce.path()]);
-    assert_one_line_error(&out, 2, "not implemented yet");
+    assert_one_line_error(&out, 3, "enrp-announce");
 
     // A flag overrides the file: the file's ports clash, the flag's do not, and the
     // registrar then stops at the bad --workers value instead.
@@ -211,6 +212,7 @@ impl RegistrarProcess {
         udp_port: u16,
         enrp_port: u16,
         peers: &[(u16, u16)],
+        extra: &[String],
     ) -> Self {
         let mut c = rsp();
         c.args(["registrar", "-vv", "--bind", "127.0.0.1"])
@@ -223,6 +225,7 @@ impl RegistrarProcess {
         for (port, udp) in peers {
             c.args(["--peer", &format!("127.0.0.1:{port}/{udp}")]);
         }
+        c.args(extra);
         let mut child = c
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -402,9 +405,9 @@ fn three_peered_registrars_share_registrations_and_removals() {
             .collect()
     };
     let mut regs = [
-        RegistrarProcess::start("registrar 1", 1, udp[0], enrp[0], &peers_of(0)),
-        RegistrarProcess::start("registrar 2", 2, udp[1], enrp[1], &peers_of(1)),
-        RegistrarProcess::start("registrar 3", 3, udp[2], enrp[2], &peers_of(2)),
+        RegistrarProcess::start("registrar 1", 1, udp[0], enrp[0], &peers_of(0), &[]),
+        RegistrarProcess::start("registrar 2", 2, udp[1], enrp[1], &peers_of(1), &[]),
+        RegistrarProcess::start("registrar 3", 3, udp[2], enrp[2], &peers_of(2), &[]),
     ];
     for r in &mut regs {
         r.wait_for_log("serving", Duration::from_secs(40));
@@ -569,4 +572,145 @@ fn three_peered_registrars_share_registrations_and_removals() {
             r.log()
         );
     }
+}
+
+/// A UDP socket in `group` on the loopback interface (several may share the port).
+fn group_socket(group: SocketAddr) -> UdpSocket {
+    let IpAddr::V4(g) = group.ip() else {
+        panic!("IPv4 groups only");
+    };
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).expect("socket");
+    s.set_reuse_address(true).expect("SO_REUSEADDR");
+    s.bind(&SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), group.port()).into())
+        .expect("bind the group port");
+    s.join_multicast_v4(&g, &Ipv4Addr::LOCALHOST).expect("join");
+    s.set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+        .expect("IP_MULTICAST_IF");
+    s.set_multicast_loop_v4(true).expect("loop");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    s.into()
+}
+
+#[test]
+fn multicast_announces_reach_the_groups_and_a_multicast_presence_adds_a_peer() {
+    let asap_group = SocketAddr::new(Ipv4Addr::new(239, 0, 0, 50).into(), free_udp_port());
+    let enrp_group = SocketAddr::new(Ipv4Addr::new(239, 0, 0, 51).into(), free_udp_port());
+    let asap_rx = group_socket(asap_group);
+    let enrp_rx = group_socket(enrp_group);
+
+    // The test plays an ENRP peer, PR:00000077, listening on SCTP port 9920.
+    let (rt, sockets) = test_endpoint();
+    let test_udp = rt.local_udp_port().expect("UDP encapsulation");
+    let listener = sockets.listen(9920, 4).expect("listen");
+
+    let extra = [
+        "--asap-announce".to_owned(),
+        asap_group.to_string(),
+        "--enrp-announce".to_owned(),
+        enrp_group.to_string(),
+        "--remote-udp-port".to_owned(),
+        test_udp.to_string(),
+    ];
+    let mut reg = RegistrarProcess::start("registrar", 0x21, free_udp_port(), 9921, &[], &extra);
+
+    // Its PRESENCE (at start) on the ENRP group, and SERVER_ANNOUNCE once it serves.
+    let mut presence = None;
+    let mut announce = None;
+    let mut buf = vec![0; 65_535];
+    let until = Instant::now() + Duration::from_secs(30);
+    while (presence.is_none() || announce.is_none()) && Instant::now() < until {
+        if let Ok((n, _)) = enrp_rx.recv_from(&mut buf)
+            && let Ok(d) = EnrpMessage::decode(&buf[..n])
+            && d.message.sender == RegistrarId(0x21)
+        {
+            presence = Some(d.message);
+        }
+        if let Ok((n, _)) = asap_rx.recv_from(&mut buf)
+            && let Ok(d) = AsapMessage::decode(&buf[..n])
+        {
+            announce = Some(d.message);
+        }
+    }
+    match presence {
+        Some(EnrpMessage {
+            body: EnrpBody::Presence {
+                server_information, ..
+            },
+            ..
+        }) => {
+            assert_eq!(server_information.server_id, RegistrarId(0x21));
+            assert_eq!(server_information.transport.port, 9921);
+            assert_eq!(server_information.transport.addresses, vec![LOCALHOST]);
+        }
+        other => panic!("no PRESENCE on {enrp_group}: {other:?}\n{}", reg.log()),
+    }
+    match announce {
+        Some(AsapMessage::ServerAnnounce {
+            server_id,
+            transports,
+        }) => {
+            assert_eq!(server_id, RegistrarId(0x21));
+            assert_eq!(transports.len(), 1);
+            assert_eq!(transports[0].port, 3863);
+            assert_eq!(transports[0].addresses, vec![LOCALHOST]);
+        }
+        other => panic!(
+            "no SERVER_ANNOUNCE on {asap_group}: {other:?}\n{}",
+            reg.log()
+        ),
+    }
+
+    // A PRESENCE from PR:00000077 on the group: the registrar adds it as a peer and
+    // connects to its ENRP endpoint (at --remote-udp-port) to talk to it.
+    let msg = EnrpMessage {
+        sender: RegistrarId(0x77),
+        receiver: RegistrarId::UNDEFINED,
+        body: EnrpBody::Presence {
+            reply_required: false,
+            checksum: 0,
+            server_information: ServerInformation {
+                server_id: RegistrarId(0x77),
+                transport: TransportParameter::sctp(9920, TransportUse::DATA_ONLY, vec![LOCALHOST]),
+            },
+        },
+    };
+    let mut bytes = vec![0; msg.encoded_len()];
+    let n = msg.encode(&mut bytes).expect("encodes");
+    bytes.truncate(n);
+    let peer = {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            enrp_rx.send_to(&bytes, enrp_group).expect("multicast send");
+            match listener.accept_timeout(Duration::from_secs(1)) {
+                Ok(a) => break a,
+                Err(_) if Instant::now() < until => {}
+                Err(e) => panic!("no association from the registrar: {e}\n{}", reg.log()),
+            }
+        }
+    };
+    reg.wait_for_log("peer PR:00000077 up", Duration::from_secs(5));
+    let until = Instant::now() + Duration::from_secs(10);
+    let from_registrar = loop {
+        let left = until.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no ENRP message\n{}", reg.log());
+        if let Ok(Incoming::Message(m)) = peer.recv_timeout(left) {
+            assert_eq!(m.ppid.get(), PPID_ENRP);
+            break EnrpMessage::decode(&m.data).expect("valid ENRP").message;
+        }
+    };
+    assert_eq!(from_registrar.sender, RegistrarId(0x21));
+    assert!(
+        matches!(
+            from_registrar.receiver,
+            RegistrarId(0x77) | RegistrarId::UNDEFINED
+        ),
+        "{from_registrar:?}"
+    );
+
+    drop((peer, listener, sockets));
+    rt.stop();
+    let _ = rt.join();
+    let status = reg.terminate();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", reg.log());
 }

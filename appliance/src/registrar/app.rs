@@ -10,6 +10,9 @@
 //!   [`Destination::PoolElement`] likewise connects to the PE's ASAP endpoint.
 //! - Messages for an association still being set up, or whose send buffer is full, wait in
 //!   a bounded per-association backlog; they are dropped when it fails.
+//! - SERVER_ANNOUNCE and multicast PRESENCE go out through kernel UDP sockets; PRESENCE
+//!   received on the ENRP group arrives through a mailbox and is fed to the core as
+//!   [`EnrpOrigin::Multicast`].
 //! - The end of an association ([`Event::Closed`]) is fed to
 //!   [`Registrar::handle_association_lost`] (its PEs are removed); ENRP peers are judged by
 //!   the core's PRESENCE timers, not by associations.
@@ -19,7 +22,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dataplane::runtime::socket::{abort_text, lost_text};
-use dataplane::runtime::{App, Context};
+use dataplane::runtime::{App, Context, MailboxReceiver};
 use rserpool::registrar::{
     AsapOrigin, AssocRef, Destination, EnrpOrigin, Event as CoreEvent, Registrar,
 };
@@ -31,6 +34,18 @@ use sctp_stack::wire::Ppid;
 use sctp_stack::{AssociationId, ConnectRequest, Event, SendError, SendOptions};
 
 use super::config::Resolved;
+use super::multicast::GroupSender;
+
+/// The multicast side: SERVER_ANNOUNCE and PRESENCE senders, PRESENCE received.
+#[derive(Debug, Default)]
+pub(super) struct Multicast {
+    /// SERVER_ANNOUNCE group.
+    pub(super) asap: Option<GroupSender>,
+    /// ENRP group (PRESENCE out).
+    pub(super) enrp: Option<GroupSender>,
+    /// ENRP group datagrams from the receiving thread.
+    pub(super) incoming: Option<MailboxReceiver<Vec<u8>>>,
+}
 
 /// Messages waiting per association (set-up or full send buffer); more are dropped.
 const MAX_BACKLOG: usize = 1024;
@@ -67,12 +82,18 @@ pub(super) struct RegistrarApp {
     peer_assoc: HashMap<RegistrarId, AssociationId>,
     /// Outgoing associations by the remote endpoint they were opened to.
     endpoint_assoc: HashMap<(IpAddr, u16), AssociationId>,
+    multicast: Multicast,
     /// Set when the registrar cannot run (a port cannot be listened on).
     failure: Arc<Mutex<Option<String>>>,
 }
 
 impl RegistrarApp {
-    pub(super) fn new(core: Registrar, r: &Resolved, failure: Arc<Mutex<Option<String>>>) -> Self {
+    pub(super) fn new(
+        core: Registrar,
+        r: &Resolved,
+        multicast: Multicast,
+        failure: Arc<Mutex<Option<String>>>,
+    ) -> Self {
         RegistrarApp {
             core,
             asap_port: r.asap_port,
@@ -83,6 +104,7 @@ impl RegistrarApp {
             next_ref: 1,
             peer_assoc: HashMap::new(),
             endpoint_assoc: HashMap::new(),
+            multicast,
             failure,
         }
     }
@@ -114,7 +136,17 @@ impl RegistrarApp {
                 Destination::Association(r) => self.by_ref.get(r).copied(),
                 Destination::Peer { id, endpoint } => self.peer_target(cx, *id, endpoint),
                 Destination::PoolElement(endpoint) => self.endpoint_target(cx, endpoint),
-                // Multicast is not implemented (and switched off in the core's config).
+                Destination::AsapAnnounce | Destination::EnrpMulticast => {
+                    let group = if t.to == Destination::AsapAnnounce {
+                        &self.multicast.asap
+                    } else {
+                        &self.multicast.enrp
+                    };
+                    if let Some(g) = group {
+                        g.send(&t.bytes);
+                    }
+                    continue;
+                }
                 _ => None,
             };
             match target {
@@ -371,6 +403,25 @@ impl App for RegistrarApp {
             Event::Closed => self.closed(cx, id),
             _ => {}
         }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        let mut any = false;
+        while let Some(bytes) = self.multicast.incoming.as_ref().and_then(|m| m.try_recv()) {
+            self.core
+                .handle_enrp(cx.now(), EnrpOrigin::Multicast, &bytes);
+            any = true;
+        }
+        if any {
+            self.flush(cx);
+        }
+    }
+
+    fn has_pending_input(&self) -> bool {
+        self.multicast
+            .incoming
+            .as_ref()
+            .is_some_and(MailboxReceiver::has_pending)
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {

@@ -3,7 +3,8 @@
 //!
 //! The file takes the flags' names as keys (`asap`, `enrp`, `peer` as a list,
 //! `identifier`, `max-bad-pe-reports`, `keepalive-interval`, `keepalive-timeout`,
-//! `max-hres-items`, `asap-announce`, `enrp-announce`); unknown keys are errors. A flag
+//! `max-hres-items`, `asap-announce`, `enrp-announce`); unknown keys are errors.
+//! Multicast announces are off unless asked for (`auto` picks RSPLIB's groups). A flag
 //! given on the command line overrides the file's value (`--peer` replaces the file's list).
 
 use std::collections::HashMap;
@@ -26,9 +27,21 @@ pub struct PeerSpec {
     pub udp_port: Option<u16>,
 }
 
-/// The only announce setting accepted while multicast is not implemented.
+/// A multicast announce setting: off, or the group (`ADDR:PORT`) to send to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnnounceOff;
+pub enum Announce {
+    /// No multicast.
+    Off,
+    /// Send to (and, for ENRP, listen on) this group.
+    Group(SocketAddr),
+}
+
+/// RSPLIB's SERVER_ANNOUNCE group (RFC 5352 §3.6 leaves it to configuration).
+pub const ASAP_ANNOUNCE_GROUP: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 50)), PORT_ASAP);
+/// RSPLIB's ENRP PRESENCE group.
+pub const ENRP_ANNOUNCE_GROUP: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 51)), PORT_ENRP);
 
 /// `ADDR:PORT` (IPv6 as `[ADDR]:PORT`); port 0 is refused.
 pub fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
@@ -83,15 +96,31 @@ pub fn parse_identifier(s: &str) -> Result<u32, String> {
     Ok(v)
 }
 
-/// `off`, the only value while SERVER_ANNOUNCE / PRESENCE multicast is not implemented.
-pub fn parse_announce(s: &str) -> Result<AnnounceOff, String> {
+/// `off`, `auto` (`default`) or a multicast `ADDR:PORT`.
+fn parse_announce(s: &str, default: SocketAddr) -> Result<Announce, String> {
     match s.trim() {
-        "off" => Ok(AnnounceOff),
-        "on" => Err("multicast announces are not implemented yet: only 'off' is accepted".into()),
-        other => Err(format!(
-            "'{other}' is not 'off' (multicast is not implemented yet)"
-        )),
+        "off" => Ok(Announce::Off),
+        "auto" => Ok(Announce::Group(default)),
+        other => {
+            let a: SocketAddr = other
+                .parse()
+                .map_err(|_| format!("'{s}' is not off, auto or a multicast ADDR:PORT"))?;
+            if !a.ip().is_multicast() || a.port() == 0 {
+                return Err(format!("'{s}' is not a multicast ADDR:PORT"));
+            }
+            Ok(Announce::Group(a))
+        }
     }
+}
+
+/// `--asap-announce`: `off`, `auto` (239.0.0.50:3863) or a multicast `ADDR:PORT`.
+pub fn parse_asap_announce(s: &str) -> Result<Announce, String> {
+    parse_announce(s, ASAP_ANNOUNCE_GROUP)
+}
+
+/// `--enrp-announce`: `off`, `auto` (239.0.0.51:9901) or a multicast `ADDR:PORT`.
+pub fn parse_enrp_announce(s: &str) -> Result<Announce, String> {
+    parse_announce(s, ENRP_ANNOUNCE_GROUP)
 }
 
 /// A count or time in 1..=max.
@@ -152,6 +181,10 @@ pub struct Settings {
     pub keepalive_timeout: Option<u64>,
     /// MaxHResItems.
     pub max_hres_items: Option<u32>,
+    /// SERVER_ANNOUNCE multicast.
+    pub asap_announce: Option<Announce>,
+    /// ENRP PRESENCE multicast.
+    pub enrp_announce: Option<Announce>,
 }
 
 impl Settings {
@@ -166,6 +199,8 @@ impl Settings {
             keepalive_interval: over.keepalive_interval.or(self.keepalive_interval),
             keepalive_timeout: over.keepalive_timeout.or(self.keepalive_timeout),
             max_hres_items: over.max_hres_items.or(self.max_hres_items),
+            asap_announce: over.asap_announce.or(self.asap_announce),
+            enrp_announce: over.enrp_announce.or(self.enrp_announce),
         }
     }
 
@@ -232,13 +267,12 @@ impl Settings {
         s.keepalive_timeout = count("keepalive-timeout", file.keepalive_timeout, MAX_MS)?;
         s.max_hres_items =
             count("max-hres-items", file.max_hres_items, MAX_HRES_ITEMS)?.map(|v| v as u32);
-        for (key, v) in [
-            ("asap-announce", &file.asap_announce),
-            ("enrp-announce", &file.enrp_announce),
-        ] {
-            if let Some(v) = v {
-                parse_announce(v).map_err(|e| usage(key, e))?;
-            }
+        let group = |key: &str, e: String| Failure::address(format!("{name}: {key}: {e}"));
+        if let Some(v) = &file.asap_announce {
+            s.asap_announce = Some(parse_asap_announce(v).map_err(|e| group("asap-announce", e))?);
+        }
+        if let Some(v) = &file.enrp_announce {
+            s.enrp_announce = Some(parse_enrp_announce(v).map_err(|e| group("enrp-announce", e))?);
         }
         Ok(s)
     }
@@ -255,6 +289,10 @@ pub struct Resolved {
     pub enrp_port: u16,
     /// UDP encapsulation ports of the static peers, by ENRP endpoint.
     pub peer_udp_ports: HashMap<(IpAddr, u16), u16>,
+    /// SERVER_ANNOUNCE group.
+    pub asap_group: Option<SocketAddr>,
+    /// ENRP PRESENCE group.
+    pub enrp_group: Option<SocketAddr>,
 }
 
 /// The advertised addresses of a local endpoint: its own address, or the `--bind`
@@ -281,6 +319,11 @@ impl Settings {
                 asap.port()
             )));
         }
+        let group = |a: Option<Announce>| match a {
+            Some(Announce::Group(g)) => Some(g),
+            _ => None,
+        };
+        let (asap_group, enrp_group) = (group(self.asap_announce), group(self.enrp_announce));
         let mut core = RegistrarConfig {
             server_id: RegistrarId(self.identifier.unwrap_or(0)),
             asap_transports: vec![TransportParameter::sctp(
@@ -293,9 +336,7 @@ impl Settings {
                 TransportUse::DATA_ONLY,
                 advertised(enrp.ip(), bind),
             ),
-            // Multicast is not implemented: no SERVER_ANNOUNCE, PRESENCE to peers only.
-            announce_interval: None,
-            enrp_multicast: false,
+            enrp_multicast: enrp_group.is_some(),
             ..RegistrarConfig::default()
         };
         let mut peer_udp_ports = HashMap::new();
@@ -315,6 +356,9 @@ impl Settings {
                 peer_udp_ports.insert((p.endpoint.ip(), p.endpoint.port()), u);
             }
         }
+        if asap_group.is_none() {
+            core.announce_interval = None;
+        }
         if let Some(n) = self.max_bad_pe_reports {
             core.max_bad_pe_reports = n;
         }
@@ -332,6 +376,8 @@ impl Settings {
             asap_port: asap.port(),
             enrp_port: enrp.port(),
             peer_udp_ports,
+            asap_group,
+            enrp_group,
         })
     }
 }
@@ -360,6 +406,30 @@ mod tests {
         assert!(parse_peer("127.0.0.1:9901/0").is_err());
         assert!(parse_peer("0.0.0.0:9901").is_err());
         assert!(parse_peer("127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn announces_are_off_auto_or_a_multicast_group() {
+        assert_eq!(parse_asap_announce("off"), Ok(Announce::Off));
+        assert_eq!(
+            parse_asap_announce("auto"),
+            Ok(Announce::Group(ASAP_ANNOUNCE_GROUP))
+        );
+        assert_eq!(
+            parse_enrp_announce("239.1.2.3:4000"),
+            Ok(Announce::Group("239.1.2.3:4000".parse().expect("addr")))
+        );
+        assert!(parse_enrp_announce("127.0.0.1:9901").is_err());
+        assert!(parse_enrp_announce("on").is_err());
+        let s = Settings {
+            asap_announce: Some(Announce::Group(ASAP_ANNOUNCE_GROUP)),
+            enrp_announce: Some(Announce::Group(ENRP_ANNOUNCE_GROUP)),
+            ..Settings::default()
+        };
+        let r = s.resolve(&[]).expect("valid");
+        assert!(r.core.announce_interval.is_some());
+        assert!(r.core.enrp_multicast);
+        assert_eq!(r.enrp_group, Some(ENRP_ANNOUNCE_GROUP));
     }
 
     #[test]
@@ -392,6 +462,7 @@ mod tests {
         assert_eq!(r.core.static_peers.len(), 1);
         assert_eq!(r.core.keep_alive_interval, Duration::from_millis(250));
         assert_eq!(r.core.announce_interval, None);
+        assert!(!r.core.enrp_multicast);
         assert_eq!(
             r.peer_udp_ports
                 .get(&("127.0.0.1".parse().expect("ip"), 9912)),

@@ -17,18 +17,19 @@
 //! (without it, `--remote-udp-port`, 9899, is used). Peers on one host also need distinct
 //! ENRP ports, since a peer is known by its ENRP address and port.
 //!
-//! Not implemented yet: SERVER_ANNOUNCE and ENRP PRESENCE multicast (only
-//! `--asap-announce off` / `--enrp-announce off` are accepted; peers are static or learned
-//! from PRESENCE on associations).
+//! SERVER_ANNOUNCE and ENRP PRESENCE multicast are off by default (`auto` picks RSPLIB's
+//! groups 239.0.0.50:3863 and 239.0.0.51:9901); see [`multicast`]. A peer discovered by a
+//! multicast PRESENCE is reached at `--remote-udp-port` (its UDP port is not announced).
 
 mod app;
 mod config;
+mod multicast;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::Args;
-use dataplane::runtime::{Runtime, random_seed};
+use dataplane::runtime::{Runtime, mailbox, random_seed};
 use dataplane::signal::TerminationSignals;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -38,8 +39,8 @@ use sctp_stack::time::Timestamp;
 use crate::exit::{ExitStatus, Failure, Outcome};
 use crate::sctp::{NetArgs, join, on_signals, parse_port, runtime_failure};
 use config::{
-    AnnounceOff, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec, Settings, parse_announce,
-    parse_endpoint, parse_identifier, parse_peer,
+    Announce, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec, Settings, parse_asap_announce,
+    parse_endpoint, parse_enrp_announce, parse_identifier, parse_peer,
 };
 
 /// Arguments of `rsp registrar`.
@@ -78,12 +79,14 @@ pub struct RegistrarArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=MAX_HRES_ITEMS as i64))]
     max_hres_items: Option<u32>,
-    /// SERVER_ANNOUNCE multicast: only "off" (multicast is not implemented yet).
-    #[arg(long, value_name = "off", value_parser = parse_announce)]
-    asap_announce: Option<AnnounceOff>,
-    /// ENRP PRESENCE multicast: only "off" (multicast is not implemented yet).
-    #[arg(long, value_name = "off", value_parser = parse_announce)]
-    enrp_announce: Option<AnnounceOff>,
+    /// SERVER_ANNOUNCE multicast over UDP: off (default), auto (239.0.0.50:3863) or a
+    /// group ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT|auto|off", value_parser = parse_asap_announce)]
+    asap_announce: Option<Announce>,
+    /// ENRP PRESENCE multicast over UDP (sent and received; discovers peers): off
+    /// (default), auto (239.0.0.51:9901) or a group ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT|auto|off", value_parser = parse_enrp_announce)]
+    enrp_announce: Option<Announce>,
     /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -102,6 +105,8 @@ impl RegistrarArgs {
             keepalive_interval: self.keepalive_interval,
             keepalive_timeout: self.keepalive_timeout,
             max_hres_items: self.max_hres_items,
+            asap_announce: self.asap_announce,
+            enrp_announce: self.enrp_announce,
         }
     }
 }
@@ -119,13 +124,35 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
         ));
     }
     let resolved = settings.resolve(&args.net.bind)?;
-    let config = args.net.runtime_config("rsp-registrar")?;
+    let mut config = args.net.runtime_config("rsp-registrar")?;
+    // Connects without a known UDP port (discovered peers, PEs after a takeover) use it.
+    config.remote_udp_port = args.remote_udp_port;
     let links = args.net.link_spec(args.remote_udp_port)?;
     let seed = random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
+    let bind = args.net.local_address()?;
+    let senders = app::Multicast {
+        asap: resolved
+            .asap_group
+            .map(|g| multicast::GroupSender::open(g, bind))
+            .transpose()?,
+        enrp: resolved
+            .enrp_group
+            .map(|g| multicast::GroupSender::open(g, bind))
+            .transpose()?,
+        incoming: None,
+    };
+    let receiver = resolved
+        .enrp_group
+        .map(|g| multicast::open_receiver(g, bind))
+        .transpose()?;
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let failed = Arc::clone(&failure);
+    let senders = Mutex::new(Some(senders));
+    let (to_worker_tx, to_worker_rx) = std::sync::mpsc::channel();
+    let to_worker_tx = Mutex::new(to_worker_tx);
+    let with_multicast_in = receiver.is_some();
     // The factory runs on the worker (once: one worker), which owns the core.
-    let rt = Runtime::start(config, links, move |_| {
+    let rt = Runtime::start(config, links, move |info| {
         // The runtime's clock starts at zero when the runtime starts: the core starts
         // there too, and every later input carries the worker's current time.
         let core = Registrar::new(
@@ -133,7 +160,20 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
             Box::new(ChaCha8Rng::from_seed(seed)),
             Timestamp::ZERO,
         );
-        app::RegistrarApp::new(core, &resolved, Arc::clone(&failed))
+        let mut multicast = senders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .unwrap_or_default();
+        if with_multicast_in {
+            let (tx, rx) = mailbox(256, info.remote.clone());
+            multicast.incoming = Some(rx);
+            let _ = to_worker_tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .send(tx);
+        }
+        app::RegistrarApp::new(core, &resolved, multicast, Arc::clone(&failed))
     })
     .map_err(runtime_failure)?;
     if let Some(f) = rt.fallback() {
@@ -154,12 +194,22 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
             .unwrap_or_default()
     );
     let remote = rt.remote(0);
+    let mut receiver_thread = None;
+    if let (Some(socket), Some(r)) = (receiver, &remote) {
+        let tx = to_worker_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .map_err(|_| Failure::setup("the worker did not start"))?;
+        receiver_thread = Some(multicast::spawn_receiver(socket, tx, r.clone())?);
+    }
     let caught = on_signals(signals, move || {
         if let Some(r) = &remote {
             r.stop_runtime();
         }
     })?;
     join(rt)?;
+    if let Some(t) = receiver_thread {
+        let _ = t.join();
+    }
     if let Some(e) = failure
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

@@ -3,10 +3,10 @@
 //! - Every association gets an [`AssocRef`] for the core (a counter; never reused).
 //! - Messages are told apart by PPID: 11 goes to [`Registrar::handle_asap`], 12 to
 //!   [`Registrar::handle_enrp`]; other PPIDs are dropped.
-//! - [`Destination::Peer`] maps to the association on which that registrar last spoke
-//!   (learned from the sender field of its ENRP messages), else to an association with its
-//!   ENRP endpoint, else a new association to that endpoint (the UDP encapsulation port
-//!   comes from `--peer ADDR:PORT/UDPPORT`, else `--remote-udp-port`).
+//! - [`Destination::Peer`] maps to an established association on which that registrar has
+//!   spoken (learned from the sender field of its ENRP messages), else to an association
+//!   with its ENRP endpoint, else a new association to that endpoint (the UDP
+//!   encapsulation port comes from `--peer ADDR:PORT/UDPPORT`, else `--remote-udp-port`).
 //!   [`Destination::PoolElement`] likewise connects to the PE's ASAP endpoint.
 //! - Messages for an association still being set up, or whose send buffer is full, wait in
 //!   a bounded per-association backlog; they are dropped when it fails.
@@ -17,7 +17,7 @@
 //!   [`Registrar::handle_association_lost`] (its PEs are removed); ENRP peers are judged by
 //!   the core's PRESENCE timers, not by associations.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -78,11 +78,13 @@ pub(super) struct RegistrarApp {
     conns: HashMap<AssociationId, Conn>,
     by_ref: HashMap<AssocRef, AssociationId>,
     next_ref: u64,
-    /// The association each peer registrar last spoke on.
+    /// An established association each peer registrar has spoken on.
     peer_assoc: HashMap<RegistrarId, AssociationId>,
     /// Outgoing associations by the remote endpoint they were opened to.
     endpoint_assoc: HashMap<(IpAddr, u16), AssociationId>,
     multicast: Multicast,
+    /// Endpoints a connect was refused for (warned about once).
+    unreachable: HashSet<(Vec<IpAddr>, u16)>,
     /// Set when the registrar cannot run (a port cannot be listened on).
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -105,6 +107,7 @@ impl RegistrarApp {
             peer_assoc: HashMap::new(),
             endpoint_assoc: HashMap::new(),
             multicast,
+            unreachable: HashSet::new(),
             failure,
         }
     }
@@ -192,20 +195,31 @@ impl RegistrarApp {
         {
             return Some(*a);
         }
-        let addr = *endpoint.addresses.first()?;
-        let encaps = self.peer_udp_ports.get(&(addr, port)).copied().unwrap_or(0);
-        match cx.connect(ConnectRequest::new(addr, port).with_encaps_port(encaps)) {
-            Ok(id) => {
-                tracing::debug!("connecting to {}", endpoint_text(addr, port));
-                self.conn(id).endpoint = Some((addr, port));
-                self.endpoint_assoc.insert((addr, port), id);
-                Some(id)
-            }
-            Err(e) => {
-                tracing::warn!("cannot connect to {}: {e}", endpoint_text(addr, port));
-                None
+        // The first address the stack accepts (the link may serve one family only).
+        let mut last_error = None;
+        for &addr in &endpoint.addresses {
+            let encaps = self.peer_udp_ports.get(&(addr, port)).copied().unwrap_or(0);
+            match cx.connect(ConnectRequest::new(addr, port).with_encaps_port(encaps)) {
+                Ok(id) => {
+                    tracing::debug!("connecting to {}", endpoint_text(addr, port));
+                    self.conn(id).endpoint = Some((addr, port));
+                    self.endpoint_assoc.insert((addr, port), id);
+                    self.unreachable.remove(&(endpoint.addresses.clone(), port));
+                    return Some(id);
+                }
+                Err(e) => last_error = Some((addr, e)),
             }
         }
+        if let Some((addr, e)) = last_error {
+            // Once per endpoint: the core retries at every PRESENCE interval.
+            let text = format!("cannot connect to {}: {e}", endpoint_text(addr, port));
+            if self.unreachable.insert((endpoint.addresses.clone(), port)) {
+                tracing::warn!("{text}");
+            } else {
+                tracing::debug!("{text}");
+            }
+        }
+        None
     }
 
     /// Sends (or queues) one message on association `id`.

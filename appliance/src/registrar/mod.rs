@@ -19,7 +19,13 @@
 //!
 //! SERVER_ANNOUNCE and ENRP PRESENCE multicast are off by default (`auto` picks RSPLIB's
 //! groups 239.0.0.50:3863 and 239.0.0.51:9901); see [`multicast`]. A peer discovered by a
-//! multicast PRESENCE is reached at `--remote-udp-port` (its UDP port is not announced).
+//! multicast PRESENCE is reached at `--remote-udp-port` (its UDP port is not announced),
+//! at the addresses of its `--enrp` endpoint: a registrar to be discovered needs a specific
+//! `--enrp` address (or `--bind` addresses), since the wildcard announces none.
+//!
+//! Two registrars that list each other usually end up with two associations (one opened
+//! by each side); both carry ENRP, and the driver sends to a peer on the first association
+//! on which it spoke and which is still up.
 
 mod app;
 mod config;

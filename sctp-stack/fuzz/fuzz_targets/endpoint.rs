@@ -6,7 +6,8 @@
 //! the association), INITs and COOKIE ECHOs from random sources at the listener (under
 //! `cfg(fuzzing)` cookies are not authenticated, so forged cookies create associations),
 //! clock advances, delivery of the endpoints' own packets (with loss and duplication), and
-//! user commands (send, receive, shutdown, abort, connect).
+//! user commands (send with any PR-SCTP policy, receive, shutdown, abort, connect). PR-SCTP
+//! is negotiated, so fuzzer-chosen FORWARD TSN chunks reach the receiver.
 //!
 //! Invariants checked after every operation: nothing panics; the association count stays
 //! bounded; every association's send and receive buffers stay within their configured
@@ -21,7 +22,7 @@ use sctp_stack::time::Timestamp;
 use sctp_stack::wire::Ppid;
 use sctp_stack::{
     AssociationConfig, AssociationId, ConnectRequest, Datagram, Endpoint, EndpointConfig, Event,
-    SendOptions,
+    PrPolicy, SendOptions,
 };
 
 const PORT: u16 = 5000;
@@ -307,6 +308,20 @@ fuzz_target!(|data: &[u8]| {
                 let stream = u16::from(inp.byte().unwrap_or(0) % 5);
                 let unordered = inp.byte().unwrap_or(0) & 1 == 1;
                 let to_b = inp.byte().unwrap_or(0) & 1 == 1;
+                // A PR-SCTP policy (RFC 3758, RFC 7496), reliable for most inputs.
+                let pr = inp.byte().unwrap_or(0);
+                let policy = match pr % 8 {
+                    1 => PrPolicy::Timed {
+                        lifetime: Duration::from_millis(u64::from(pr) * 8),
+                    },
+                    2 => PrPolicy::LimitedRetransmissions {
+                        max_retransmissions: u16::from(pr / 8 % 4),
+                    },
+                    3 => PrPolicy::Priority {
+                        priority: u16::from(pr / 8),
+                    },
+                    _ => PrPolicy::Reliable,
+                };
                 let (ep, ids) = if to_b {
                     (&mut w.a, &w.a_ids)
                 } else {
@@ -316,6 +331,7 @@ fuzz_target!(|data: &[u8]| {
                     if let Some(mut a) = ep.association(*id) {
                         let mut opts = SendOptions::default();
                         opts.unordered = unordered;
+                        opts.pr_policy = policy;
                         let _ = a.send(stream, Ppid(7), vec![0x5a; len], opts);
                     }
                 }

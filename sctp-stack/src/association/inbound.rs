@@ -1,6 +1,8 @@
 //! The data receiver: TSN tracking with gap blocks and duplicate TSNs, bounded reassembly,
 //! ordered and unordered delivery per stream, the advertised receiver window, and the
-//! information for SACK generation (RFC 9260 §6.2, §6.5, §6.9).
+//! information for SACK generation (RFC 9260 §6.2, §6.5, §6.9), and the FORWARD TSN of
+//! PR-SCTP (RFC 3758 §3.6), which moves the cumulative TSN ack point over TSNs the sender
+//! abandoned, drops their partial reassembly and skips their SSNs.
 //!
 //! Memory is bounded by `receive_window`: every chunk held for reassembly and every message
 //! waiting for the application is charged its length plus [`ITEM_OVERHEAD`]. What does not

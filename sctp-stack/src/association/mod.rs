@@ -10,6 +10,13 @@
 //!   (sender and receiver) exists from the moment the peer's parameters are known.
 //! - All timers are in one timer table; backoff lives in the paths' RTO.
 //! - Every protocol violation maps to its wire response in one place (`Violation`).
+//! - PR-SCTP (RFC 3758 with the RFC 7496 policies) is offered in INIT and INIT ACK when
+//!   [`AssociationConfig::pr_sctp`] is set and used when the peer offers it too. The sender
+//!   abandons messages by lifetime (the `PrLifetime` timer fires exactly at the earliest
+//!   one), by retransmission count (when a chunk is marked for retransmission) or by
+//!   priority (in `send`, when the buffer is full), and tells the peer with a FORWARD TSN;
+//!   the receiver skips the TSNs and SSNs it names. Without PR-SCTP on the association all
+//!   messages are reliable and a FORWARD TSN from the peer is an unrecognized chunk.
 //! - Packets are produced on demand by `poll_transmit`: control chunks first, then DATA,
 //!   bundled up to the path MTU. Nothing is encoded ahead of time except replies that must
 //!   outlive the association (ABORT), which go to the endpoint's reply queue.
@@ -1447,6 +1454,10 @@ impl Association {
             return;
         }
         let counts = d.out.on_t3_expired(p, &mut self.paths, &self.config);
+        // Messages abandoned by their retransmission limit (RFC 7496 §3.1) free buffer.
+        if d.out.take_send_space(&self.config) {
+            ctx.event(Event::SendSpace);
+        }
         // §6.4.1: retransmit what timed out to another active destination if possible.
         self.rtx_avoid = Some(p);
         if counts {

@@ -604,11 +604,16 @@ fn multicast_announces_reach_the_groups_and_a_multicast_presence_adds_a_peer() {
     let test_udp = rt.local_udp_port().expect("UDP encapsulation");
     let listener = sockets.listen(9920, 4).expect("listen");
 
+    // The groups come from the config file; its identifier is overridden by the flag.
+    let config = TempFile::new(
+        "multicast.toml",
+        &format!(
+            "identifier = \"0x99\"\nasap-announce = \"{asap_group}\"\nenrp-announce = \"{enrp_group}\"\nmax-hres-items = 5\n"
+        ),
+    );
     let extra = [
-        "--asap-announce".to_owned(),
-        asap_group.to_string(),
-        "--enrp-announce".to_owned(),
-        enrp_group.to_string(),
+        "--config".to_owned(),
+        config.path().to_owned(),
         "--remote-udp-port".to_owned(),
         test_udp.to_string(),
     ];

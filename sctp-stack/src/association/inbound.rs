@@ -535,17 +535,39 @@ impl Inbound {
         }
         // RFC 3758 §3.6: for each ordered stream listed, the SSNs up to the one given are
         // skipped; complete messages waiting there are delivered, and so is what follows in
-        // order.
+        // order. The waiting messages are indexed once per chunk (sorted by stream), so a
+        // hostile list of streams and SSN spans costs O(waiting + entries · log waiting).
+        let mut index: Option<Vec<(u16, u16)>> = None;
         for (stream, ssn) in streams.take(MAX_FORWARD_STREAMS) {
             if stream >= self.inbound_streams {
                 continue;
             }
             let next = self.next_ssn.get(&stream).copied().unwrap_or_default();
-            let span = next.distance_to(ssn);
-            if span < 0 {
+            if next.distance_to(ssn) < 0 {
                 continue; // already past it
             }
-            self.deliver_pending_up_to(stream, next, ssn);
+            if !self.pending.is_empty() {
+                let keys = index.get_or_insert_with(|| {
+                    let mut k: Vec<(u16, u16)> = self.pending.keys().copied().collect();
+                    k.sort_unstable();
+                    k
+                });
+                let lo = keys.partition_point(|&(st, _)| st < stream);
+                let hi = keys.partition_point(|&(st, _)| st <= stream);
+                let mut skipped: Vec<u16> = keys
+                    .get(lo..hi)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&(_, n)| n)
+                    .filter(|&n| next.distance_to(Ssn(n)) >= 0 && Ssn(n).is_before_or_eq(ssn))
+                    .collect();
+                skipped.sort_unstable_by_key(|&n| next.distance_to(Ssn(n)));
+                for n in skipped {
+                    if let Some(m) = self.pending.remove(&(stream, n)) {
+                        self.ready.push_back(m);
+                    }
+                }
+            }
             let mut n = ssn.next();
             while let Some(m) = self.pending.remove(&(stream, n.get())) {
                 self.ready.push_back(m);
@@ -554,39 +576,6 @@ impl Inbound {
             self.next_ssn.insert(stream, n);
         }
         ForwardVerdict::Advanced
-    }
-
-    /// Moves the complete messages of `stream` waiting with SSNs from `from` to `to`
-    /// (inclusive, `to` not before `from`) to the application queue, in SSN order.
-    fn deliver_pending_up_to(&mut self, stream: u16, from: Ssn, to: Ssn) {
-        let span = usize::from(from.distance_to(to).unsigned_abs()) + 1;
-        if span <= self.pending.len() {
-            let mut s = from;
-            for _ in 0..span {
-                if let Some(m) = self.pending.remove(&(stream, s.get())) {
-                    self.ready.push_back(m);
-                }
-                s = s.next();
-            }
-            return;
-        }
-        let mut found: Vec<u16> = self
-            .pending
-            .keys()
-            .filter(|&&(st, n)| {
-                st == stream && {
-                    let d = from.distance_to(Ssn(n));
-                    d >= 0 && Ssn(n).is_before_or_eq(to)
-                }
-            })
-            .map(|&(_, n)| n)
-            .collect();
-        found.sort_unstable_by_key(|&n| from.distance_to(Ssn(n)));
-        for n in found {
-            if let Some(m) = self.pending.remove(&(stream, n)) {
-                self.ready.push_back(m);
-            }
-        }
     }
 
     /// Whether a message is ready for the application.
@@ -1059,5 +1048,34 @@ mod tests {
         r.on_forward_tsn(Tsn(0), &mut [(2, Ssn(u16::MAX))].into_iter());
         assert_eq!(r.cum_ack(), Tsn(1));
         assert_eq!(r.recv().unwrap().data, b"after");
+    }
+
+    #[test]
+    fn a_forward_tsn_listing_many_streams_delivers_each_in_order() {
+        let mut r = rx(1);
+        // TSNs 1 and 2 (stream 1 SSN 0, stream 2 SSN 0) are abandoned; SSN 1 and 2 of both
+        // streams wait.
+        r.on_data(Tsn(3), 2, Ssn(2), 1, BE, b"2c");
+        r.on_data(Tsn(4), 1, Ssn(1), 1, BE, b"1b");
+        r.on_data(Tsn(5), 2, Ssn(1), 1, BE, b"2b");
+        r.on_data(Tsn(6), 1, Ssn(2), 1, BE, b"1c");
+        let mut entries = vec![(2, Ssn(0)), (1, Ssn(0)), (2, Ssn(0))];
+        // Entries for streams that do not exist or were never used are harmless.
+        entries.extend((3..20_000u16).map(|s| (s, Ssn(s))));
+        assert_eq!(
+            r.on_forward_tsn(Tsn(2), &mut entries.into_iter()),
+            ForwardVerdict::Advanced
+        );
+        assert_eq!(r.cum_ack(), Tsn(6));
+        let got: Vec<_> = std::iter::from_fn(|| r.recv()).map(|m| m.data).collect();
+        assert_eq!(
+            got,
+            vec![
+                b"2b".to_vec(),
+                b"2c".to_vec(),
+                b"1b".to_vec(),
+                b"1c".to_vec()
+            ]
+        );
     }
 }

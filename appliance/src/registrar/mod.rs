@@ -23,6 +23,20 @@
 //! at the addresses of its `--enrp` endpoint: a registrar to be discovered needs a specific
 //! `--enrp` address (or `--bind` addresses), since the wildcard announces none.
 //!
+//! A config file:
+//!
+//! ```toml
+//! asap = "192.0.2.1:3863"
+//! enrp = "192.0.2.1:9901"
+//! peer = ["192.0.2.2:9901", "192.0.2.3:9901/9899"]
+//! identifier = "0x1234"
+//! keepalive-interval = 5000
+//! enrp-announce = "auto"
+//! ```
+//!
+//! SIGINT or SIGTERM stops the registrar: its associations are aborted (PEs and peers learn
+//! at once) and it exits with status 0, as `rsp sctp server` does.
+//!
 //! Two registrars that list each other usually end up with two associations (one opened
 //! by each side); both carry ENRP, and the driver sends to a peer on the first association
 //! on which it spoke and which is still up.

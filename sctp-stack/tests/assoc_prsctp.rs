@@ -235,6 +235,46 @@ fn a_peer_without_pr_sctp_gets_no_forward_tsn_and_every_policy_degrades_to_relia
 }
 
 #[test]
+fn an_initiator_without_pr_sctp_reports_the_offer_of_the_init_ack_and_stays_reliable() {
+    let mut ca = fast_config();
+    ca.pr_sctp = false;
+    let (mut p, log) = Pair::connected_recorded(313, ca, fast_config(), LinkConfig::default());
+    assert!(!init_params(&log, A, ct::INIT).contains(&FORWARD_TSN_SUPPORTED));
+    // RFC 9260 §3.2.1: the INIT ACK's Forward-TSN-Supported (action bits 11) comes back
+    // as an Unrecognized Parameters error bundled with the COOKIE ECHO.
+    let l = log.lock().unwrap();
+    let echo = l
+        .iter()
+        .find(|r| r.from == A && r.has(ct::COOKIE_ECHO))
+        .expect("COOKIE ECHO");
+    let err = echo.first(ct::ERROR).expect("ERROR bundled");
+    assert_eq!(cause_codes(&err.value), vec![8]);
+    assert_eq!(
+        u16::from_be_bytes([err.value[4], err.value[5]]),
+        FORWARD_TSN_SUPPORTED
+    );
+    drop(l);
+    assert!(!status(&mut p, A).pr_sctp);
+    assert!(!status(&mut p, B).pr_sctp);
+    // B's messages with a policy are reliable too.
+    let b = p.b();
+    p.net
+        .node(B)
+        .endpoint
+        .association(b)
+        .unwrap()
+        .send(
+            0,
+            Ppid(0),
+            &b"reliable"[..],
+            SendOptions::default().with_pr_policy(rtx(0)),
+        )
+        .unwrap();
+    p.net.run_for(Duration::from_secs(1));
+    assert_eq!(payloads(&p.recv_all(A), 0), vec![b"reliable".to_vec()]);
+}
+
+#[test]
 fn a_timed_message_is_abandoned_exactly_when_its_lifetime_ends_and_never_delivered() {
     let (mut p, log) =
         Pair::connected_recorded(302, fast_config(), fast_config(), LinkConfig::default());

@@ -90,8 +90,9 @@
 //!   registrars remove PEs with their association), so the PE registers at once with
 //!   the next registrar.
 //! - Re-registration every [`PoolElementConfig::reregistration_interval`], within the
-//!   registration life; a load or policy change re-registers at once (RFC 5356 §3.2: the
-//!   adaptive policies learn the load from registrations).
+//!   registration life; a load or policy change re-registers at once (RFC 5352 §3.1: a PE
+//!   re-registers to update its policy value; the adaptive policies of RFC 5356 §5 select
+//!   by the load it registered).
 //! - A rejected registration is reported ([`Event::RegistrationFailed`] with the cause)
 //!   and retried after the re-registration interval.
 //! - Queues are bounded; overflow is dropped and counted in [`Stats`]. Malformed input is
@@ -384,8 +385,8 @@ impl PoolElement {
             self.fail_registrar(now);
         }
         if due(&mut self.timers.response, now) {
-            // RFC 5352 §3.7 (communication failures): no response in time; the registrar
-            // is considered failed and another one is tried.
+            // RFC 5352 §3.1 (T2-registration timer; §3.2: T3-deregistration timer): no
+            // response in time; the registrar is considered failed and another one is tried.
             match self.awaiting.take() {
                 Some(Awaiting::Deregistration) => self.finish(false, None),
                 Some(Awaiting::Registration) => {
@@ -534,8 +535,8 @@ impl PoolElement {
         }
     }
 
-    /// Sets the load (RFC 5356 §3.2, adaptive policies) and re-registers at once so the
-    /// registrar selects with the new value.
+    /// Sets the load (RFC 5356 §3.1, for the adaptive policies of §5) and re-registers at
+    /// once so the registrar selects with the new value.
     pub fn set_load(&mut self, now: Timestamp, load: u32) {
         if self.config.policy.load == load {
             return;

@@ -575,7 +575,8 @@ impl PoolUser {
             } if self.pending.contains_key(&pool_handle) => {
                 self.pending.remove(&pool_handle);
                 let answered = pool_elements.len();
-                // RFC 5352 §3.3: the PU selects with the pool's policy; PEs that do not
+                // RFC 5352 §3.3 (the answer names the pool's policy) and RFC 5356 §4-§5 (pool
+                // user considerations): the PU selects with the pool's policy; PEs that do not
                 // carry the policy type the registrar named cannot be selected with it.
                 let pes: Vec<PoolElement> = pool_elements
                     .into_iter()

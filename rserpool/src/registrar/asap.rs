@@ -37,7 +37,7 @@ impl Registrar {
             }
         };
         if !decoded.report.is_empty() {
-            // RFC 5354 §2 (action 11): skip, but report the parameter in an Operation Error.
+            // RFC 5354 §3 (action 11): skip, but report the parameter in an Operation Error.
             let causes = decoded
                 .report
                 .iter()
@@ -90,7 +90,7 @@ impl Registrar {
         }
     }
 
-    /// RFC 5352 §2.2.14 / RFC 5354 §2: report what the RFCs ask to report, drop the rest.
+    /// RFC 5352 §2.2.14 / RFC 5354 §3-§4: report what the RFCs ask to report, drop the rest.
     fn answer_malformed_asap(&mut self, from: AsapOrigin<'_>, bytes: &[u8], e: DecodeError) {
         let Some(code) = e.cause_code() else {
             return;
@@ -214,7 +214,8 @@ impl Registrar {
                 .and_then(|p| p.asap_transport.as_ref())
                 .is_some_and(|t| !overlaps(&t.addresses, from.addresses))
         {
-            // RFC 5352 §3.1: the identifier belongs to another PE endpoint.
+            // RFC 5354 §3.12.5 (Non-Unique PE Identifier): the identifier belongs to another
+            // PE endpoint.
             self.reject_registration(
                 from,
                 handle,
@@ -229,7 +230,7 @@ impl Registrar {
                 let update = r == Registered::Updated;
                 let expires = after(now, Duration::from_millis(u64::from(pe.registration_life)));
                 self.own(key.clone(), Some(from.assoc), address, expires);
-                // The home registrar supervises its PEs by keep-alives (RFC 5352 §2.2.7).
+                // The home registrar supervises its PEs by keep-alives (RFC 5352 §2.2.7, §3.5).
                 self.schedule_keep_alive(now, &key);
                 self.send_asap(
                     Destination::Association(from.assoc),
@@ -301,8 +302,9 @@ impl Registrar {
         );
     }
 
-    /// RFC 5352 §3.3: answer with at most MaxHResItems PEs chosen by the pool policy, or
-    /// with an Operation Error "unknown pool handle".
+    /// RFC 5352 §3.3: answer with the pool's PEs (at most MaxHResItems, chosen by the pool
+    /// policy as in the ENRP server considerations of RFC 5356 §4-§5), or with an Operation
+    /// Error "unknown pool handle".
     fn on_handle_resolution(
         &mut self,
         now: Timestamp,
@@ -431,7 +433,8 @@ impl Registrar {
                 self.send_keep_alive(now, &key, false);
             }
             TimerKind::KeepAliveTimeout => {
-                // RFC 5352 §2.2.7/§3.5: no ACK in time -> the PE is gone.
+                // RFC 5352 §2.2.7/§3.5: no ACK in time -> the PE is gone (the RFC removes a
+                // PE whose keep-alive cannot be delivered).
                 self.stats.keep_alive_timeouts += 1;
                 self.remove_pe(&key.0, key.1, RemovalReason::KeepAliveTimeout, true);
             }
@@ -441,7 +444,8 @@ impl Registrar {
                 } else if self.owned.contains_key(&key) {
                     self.send_keep_alive(now, &key, false);
                 } else {
-                    // RFC 5353 §3.3: a copy whose registration life ran out is dropped.
+                    // A copy whose registration life (RFC 5354 §3.10) ran out is dropped: an
+                    // expired registration ends as a de-registration (RFC 5352 §3.2).
                     self.remove_pe(&key.0, key.1, RemovalReason::Expired, false);
                 }
             }

@@ -107,7 +107,8 @@ pub struct RegistrarConfig {
     /// Statically configured ENRP peers (their ENRP endpoints; identifiers are learned from
     /// their PRESENCE).
     pub static_peers: Vec<TransportParameter>,
-    /// Whether PRESENCE is also sent to the ENRP multicast group (RFC 5353 §3.1).
+    /// Whether PRESENCE is also sent to the ENRP multicast group (in addition to the
+    /// group-casts over SCTP associations of RFC 5353 §3.1).
     pub enrp_multicast: bool,
     /// Whether PRESENCE from registrars not yet in the peer table adds them (discovery by
     /// announcements, RFC 5353 §3.4.1). Static peers are always accepted.

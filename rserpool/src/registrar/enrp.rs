@@ -57,7 +57,8 @@ impl Registrar {
             );
             return;
         }
-        // RFC 5353 §3.1: only PRESENCE may be multicast.
+        // Only PRESENCE is taken from the multicast group (RFC 5353 §3.1 itself sends
+        // announcements as group-casts over the peers' SCTP associations).
         if origin == EnrpOrigin::Multicast {
             self.stats.unexpected += 1;
             return;
@@ -69,7 +70,7 @@ impl Registrar {
         }
         self.heard_from(now, msg.sender);
         if !decoded.report.is_empty() {
-            // RFC 5354 §2 (action 11) / RFC 5353 §3.7: report skipped parameters.
+            // RFC 5354 §3 (action 11) / RFC 5353 §3.7: report skipped parameters.
             let causes = decoded
                 .report
                 .iter()
@@ -119,7 +120,7 @@ impl Registrar {
         }
     }
 
-    /// RFC 5353 §3.7 / RFC 5354 §2: report an unrecognized message or parameter to a known
+    /// RFC 5353 §3.7 / RFC 5354 §3-§4: report an unrecognized message or parameter to a known
     /// peer with ENRP_ERROR; drop everything else.
     fn answer_malformed_enrp(&mut self, origin: EnrpOrigin, bytes: &[u8], e: DecodeError) {
         let Some(code) = e.cause_code() else {
@@ -289,7 +290,7 @@ impl Registrar {
             p.info = info;
         }
         if reply_required {
-            // RFC 5353 §2.1: flag R asks for a PRESENCE in reply.
+            // RFC 5353 §2.1/§3.4.1: flag R (reply required) asks for a PRESENCE in reply.
             let body = self.presence(false);
             self.send_enrp(from, body);
         }
@@ -309,7 +310,7 @@ impl Registrar {
                     && checksum != self.handlespace.ownership_checksum(from)
                 {
                     // RFC 5353 §3.6.1: a checksum mismatch starts the re-synchronisation
-                    // of the peer's own PEs (§3.6.2, flag W); copies not confirmed are
+                    // of the peer's own PEs (§3.6.3, flag W); copies not confirmed are
                     // purged at the end.
                     self.event(Event::AuditStarted { peer: from });
                     self.handlespace.mark_owned(from);
@@ -511,7 +512,7 @@ impl Registrar {
         );
     }
 
-    /// RFC 5353 §3.2.2: contact every peer the mentor knows.
+    /// RFC 5353 §3.2.2.2: contact every peer the mentor knows.
     fn on_list_response(&mut self, now: Timestamp, servers: Vec<ServerInformation>) {
         for info in servers.into_iter().take(self.config.max_peers) {
             let id = info.server_id;
@@ -543,8 +544,8 @@ impl Registrar {
                 after(now, self.config.max_time_no_response),
             );
         } else {
-            // RFC 5353 §3.4.3: no answer either: the peer is considered failed and MUST be
-            // taken over (§3.5).
+            // RFC 5353 §3.4.3: no answer either: the peer MUST be considered dead and SHOULD
+            // be taken over (§3.5).
             self.start_takeover(now, id);
         }
     }
@@ -592,7 +593,9 @@ impl Registrar {
             return;
         }
         if self.takeovers.contains_key(&target) {
-            // RFC 5353 §3.5.1: two initiators: the lower server identifier wins.
+            // Two initiators: here the lower server identifier wins. RFC 5353 §3.5.1 (rule
+            // 2.A) has it the other way round: the peer whose identifier is smaller than the
+            // sender's aborts, so there the higher identifier wins.
             if from < self.id {
                 self.takeovers.remove(&target);
                 self.timers.cancel(Timer::TakeoverExpiry(target));

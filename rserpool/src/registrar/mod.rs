@@ -94,7 +94,7 @@
 //!   per address for [`RegistrarConfig::max_pes_per_address`].
 //! - Every queue and table is bounded (transmits, events, peers, rate-limit buckets, PEs);
 //!   overflow is dropped and counted in [`Stats`], never grown.
-//! - Malformed input never panics: decode errors that RFC 5354 §2 / RFC 5352 §2.2.14 /
+//! - Malformed input never panics: decode errors that RFC 5354 §3-§4 / RFC 5352 §2.2.14 /
 //!   RFC 5353 §2.10 ask to report are answered with an ERROR carrying an Operation Error,
 //!   everything else is dropped and counted.
 //! - Section numbers cited as `RFC 5352 §x` / `RFC 5353 §x` refer to the procedures of the
@@ -163,7 +163,8 @@ pub struct AsapOrigin<'a> {
 pub enum EnrpOrigin {
     /// Over an SCTP association with a peer.
     Association(AssocRef),
-    /// On the ENRP multicast group (only PRESENCE may arrive this way, RFC 5353 §3.1).
+    /// On the ENRP multicast group (only PRESENCE is taken this way; RFC 5353 §3.1 itself
+    /// group-casts announcements over SCTP associations).
     Multicast,
 }
 
@@ -634,7 +635,7 @@ impl Registrar {
         self.phase = Phase::Serving;
         self.timers.cancel(Timer::MentorHunt);
         if let Some(interval) = self.config.announce_interval {
-            // RFC 5352 §3.6 (server hunt): announce only once we can serve.
+            // RFC 5352 §3.6 (server hunt): announce only once we can serve (RFC 5353 §3.2.3).
             self.send_announce();
             self.timers.set(Timer::Announce, now + interval);
         }

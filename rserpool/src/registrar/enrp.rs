@@ -593,9 +593,10 @@ impl Registrar {
             return;
         }
         if self.takeovers.contains_key(&target) {
-            // Two initiators: here the lower server identifier wins. RFC 5353 §3.5.1 (rule
-            // 2.A) has it the other way round: the peer whose identifier is smaller than the
-            // sender's aborts, so there the higher identifier wins.
+            // Two initiators: the lower server identifier wins, as in RSPLIB's registrar (it
+            // acknowledges a sender with a lower identifier and aborts its own takeover).
+            // RFC 5353 §3.5.1 (rule 2.A) has it the other way round (the higher identifier
+            // wins); we follow RSPLIB so that mixed deployments with it agree on one winner.
             if from < self.id {
                 self.takeovers.remove(&target);
                 self.timers.cancel(Timer::TakeoverExpiry(target));

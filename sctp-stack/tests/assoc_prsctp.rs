@@ -4,8 +4,6 @@
 //!
 //! Known gaps (deliberately not tested because not implemented):
 //! - I-FORWARD TSN (RFC 8260 §2.3): I-DATA is not implemented, so it is never negotiated.
-//! - The priority policy evicts queued, never sent messages only, not outstanding ones
-//!   (RFC 7496 §3.2 allows either).
 //! - Per-stream abandoned counters (RFC 7496 §4.3.4 `SCTP_PR_STREAM_STATUS`); the
 //!   association totals exist.
 

@@ -989,7 +989,9 @@ impl Association {
             _ => return Err(SendError::ShuttingDown),
         }
         let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
-        if let Some(expiry) = d.out.send(now, stream, ppid, data, opts, &self.config)?
+        if let Some(expiry) =
+            d.out
+                .send(now, stream, ppid, data, opts, &self.config, &mut self.paths)?
             && self
                 .timers
                 .deadline(Timer::PrLifetime)

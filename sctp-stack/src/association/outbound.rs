@@ -60,8 +60,10 @@ pub enum PrPolicy {
         max_retransmissions: u16,
     },
     /// Priority (RFC 7496 §3.2 `SCTP_PR_SCTP_PRIO`): when the send buffer is full, a new
-    /// message of this policy abandons queued, not yet sent messages of lower priority
-    /// (a higher `priority` value; 0 is the highest priority) until it fits.
+    /// message of this policy abandons messages of lower priority (a higher `priority`
+    /// value; 0 is the highest priority) until it fits: queued ones first, then sent ones
+    /// (which the peer then skips on a FORWARD TSN). If even that cannot make room, nothing
+    /// is abandoned and `send` fails with `WouldBlock`.
     Priority {
         /// The priority: lower values are more important.
         priority: u16,
@@ -378,7 +380,9 @@ impl Outbound {
     }
 
     /// Queues a message (the caller checked the state). Returns the instant it expires when
-    /// it has a lifetime (for the association's PR-SCTP timer).
+    /// it has a lifetime (for the association's PR-SCTP timer). `paths` is where messages
+    /// abandoned to make room for a more important one leave the flight.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send(
         &mut self,
         now: Timestamp,
@@ -387,6 +391,7 @@ impl Outbound {
         data: Arc<Vec<u8>>,
         opts: SendOptions,
         config: &AssociationConfig,
+        paths: &mut [Path],
     ) -> Result<Option<Timestamp>, SendError> {
         if data.is_empty() {
             return Err(SendError::EmptyMessage);
@@ -411,7 +416,7 @@ impl Outbound {
             // RFC 7496 §3.2: a message with a priority makes room by abandoning queued
             // messages of lower priority.
             let fits = match pr {
-                Pr::Prio(p) => self.evict_lower_priority(p, data.len(), config),
+                Pr::Prio(p) => self.evict_lower_priority(p, data.len(), config, paths),
                 _ => false,
             };
             if !fits {
@@ -440,32 +445,86 @@ impl Outbound {
         })
     }
 
-    /// RFC 7496 §3.2: abandons queued (not yet sent) messages with a priority lower than
-    /// `priority` (a higher value), the least important and newest first, until `len` more
-    /// bytes fit in the send buffer. Abandons nothing and returns false if that cannot make
-    /// enough room.
+    /// RFC 7496 §3.2: abandons messages with a priority lower than `priority` (a higher
+    /// value), the least important first, until `len` more bytes fit in the send buffer.
+    /// Among equally important ones, queued messages go before sent ones (those cost a
+    /// FORWARD TSN) and newer ones before older. Abandons nothing and returns false if that
+    /// cannot make enough room.
     fn evict_lower_priority(
         &mut self,
         priority: u16,
         len: usize,
         config: &AssociationConfig,
+        paths: &mut [Path],
     ) -> bool {
+        #[derive(Clone, Copy)]
+        enum Victim {
+            /// In a stream queue: (stream, position).
+            Queued(u16, usize),
+            /// Taken for fragmenting, nothing cut yet.
+            Current,
+            /// Sent (at least partly): the index of its first chunk in the queue.
+            Sent(usize),
+        }
         let needed = self
             .buffered()
             .saturating_add(len)
             .saturating_sub(config.send_buffer_size);
-        // (priority, stream, position in the stream queue, bytes)
-        let mut victims: Vec<(u16, u16, usize, usize)> = Vec::new();
+        let lower = |pr: Pr| match pr {
+            Pr::Prio(q) if q > priority => Some(q),
+            _ => None,
+        };
+        // (priority, sent, age rank (higher is newer), bytes freed, victim)
+        let mut victims: Vec<(u16, bool, usize, usize, Victim)> = Vec::new();
         for (&stream, st) in &self.streams {
             for (pos, m) in st.queue.iter().enumerate() {
-                if let Pr::Prio(q) = m.pr
-                    && q > priority
-                {
-                    victims.push((q, stream, pos, m.data.len()));
+                if let Some(q) = lower(m.pr) {
+                    let rank = usize::MAX / 2 + pos;
+                    victims.push((q, false, rank, m.data.len(), Victim::Queued(stream, pos)));
                 }
             }
         }
-        victims.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.2.cmp(&a.2)).then(a.1.cmp(&b.1)));
+        if let Some(m) = self.current.as_ref()
+            && let Some(q) = lower(m.pr)
+            && m.offset == 0
+        {
+            victims.push((q, false, usize::MAX / 2 - 1, m.data.len(), Victim::Current));
+        }
+        let mut idx = 0;
+        while idx < self.sent.len() {
+            let Some(first) = self.sent.get(idx) else {
+                break;
+            };
+            let data = Arc::clone(&first.data);
+            let pr = first.pr;
+            let mut end = idx;
+            let mut bytes = 0usize;
+            let mut all_acked = true;
+            while let Some(c) = self.sent.get(end).filter(|c| Arc::ptr_eq(&c.data, &data)) {
+                if c.state != ChunkState::Abandoned {
+                    bytes += c.len as usize;
+                }
+                all_acked &= c.state == ChunkState::GapAcked;
+                end += 1;
+            }
+            let complete = self
+                .sent
+                .get(end.saturating_sub(1))
+                .is_some_and(|c| c.flags & flags::END != 0);
+            if let Some(cur) = self.current.as_ref()
+                && Arc::ptr_eq(&cur.data, &data)
+            {
+                bytes += cur.data.len().saturating_sub(cur.offset);
+            }
+            if let Some(q) = lower(pr)
+                && bytes > 0
+                && !(complete && all_acked)
+            {
+                victims.push((q, true, idx, bytes, Victim::Sent(idx)));
+            }
+            idx = end.max(idx + 1);
+        }
+        victims.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
         let mut freed = 0usize;
         let mut take = 0usize;
         for v in &victims {
@@ -478,14 +537,19 @@ impl Outbound {
         if freed < needed {
             return false;
         }
-        let mut chosen: Vec<(u16, usize)> = victims
-            .iter()
-            .take(take)
-            .map(|&(_, s, pos, _)| (s, pos))
-            .collect();
+        let mut queued: Vec<(u16, usize)> = Vec::new();
+        for &(_, _, _, _, v) in victims.iter().take(take) {
+            match v {
+                Victim::Queued(stream, pos) => queued.push((stream, pos)),
+                Victim::Current => self.abandon_current(paths),
+                Victim::Sent(i) => {
+                    self.abandon_message(i, paths);
+                }
+            }
+        }
         // Remove from the back of each queue first so positions stay valid.
-        chosen.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        for (stream, pos) in chosen {
+        queued.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        for (stream, pos) in queued {
             if let Some(st) = self.streams.get_mut(&stream)
                 && let Some(m) = st.queue.remove(pos)
             {
@@ -494,7 +558,7 @@ impl Outbound {
             }
         }
         self.drop_empty_streams_from_rr();
-        true
+        self.buffered().saturating_add(len) <= config.send_buffer_size
     }
 
     /// Streams whose queue emptied by abandonment leave the round robin.
@@ -1570,6 +1634,7 @@ mod tests {
                         Arc::new(vec![7; len]),
                         SendOptions::default(),
                         &self.cfg,
+                        &mut self.paths,
                     )
                     .unwrap();
             }
@@ -1787,6 +1852,7 @@ mod tests {
             Arc::new(vec![0; 60 * 1024]),
             SendOptions::default(),
             &r.cfg,
+            &mut r.paths,
         );
         assert_eq!(e, Err(SendError::WouldBlock));
         assert!(!r.out.take_send_space(&r.cfg));
@@ -1884,6 +1950,7 @@ mod tests {
                 Arc::new(vec![1; len]),
                 SendOptions::default().with_pr_policy(policy),
                 &r.cfg,
+                &mut r.paths,
             )
             .unwrap();
     }
@@ -2028,6 +2095,7 @@ mod tests {
             Arc::new(vec![0; 50 * 1024]),
             SendOptions::default().with_pr_policy(prio(9)),
             &r.cfg,
+            &mut r.paths,
         );
         assert_eq!(e, Err(SendError::WouldBlock));
         assert_eq!(r.out.abandoned(), (0, 0));
@@ -2040,6 +2108,7 @@ mod tests {
                 Arc::new(vec![0; 50 * 1024]),
                 SendOptions::default().with_pr_policy(prio(2)),
                 &r.cfg,
+                &mut r.paths,
             )
             .unwrap();
         assert_eq!(r.out.abandoned(), (1, 0));
@@ -2089,5 +2158,35 @@ mod tests {
                 .next_expiry(r.now.saturating_sub(Duration::from_millis(1))),
             None
         );
+    }
+
+    #[test]
+    fn a_priority_message_evicts_a_sent_message_of_lower_priority_after_queued_ones() {
+        let mut r = Rig::new();
+        r.out.pr = true;
+        r.cfg.send_buffer_size = 300 * 1024;
+        r.cfg.send_low_water = 100;
+        let prio = |priority| PrPolicy::Priority { priority };
+        pr_send(&mut r, 0, 1000, prio(8));
+        assert_eq!(r.packet(), vec![1000]);
+        pr_send(&mut r, 1, 100 * 1024, prio(8));
+        pr_send(&mut r, 2, 199 * 1024, prio(3));
+        // 300 KiB used; 101 KiB more needs both priority 8 messages gone: the queued one
+        // first, then the one in flight.
+        r.out
+            .send(
+                r.now,
+                3,
+                0,
+                Arc::new(vec![0; 101 * 1024]),
+                SendOptions::default().with_pr_policy(prio(1)),
+                &r.cfg,
+                &mut r.paths,
+            )
+            .unwrap();
+        assert_eq!(r.out.abandoned(), (1, 1));
+        assert_eq!(r.paths[0].flight_size, 0);
+        assert!(r.out.forward_tsn_due());
+        assert_eq!(r.out.advanced_peer_ack_point(), Tsn(1000));
     }
 }

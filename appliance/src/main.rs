@@ -57,6 +57,19 @@ fn usage_status(e: &clap::Error) -> ExitStatus {
     }
 }
 
+/// clap's message in one line: its first line, without the usage block; for missing
+/// arguments (where clap lists them on the following lines) with their names.
+fn one_line(e: &clap::Error) -> String {
+    if e.kind() == ErrorKind::MissingRequiredArgument
+        && let Some(ContextValue::Strings(args)) = e.get(ContextKind::InvalidArg)
+    {
+        return format!("missing required argument: {}", args.join(", "));
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.trim_start_matches("error: ").to_owned()
+}
+
 fn main() {
     let signals = dataplane::signal::TerminationSignals::block();
     let cli = match Cli::try_parse() {
@@ -70,10 +83,7 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(ExitStatus::Usage.code());
             }
-            // One line: the first line of clap's message, without the usage block.
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("rsp: {}", first.trim_start_matches("error: "));
+            eprintln!("rsp: {}", one_line(&e));
             std::process::exit(usage_status(&e).code());
         }
     };

@@ -253,3 +253,70 @@ fn perf_over_the_memory_backend_reports_every_byte() {
     assert_eq!(v["completed"], true);
     assert!(v["throughput_bps"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn partial_reliability_options_are_checked() {
+    let base = [
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--bytes",
+        "1000",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    assert_one_line_error(&with(&["--pr-policy", "ttl"]), 2, "--pr-value");
+    assert_one_line_error(&with(&["--pr-value", "5"]), 2, "--pr-policy");
+    assert_one_line_error(
+        &with(&["--pr-policy", "ttl", "--pr-value", "0"]),
+        2,
+        "ttl of 0",
+    );
+    assert_one_line_error(
+        &with(&["--pr-policy", "prio", "--pr-value", "70000"]),
+        2,
+        "at most 65535",
+    );
+    assert_one_line_error(
+        &with(&["--pr-policy", "sometimes", "--pr-value", "1"]),
+        2,
+        "sometimes",
+    );
+}
+
+#[test]
+fn perf_with_partial_reliability_over_memory_completes() {
+    // Memory links lose nothing and a 10 s lifetime never expires here: every message arrives.
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--bytes",
+        "1000000",
+        "-l",
+        "1000",
+        "--pr-policy",
+        "ttl",
+        "--pr-value",
+        "10000",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert_eq!(v["messages_sent"], 1000);
+    assert_eq!(v["messages_abandoned"], 0);
+}

@@ -23,7 +23,7 @@ use dataplane::runtime::{App, Context, LinkSpec, Runtime};
 use dataplane::signal::TerminationSignals;
 use sctp_stack::time::Timestamp;
 use sctp_stack::wire::Ppid;
-use sctp_stack::{AssociationId, ConnectRequest, Event, SendError, SendOptions};
+use sctp_stack::{AssociationId, ConnectRequest, Event, PrPolicy, SendError, SendOptions};
 use serde::Serialize;
 
 use super::{
@@ -91,6 +91,15 @@ pub struct PerfClientArgs {
     /// Send unordered messages.
     #[arg(short, long)]
     unordered: bool,
+    /// Partial reliability (RFC 3758, RFC 7496) for every message: `ttl` abandons a message not
+    /// acknowledged within --pr-value milliseconds, `rtx` after --pr-value retransmissions,
+    /// `prio` gives it priority --pr-value (0 highest) for eviction from a full send buffer.
+    /// Used when the peer supports PR-SCTP; otherwise messages stay reliable.
+    #[arg(long, value_enum, requires = "pr_value")]
+    pr_policy: Option<PrPolicyArg>,
+    /// The value of --pr-policy.
+    #[arg(long, value_name = "N", requires = "pr_policy")]
+    pr_value: Option<u32>,
     /// Spread the messages over this many streams (round robin).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     streams: u16,
@@ -113,6 +122,45 @@ pub struct PerfClientArgs {
     net: NetArgs,
 }
 
+/// `--pr-policy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PrPolicyArg {
+    /// Timed reliability: lifetime in milliseconds.
+    Ttl,
+    /// Limited retransmissions.
+    Rtx,
+    /// Priority (0 is the highest).
+    Prio,
+}
+
+impl PrPolicyArg {
+    fn with_value(self, value: u32) -> Result<PrPolicy, Failure> {
+        let small = |what: &str| {
+            u16::try_from(value).map_err(|_| {
+                Failure::usage(format!(
+                    "--pr-value {value}: the {what} must be at most 65535"
+                ))
+            })
+        };
+        Ok(match self {
+            PrPolicyArg::Ttl if value == 0 => {
+                return Err(Failure::usage(
+                    "--pr-value: a ttl of 0 ms abandons every message",
+                ));
+            }
+            PrPolicyArg::Ttl => PrPolicy::Timed {
+                lifetime: Duration::from_millis(u64::from(value)),
+            },
+            PrPolicyArg::Rtx => PrPolicy::LimitedRetransmissions {
+                max_retransmissions: small("retransmission limit")?,
+            },
+            PrPolicyArg::Prio => PrPolicy::Priority {
+                priority: small("priority")?,
+            },
+        })
+    }
+}
+
 /// How much a client sends.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Amount {
@@ -130,7 +178,7 @@ pub struct ClientReport {
     pub bytes_sent: u64,
     /// Messages sent.
     pub messages_sent: u64,
-    /// Messages abandoned under partial reliability (none: PR-SCTP is not in use).
+    /// Messages abandoned under partial reliability (--pr-policy), sent or not.
     pub messages_abandoned: u64,
     /// Bytes per message.
     pub message_length: u32,
@@ -318,6 +366,7 @@ struct PerfClient {
     length: usize,
     amount: Amount,
     options: SendOptions,
+    abandoned: u64,
     streams: u16,
     template: Vec<u8>,
     id: Option<AssociationId>,
@@ -387,7 +436,7 @@ impl PerfClient {
             peer: self.peer.clone(),
             bytes_sent: self.sent_bytes,
             messages_sent: self.sent_messages,
-            messages_abandoned: 0,
+            messages_abandoned: self.abandoned,
             message_length: self.length as u32,
             duration_s: secs,
             throughput_bps: if secs > 0.0 {
@@ -426,6 +475,16 @@ impl App for PerfClient {
     fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
         if Some(id) != self.id {
             return;
+        }
+        if matches!(
+            event,
+            Event::SendSpace
+                | Event::ShutdownComplete
+                | Event::Aborted(_)
+                | Event::CommunicationLost(_)
+        ) && let Some(s) = cx.association(id).and_then(|a| a.status())
+        {
+            self.abandoned = s.abandoned_unsent + s.abandoned_sent;
         }
         match event {
             Event::Connected => {
@@ -591,11 +650,14 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         config.endpoint.association.max_message_size = length;
     }
     let (tx, rx) = mpsc::channel();
-    let options = if args.unordered {
+    let mut options = if args.unordered {
         SendOptions::unordered()
     } else {
         SendOptions::default()
     };
+    if let (Some(policy), Some(value)) = (args.pr_policy, args.pr_value) {
+        options = options.with_pr_policy(policy.with_value(value)?);
+    }
 
     // The in-process server for the memory backend.
     let mut server = None;
@@ -655,6 +717,7 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         length,
         amount,
         options,
+        abandoned: 0,
         streams: args.streams,
         template: template.clone(),
         id: None,

@@ -95,6 +95,9 @@ fn help_names_the_rsplib_flags_and_the_announce_groups() {
         "--udp-port",
         "--asap-announce",
         "--enrp-announce",
+        "--metrics",
+        "--cspserver",
+        "--cspinterval",
     ] {
         assert!(text.contains(opt), "help lacks {opt}");
     }
@@ -718,4 +721,254 @@ fn multicast_announces_reach_the_groups_and_a_multicast_presence_adds_a_peer() {
     let _ = rt.join();
     let status = reg.terminate();
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", reg.log());
+}
+
+#[test]
+fn bad_monitoring_flags_are_one_line_errors_with_the_documented_codes() {
+    let out = run(&["registrar", "--metrics", "localhost"]);
+    assert_one_line_error(&out, 3, "ADDR:PORT");
+    let out = run(&["registrar", "--metrics", "127.0.0.1:0"]);
+    assert_one_line_error(&out, 3, "port 0");
+    let out = run(&["registrar", "--cspserver", "0.0.0.0:2960"]);
+    assert_one_line_error(&out, 3, "unicast");
+    let out = run(&["registrar", "--cspinterval", "0"]);
+    assert_one_line_error(&out, 2, "--cspinterval");
+    let out = run(&["registrar", "--cspinterval", "soon"]);
+    assert_one_line_error(&out, 2, "--cspinterval");
+
+    let metrics = TempFile::new("metrics.toml", "metrics = \"nowhere\"\n");
+    let out = run(&["registrar", "--config", metrics.path()]);
+    assert_one_line_error(&out, 3, "metrics");
+    let csp = TempFile::new("csp.toml", "cspserver = \"127.0.0.1\"\n");
+    let out = run(&["registrar", "--config", csp.path()]);
+    assert_one_line_error(&out, 3, "cspserver");
+    let interval = TempFile::new("cspinterval.toml", "cspinterval = 0\n");
+    let out = run(&["registrar", "--config", interval.path()]);
+    assert_one_line_error(&out, 2, "cspinterval");
+
+    // A metrics port already in use is a set-up failure.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a TCP port");
+    let addr = busy.local_addr().expect("bound").to_string();
+    let out = run(&["registrar", "--metrics", &addr, "--udp-port", "0"]);
+    assert_one_line_error(&out, 4, "--metrics");
+}
+
+/// One HTTP/1.1 exchange with the metrics endpoint: the raw request in, (status, body) out.
+fn http_exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .expect("metrics endpoint accepts");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request).expect("request sent");
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("reply");
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {reply:?}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the unlabelled sample `name` in a Prometheus text body.
+fn sample(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{body}"))
+}
+
+/// The next Component Status report on `socket` that `want` accepts, within `limit`.
+fn recv_csp(
+    socket: &UdpSocket,
+    limit: Duration,
+    want: impl Fn(&rserpool::services::wire::ComponentStatusReport) -> bool,
+) -> rserpool::services::wire::ComponentStatusReport {
+    use rserpool::services::wire::ComponentStatusReport;
+    let until = Instant::now() + limit;
+    let mut buf = [0u8; 65536];
+    let mut last = None;
+    while Instant::now() < until {
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        let report = ComponentStatusReport::decode(&buf[..n]).expect("a valid CSP report");
+        if want(&report) {
+            return report;
+        }
+        last = Some(report);
+    }
+    panic!("no matching CSP report in {limit:?}; last: {last:?}");
+}
+
+#[test]
+fn a_monitored_registrar_serves_metrics_and_reports_its_status_to_a_cspmonitor() {
+    use rserpool::services::wire::component_group;
+
+    let metrics: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a TCP port");
+        l.local_addr().expect("bound")
+    };
+    let monitor = UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    monitor
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let csp_port = monitor.local_addr().expect("bound").port();
+    let id = 0x51;
+    let mut reg = RegistrarProcess::start(
+        "monitored registrar",
+        id,
+        free_udp_port(),
+        9921,
+        &[],
+        &[
+            "--metrics".to_owned(),
+            metrics.to_string(),
+            "--cspserver".to_owned(),
+            format!("127.0.0.1:{csp_port}"),
+            "--cspinterval".to_owned(),
+            "200".to_owned(),
+        ],
+    );
+    let sender = component_group::compound(component_group::REGISTRAR, u64::from(id));
+    // Reports start before the registrar serves.
+    let first = recv_csp(&monitor, Duration::from_secs(10), |_| true);
+    assert_eq!(first.sender_id, sender);
+    assert_eq!(first.report_interval, 200_000);
+    assert!(!first.final_report);
+    reg.wait_for_log("serving", Duration::from_secs(40));
+
+    // Bad requests get 400/404/405 and the endpoint keeps serving.
+    assert_eq!(
+        http_exchange(metrics, b"\x16\x03\x01garbage\r\n\r\n").0,
+        400
+    );
+    assert_eq!(http_exchange(metrics, b"GET /metrics\r\n\r\n").0, 400);
+    assert_eq!(
+        http_exchange(metrics, &[b'A'; 20_000]).0,
+        400,
+        "an oversized request"
+    );
+    assert_eq!(http_exchange(metrics, b"GET / HTTP/1.1\r\n\r\n").0, 404);
+    assert_eq!(
+        http_exchange(metrics, b"POST /metrics HTTP/1.1\r\n\r\n").0,
+        405
+    );
+    {
+        // A client that connects and says nothing does not block the endpoint for good.
+        let _idle = std::net::TcpStream::connect(metrics).expect("connects");
+        let (status, body) = http_exchange(metrics, b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(status, 200);
+        assert_eq!(sample(&body, "rsp_registrar_pool_elements"), 0);
+        assert_eq!(sample(&body, "rsp_registrar_serving"), 1);
+    }
+
+    // A test PE registers, a PU resolves its pool once.
+    let (rt, sockets) = test_endpoint();
+    let pool = PoolHandle::from("MonitoredPool");
+    let pe_id = PeIdentifier(0x0bad_cafe);
+    let pe = asap_association(&sockets, reg.udp_port);
+    send_asap(
+        &pe,
+        &AsapMessage::Registration {
+            pool_handle: pool.clone(),
+            pool_element: PoolElement {
+                identifier: pe_id,
+                home_registrar: RegistrarId::UNDEFINED,
+                registration_life: 300_000,
+                user_transport: TransportParameter::sctp(
+                    7,
+                    TransportUse::DATA_ONLY,
+                    vec![LOCALHOST],
+                ),
+                policy: PolicyInfo::round_robin(),
+                asap_transport: None,
+            },
+        },
+    );
+    match recv_asap(&pe, Duration::from_secs(10), |m| {
+        matches!(m, AsapMessage::RegistrationResponse { .. })
+    }) {
+        Some(AsapMessage::RegistrationResponse { reject, error, .. }) => {
+            assert!(!reject, "registration rejected: {error:?}");
+        }
+        other => panic!("no registration response: {other:?}\n{}", reg.log()),
+    }
+    let pu = asap_association(&sockets, reg.udp_port);
+    resolve_until(&pu, &pool, Duration::from_secs(10), |pes| pes.len() == 1);
+
+    let (status, body) =
+        http_exchange(metrics, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("# TYPE rsp_registrar_pools gauge"), "{body}");
+    assert!(
+        body.contains("# TYPE rsp_registrar_registrations_total counter"),
+        "{body}"
+    );
+    assert!(
+        body.contains("# HELP rsp_registrar_handle_resolutions_total "),
+        "{body}"
+    );
+    assert_eq!(sample(&body, "rsp_registrar_pools"), 1);
+    assert_eq!(sample(&body, "rsp_registrar_pool_elements"), 1);
+    assert_eq!(sample(&body, "rsp_registrar_owned_pool_elements"), 1);
+    assert_eq!(sample(&body, "rsp_registrar_peers"), 0);
+    assert_eq!(sample(&body, "rsp_registrar_registrations_total"), 1);
+    assert_eq!(sample(&body, "rsp_registrar_handle_resolutions_total"), 1);
+    assert_eq!(sample(&body, "rsp_registrar_deregistrations_total"), 0);
+    assert_eq!(sample(&body, "rsp_registrar_takeovers_total"), 0);
+    assert_eq!(sample(&body, "rsp_registrar_malformed_messages_total"), 0);
+
+    // The cspmonitor sees the pool, the PE and the PE's association.
+    let report = recv_csp(&monitor, Duration::from_secs(10), |r| {
+        r.status.starts_with(b"1 pool, 1 PE (1 owned)")
+    });
+    assert_eq!(report.sender_id, sender);
+    assert_eq!(report.workload_fraction(), None);
+    let pe_component = component_group::compound(component_group::POOL_ELEMENT, 0x0bad_cafe);
+    assert!(
+        report
+            .associations
+            .iter()
+            .any(|a| a.receiver_id == pe_component && a.ppid == PPID_ASAP),
+        "{report:?}"
+    );
+
+    // The PE deregisters: counted, and gone from the gauges.
+    send_asap(
+        &pe,
+        &AsapMessage::Deregistration {
+            pool_handle: pool.clone(),
+            identifier: pe_id,
+        },
+    );
+    assert!(
+        recv_asap(&pe, Duration::from_secs(10), |m| {
+            matches!(m, AsapMessage::DeregistrationResponse { .. })
+        })
+        .is_some(),
+        "no deregistration response"
+    );
+    let (_, body) = http_exchange(metrics, b"GET /metrics?x=1 HTTP/1.0\r\n\r\n");
+    assert_eq!(sample(&body, "rsp_registrar_deregistrations_total"), 1);
+    assert_eq!(sample(&body, "rsp_registrar_pool_elements"), 0);
+    assert_eq!(sample(&body, "rsp_registrar_pools"), 0);
+    assert_eq!(sample(&body, "rsp_registrar_registrations_total"), 1);
+
+    // A stop sends a final report.
+    drop(pe);
+    drop(pu);
+    drop(sockets);
+    drop(rt);
+    assert!(
+        reg.terminate().is_some_and(|s| s.success()),
+        "{}",
+        reg.log()
+    );
+    recv_csp(&monitor, Duration::from_secs(5), |r| r.final_report);
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use dataplane::runtime::socket::{abort_text, lost_text};
 use dataplane::runtime::{App, Context, MailboxReceiver};
 use rserpool::registrar::{
-    AsapOrigin, AssocRef, Destination, EnrpOrigin, Event as CoreEvent, Registrar,
+    AsapOrigin, AssocRef, Destination, EnrpOrigin, Event as CoreEvent, Registrar, RemovalReason,
 };
 use rserpool::wire::{
     EnrpMessage, PPID_ASAP, PPID_ENRP, RegistrarId, TransportParameter, TransportProtocol,
@@ -34,6 +34,7 @@ use sctp_stack::wire::Ppid;
 use sctp_stack::{AssociationId, ConnectRequest, Event, SendError, SendOptions};
 
 use super::config::Resolved;
+use super::monitor::Publisher;
 use super::multicast::GroupSender;
 
 /// The multicast side: SERVER_ANNOUNCE and PRESENCE senders, PRESENCE received.
@@ -87,6 +88,12 @@ pub(super) struct RegistrarApp {
     unreachable: HashSet<(Vec<IpAddr>, u16)>,
     /// Set when the registrar cannot run (a port cannot be listened on).
     failure: Arc<Mutex<Option<String>>>,
+    /// Where the monitors (`--metrics`, `--cspserver`) read the state, if any is on.
+    publisher: Option<Publisher>,
+    /// PEs removed by ASAP_DEREGISTRATION (the core's events; not in its counters).
+    deregistrations: u64,
+    /// Takeovers completed here.
+    takeovers: u64,
 }
 
 impl RegistrarApp {
@@ -95,6 +102,7 @@ impl RegistrarApp {
         r: &Resolved,
         multicast: Multicast,
         failure: Arc<Mutex<Option<String>>>,
+        publisher: Option<Publisher>,
     ) -> Self {
         RegistrarApp {
             core,
@@ -109,6 +117,16 @@ impl RegistrarApp {
             multicast,
             unreachable: HashSet::new(),
             failure,
+            publisher,
+            deregistrations: 0,
+            takeovers: 0,
+        }
+    }
+
+    /// Hands the current state to the monitors (`full`: rebuild the association list).
+    fn publish(&self, full: bool) {
+        if let Some(p) = &self.publisher {
+            p.publish(&self.core, self.deregistrations, self.takeovers, full);
         }
     }
 
@@ -158,8 +176,17 @@ impl RegistrarApp {
             }
         }
         while let Some(e) = self.core.poll_event() {
+            match &e {
+                CoreEvent::Removed {
+                    reason: RemovalReason::Deregistered,
+                    ..
+                } => self.deregistrations += 1,
+                CoreEvent::TakeoverCompleted { .. } => self.takeovers += 1,
+                _ => {}
+            }
             log_event(&e);
         }
+        self.publish(false);
     }
 
     /// The association to reach peer `id` (0 while unknown) at `endpoint`.
@@ -445,6 +472,8 @@ impl App for RegistrarApp {
     fn timeout(&mut self, cx: &mut Context<'_>) {
         self.core.handle_timeout(cx.now());
         self.flush(cx);
+        // Owned PEs may have changed without changing their number.
+        self.publish(true);
     }
 
     fn stop(&mut self, cx: &mut Context<'_>) {

@@ -3,7 +3,8 @@
 //!
 //! The file takes the flags' names as keys (`asap`, `enrp`, `peer` as a list,
 //! `identifier`, `max-bad-pe-reports`, `keepalive-interval`, `keepalive-timeout`,
-//! `max-hres-items`, `asap-announce`, `enrp-announce`); unknown keys are errors.
+//! `max-hres-items`, `asap-announce`, `enrp-announce`, `metrics`, `cspserver`,
+//! `cspinterval`); unknown keys are errors.
 //! Multicast announces are off unless asked for (`auto` picks RSPLIB's groups). A flag
 //! given on the command line overrides the file's value (`--peer` replaces the file's list).
 
@@ -96,6 +97,18 @@ pub fn parse_identifier(s: &str) -> Result<u32, String> {
     Ok(v)
 }
 
+/// `--cspserver`: the cspmonitor's unicast `ADDR:PORT` (RSPLIB's port is 2960).
+pub fn parse_csp_server(s: &str) -> Result<SocketAddr, String> {
+    let a = parse_endpoint(s)?;
+    if a.ip().is_unspecified() {
+        return Err(format!("'{s}': a cspmonitor needs a unicast address"));
+    }
+    Ok(a)
+}
+
+/// RSPLIB's default interval between Component Status reports, in milliseconds.
+pub const DEFAULT_CSP_INTERVAL_MS: u64 = 1000;
+
 /// `off`, `auto` (`default`) or a multicast `ADDR:PORT`.
 fn parse_announce(s: &str, default: SocketAddr) -> Result<Announce, String> {
     match s.trim() {
@@ -160,6 +173,9 @@ struct FileConfig {
     max_hres_items: Option<u64>,
     asap_announce: Option<String>,
     enrp_announce: Option<String>,
+    metrics: Option<String>,
+    cspserver: Option<String>,
+    cspinterval: Option<u64>,
 }
 
 /// The registrar's own settings (everything but the network options), as given.
@@ -185,6 +201,12 @@ pub struct Settings {
     pub asap_announce: Option<Announce>,
     /// ENRP PRESENCE multicast.
     pub enrp_announce: Option<Announce>,
+    /// Prometheus endpoint (`--metrics`).
+    pub metrics: Option<SocketAddr>,
+    /// cspmonitor to report to (`--cspserver`).
+    pub csp_server: Option<SocketAddr>,
+    /// Milliseconds between Component Status reports (`--cspinterval`).
+    pub csp_interval: Option<u64>,
 }
 
 impl Settings {
@@ -201,6 +223,9 @@ impl Settings {
             max_hres_items: over.max_hres_items.or(self.max_hres_items),
             asap_announce: over.asap_announce.or(self.asap_announce),
             enrp_announce: over.enrp_announce.or(self.enrp_announce),
+            metrics: over.metrics.or(self.metrics),
+            csp_server: over.csp_server.or(self.csp_server),
+            csp_interval: over.csp_interval.or(self.csp_interval),
         }
     }
 
@@ -274,6 +299,16 @@ impl Settings {
         if let Some(v) = &file.enrp_announce {
             s.enrp_announce = Some(parse_enrp_announce(v).map_err(|e| group("enrp-announce", e))?);
         }
+        if let Some(v) = &file.metrics {
+            s.metrics = Some(addr("metrics", v)?);
+        }
+        if let Some(v) = &file.cspserver {
+            s.csp_server = Some(
+                parse_csp_server(v)
+                    .map_err(|e| Failure::address(format!("{name}: cspserver: {e}")))?,
+            );
+        }
+        s.csp_interval = count("cspinterval", file.cspinterval, MAX_MS)?;
         Ok(s)
     }
 }

@@ -32,7 +32,14 @@
 //! identifier = "0x1234"
 //! keepalive-interval = 5000
 //! enrp-announce = "auto"
+//! metrics = "127.0.0.1:9464"
+//! cspserver = "192.0.2.9:2960"
+//! cspinterval = 1000
 //! ```
+//!
+//! Monitoring is off by default: `--metrics ADDR:PORT` serves Prometheus text at
+//! `GET /metrics`, and `--cspserver ADDR:PORT` sends RSPLIB Component Status reports to a
+//! `cspmonitor` every `--cspinterval` ms (default 1000); see [`monitor`].
 //!
 //! SIGINT or SIGTERM stops the registrar: its associations are aborted (PEs and peers learn
 //! at once) and it exits with status 0, as `rsp sctp server` does.
@@ -43,6 +50,7 @@
 
 mod app;
 mod config;
+mod monitor;
 mod multicast;
 
 use std::path::PathBuf;
@@ -59,8 +67,9 @@ use sctp_stack::time::Timestamp;
 use crate::exit::{ExitStatus, Failure, Outcome};
 use crate::sctp::{NetArgs, join, on_signals, parse_port, runtime_failure};
 use config::{
-    Announce, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec, Settings, parse_asap_announce,
-    parse_endpoint, parse_enrp_announce, parse_identifier, parse_peer,
+    Announce, DEFAULT_CSP_INTERVAL_MS, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec,
+    Settings, parse_asap_announce, parse_csp_server, parse_endpoint, parse_enrp_announce,
+    parse_identifier, parse_peer,
 };
 
 /// Arguments of `rsp registrar`.
@@ -69,7 +78,7 @@ use config::{
 pub struct RegistrarArgs {
     /// TOML file with the same keys as these flags (asap, enrp, peer = [..], identifier,
     /// max-bad-pe-reports, keepalive-interval, keepalive-timeout, max-hres-items,
-    /// asap-announce, enrp-announce); flags override it.
+    /// asap-announce, enrp-announce, metrics, cspserver, cspinterval); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Local ASAP endpoint (default 0.0.0.0:3863); the address is the one announced to
@@ -107,6 +116,16 @@ pub struct RegistrarArgs {
     /// (default), auto (239.0.0.51:9901) or a group ADDR:PORT.
     #[arg(long, value_name = "ADDR:PORT|auto|off", value_parser = parse_enrp_announce)]
     enrp_announce: Option<Announce>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (default: off).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_endpoint)]
+    metrics: Option<std::net::SocketAddr>,
+    /// Send Component Status reports over UDP to this cspmonitor (RSPLIB; default: off).
+    #[arg(long = "cspserver", value_name = "ADDR:PORT", value_parser = parse_csp_server)]
+    csp_server: Option<std::net::SocketAddr>,
+    /// Milliseconds between Component Status reports (default 1000).
+    #[arg(long = "cspinterval", value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    csp_interval: Option<u64>,
     /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -127,6 +146,9 @@ impl RegistrarArgs {
             max_hres_items: self.max_hres_items,
             asap_announce: self.asap_announce,
             enrp_announce: self.enrp_announce,
+            metrics: self.metrics,
+            csp_server: self.csp_server,
+            csp_interval: self.csp_interval,
         }
     }
 }
@@ -165,6 +187,10 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
         .enrp_group
         .map(|g| multicast::open_receiver(g, bind))
         .transpose()?;
+    let metrics_listener = settings.metrics.map(monitor::bind_metrics).transpose()?;
+    let monitored = metrics_listener.is_some() || settings.csp_server.is_some();
+    let (publisher, snapshot) = monitor::Publisher::new();
+    let publisher = monitored.then_some(publisher);
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let failed = Arc::clone(&failure);
     let senders = Mutex::new(Some(senders));
@@ -193,7 +219,13 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
                 .unwrap_or_else(PoisonError::into_inner)
                 .send(tx);
         }
-        app::RegistrarApp::new(core, &resolved, multicast, Arc::clone(&failed))
+        app::RegistrarApp::new(
+            core,
+            &resolved,
+            multicast,
+            Arc::clone(&failed),
+            publisher.clone(),
+        )
     })
     .map_err(runtime_failure)?;
     if let Some(f) = rt.fallback() {
@@ -213,6 +245,33 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
             .map(|p| format!(", UDP port {p}"))
             .unwrap_or_default()
     );
+    if let Some(l) = metrics_listener {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!("metrics at http://{a}/metrics");
+        }
+        monitor::spawn_metrics(l, Arc::clone(&snapshot))?;
+    }
+    let csp = match settings.csp_server {
+        Some(server) => {
+            let interval = std::time::Duration::from_millis(
+                settings.csp_interval.unwrap_or(DEFAULT_CSP_INTERVAL_MS),
+            );
+            let location = format!(
+                "rsp registrar, ASAP port {}",
+                settings
+                    .asap
+                    .map_or(rserpool::wire::PORT_ASAP, |a| a.port())
+            );
+            tracing::info!("Component Status reports to {server} every {interval:?}");
+            Some(monitor::CspReporter::start(
+                server,
+                interval,
+                location,
+                Arc::clone(&snapshot),
+            )?)
+        }
+        None => None,
+    };
     let remote = rt.remote(0);
     let mut receiver_thread = None;
     if let (Some(socket), Some(r)) = (receiver, &remote) {
@@ -226,7 +285,11 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
             r.stop_runtime();
         }
     })?;
-    join(rt)?;
+    let joined = join(rt);
+    if let Some(c) = csp {
+        c.stop();
+    }
+    joined?;
     if let Some(t) = receiver_thread {
         let _ = t.join();
     }

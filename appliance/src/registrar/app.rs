@@ -34,7 +34,7 @@ use sctp_stack::wire::Ppid;
 use sctp_stack::{AssociationId, ConnectRequest, Event, SendError, SendOptions};
 
 use super::config::Resolved;
-use super::monitor::Publisher;
+use super::monitor::{ASSOCIATIONS_REFRESH, Publisher};
 use super::multicast::GroupSender;
 
 /// The multicast side: SERVER_ANNOUNCE and PRESENCE senders, PRESENCE received.
@@ -94,6 +94,10 @@ pub(super) struct RegistrarApp {
     deregistrations: u64,
     /// Takeovers completed here.
     takeovers: u64,
+    /// Peers or PEs changed since the monitors' association list was built.
+    associations_stale: bool,
+    /// When that list was last built.
+    associations_built: Option<Timestamp>,
 }
 
 impl RegistrarApp {
@@ -120,13 +124,33 @@ impl RegistrarApp {
             publisher,
             deregistrations: 0,
             takeovers: 0,
+            associations_stale: true,
+            associations_built: None,
         }
     }
 
-    /// Hands the current state to the monitors (`full`: rebuild the association list).
-    fn publish(&self, full: bool) {
-        if let Some(p) = &self.publisher {
-            p.publish(&self.core, self.deregistrations, self.takeovers, full);
+    /// When the monitors' association list is due for a rebuild, if it is stale.
+    fn associations_due(&self) -> Option<Timestamp> {
+        if self.publisher.is_none() || !self.associations_stale {
+            return None;
+        }
+        Some(
+            self.associations_built
+                .map_or(Timestamp::ZERO, |t| t + ASSOCIATIONS_REFRESH),
+        )
+    }
+
+    /// Hands the current state to the monitors; the association list (O(PEs)) at most
+    /// once per [`ASSOCIATIONS_REFRESH`].
+    fn publish(&mut self, now: Timestamp) {
+        let Some(p) = &self.publisher else {
+            return;
+        };
+        let rebuild = self.associations_due().is_some_and(|t| t <= now);
+        p.publish(&self.core, self.deregistrations, self.takeovers, rebuild);
+        if rebuild {
+            self.associations_stale = false;
+            self.associations_built = Some(now);
         }
     }
 
@@ -184,9 +208,20 @@ impl RegistrarApp {
                 CoreEvent::TakeoverCompleted { .. } => self.takeovers += 1,
                 _ => {}
             }
+            if matches!(
+                e,
+                CoreEvent::Registered { update: false, .. }
+                    | CoreEvent::Removed { .. }
+                    | CoreEvent::PeerAdded(_)
+                    | CoreEvent::PeerRemoved(_)
+                    | CoreEvent::TakeoverCompleted { .. }
+                    | CoreEvent::TakenOverBy { .. }
+            ) {
+                self.associations_stale = true;
+            }
             log_event(&e);
         }
-        self.publish(false);
+        self.publish(cx.now());
     }
 
     /// The association to reach peer `id` (0 while unknown) at `endpoint`.
@@ -466,14 +501,16 @@ impl App for RegistrarApp {
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {
-        self.core.poll_timeout()
+        match (self.core.poll_timeout(), self.associations_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn timeout(&mut self, cx: &mut Context<'_>) {
+        // Also the monitors' wake-up (associations_due): the core ignores early calls.
         self.core.handle_timeout(cx.now());
         self.flush(cx);
-        // Owned PEs may have changed without changing their number.
-        self.publish(true);
     }
 
     fn stop(&mut self, cx: &mut Context<'_>) {

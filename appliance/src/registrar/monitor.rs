@@ -2,8 +2,9 @@
 //! Status reports to RSPLIB's `cspmonitor` (`--cspserver`, `--cspinterval`).
 //!
 //! The worker owns the core; after every input it copies what the monitors show into a
-//! [`Snapshot`] behind a mutex (a few counters; the association list only when the peer
-//! or owned-PE count changed, or on a timer). Two small threads read it:
+//! [`Snapshot`] behind a mutex: a few counters each time, the association list (O(PEs))
+//! only after events that change peers or PEs, and at most once per
+//! [`ASSOCIATIONS_REFRESH`]. Two small threads read it:
 //!
 //! - the metrics thread answers `GET /metrics` over `std::net::TcpListener`, one
 //!   connection at a time, `Connection: close`; a request head is bounded in size
@@ -30,6 +31,8 @@ use crate::exit::Failure;
 
 /// Largest HTTP request head read.
 pub const MAX_REQUEST: usize = 8192;
+/// Shortest time between two rebuilds of the association list.
+pub const ASSOCIATIONS_REFRESH: Duration = Duration::from_secs(1);
 /// Read and write timeout of one metrics connection.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Request bytes read and discarded after a reply (so that the close is not a reset).
@@ -84,8 +87,8 @@ impl Publisher {
         )
     }
 
-    /// Copies the core's state; `associations`: also rebuild the association list
-    /// (O(PEs)), else only when the peer or owned counts changed.
+    /// Copies the core's counters; `associations`: also rebuild the association list
+    /// (O(PEs); the worker throttles it).
     pub fn publish(
         &self,
         core: &Registrar,
@@ -94,19 +97,16 @@ impl Publisher {
         associations: bool,
     ) {
         let mut s = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        let peers = core.peers().count();
-        let owned = core.owned_count();
-        let rebuild = associations || peers != s.peers || owned != s.owned;
         s.id = core.id().0;
         s.serving = core.is_serving();
         s.pools = core.handlespace().pool_count();
         s.pool_elements = core.handlespace().pe_count();
-        s.owned = owned;
-        s.peers = peers;
+        s.owned = core.owned_count();
+        s.peers = core.peers().count();
         s.stats.clone_from(core.stats());
         s.deregistrations = deregistrations;
         s.takeovers = takeovers;
-        if rebuild {
+        if associations {
             s.associations.clear();
             let assoc = |group, object: u64, ppid| ComponentAssociation {
                 receiver_id: component_group::compound(group, object),

@@ -187,31 +187,8 @@ in_ns() {
   shift 2
   ip netns exec "$ns" timeout "$secs" "$@"
 }
-stop() {
-  local pid=$1 i
-  kill "$pid" 2>/dev/null || true
-  for i in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-wait_exit() {
-  local pid=$1 secs=$2 i
-  for i in $(seq $((secs * 10))); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 124
-  fi
-  local rc=0
-  wait "$pid" || rc=$?
-  return "$rc"
-}
+# shellcheck source=.ci/lib/proc.sh
+. "$REPO/.ci/lib/proc.sh"
 settle() { sleep 0.7; }
 
 # tshark-clean, and SCTP carried as the backend says (raw: never in UDP; udp: always in UDP).

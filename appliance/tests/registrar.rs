@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,39 +22,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-fn rsp() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rsp"));
-    c.env_remove("RUST_LOG");
-    c
-}
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    rsp()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("rsp runs")
-}
+use common::{assert_one_line_error, free_udp_port, rsp, run};
 
-/// Asserts the exit code and that stderr is exactly one line starting with "rsp: ".
-fn assert_one_line_error(out: &Output, code: i32, contains: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "not one line: {err:?}");
-    assert!(lines[0].starts_with("rsp: "), "{err:?}");
-    assert!(lines[0].contains(contains), "{err:?} lacks {contains:?}");
-}
-
-/// A UDP port that was free a moment ago.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port")
-}
-
-/// A config file in the temporary directory, removed on drop.
 struct TempFile(std::path::PathBuf);
 
 impl TempFile {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod exit;
+mod hsdump;
 mod logging;
 mod registrar;
 mod sctp;
@@ -36,6 +37,9 @@ enum Command {
     Sctp(sctp::SctpArgs),
     /// RSerPool registrar (ENRP server): ASAP for pool elements and users, ENRP peering.
     Registrar(Box<registrar::RegistrarArgs>),
+    /// Print a registrar's handlespace (asks it over ENRP as a peer would, like RSPLIB's
+    /// hsdump).
+    Hsdump(hsdump::HsdumpArgs),
 }
 
 /// The exit status for a command-line parsing error: 3 when a port or address was
@@ -92,6 +96,7 @@ fn main() {
         Ok(signals) => match cli.command {
             Command::Sctp(args) => sctp::run(args, signals),
             Command::Registrar(args) => registrar::run(*args, signals),
+            Command::Hsdump(args) => hsdump::run(args, signals),
         },
         Err(e) => Err(Failure::setup(format!(
             "cannot block termination signals: {e}"

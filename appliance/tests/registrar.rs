@@ -114,6 +114,27 @@ fn bad_registrar_flags_are_one_line_errors_with_the_documented_codes() {
 }
 
 #[test]
+fn bad_hsdump_arguments_and_a_silent_target_are_one_line_errors() {
+    let out = run(&["hsdump"]);
+    assert_one_line_error(&out, 2, "ADDR");
+    let out = run(&["hsdump", "127.0.0.1:0"]);
+    assert_one_line_error(&out, 3, "port 0");
+    let out = run(&["hsdump", "127.0.0.1:9901/x"]);
+    assert_one_line_error(&out, 3, "UDP port");
+    let out = run(&["hsdump", "239.0.0.51"]);
+    assert_one_line_error(&out, 3, "unicast");
+    let out = run(&["hsdump", "127.0.0.1", "--identifier", "0"]);
+    assert_one_line_error(&out, 2, "identifier 0");
+    let out = run(&["hsdump", "127.0.0.1", "--timeout", "0"]);
+    assert_one_line_error(&out, 2, "--timeout");
+    // Nobody listens on that UDP port: no association, exit 5 (timeout) in one line.
+    let silent = free_udp_port();
+    let target = format!("127.0.0.1:9901/{silent}");
+    let out = run(&["hsdump", &target, "--timeout", "1"]);
+    assert_one_line_error(&out, 5, "no association");
+}
+
+#[test]
 fn bad_config_files_are_one_line_errors_with_the_documented_codes() {
     let out = run(&["registrar", "--config", "/nonexistent-dir/registrar.toml"]);
     assert_one_line_error(&out, 2, "/nonexistent-dir/registrar.toml");
@@ -453,6 +474,37 @@ fn three_peered_registrars_share_registrations_and_removals() {
     resolve_until(&pu2, &pool, Duration::from_secs(30), |pes| {
         pes.iter().any(|p| p.identifier == pe_id)
     });
+
+    // `rsp hsdump` asks registrar 2 for its handle table over ENRP, as a peer would.
+    let target = format!("127.0.0.1:{}/{}", enrp[1], udp[1]);
+    let out = run(&["hsdump", &target, "--json", "--timeout", "20"]);
+    assert!(
+        out.status.success(),
+        "hsdump failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        regs[1].log()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("hsdump prints JSON");
+    assert_eq!(doc["registrar"], 2, "{doc}");
+    assert_eq!(doc["pool_elements"], 1, "{doc}");
+    let dumped = &doc["pools"][0];
+    assert_eq!(dumped["pool_handle"], "RegistrarTestPool", "{doc}");
+    let dumped_pe = &dumped["pool_elements"][0];
+    assert_eq!(dumped_pe["identifier"], pe_id.0, "{doc}");
+    assert_eq!(dumped_pe["home_registrar"], 1, "{doc}");
+    assert_eq!(dumped_pe["policy"], "RoundRobin", "{doc}");
+    assert_eq!(dumped_pe["user_transport"]["port"], 7, "{doc}");
+    // The text form names the pool and the PE.
+    let target = format!("127.0.0.1:{}/{}", enrp[2], udp[2]);
+    let out = run(&["hsdump", &target, "--timeout", "20"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("registrar PR:00000003"), "{text}");
+    assert!(
+        text.contains("pool \"RegistrarTestPool\" (1 PEs)"),
+        "{text}"
+    );
+    assert!(text.contains("PE:12345678  home PR:00000001"), "{text}");
 
     // The PE deregisters at registrar 1.
     send_asap(

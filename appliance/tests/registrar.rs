@@ -13,7 +13,7 @@ use dataplane::runtime::socket::{Association, Incoming, SocketConfig, Sockets};
 use dataplane::runtime::{LinkSpec, Runtime, RuntimeConfig, random_seed};
 use dataplane::udp::UdpConfig;
 use rserpool::wire::{
-    AsapMessage, EnrpBody, EnrpMessage, PPID_ASAP, PPID_ENRP, PeIdentifier, PolicyInfo,
+    AsapMessage, CauseCode, EnrpBody, EnrpMessage, PPID_ASAP, PPID_ENRP, PeIdentifier, PolicyInfo,
     PoolElement, PoolHandle, RegistrarId, ServerInformation, TransportParameter, TransportUse,
 };
 use sctp_stack::ConnectRequest;
@@ -111,6 +111,16 @@ fn bad_registrar_flags_are_one_line_errors_with_the_documented_codes() {
     assert_one_line_error(&out, 2, "different SCTP ports");
     let out = run(&["registrar", "--workers", "2", "--udp-port", "0"]);
     assert_one_line_error(&out, 2, "one worker");
+    let out = run(&["registrar", "--allow-register", "10.0.0.0/33"]);
+    assert_one_line_error(&out, 2, "prefix length");
+    let out = run(&["registrar", "--allow-resolve", "somewhere=EchoPool"]);
+    assert_one_line_error(&out, 2, "not an IP address");
+    let out = run(&["registrar", "--resolution-rate", "0"]);
+    assert_one_line_error(&out, 2, "N[/BURST]");
+    let out = run(&["registrar", "--verify-pe-addresses", "maybe"]);
+    assert_one_line_error(&out, 2, "on or off");
+    let out = run(&["registrar", "--max-pools", "0"]);
+    assert_one_line_error(&out, 2, "--max-pools");
 }
 
 #[test]
@@ -165,6 +175,21 @@ fn bad_config_files_are_one_line_errors_with_the_documented_codes() {
     let id = TempFile::new("id.toml", "identifier = 4294967296\n");
     let out = run(&["registrar", "--config", id.path()]);
     assert_one_line_error(&out, 2, "identifier");
+
+    let acl = TempFile::new(
+        "acl.toml",
+        "allow-register = [\"10.0.0.0/8=EchoPool\"]\nallow-resolve = [\"10.0.0.0/40\"]\n",
+    );
+    let out = run(&["registrar", "--config", acl.path()]);
+    assert_one_line_error(&out, 2, "allow-resolve");
+
+    let limits = TempFile::new("limits.toml", "max-pes-per-address = 0\n");
+    let out = run(&["registrar", "--config", limits.path()]);
+    assert_one_line_error(&out, 2, "max-pes-per-address");
+
+    let rate = TempFile::new("rate.toml", "resolution-rate = \"10/0\"\n");
+    let out = run(&["registrar", "--config", rate.path()]);
+    assert_one_line_error(&out, 2, "resolution-rate");
 
     let announce = TempFile::new("announce.toml", "enrp-announce = \"10.0.0.1:9901\"\n");
     let out = run(&["registrar", "--config", announce.path()]);
@@ -994,4 +1019,116 @@ fn a_monitored_registrar_serves_metrics_and_reports_its_status_to_a_cspmonitor()
         reg.log()
     );
     recv_csp(&monitor, Duration::from_secs(5), |r| r.final_report);
+}
+
+/// A registration of `id` in `pool` as the test PE at 127.0.0.1.
+fn registration(pool: &PoolHandle, id: u32) -> AsapMessage {
+    AsapMessage::Registration {
+        pool_handle: pool.clone(),
+        pool_element: PoolElement {
+            identifier: PeIdentifier(id),
+            home_registrar: RegistrarId::UNDEFINED,
+            registration_life: 300_000,
+            user_transport: TransportParameter::sctp(7, TransportUse::DATA_ONLY, vec![LOCALHOST]),
+            policy: PolicyInfo::round_robin(),
+            asap_transport: None,
+        },
+    }
+}
+
+#[test]
+fn access_lists_and_rate_limits_of_rsp_registrar_hold_over_real_associations() {
+    let udp = free_udp_port();
+    let extra = [
+        "--allow-register",
+        "127.0.0.0/8=AllowedPool",
+        "--allow-resolve",
+        "127.0.0.1=AllowedPool",
+        "--resolution-rate",
+        "1/4",
+    ]
+    .map(str::to_owned);
+    let mut reg = RegistrarProcess::start("registrar", 0x31, udp, 9931, &[], &extra);
+    reg.wait_for_log("serving", Duration::from_secs(40));
+    let (_rt, sockets) = test_endpoint();
+    let a = asap_association(&sockets, udp);
+    let allowed = PoolHandle::from("AllowedPool");
+    let other = PoolHandle::from("OtherPool");
+    let is_response = |m: &AsapMessage| matches!(m, AsapMessage::RegistrationResponse { .. });
+
+    // Registering into the allowed pool works; into another pool: refused for security.
+    send_asap(&a, &registration(&allowed, 0x51));
+    match recv_asap(&a, Duration::from_secs(10), is_response) {
+        Some(AsapMessage::RegistrationResponse { reject, error, .. }) => {
+            assert!(!reject, "allowed registration rejected: {error:?}");
+        }
+        other => panic!("no registration response: {other:?}\n{}", reg.log()),
+    }
+    send_asap(&a, &registration(&other, 0x52));
+    match recv_asap(&a, Duration::from_secs(10), is_response) {
+        Some(AsapMessage::RegistrationResponse {
+            reject,
+            identifier,
+            error,
+            ..
+        }) => {
+            assert!(reject, "registration into OtherPool accepted");
+            assert_eq!(identifier, PeIdentifier(0x52));
+            let codes: Vec<CauseCode> = error
+                .iter()
+                .flat_map(|e| &e.causes)
+                .map(|c| c.code)
+                .collect();
+            assert_eq!(codes, vec![CauseCode::REJECTED_SECURITY]);
+        }
+        other => panic!("no registration response: {other:?}\n{}", reg.log()),
+    }
+
+    // Resolving OtherPool is refused (one token of the burst of 4).
+    let is_resolution = |m: &AsapMessage| matches!(m, AsapMessage::HandleResolutionResponse { .. });
+    let resolve = |pool: &PoolHandle| {
+        send_asap(
+            &a,
+            &AsapMessage::HandleResolution {
+                pool_handle: pool.clone(),
+                items: None,
+            },
+        );
+    };
+    resolve(&other);
+    match recv_asap(&a, Duration::from_secs(10), is_resolution) {
+        Some(AsapMessage::HandleResolutionResponse {
+            pool_elements,
+            error,
+            ..
+        }) => {
+            assert!(pool_elements.is_empty());
+            let codes: Vec<CauseCode> = error
+                .iter()
+                .flat_map(|e| &e.causes)
+                .map(|c| c.code)
+                .collect();
+            assert_eq!(codes, vec![CauseCode::REJECTED_SECURITY]);
+        }
+        other => panic!("no resolution response: {other:?}\n{}", reg.log()),
+    }
+    // Five resolutions back to back: the three tokens left answer, the rest are dropped
+    // (the bucket refills one per second; the five arrive within milliseconds).
+    for _ in 0..5 {
+        resolve(&allowed);
+    }
+    let mut answers = 0;
+    while let Some(m) = recv_asap(&a, Duration::from_millis(700), is_resolution) {
+        let AsapMessage::HandleResolutionResponse { pool_elements, .. } = m else {
+            unreachable!("filtered");
+        };
+        assert_eq!(pool_elements.len(), 1, "the allowed PE");
+        answers += 1;
+    }
+    assert_eq!(
+        answers,
+        3,
+        "resolutions answered within the burst\n{}",
+        reg.log()
+    );
 }

@@ -4,7 +4,10 @@
 //! The file takes the flags' names as keys (`asap`, `enrp`, `peer` as a list,
 //! `identifier`, `max-bad-pe-reports`, `keepalive-interval`, `keepalive-timeout`,
 //! `max-hres-items`, `asap-announce`, `enrp-announce`, `metrics`, `cspserver`,
-//! `cspinterval`); unknown keys are errors.
+//! `cspinterval`, and the security controls `allow-register` / `allow-resolve` as lists,
+//! `resolution-rate`, `unreachable-rate`, `verify-pe-addresses`, `discover-peers`,
+//! `max-pools`, `max-pes`, `max-pes-per-pool`, `max-owned-pes`, `max-pes-per-address`,
+//! `max-peers`); unknown keys are errors.
 //! Multicast announces are off unless asked for (`auto` picks RSPLIB's groups). A flag
 //! given on the command line overrides the file's value (`--peer` replaces the file's list).
 
@@ -13,8 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use rserpool::registrar::RegistrarConfig;
-use rserpool::wire::{PORT_ASAP, PORT_ENRP, RegistrarId, TransportParameter, TransportUse};
+use rserpool::registrar::{AccessRule, IpPrefix, RateLimit, RegistrarConfig};
+use rserpool::wire::{
+    PORT_ASAP, PORT_ENRP, PoolHandle, RegistrarId, TransportParameter, TransportUse,
+};
 use serde::Deserialize;
 
 use crate::exit::Failure;
@@ -150,6 +155,183 @@ pub const MAX_MS: u64 = 86_400_000;
 pub const MAX_HRES_ITEMS: u64 = 1024;
 /// Most bad PE reports accepted.
 pub const MAX_BAD_PE_REPORTS: u64 = 1_000_000;
+/// Largest limit accepted for pools, PEs and peers.
+pub const MAX_LIMIT: u64 = 1 << 24;
+/// Most access rules per list.
+pub const MAX_ACL_RULES: usize = 1024;
+/// Longest pool handle in an access rule (the handlespace's default limit).
+const MAX_ACL_HANDLE: usize = 32;
+
+/// An access rule: `PREFIX[=POOL[,POOL...]]`, PREFIX as `ADDR/LEN` or one `ADDR`; without
+/// pools the rule allows every pool.
+pub fn parse_access_rule(s: &str) -> Result<AccessRule, String> {
+    let (prefix, pools) = match s.split_once('=') {
+        Some((p, list)) => (p.trim(), Some(list)),
+        None => (s.trim(), None),
+    };
+    let (addr, len) = match prefix.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (prefix, None),
+    };
+    let address: IpAddr = addr
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| format!("'{s}': '{addr}' is not an IP address (rule: PREFIX[=POOL,...])"))?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let length = match len {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(v) if v <= max => v,
+            _ => return Err(format!("'{s}': prefix length '{l}' is not in 0..={max}")),
+        },
+    };
+    let mut pool_handles = Vec::new();
+    if let Some(list) = pools {
+        for h in list.split(',') {
+            let h = h.trim();
+            if h.is_empty() || h.len() > MAX_ACL_HANDLE {
+                return Err(format!(
+                    "'{s}': pool handles must be 1..={MAX_ACL_HANDLE} bytes, comma-separated"
+                ));
+            }
+            pool_handles.push(PoolHandle::from(h));
+        }
+    }
+    Ok(AccessRule {
+        prefix: IpPrefix::new(address, length),
+        pool_handles,
+    })
+}
+
+/// A rate: `N[/BURST]` operations per second (burst defaults to N).
+pub fn parse_rate(s: &str) -> Result<RateLimit, String> {
+    let (rate, burst) = match s.split_once('/') {
+        Some((r, b)) => (r, Some(b)),
+        None => (s, None),
+    };
+    let num = |t: &str| match t.trim().parse::<u32>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a rate N[/BURST] with N and BURST >= 1"
+        )),
+    };
+    let per_second = num(rate)?;
+    let burst = burst.map(num).transpose()?.unwrap_or(per_second);
+    Ok(RateLimit { per_second, burst })
+}
+
+/// `on`/`off` (also `true`/`false`, `yes`/`no`).
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("'{s}' is not on or off")),
+    }
+}
+
+/// A limit in 1..=[`MAX_LIMIT`].
+pub fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if (1..=MAX_LIMIT).contains(&v) => Ok(v as usize),
+        _ => Err(format!("'{s}' is not a limit in 1..={MAX_LIMIT}")),
+    }
+}
+
+/// The registrar's security controls and limits (RFC 5351 §6 / RFC 5355: authorize PEs and
+/// PUs, protect against resource exhaustion). `None` keeps the core's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Security {
+    /// Who may register into which pools (`None`: everyone).
+    pub allow_register: Option<Vec<AccessRule>>,
+    /// Who may resolve which pools (`None`: everyone).
+    pub allow_resolve: Option<Vec<AccessRule>>,
+    /// Per-PU HANDLE_RESOLUTION rate.
+    pub resolution_rate: Option<RateLimit>,
+    /// Per-PU ENDPOINT_UNREACHABLE rate.
+    pub unreachable_rate: Option<RateLimit>,
+    /// Keep only registered addresses that belong to the PE's association.
+    pub verify_pe_addresses: Option<bool>,
+    /// Accept peers that announce themselves (PRESENCE from unconfigured registrars).
+    pub discover_peers: Option<bool>,
+    /// Most pools.
+    pub max_pools: Option<usize>,
+    /// Most PEs in the handlespace.
+    pub max_pes: Option<usize>,
+    /// Most PEs in one pool.
+    pub max_pes_per_pool: Option<usize>,
+    /// Most PEs this registrar is home for.
+    pub max_owned_pes: Option<usize>,
+    /// Most PEs registered from one address.
+    pub max_pes_per_address: Option<usize>,
+    /// Most ENRP peers.
+    pub max_peers: Option<usize>,
+}
+
+impl Security {
+    fn overridden_by(self, o: Security) -> Security {
+        Security {
+            allow_register: o.allow_register.or(self.allow_register),
+            allow_resolve: o.allow_resolve.or(self.allow_resolve),
+            resolution_rate: o.resolution_rate.or(self.resolution_rate),
+            unreachable_rate: o.unreachable_rate.or(self.unreachable_rate),
+            verify_pe_addresses: o.verify_pe_addresses.or(self.verify_pe_addresses),
+            discover_peers: o.discover_peers.or(self.discover_peers),
+            max_pools: o.max_pools.or(self.max_pools),
+            max_pes: o.max_pes.or(self.max_pes),
+            max_pes_per_pool: o.max_pes_per_pool.or(self.max_pes_per_pool),
+            max_owned_pes: o.max_owned_pes.or(self.max_owned_pes),
+            max_pes_per_address: o.max_pes_per_address.or(self.max_pes_per_address),
+            max_peers: o.max_peers.or(self.max_peers),
+        }
+    }
+
+    /// Applies the given values to the core's configuration.
+    fn apply(&self, core: &mut RegistrarConfig) -> Result<(), Failure> {
+        for (name, rules) in [
+            ("allow-register", &self.allow_register),
+            ("allow-resolve", &self.allow_resolve),
+        ] {
+            if rules.as_ref().is_some_and(|r| r.len() > MAX_ACL_RULES) {
+                return Err(Failure::usage(format!(
+                    "at most {MAX_ACL_RULES} {name} rules"
+                )));
+            }
+        }
+        if let Some(r) = &self.allow_register {
+            core.registration_acl.rules.clone_from(r);
+        }
+        if let Some(r) = &self.allow_resolve {
+            core.resolution_acl.rules.clone_from(r);
+        }
+        if self.resolution_rate.is_some() {
+            core.resolution_rate = self.resolution_rate;
+        }
+        if self.unreachable_rate.is_some() {
+            core.unreachable_rate = self.unreachable_rate;
+        }
+        if let Some(v) = self.verify_pe_addresses {
+            core.verify_pe_addresses = v;
+        }
+        if let Some(v) = self.discover_peers {
+            core.discover_peers = v;
+        }
+        let set = |slot: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut core.handlespace.max_pools, self.max_pools);
+        set(&mut core.handlespace.max_pes, self.max_pes);
+        set(
+            &mut core.handlespace.max_pes_per_pool,
+            self.max_pes_per_pool,
+        );
+        set(&mut core.max_owned_pes, self.max_owned_pes);
+        set(&mut core.max_pes_per_address, self.max_pes_per_address);
+        set(&mut core.max_peers, self.max_peers);
+        Ok(())
+    }
+}
 
 /// An identifier in the file: a number or a string in the flag's syntax.
 #[derive(Debug, Deserialize)]
@@ -176,6 +358,18 @@ struct FileConfig {
     metrics: Option<String>,
     cspserver: Option<String>,
     cspinterval: Option<u64>,
+    allow_register: Option<Vec<String>>,
+    allow_resolve: Option<Vec<String>>,
+    resolution_rate: Option<String>,
+    unreachable_rate: Option<String>,
+    verify_pe_addresses: Option<bool>,
+    discover_peers: Option<bool>,
+    max_pools: Option<u64>,
+    max_pes: Option<u64>,
+    max_pes_per_pool: Option<u64>,
+    max_owned_pes: Option<u64>,
+    max_pes_per_address: Option<u64>,
+    max_peers: Option<u64>,
 }
 
 /// The registrar's own settings (everything but the network options), as given.
@@ -207,6 +401,8 @@ pub struct Settings {
     pub csp_server: Option<SocketAddr>,
     /// Milliseconds between Component Status reports (`--cspinterval`).
     pub csp_interval: Option<u64>,
+    /// Access lists, rate limits and resource limits.
+    pub security: Security,
 }
 
 impl Settings {
@@ -226,6 +422,7 @@ impl Settings {
             metrics: over.metrics.or(self.metrics),
             csp_server: over.csp_server.or(self.csp_server),
             csp_interval: over.csp_interval.or(self.csp_interval),
+            security: self.security.overridden_by(over.security),
         }
     }
 
@@ -309,6 +506,37 @@ impl Settings {
             );
         }
         s.csp_interval = count("cspinterval", file.cspinterval, MAX_MS)?;
+        let rules = |key: &str, list: &Option<Vec<String>>| -> Result<_, Failure> {
+            list.as_ref()
+                .map(|l| {
+                    l.iter()
+                        .map(|r| parse_access_rule(r).map_err(|e| usage(key, e)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+        };
+        let rate = |key: &str, v: &Option<String>| -> Result<_, Failure> {
+            v.as_deref()
+                .map(|r| parse_rate(r).map_err(|e| usage(key, e)))
+                .transpose()
+        };
+        let limit = |key: &str, v: Option<u64>| -> Result<Option<usize>, Failure> {
+            Ok(count(key, v, MAX_LIMIT)?.map(|v| v as usize))
+        };
+        s.security = Security {
+            allow_register: rules("allow-register", &file.allow_register)?,
+            allow_resolve: rules("allow-resolve", &file.allow_resolve)?,
+            resolution_rate: rate("resolution-rate", &file.resolution_rate)?,
+            unreachable_rate: rate("unreachable-rate", &file.unreachable_rate)?,
+            verify_pe_addresses: file.verify_pe_addresses,
+            discover_peers: file.discover_peers,
+            max_pools: limit("max-pools", file.max_pools)?,
+            max_pes: limit("max-pes", file.max_pes)?,
+            max_pes_per_pool: limit("max-pes-per-pool", file.max_pes_per_pool)?,
+            max_owned_pes: limit("max-owned-pes", file.max_owned_pes)?,
+            max_pes_per_address: limit("max-pes-per-address", file.max_pes_per_address)?,
+            max_peers: limit("max-peers", file.max_peers)?,
+        };
         Ok(s)
     }
 }
@@ -406,6 +634,7 @@ impl Settings {
         if let Some(n) = self.max_hres_items {
             core.max_handle_resolution_items = n as usize;
         }
+        self.security.apply(&mut core)?;
         Ok(Resolved {
             core,
             asap_port: asap.port(),
@@ -481,6 +710,65 @@ mod tests {
         let s = file.overridden_by(flags);
         assert_eq!(s.identifier, Some(2));
         assert_eq!(s.max_hres_items, Some(5));
+    }
+
+    #[test]
+    fn security_controls_parse_and_reach_the_core() {
+        let r = parse_access_rule("198.18.0.0/15=EchoPool,PingPongPool").expect("rule");
+        assert!(r.prefix.contains("198.19.1.2".parse().expect("ip")));
+        assert!(!r.prefix.contains("198.20.0.1".parse().expect("ip")));
+        assert_eq!(r.pool_handles.len(), 2);
+        let any = parse_access_rule("::1").expect("host rule");
+        assert!(any.pool_handles.is_empty());
+        assert!(any.prefix.contains("::1".parse().expect("ip")));
+        assert!(!any.prefix.contains("::2".parse().expect("ip")));
+        for bad in ["x/8", "10.0.0.0/33", "10.0.0.0/8=", "10.0.0.0/8=a,,b", ""] {
+            assert!(parse_access_rule(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(
+            parse_rate("100/20"),
+            Ok(RateLimit {
+                per_second: 100,
+                burst: 20
+            })
+        );
+        assert_eq!(parse_rate("5").map(|r| r.burst), Ok(5));
+        for bad in ["0", "5/0", "x", "-1"] {
+            assert!(parse_rate(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(parse_on_off("off"), Ok(false));
+        assert!(parse_on_off("maybe").is_err());
+        assert!(parse_limit("0").is_err());
+        assert_eq!(parse_limit("20000"), Ok(20_000));
+
+        let file = Settings {
+            security: Security {
+                max_pes_per_address: Some(10),
+                max_pools: Some(7),
+                ..Security::default()
+            },
+            ..Settings::default()
+        };
+        let flags = Settings {
+            security: Security {
+                max_pes_per_address: Some(20_000),
+                allow_resolve: Some(vec![parse_access_rule("127.0.0.0/8").expect("rule")]),
+                resolution_rate: Some(parse_rate("50/10").expect("rate")),
+                verify_pe_addresses: Some(false),
+                discover_peers: Some(false),
+                ..Security::default()
+            },
+            ..Settings::default()
+        };
+        let r = file.overridden_by(flags).resolve(&[]).expect("valid");
+        assert_eq!(r.core.max_pes_per_address, 20_000);
+        assert_eq!(r.core.handlespace.max_pools, 7);
+        assert_eq!(r.core.resolution_acl.rules.len(), 1);
+        assert!(r.core.registration_acl.rules.is_empty());
+        assert_eq!(r.core.resolution_rate.map(|r| r.burst), Some(10));
+        assert!(r.core.unreachable_rate.is_none());
+        assert!(!r.core.verify_pe_addresses);
+        assert!(!r.core.discover_peers);
     }
 
     #[test]

@@ -68,9 +68,10 @@ use crate::exit::{ExitStatus, Failure, Outcome};
 use crate::sctp::{NetArgs, join, on_signals, parse_port, runtime_failure};
 use config::{
     Announce, DEFAULT_CSP_INTERVAL_MS, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec,
-    Settings, parse_asap_announce, parse_csp_server, parse_endpoint, parse_enrp_announce,
-    parse_identifier, parse_peer,
+    Security, Settings, parse_access_rule, parse_asap_announce, parse_csp_server, parse_endpoint,
+    parse_enrp_announce, parse_identifier, parse_limit, parse_on_off, parse_peer, parse_rate,
 };
+use rserpool::registrar::{AccessRule, RateLimit};
 
 /// Arguments of `rsp registrar`.
 #[derive(Debug, Args)]
@@ -78,7 +79,10 @@ use config::{
 pub struct RegistrarArgs {
     /// TOML file with the same keys as these flags (asap, enrp, peer = [..], identifier,
     /// max-bad-pe-reports, keepalive-interval, keepalive-timeout, max-hres-items,
-    /// asap-announce, enrp-announce, metrics, cspserver, cspinterval); flags override it.
+    /// asap-announce, enrp-announce, metrics, cspserver, cspinterval, allow-register = [..],
+    /// allow-resolve = [..], resolution-rate, unreachable-rate, verify-pe-addresses and
+    /// discover-peers as booleans, max-pools, max-pes, max-pes-per-pool, max-owned-pes,
+    /// max-pes-per-address, max-peers); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Local ASAP endpoint (default 0.0.0.0:3863); the address is the one announced to
@@ -126,6 +130,45 @@ pub struct RegistrarArgs {
     #[arg(long = "cspinterval", value_name = "MS",
           value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
     csp_interval: Option<u64>,
+    /// Who may register: `PREFIX[=POOL,...]` (repeatable; none = everyone; a PE is
+    /// allowed when a rule matches one of its association's addresses).
+    #[arg(long, value_name = "PREFIX[=POOLS]", value_parser = parse_access_rule)]
+    allow_register: Vec<AccessRule>,
+    /// Who may resolve handles: `PREFIX[=POOL,...]` (repeatable; none = everyone).
+    #[arg(long, value_name = "PREFIX[=POOLS]", value_parser = parse_access_rule)]
+    allow_resolve: Vec<AccessRule>,
+    /// Per-PU limit of handle resolutions: `N[/BURST]` per second (default: none).
+    #[arg(long, value_name = "N[/BURST]", value_parser = parse_rate)]
+    resolution_rate: Option<RateLimit>,
+    /// Per-PU limit of ENDPOINT_UNREACHABLE reports: `N[/BURST]` per second (default: none).
+    #[arg(long, value_name = "N[/BURST]", value_parser = parse_rate)]
+    unreachable_rate: Option<RateLimit>,
+    /// Keep only registered PE addresses that belong to the PE's association, and reject
+    /// registrations left without one: on (default, as RSPLIB) or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    verify_pe_addresses: Option<bool>,
+    /// Accept ENRP peers that announce themselves (PRESENCE from unconfigured registrars):
+    /// on (default) or off (only --peer registrars).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    discover_peers: Option<bool>,
+    /// Most pools in the handlespace (default 1048576).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    max_pools: Option<usize>,
+    /// Most PEs in the handlespace (default 4194304).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    max_pes: Option<usize>,
+    /// Most PEs in one pool (default 1048576).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    max_pes_per_pool: Option<usize>,
+    /// Most PEs this registrar is home registrar for (default 100000).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    max_owned_pes: Option<usize>,
+    /// Most PEs registered from one address (default 1024).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    max_pes_per_address: Option<usize>,
+    /// Most ENRP peers (default 64).
+    #[arg(long, value_name = "N", value_parser = parse_limit)]
+    max_peers: Option<usize>,
     /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -149,6 +192,21 @@ impl RegistrarArgs {
             metrics: self.metrics,
             csp_server: self.csp_server,
             csp_interval: self.csp_interval,
+            security: Security {
+                allow_register: (!self.allow_register.is_empty())
+                    .then(|| self.allow_register.clone()),
+                allow_resolve: (!self.allow_resolve.is_empty()).then(|| self.allow_resolve.clone()),
+                resolution_rate: self.resolution_rate,
+                unreachable_rate: self.unreachable_rate,
+                verify_pe_addresses: self.verify_pe_addresses,
+                discover_peers: self.discover_peers,
+                max_pools: self.max_pools,
+                max_pes: self.max_pes,
+                max_pes_per_pool: self.max_pes_per_pool,
+                max_owned_pes: self.max_owned_pes,
+                max_pes_per_address: self.max_pes_per_address,
+                max_peers: self.max_peers,
+            },
         }
     }
 }

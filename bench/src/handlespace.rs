@@ -24,7 +24,7 @@ use crate::Opts;
 use crate::report::{Better, Row};
 
 /// SplitMix64: a small deterministic RNG for the benchmark.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl RngCore for SplitMix {
     fn next_u32(&mut self) -> u32 {

@@ -11,6 +11,7 @@
 mod report;
 
 mod handlespace;
+mod registrar;
 mod sctp;
 mod wire;
 
@@ -31,6 +32,11 @@ const SUITES: &[(&str, &str, Suite)] = &[
         "handlespace",
         "RSerPool handlespace: registrations, resolutions, memory per PE",
         handlespace::run,
+    ),
+    (
+        "registrar",
+        "rsp registrar through SCTP: registrations/s, resolutions/s with 10k PEs, memory per PE",
+        registrar::run,
     ),
     (
         "sctp",

@@ -23,6 +23,7 @@ use dataplane::runtime::socket::{
 use dataplane::runtime::{IdleMode, LinkSpec, RuntimeConfig, random_seed};
 use dataplane::signal::TerminationSignals;
 use dataplane::udp::UdpConfig;
+use rserpool::handlespace::{Handlespace, HandlespaceConfig};
 use rserpool::wire::{
     EnrpBody, EnrpMessage, PPID_ENRP, PoolElement, PoolHandle, RegistrarId, ServerInformation,
     TransportParameter, TransportUse,
@@ -288,8 +289,9 @@ fn dump(
         receiver: RegistrarId::UNDEFINED,
         body: EnrpBody::Presence {
             reply_required: true,
-            // We own no PEs: the ownership checksum of nothing (RFC 5353 §3.1.1).
-            checksum: 0,
+            // We own no PEs: the ownership checksum of nothing (RFC 5353 §2.1), so the
+            // registrar's audit finds nothing to re-request.
+            checksum: Handlespace::new(HandlespaceConfig::default()).ownership_checksum(own),
             server_information: ServerInformation {
                 server_id: own,
                 transport: TransportParameter::sctp(

@@ -1132,3 +1132,115 @@ fn access_lists_and_rate_limits_of_rsp_registrar_hold_over_real_associations() {
         reg.log()
     );
 }
+
+/// The handlespace of the registrar at ENRP `enrp`/UDP `udp`, from `rsp hsdump --json`.
+fn hsdump(enrp: u16, udp: u16) -> serde_json::Value {
+    let target = format!("127.0.0.1:{enrp}/{udp}");
+    // One identity for every dump: the registrars see one extra peer, not one per call.
+    let out = run(&[
+        "hsdump",
+        &target,
+        "--json",
+        "--timeout",
+        "10",
+        "--identifier",
+        "0x7e57",
+    ]);
+    assert!(
+        out.status.success(),
+        "hsdump {target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("hsdump prints JSON")
+}
+
+/// The home registrar of PE `id` in a dump, if the PE is there.
+fn home_of(dump: &serde_json::Value, id: u32) -> Option<u64> {
+    dump["pools"]
+        .as_array()?
+        .iter()
+        .flat_map(|p| p["pool_elements"].as_array().into_iter().flatten())
+        .find(|pe| pe["identifier"] == id)
+        .and_then(|pe| pe["home_registrar"].as_u64())
+}
+
+#[test]
+fn a_killed_registrar_is_taken_over_by_exactly_one_peer_over_real_associations() {
+    let udp = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let enrp = [9941, 9942, 9943];
+    let peers_of = |i: usize| -> Vec<(u16, u16)> {
+        (0..3)
+            .filter(|&j| j != i)
+            .map(|j| (enrp[j], udp[j]))
+            .collect()
+    };
+    let mut regs = [
+        RegistrarProcess::start("registrar 1", 1, udp[0], enrp[0], &peers_of(0), &[]),
+        RegistrarProcess::start("registrar 2", 2, udp[1], enrp[1], &peers_of(1), &[]),
+        RegistrarProcess::start("registrar 3", 3, udp[2], enrp[2], &peers_of(2), &[]),
+    ];
+    for r in &mut regs {
+        r.wait_for_log("serving", Duration::from_secs(40));
+    }
+    let (_rt, sockets) = test_endpoint();
+    let pool = PoolHandle::from("TakeoverPool");
+    let pe = asap_association(&sockets, regs[0].udp_port);
+    send_asap(&pe, &registration(&pool, 0x7a));
+    let accepted = recv_asap(&pe, Duration::from_secs(10), |m| {
+        matches!(m, AsapMessage::RegistrationResponse { .. })
+    });
+    assert!(
+        matches!(
+            accepted,
+            Some(AsapMessage::RegistrationResponse { reject: false, .. })
+        ),
+        "{accepted:?}"
+    );
+    // Every registrar knows the PE with home 1.
+    let until = Instant::now() + Duration::from_secs(30);
+    while [1, 2]
+        .iter()
+        .any(|&i| home_of(&hsdump(enrp[i], udp[i]), 0x7a) != Some(1))
+    {
+        assert!(Instant::now() < until, "the registration did not propagate");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Registrar 1 dies without a word (SIGKILL): its peers notice the missing PRESENCE,
+    // one takes it over (the lower identifier wins a race) and becomes the PE's home.
+    let _ = regs[0].child.kill();
+    let _ = regs[0].child.wait();
+    let until = Instant::now() + Duration::from_secs(60);
+    let new_home = loop {
+        let homes = [
+            home_of(&hsdump(enrp[1], udp[1]), 0x7a),
+            home_of(&hsdump(enrp[2], udp[2]), 0x7a),
+        ];
+        if let [Some(a), Some(b)] = homes
+            && a == b
+            && a != 1
+        {
+            break a;
+        }
+        assert!(
+            Instant::now() < until,
+            "no takeover in 60 s: {homes:?}\n{}\n{}",
+            regs[1].log(),
+            regs[2].log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(new_home == 2 || new_home == 3, "home {new_home}");
+    let winners: Vec<usize> = [1, 2]
+        .into_iter()
+        .filter(|&i| regs[i].log().contains("took over PR:00000001: now home"))
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one takeover\n{}\n{}",
+        regs[1].log(),
+        regs[2].log()
+    );
+    assert_eq!(winners[0] as u64 + 1, new_home);
+}

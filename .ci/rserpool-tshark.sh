@@ -11,3 +11,5 @@ fi
 tshark --version | head -n 1
 timeout 900 cargo test -p rserpool --test tshark -- --ignored
 timeout 900 cargo test -p rserpool --test registrar_tshark -- --ignored
+# Real `rsp registrar` processes: their --pcap captures must be tshark-clean ASAP/ENRP.
+timeout 900 cargo test -p appliance --test registrar -- --ignored registrar_captures

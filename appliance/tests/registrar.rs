@@ -1244,3 +1244,139 @@ fn a_killed_registrar_is_taken_over_by_exactly_one_peer_over_real_associations()
     );
     assert_eq!(winners[0] as u64 + 1, new_home);
 }
+
+/// `tshark -r FILE -Y FILTER` line count, decoding the UDP ports as SCTP.
+fn tshark_count(file: &std::path::Path, udp_ports: &[u16], filter: &str) -> usize {
+    let mut c = Command::new("tshark");
+    c.args(["-n", "-o", "sctp.checksum:CRC-32C", "-r"])
+        .arg(file);
+    for p in udp_ports {
+        c.args(["-d", &format!("udp.port=={p},sctp")]);
+    }
+    let out = c.args(["-Y", filter]).output().expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "tshark -Y {filter}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Three `rsp registrar` processes capture what they send and receive (`--pcap`): a PE
+/// registers and deregisters, a PU resolves, `rsp hsdump` downloads a handle table; every
+/// capture must be tshark-clean (CRC32c, no malformed packet, no error) and decode as ASAP
+/// and ENRP. Needs tshark: run by `.ci/rserpool-tshark.sh`.
+#[test]
+#[ignore = "needs tshark; run by .ci/rserpool-tshark.sh"]
+fn registrar_captures_are_tshark_clean_asap_and_enrp() {
+    let dir = std::env::temp_dir().join(format!("rsp-registrar-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("capture directory");
+    let udp = [free_udp_port(), free_udp_port(), free_udp_port()];
+    let enrp = [9951, 9952, 9953];
+    let pcaps: Vec<_> = (0..3)
+        .map(|i| dir.join(format!("registrar{i}.pcap")))
+        .collect();
+    let peers_of = |i: usize| -> Vec<(u16, u16)> {
+        (0..3)
+            .filter(|&j| j != i)
+            .map(|j| (enrp[j], udp[j]))
+            .collect()
+    };
+    let extra = |i: usize| ["--pcap".to_owned(), pcaps[i].display().to_string()];
+    let mut regs = [
+        RegistrarProcess::start("registrar 1", 1, udp[0], enrp[0], &peers_of(0), &extra(0)),
+        RegistrarProcess::start("registrar 2", 2, udp[1], enrp[1], &peers_of(1), &extra(1)),
+        RegistrarProcess::start("registrar 3", 3, udp[2], enrp[2], &peers_of(2), &extra(2)),
+    ];
+    for r in &mut regs {
+        r.wait_for_log("serving", Duration::from_secs(40));
+    }
+    let (rt, sockets) = test_endpoint();
+    let test_udp = rt.local_udp_port().expect("UDP encapsulation");
+    let pool = PoolHandle::from("CapturePool");
+    let pe = asap_association(&sockets, regs[0].udp_port);
+    send_asap(&pe, &registration(&pool, 0xca));
+    assert!(
+        recv_asap(&pe, Duration::from_secs(10), |m| matches!(
+            m,
+            AsapMessage::RegistrationResponse { reject: false, .. }
+        ))
+        .is_some()
+    );
+    let pu = asap_association(&sockets, regs[2].udp_port);
+    resolve_until(&pu, &pool, Duration::from_secs(30), |pes| !pes.is_empty());
+    let until = Instant::now() + Duration::from_secs(30);
+    while home_of(&hsdump(enrp[1], udp[1]), 0xca) != Some(1) {
+        assert!(Instant::now() < until, "registrar 2 never had the PE");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    send_asap(
+        &pe,
+        &AsapMessage::Deregistration {
+            pool_handle: pool.clone(),
+            identifier: PeIdentifier(0xca),
+        },
+    );
+    assert!(
+        recv_asap(&pe, Duration::from_secs(10), |m| matches!(
+            m,
+            AsapMessage::DeregistrationResponse { .. }
+        ))
+        .is_some()
+    );
+    // A few PRESENCE rounds, then a clean stop so the captures are complete.
+    std::thread::sleep(Duration::from_secs(3));
+    for r in &mut regs {
+        assert!(
+            r.terminate().is_some_and(|s| s.success()),
+            "{} did not stop cleanly",
+            r.name
+        );
+    }
+    let ports = [udp[0], udp[1], udp[2], test_udp];
+    let ports_text: Vec<String> = ports.iter().map(ToString::to_string).collect();
+    for (i, pcap) in pcaps.iter().enumerate() {
+        let check = Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../.ci/lib/tshark-check.sh"
+            ))
+            .arg(pcap)
+            .args(&ports_text)
+            .output()
+            .expect("tshark-check runs");
+        assert!(
+            check.status.success(),
+            "registrar {}: {}{}",
+            i + 1,
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        // ENRP between the registrars: PRESENCE everywhere.
+        assert!(
+            tshark_count(pcap, &ports, "enrp.message_type == 1") > 0,
+            "registrar {}: no ENRP PRESENCE",
+            i + 1
+        );
+    }
+    // The PE's registration and deregistration at registrar 1, the resolution at 3, the
+    // handle table download and the handle updates between them.
+    for (file, filter) in [
+        (&pcaps[0], "asap.message_type == 1"),
+        (&pcaps[0], "asap.message_type == 2"),
+        (&pcaps[0], "asap.message_type == 3"),
+        (&pcaps[0], "asap.message_type == 4"),
+        (&pcaps[0], "enrp.message_type == 4"),
+        (&pcaps[2], "asap.message_type == 5"),
+        (&pcaps[2], "asap.message_type == 6"),
+        (&pcaps[1], "enrp.message_type == 2"),
+        (&pcaps[1], "enrp.message_type == 3"),
+    ] {
+        assert!(
+            tshark_count(file, &ports, filter) > 0,
+            "{}: nothing matches {filter}",
+            file.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

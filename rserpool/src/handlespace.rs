@@ -547,7 +547,7 @@ impl Handlespace {
     /// re-arms it with [`Handlespace::set_timer`] for PEs it owns.
     ///
     /// A re-registration keeps the PE's selection position and resets its accumulated
-    /// degradation (RFC 5356 §3.2.2).
+    /// degradation (RFC 5356 §5.2).
     pub fn register(
         &mut self,
         now: Timestamp,
@@ -571,7 +571,7 @@ impl Handlespace {
         let pool_idx = match self.pool_index(handle.as_bytes()) {
             Some(i) => {
                 let pool = self.pool(i).ok_or(RegistrationError::LackOfResources)?;
-                // RFC 5352 §3.1 / RFC 5356 §2: the pool's policy is fixed by its first PE.
+                // RFC 5352 §3.1: the pool's policy is fixed by its first PE.
                 if pool.policy_type != pe.policy.policy_type {
                     return Err(RegistrationError::InconsistentPolicy {
                         pool: pool.policy_type,

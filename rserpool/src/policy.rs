@@ -10,7 +10,7 @@
 //!   renewed each time a PE is chosen. Choosing takes the first `k`; the first
 //!   [`Policy::max_increment`] of them get a new sequence number (they move behind their
 //!   equals: "round robin among equal") and their [`Policy::on_selected`] update (e.g. the
-//!   load degradation of RFC 5356 §3.2.2 accumulates). Round Robin, Weighted Round Robin,
+//!   load degradation of RFC 5356 §5.2 accumulates). Round Robin, Weighted Round Robin,
 //!   Priority and all Least Used variants are ordered.
 //! - **Weighted** ([`Selection::Weighted`]): each PE has a weight ([`Policy::weight`]); `k`
 //!   PEs are drawn without replacement, each with probability proportional to its weight
@@ -24,12 +24,12 @@
 //!
 //! Applications add policies by implementing [`Policy`] and registering them in a
 //! [`PolicyRegistry`]; a registrar accepts a registration only when the registry knows its
-//! policy type (RFC 5356 §2: unknown policies are rejected).
+//! policy type (unknown policies are rejected, as in RSPLIB).
 //!
 //! Semantics follow RSPLIB where the RFC leaves room:
 //! - Weighted Round Robin: a PE of weight `w` is chosen `w` times per round (weight 0
 //!   counts as 1); a PE joining mid-way starts in the current round.
-//! - Priority (RFC 5356 §3.1.5): highest priority first; round robin among equal ones.
+//! - Priority (RFC 5356 §4.5): highest priority first; round robin among equal ones.
 //! - Priority Least Used: key = load + load degradation (the degradation field acts as a
 //!   static offset); "with Degradation" variants add the accumulated degradation.
 //! - Degradation accumulates by the PE's load degradation on each selection (saturating
@@ -259,7 +259,7 @@ impl Policy for BuiltinPolicy {
             | PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION
             | PolicyType::RANDOMIZED_PRIORITY_LEAST_USED
             | PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => Selection::Weighted,
-            // RFC 5356 §3.1.1: cyclic order; a ring gives the same order as RSPLIB's
+            // RFC 5356 §4.1: cyclic order; a ring gives the same order as RSPLIB's
             // sequence numbers without a tree.
             PolicyType::ROUND_ROBIN => Selection::Cyclic,
             _ => Selection::Ordered,
@@ -276,13 +276,13 @@ impl Policy for BuiltinPolicy {
             PolicyType::WEIGHTED_ROUND_ROBIN => {
                 return (u128::from(s.round) << 32) | u128::from(s.virtual_counter);
             }
-            // RFC 5356 §3.1.5: highest priority first.
+            // RFC 5356 §4.5: highest priority first.
             PolicyType::PRIORITY => MAX - u64::from(s.weight),
-            // RFC 5356 §3.2.1: least load first.
+            // RFC 5356 §5.1: least load first.
             PolicyType::LEAST_USED => load,
-            // RFC 5356 §3.2.2: load plus accumulated degradation.
+            // RFC 5356 §5.2: load plus accumulated degradation.
             PolicyType::LEAST_USED_DEGRADATION => sat(load + deg),
-            // RFC 5356 §3.2.3: load plus load degradation.
+            // RFC 5356 §5.3: load plus load degradation.
             PolicyType::PRIORITY_LEAST_USED => sat(load + ldeg),
             PolicyType::PRIORITY_LEAST_USED_DEGRADATION => sat(load + ldeg + deg),
             PolicyType::LEAST_USED_DPF => sat(load + dpf_penalty(s)),
@@ -304,7 +304,7 @@ impl Policy for BuiltinPolicy {
         let fraction = |sub: u64| MAX.saturating_sub(sub).max(1);
         match self.ty {
             PolicyType::RANDOM => 1,
-            // RFC 5356 §3.1.4: probability proportional to the weight.
+            // RFC 5356 §4.4: probability proportional to the weight.
             PolicyType::WEIGHTED_RANDOM => u64::from(s.weight),
             PolicyType::WEIGHTED_RANDOM_DPF => {
                 let w = u128::from(s.weight);
@@ -317,7 +317,7 @@ impl Policy for BuiltinPolicy {
                     u64::try_from(w - penalty).unwrap_or(MAX)
                 }
             }
-            // RFC 5356 §3.2.4: probability proportional to (max - load).
+            // RFC 5356 §5.4: probability proportional to (max - load).
             PolicyType::RANDOMIZED_LEAST_USED => fraction(load),
             PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION => fraction(load + deg),
             PolicyType::RANDOMIZED_PRIORITY_LEAST_USED => fraction(load + ldeg),
@@ -351,7 +351,7 @@ impl Policy for BuiltinPolicy {
             }
         }
         if self.accumulates_degradation() {
-            // RFC 5356 §3.2.2: degradation grows with each selection until re-registration.
+            // RFC 5356 §5.2: degradation grows with each selection until re-registration.
             s.degradation = s.degradation.saturating_add(s.load_degradation);
         }
     }
@@ -680,7 +680,7 @@ impl PoolSelector {
     }
 
     /// Updates a PE's policy information. A re-registration resets the accumulated
-    /// degradation (RFC 5356 §3.2.2); the PE keeps its place in a round-robin cycle.
+    /// degradation (RFC 5356 §5.2); the PE keeps its place in a round-robin cycle.
     pub fn update(&mut self, slot: u32, info: &PolicyInfo, reregistration: bool) {
         if self.state(slot).is_none() {
             self.insert(slot, info);

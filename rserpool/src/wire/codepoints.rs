@@ -181,26 +181,26 @@ impl ParameterType {
 }
 
 codepoint! {
-    /// Pool member selection policy types (RFC 5356 §3.1-3.3, IANA, and RSPLIB's private
+    /// Pool member selection policy types (RFC 5356 §4-5, IANA, and RSPLIB's private
     /// range 0xb000xxxx).
     PolicyType(u32) {
-        /// Round Robin (RFC 5356 §3.1.1).
+        /// Round Robin (RFC 5356 §4.1).
         ROUND_ROBIN = 0x0000_0001, "RoundRobin";
-        /// Weighted Round Robin (RFC 5356 §3.1.2).
+        /// Weighted Round Robin (RFC 5356 §4.2).
         WEIGHTED_ROUND_ROBIN = 0x0000_0002, "WeightedRoundRobin";
-        /// Random (RFC 5356 §3.1.3).
+        /// Random (RFC 5356 §4.3).
         RANDOM = 0x0000_0003, "Random";
-        /// Weighted Random (RFC 5356 §3.1.4).
+        /// Weighted Random (RFC 5356 §4.4).
         WEIGHTED_RANDOM = 0x0000_0004, "WeightedRandom";
-        /// Priority (RFC 5356 §3.1.5).
+        /// Priority (RFC 5356 §4.5).
         PRIORITY = 0x0000_0005, "Priority";
-        /// Least Used (RFC 5356 §3.2.1).
+        /// Least Used (RFC 5356 §5.1).
         LEAST_USED = 0x4000_0001, "LeastUsed";
-        /// Least Used with Degradation (RFC 5356 §3.2.2).
+        /// Least Used with Degradation (RFC 5356 §5.2).
         LEAST_USED_DEGRADATION = 0x4000_0002, "LeastUsedDegradation";
-        /// Priority Least Used (RFC 5356 §3.2.3).
+        /// Priority Least Used (RFC 5356 §5.3).
         PRIORITY_LEAST_USED = 0x4000_0003, "PriorityLeastUsed";
-        /// Randomized Least Used (RFC 5356 §3.2.4).
+        /// Randomized Least Used (RFC 5356 §5.4).
         RANDOMIZED_LEAST_USED = 0x4000_0004, "RandomizedLeastUsed";
         /// RSPLIB: Randomized Priority Least Used.
         RANDOMIZED_PRIORITY_LEAST_USED = 0xb000_1001, "RandomizedPriorityLeastUsed";

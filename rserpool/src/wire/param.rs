@@ -325,7 +325,7 @@ impl TransportParameter {
 
 impl_encode!(TransportParameter);
 
-/// Pool member selection policy information (RFC 5354 §3.8, RFC 5356 §3, RSPLIB).
+/// Pool member selection policy information (RFC 5354 §3.8, RFC 5356 §4-5, RSPLIB).
 ///
 /// One flat struct for every policy type; [`PolicyInfo::fields`] gives the wire layout
 /// (which 32-bit fields follow the type, in order). Fields a type does not carry stay zero.
@@ -341,7 +341,7 @@ impl_encode!(TransportParameter);
 /// | LUD-DPF, PLU-DPF, PLUD-DPF | load, load degradation, load DPF, distance |
 /// | WRand-DPF | weight, weight DPF, distance |
 ///
-/// Load, degradation and DPF values are fractions of `0xffffffff` (RFC 5356 §3.2); the
+/// Load, degradation and DPF values are fractions of `0xffffffff` (RFC 5356 §3.1); the
 /// distance is in milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PolicyInfo {

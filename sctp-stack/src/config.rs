@@ -278,6 +278,14 @@ pub struct EndpointConfig {
     /// address of our packets. The driver must be able to send from and receive on every
     /// address listed; wildcard, multicast and broadcast addresses are rejected.
     pub local_addresses: Vec<IpAddr>,
+    /// Whether packets for a port this endpoint neither listens on nor uses in an
+    /// association get the out-of-the-blue answers of RFC 9260 §8.4 (ABORT, SHUTDOWN
+    /// COMPLETE). True (the default) when the endpoint owns the transport, as with UDP
+    /// encapsulation. Set it to false when other SCTP stacks share the transport: every raw
+    /// IP protocol 132 socket of a host sees every SCTP packet, so an endpoint answering for
+    /// ports it does not own would abort the associations of another process on the host.
+    /// Such packets are then dropped and counted in `EndpointStats::foreign_port`.
+    pub answer_foreign_ports: bool,
 }
 
 impl Default for EndpointConfig {
@@ -292,6 +300,7 @@ impl Default for EndpointConfig {
             max_pending_replies: 256,
             max_init_size: 1500,
             local_addresses: Vec::new(),
+            answer_foreign_ports: true,
         }
     }
 }

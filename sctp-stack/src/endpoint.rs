@@ -192,6 +192,9 @@ pub struct EndpointStats {
     pub bad_packets: u64,
     /// Out-of-the-blue packets (no association, not a handshake packet).
     pub out_of_the_blue: u64,
+    /// Dropped unanswered: addressed to a port this endpoint neither listens on nor uses,
+    /// with [`EndpointConfig::answer_foreign_ports`] off (another stack's packet).
+    pub foreign_port: u64,
     /// INIT chunks answered with INIT ACK.
     pub init_acks_sent: u64,
     /// COOKIE ECHOs refused (bad MAC, stale, wrong tags or ports).
@@ -241,6 +244,8 @@ pub struct Endpoint {
     rng: ChaCha20Rng,
     secrets: CookieSecrets,
     listeners: Vec<u16>,
+    /// Live associations per local port (which ports this endpoint uses).
+    local_ports: HashMap<u16, u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
@@ -273,6 +278,7 @@ impl Endpoint {
             rng,
             secrets,
             listeners: Vec::new(),
+            local_ports: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -495,6 +501,11 @@ impl Endpoint {
             || pkt.destination_port() == 0
         {
             self.stats.bad_packets += 1;
+            return;
+        }
+        if !self.config.answer_foreign_ports && !self.owns_port(pkt.destination_port()) {
+            // Another SCTP stack's packet on a shared transport (raw IP): not ours to answer.
+            self.stats.foreign_port += 1;
             return;
         }
         let Some(first) = chunk::first_chunk(&pkt) else {
@@ -1081,8 +1092,14 @@ impl Endpoint {
         }
     }
 
+    /// Whether `port` is one this endpoint listens on or an association of it uses.
+    fn owns_port(&self, port: u16) -> bool {
+        self.listeners.contains(&port) || self.local_ports.contains_key(&port)
+    }
+
     fn place(&mut self, id: AssociationId, assoc: Box<Association>) {
         if let Some(slot) = self.slots.get_mut(id.index as usize) {
+            *self.local_ports.entry(assoc.local_port).or_insert(0) += 1;
             slot.assoc = Some(assoc);
             slot.registered = None;
             slot.in_ready = false;
@@ -1243,6 +1260,15 @@ impl Endpoint {
         slot.in_ready = false;
         let tag = slot.tag;
         let addrs = core::mem::take(&mut slot.addrs);
+        let local_port = slot.assoc.as_ref().map(|a| a.local_port);
+        if let Some(p) = local_port
+            && let Some(n) = self.local_ports.get_mut(&p)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.local_ports.remove(&p);
+            }
+        }
         if self.by_tag.get(&tag) == Some(&id) {
             self.by_tag.remove(&tag);
         }

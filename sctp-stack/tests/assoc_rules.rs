@@ -7,7 +7,7 @@ mod assoc_util;
 use std::time::Duration;
 
 use assoc_util::*;
-use sctp_stack::sim::LinkConfig;
+use sctp_stack::sim::{LinkConfig, Network};
 use sctp_stack::{AbortReason, AssociationState, Event};
 
 fn setup(
@@ -92,6 +92,35 @@ fn an_out_of_the_blue_packet_is_answered_with_a_reflected_abort() {
     // §8.4 (8): the packet's tag, reflected with the T bit.
     assert_eq!(r[0].vtag, 0xfeed);
     assert_eq!(r[0].chunks[0].flags & 1, 1);
+}
+
+#[test]
+fn with_a_shared_transport_only_packets_for_our_ports_are_answered() {
+    // B shares its transport with other SCTP stacks (raw IP): it answers for the port it
+    // listens on and the ports its associations use, never for anyone else's.
+    let mut net = Network::new(65);
+    net.add_node(endpoint(66, fast_config()), &[addr_a()]);
+    let mut cb = sctp_stack::EndpointConfig::with_seed([67; 32]);
+    cb.association = fast_config();
+    cb.answer_foreign_ports = false;
+    net.add_node(sctp_stack::Endpoint::new(cb).unwrap(), &[addr_b()]);
+    net.set_links(A, B, LinkConfig::default());
+    net.node(B).endpoint.listen(PORT).unwrap();
+    let log = record(&mut net, |_| false);
+    let who = || chunk(ct::DATA, 0x03, &data_value(1, 0, 0, 0, b"who?"));
+    // Another process's port: neither the stray DATA nor an INIT gets an answer.
+    inject(&mut net, A, &build(40000, 40001, 0xfeed, &[who()]));
+    let init = chunk(ct::INIT, 0, &init_value(0x1234, 65536, 10, 10, 1, &[]));
+    inject(&mut net, A, &build(40000, 40001, 0, &[init]));
+    net.run_for(Duration::from_millis(10));
+    assert!(replies_from(&log, B).is_empty());
+    assert_eq!(net.node(B).endpoint.stats().foreign_port, 2);
+    // Our listening port: the out-of-the-blue DATA is answered as RFC 9260 §8.4 says.
+    inject(&mut net, A, &build(40000, PORT, 0xfeed, &[who()]));
+    net.run_for(Duration::from_millis(10));
+    let r = replies_from(&log, B);
+    assert_eq!(r.len(), 1);
+    assert!(r[0].has(ct::ABORT));
 }
 
 #[test]

@@ -515,6 +515,11 @@ impl Runtime {
             let mut ec = config.endpoint.clone();
             ec.shard = i as u32;
             ec.shard_count = n as u32;
+            // Every raw IP socket of the host sees every SCTP packet: other processes' ports
+            // are not ours to answer (no ABORT for their associations).
+            if matches!(backend, Backend::RawPoll | Backend::RawUring) {
+                ec.answer_foreign_ports = false;
+            }
             // Distinct random streams per shard from one seed.
             for (k, b) in (i as u64).to_le_bytes().iter().enumerate() {
                 ec.rng_seed[24 + k] ^= b;

@@ -632,9 +632,16 @@ impl Handlespace {
                 let Some((old_owner, old_asap, old_timer)) = old else {
                     return Err(RegistrationError::LackOfResources);
                 };
-                // RFC 5352 §3.1: an identifier in use by another PE endpoint.
+                // RFC 5352 §3.1: an identifier in use by another PE endpoint. The same
+                // endpoint may be seen with fewer or more of its addresses (a multi-homed PE
+                // whose home registrar changed sees only the addresses of the new
+                // association), so only disjoint address sets tell two endpoints apart.
                 if let (Some(a), Some(b)) = (&old_asap, &pe.asap_transport)
-                    && a.addresses != b.addresses
+                    && !a.addresses.iter().any(|x| {
+                        b.addresses
+                            .iter()
+                            .any(|y| x.to_canonical() == y.to_canonical())
+                    })
                     && old_owner == pe.home_registrar
                 {
                     return Err(RegistrationError::NonUniqueIdentifier);

@@ -56,6 +56,44 @@ fn registration_creates_pool_and_reregistration_updates() {
 }
 
 #[test]
+fn a_known_identifier_from_another_endpoint_is_non_unique_but_a_subset_of_addresses_is_the_same_pe()
+{
+    let mut hs = hs();
+    let t = Timestamp::ZERO;
+    let v4: IpAddr = "198.18.0.2".parse().unwrap();
+    let v6: IpAddr = "fd00:18::2".parse().unwrap();
+    let with_asap = |addrs: Vec<IpAddr>| {
+        let mut p = pe(5, 9, PolicyInfo::round_robin());
+        p.asap_transport = Some(TransportParameter::sctp(
+            4000,
+            TransportUse::DATA_ONLY,
+            addrs,
+        ));
+        p
+    };
+    // A multi-homed PE, known with both addresses (e.g. from its old home's handle update).
+    assert_eq!(
+        hs.register(t, &h("EchoPool"), with_asap(vec![v4, v6])),
+        Ok(Registered::New)
+    );
+    // It re-registers over an association that shows one of them: the same PE.
+    assert_eq!(
+        hs.register(t, &h("EchoPool"), with_asap(vec![v4])),
+        Ok(Registered::Updated)
+    );
+    // Another endpoint claiming the identifier: refused.
+    assert_eq!(
+        hs.register(
+            t,
+            &h("EchoPool"),
+            with_asap(vec!["198.18.7.7".parse().unwrap()])
+        ),
+        Err(RegistrationError::NonUniqueIdentifier)
+    );
+    assert_eq!(hs.pe_count(), 1);
+}
+
+#[test]
 fn inconsistent_policy_is_rejected_with_its_operation_error() {
     let mut hs = hs();
     let t = Timestamp::ZERO;

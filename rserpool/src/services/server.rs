@@ -1,0 +1,627 @@
+//! The PE side of RSPLIB's services: a [`ServiceHost`] runs one state machine per session
+//! of a [`session::Server`](crate::session::Server).
+//!
+//! # Call contract
+//!
+//! 1. [`ServiceHost::new`] with a [`ServiceConfig`] (which service, its parameters).
+//! 2. Feed every [`server::Event`](crate::session::server::Event) of the session core to
+//!    [`ServiceHost::handle_event`] (events that are not about sessions are ignored) and
+//!    call [`ServiceHost::handle_timeout`] at [`ServiceHost::poll_timeout`].
+//! 3. Drain [`ServiceHost::poll_output`] and apply each output to its session with
+//!    [`ServiceOutput::apply_to_server`], or let [`ServiceHost::drive`] do both.
+//!
+//! # Services
+//!
+//! - Echo (RFC 862): every message goes back unchanged, with its PPID.
+//! - Discard (RFC 863): messages are counted and dropped.
+//! - Daytime (RFC 867): one line with the UTC date and time, then the session is closed.
+//!   The wall clock is `now` plus [`ServiceConfig::unix_epoch_offset`] (the driver's epoch
+//!   in Unix time): the host never reads a clock.
+//! - CharGen (RFC 864): the rotating 72-character lines, [`ServiceConfig::chargen_lines`]
+//!   lines per message every [`ServiceConfig::chargen_interval`]; input is discarded.
+//! - PingPong (PPID 33): each Ping is answered with a Pong carrying the session's reply
+//!   number (starting at 1), followed by an ASAP_COOKIE with the next reply number; a
+//!   COOKIE_ECHO continues the sequence on this PE.
+//! - CalcApp (PPID 34): a processor-sharing capacity model shared by all sessions. The PE
+//!   computes [`ServiceConfig::calcapp_capacity`] calculations per second split evenly
+//!   over the running jobs; at most [`ServiceConfig::calcapp_max_jobs`] jobs run, further
+//!   requests are rejected. Running jobs send a cookie (job id, size, completed) every
+//!   [`ServiceConfig::calcapp_cookie_interval`]; a COOKIE_ECHO resumes the job from its
+//!   cookie; keep-alives are answered; a finished job sends Complete and a last cookie
+//!   marking it finished (so an echo of it resumes nothing).
+
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+
+use super::wire::{
+    CalcAppCookie, CalcAppMessage, CalcAppType, PPID_CALCAPP, PPID_PINGPONG, PingPongCookie,
+    PingPongMessage,
+};
+use super::{PPID_PLAIN, ServiceOutput};
+use crate::Timestamp;
+use crate::session::server::Event;
+use crate::session::{Server, SessionId};
+
+/// Which service a [`ServiceHost`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceKind {
+    /// RFC 862 Echo.
+    Echo,
+    /// RFC 863 Discard.
+    Discard,
+    /// RFC 867 Daytime.
+    Daytime,
+    /// RFC 864 Character Generator.
+    CharGen,
+    /// RSPLIB PingPong.
+    PingPong,
+    /// RSPLIB CalcApp.
+    CalcApp,
+}
+
+/// Everything a [`ServiceHost`] can be told; [`ServiceConfig::new`] gives the defaults
+/// documented on the fields.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The service.
+    pub kind: ServiceKind,
+    /// Most sessions tracked (default 4096); more are closed at once.
+    pub max_sessions: usize,
+    /// Daytime: the Unix time of the driver's epoch (`Timestamp::ZERO`). Default: zero.
+    pub unix_epoch_offset: Duration,
+    /// CharGen: lines per message (default 10).
+    pub chargen_lines: usize,
+    /// CharGen: pause between messages (default 10 ms).
+    pub chargen_interval: Duration,
+    /// CalcApp: calculations per second of this PE, shared by its jobs (default 1e6).
+    pub calcapp_capacity: f64,
+    /// CalcApp: most jobs at once (default 4).
+    pub calcapp_max_jobs: usize,
+    /// CalcApp: cookie interval of a running job (default 1 s).
+    pub calcapp_cookie_interval: Duration,
+}
+
+impl ServiceConfig {
+    /// A configuration for `kind` with the defaults documented on the fields.
+    pub fn new(kind: ServiceKind) -> Self {
+        ServiceConfig {
+            kind,
+            max_sessions: 4096,
+            unix_epoch_offset: Duration::ZERO,
+            chargen_lines: 10,
+            chargen_interval: Duration::from_millis(10),
+            calcapp_capacity: 1e6,
+            calcapp_max_jobs: 4,
+            calcapp_cookie_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters (monotonic).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceStats {
+    /// Sessions served.
+    pub sessions: u64,
+    /// Sessions closed at once because `max_sessions` were tracked.
+    pub sessions_refused: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Cookies sent.
+    pub cookies_sent: u64,
+    /// Messages that did not decode, or of a type the service does not take.
+    pub malformed: u64,
+    /// Cookie echoes accepted.
+    pub cookie_echoes: u64,
+    /// Cookie echoes that did not parse (garbage, another service's cookie).
+    pub bad_cookies: u64,
+    /// CalcApp jobs accepted (new, resumed from a cookie).
+    pub jobs_accepted: u64,
+    /// CalcApp jobs resumed from a cookie.
+    pub jobs_resumed: u64,
+    /// CalcApp requests rejected (capacity).
+    pub jobs_rejected: u64,
+    /// CalcApp jobs completed.
+    pub jobs_completed: u64,
+    /// CalcApp keep-alives answered.
+    pub keep_alives: u64,
+}
+
+/// A CalcApp job running in the shared capacity model.
+#[derive(Debug, Clone)]
+struct Job {
+    id: u32,
+    size: u64,
+    /// Calculations done (fractional, as the model advances continuously).
+    completed: f64,
+    next_cookie: Timestamp,
+}
+
+/// One session's state machine.
+#[derive(Debug, Clone)]
+enum SessionState {
+    Echo,
+    Discard,
+    Daytime,
+    CharGen { next: Timestamp, line: usize },
+    PingPong { reply_no: u64 },
+    CalcApp { job: Option<Job> },
+}
+
+/// Runs one service for every session of a server (see the [module docs](self)).
+#[derive(Debug)]
+pub struct ServiceHost {
+    config: ServiceConfig,
+    sessions: BTreeMap<SessionId, SessionState>,
+    /// CalcApp: when the model was last advanced.
+    advanced: Timestamp,
+    outputs: VecDeque<(SessionId, ServiceOutput)>,
+    stats: ServiceStats,
+}
+
+impl ServiceHost {
+    /// A host for `config.kind` starting at `now`.
+    pub fn new(config: ServiceConfig, now: Timestamp) -> Self {
+        ServiceHost {
+            config,
+            sessions: BTreeMap::new(),
+            advanced: now,
+            outputs: VecDeque::new(),
+            stats: ServiceStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &ServiceStats {
+        &self.stats
+    }
+
+    /// Sessions tracked.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// CalcApp jobs running.
+    pub fn running_jobs(&self) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| matches!(s, SessionState::CalcApp { job: Some(_) }))
+            .count()
+    }
+
+    /// The load to register (RFC 5356 §5 adaptive policies): running CalcApp jobs as a
+    /// fraction of the maximum, scaled to `u32::MAX`; 0 for the other services.
+    pub fn load(&self) -> u32 {
+        let max = self.config.calcapp_max_jobs.max(1) as u64;
+        let running = (self.running_jobs() as u64).min(max);
+        u32::try_from(running * u64::from(u32::MAX) / max).unwrap_or(u32::MAX)
+    }
+
+    /// The next output for a session, if any.
+    pub fn poll_output(&mut self) -> Option<(SessionId, ServiceOutput)> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`ServiceHost::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let rate = self.job_rate();
+        self.sessions
+            .values()
+            .filter_map(|s| match s {
+                SessionState::CharGen { next, .. } => Some(*next),
+                SessionState::CalcApp { job: Some(j) } => {
+                    let remaining = (j.size as f64 - j.completed).max(0.0);
+                    let micros = (remaining / rate * 1e6).ceil();
+                    let done = if micros.is_finite() && micros < 1e15 {
+                        self.advanced
+                            .saturating_add(Duration::from_micros(micros as u64 + 1))
+                    } else {
+                        Timestamp::MAX
+                    };
+                    Some(done.min(j.next_cookie))
+                }
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Feeds one event of the session core.
+    pub fn handle_event(&mut self, now: Timestamp, event: &Event) {
+        match event {
+            Event::SessionAdded { session, .. } => self.on_added(now, *session),
+            Event::SessionRemoved { session } => {
+                self.advance(now);
+                self.sessions.remove(session);
+            }
+            Event::Data {
+                session,
+                ppid,
+                bytes,
+            } => self.on_data(now, *session, *ppid, bytes),
+            Event::CookieEcho { session, cookie } => self.on_cookie_echo(now, *session, cookie),
+            _ => {}
+        }
+    }
+
+    /// Fires the timers due at `now` (spurious calls do nothing).
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.advance(now);
+        let lines = self.config.chargen_lines;
+        let interval = self.config.chargen_interval;
+        let cookie_interval = self.config.calcapp_cookie_interval;
+        let mut outs = Vec::new();
+        for (id, s) in self.sessions.iter_mut() {
+            match s {
+                SessionState::CharGen { next, line } if *next <= now => {
+                    let mut out = ServiceOutput::new();
+                    out.send(PPID_PLAIN, chargen(line, lines));
+                    *next = now.saturating_add(interval.max(Duration::from_micros(1)));
+                    outs.push((*id, out));
+                }
+                SessionState::CalcApp { job: Some(j) } if j.next_cookie <= now => {
+                    let mut out = ServiceOutput::new();
+                    out.cookies.push(job_cookie(j).to_vec());
+                    j.next_cookie = now.saturating_add(cookie_interval);
+                    outs.push((*id, out));
+                }
+                _ => {}
+            }
+        }
+        for (id, out) in outs {
+            self.emit(id, out);
+        }
+    }
+
+    /// Applies every pending output to `server`, then feeds nothing back: call it after
+    /// [`ServiceHost::handle_event`] / [`ServiceHost::handle_timeout`].
+    pub fn drive(&mut self, now: Timestamp, server: &mut Server) {
+        while let Some((session, mut out)) = self.poll_output() {
+            out.apply_to_server(now, server, session);
+        }
+    }
+
+    // ---- internals ----
+
+    fn emit(&mut self, session: SessionId, out: ServiceOutput) {
+        if out.is_empty() {
+            return;
+        }
+        self.stats.messages_sent += out.messages.len() as u64;
+        self.stats.cookies_sent += out.cookies.len() as u64;
+        self.outputs.push_back((session, out));
+    }
+
+    fn on_added(&mut self, now: Timestamp, session: SessionId) {
+        if self.sessions.len() >= self.config.max_sessions {
+            self.stats.sessions_refused += 1;
+            let out = ServiceOutput {
+                close: true,
+                ..ServiceOutput::default()
+            };
+            self.emit(session, out);
+            return;
+        }
+        self.stats.sessions += 1;
+        let state = match self.config.kind {
+            ServiceKind::Echo => SessionState::Echo,
+            ServiceKind::Discard => SessionState::Discard,
+            ServiceKind::Daytime => SessionState::Daytime,
+            ServiceKind::CharGen => SessionState::CharGen { next: now, line: 0 },
+            ServiceKind::PingPong => SessionState::PingPong { reply_no: 1 },
+            ServiceKind::CalcApp => SessionState::CalcApp { job: None },
+        };
+        self.sessions.insert(session, state);
+        if self.config.kind == ServiceKind::Daytime {
+            // RFC 867: the time as one line, then close.
+            let mut out = ServiceOutput::new();
+            let unix = self.config.unix_epoch_offset + now.since_epoch();
+            out.send(PPID_PLAIN, daytime(unix.as_secs()).into_bytes());
+            out.close = true;
+            self.emit(session, out);
+        }
+    }
+
+    fn on_data(&mut self, now: Timestamp, session: SessionId, ppid: u32, bytes: &[u8]) {
+        self.stats.messages_received += 1;
+        let Some(state) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let mut out = ServiceOutput::new();
+        match state {
+            SessionState::Echo => out.send(ppid, bytes.to_vec()),
+            SessionState::Discard | SessionState::Daytime | SessionState::CharGen { .. } => {}
+            SessionState::PingPong { reply_no } => match PingPongMessage::decode(bytes) {
+                Ok(PingPongMessage::Ping { message_no, data }) if ppid == PPID_PINGPONG => {
+                    let pong = PingPongMessage::Pong {
+                        message_no,
+                        reply_no: *reply_no,
+                        data,
+                    };
+                    *reply_no = reply_no.wrapping_add(1);
+                    if let Some(b) = encode_pingpong(&pong) {
+                        out.send(PPID_PINGPONG, b);
+                    }
+                    // The next reply number, so a new PE continues after COOKIE_ECHO.
+                    out.cookies.push(
+                        PingPongCookie {
+                            reply_no: *reply_no,
+                        }
+                        .to_bytes()
+                        .to_vec(),
+                    );
+                }
+                _ => self.stats.malformed += 1,
+            },
+            SessionState::CalcApp { .. } => {
+                let msg = match CalcAppMessage::decode(bytes) {
+                    Ok(m) if ppid == PPID_CALCAPP => m,
+                    _ => {
+                        self.stats.malformed += 1;
+                        return;
+                    }
+                };
+                self.on_calcapp(now, session, msg, &mut out);
+            }
+        }
+        self.emit(session, out);
+    }
+
+    fn on_calcapp(
+        &mut self,
+        now: Timestamp,
+        session: SessionId,
+        msg: CalcAppMessage,
+        out: &mut ServiceOutput,
+    ) {
+        self.advance(now);
+        let running = self.running_jobs();
+        let Some(SessionState::CalcApp { job }) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let reply = |kind, j: &Job| CalcAppMessage {
+            kind,
+            job_id: j.id,
+            job_size: j.size,
+            completed: j.completed as u64,
+        };
+        match msg.kind {
+            CalcAppType::Request => {
+                if let Some(j) = job {
+                    // Only one job per session: a repeated request is accepted again,
+                    // another one rejected.
+                    let kind = if j.id == msg.job_id {
+                        CalcAppType::Accept
+                    } else {
+                        CalcAppType::Reject
+                    };
+                    out.send(PPID_CALCAPP, encode_calcapp(&reply(kind, j)));
+                    return;
+                }
+                let new = Job {
+                    id: msg.job_id,
+                    size: msg.job_size,
+                    completed: 0.0,
+                    next_cookie: now.saturating_add(self.config.calcapp_cookie_interval),
+                };
+                if running >= self.config.calcapp_max_jobs {
+                    self.stats.jobs_rejected += 1;
+                    out.send(
+                        PPID_CALCAPP,
+                        encode_calcapp(&reply(CalcAppType::Reject, &new)),
+                    );
+                    return;
+                }
+                self.stats.jobs_accepted += 1;
+                out.send(
+                    PPID_CALCAPP,
+                    encode_calcapp(&reply(CalcAppType::Accept, &new)),
+                );
+                *job = Some(new);
+            }
+            CalcAppType::KeepAlive => {
+                self.stats.keep_alives += 1;
+                let ack = CalcAppMessage {
+                    kind: CalcAppType::KeepAliveAck,
+                    ..msg
+                };
+                out.send(PPID_CALCAPP, encode_calcapp(&ack));
+            }
+            CalcAppType::Abort => {
+                if job.as_ref().is_some_and(|j| j.id == msg.job_id) {
+                    *job = None;
+                }
+            }
+            _ => self.stats.malformed += 1,
+        }
+    }
+
+    fn on_cookie_echo(&mut self, now: Timestamp, session: SessionId, cookie: &[u8]) {
+        self.advance(now);
+        let running = self.running_jobs();
+        let Some(state) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        let mut out = ServiceOutput::new();
+        match state {
+            SessionState::PingPong { reply_no } => match PingPongCookie::from_bytes(cookie) {
+                Ok(c) => {
+                    self.stats.cookie_echoes += 1;
+                    *reply_no = c.reply_no;
+                }
+                Err(_) => self.stats.bad_cookies += 1,
+            },
+            SessionState::CalcApp { job } => match CalcAppCookie::from_bytes(cookie) {
+                Ok(c) if c.completed <= c.job_size && job.is_none() => {
+                    self.stats.cookie_echoes += 1;
+                    if c.completed == c.job_size {
+                        // The job finished on the old PE; nothing to resume.
+                        return;
+                    }
+                    let resumed = Job {
+                        id: c.job_id,
+                        size: c.job_size,
+                        completed: c.completed as f64,
+                        next_cookie: now.saturating_add(self.config.calcapp_cookie_interval),
+                    };
+                    if running >= self.config.calcapp_max_jobs {
+                        self.stats.jobs_rejected += 1;
+                        let reject = CalcAppMessage {
+                            kind: CalcAppType::Reject,
+                            job_id: c.job_id,
+                            job_size: c.job_size,
+                            completed: c.completed,
+                        };
+                        out.send(PPID_CALCAPP, encode_calcapp(&reject));
+                    } else {
+                        self.stats.jobs_accepted += 1;
+                        self.stats.jobs_resumed += 1;
+                        *job = Some(resumed);
+                    }
+                }
+                _ => self.stats.bad_cookies += 1,
+            },
+            _ => self.stats.bad_cookies += 1,
+        }
+        self.emit(session, out);
+    }
+
+    /// Calculations per second each running job gets.
+    fn job_rate(&self) -> f64 {
+        let n = self.running_jobs().max(1) as f64;
+        (self.config.calcapp_capacity / n).max(f64::MIN_POSITIVE)
+    }
+
+    /// Advances every running job to `now` and completes the finished ones.
+    fn advance(&mut self, now: Timestamp) {
+        if now <= self.advanced {
+            return;
+        }
+        let rate = self.job_rate();
+        let dt = (now - self.advanced).as_secs_f64();
+        self.advanced = now;
+        let mut finished = Vec::new();
+        for (id, s) in self.sessions.iter_mut() {
+            if let SessionState::CalcApp { job: slot } = s
+                && let Some(j) = slot
+            {
+                j.completed += rate * dt;
+                // One microsecond of work is within rounding of the deadline.
+                if j.completed + rate * 1e-6 >= j.size as f64 {
+                    j.completed = j.size as f64;
+                    finished.push((*id, j.clone()));
+                    *slot = None;
+                }
+            }
+        }
+        for (id, j) in finished {
+            self.stats.jobs_completed += 1;
+            let mut out = ServiceOutput::new();
+            let done = CalcAppMessage {
+                kind: CalcAppType::Complete,
+                job_id: j.id,
+                job_size: j.size,
+                completed: j.size,
+            };
+            out.send(PPID_CALCAPP, encode_calcapp(&done));
+            out.cookies.push(job_cookie(&j).to_vec());
+            self.emit(id, out);
+        }
+    }
+}
+
+fn job_cookie(j: &Job) -> [u8; 20] {
+    CalcAppCookie {
+        job_id: j.id,
+        job_size: j.size,
+        completed: (j.completed as u64).min(j.size),
+    }
+    .to_bytes()
+}
+
+fn encode_calcapp(m: &CalcAppMessage) -> Vec<u8> {
+    let mut b = vec![0; m.encoded_len()];
+    let n = m.encode(&mut b).unwrap_or(0);
+    b.truncate(n);
+    b
+}
+
+fn encode_pingpong(m: &PingPongMessage) -> Option<Vec<u8>> {
+    let mut b = vec![0; m.encoded_len()];
+    let n = m.encode(&mut b).ok()?;
+    b.truncate(n);
+    Some(b)
+}
+
+/// RFC 864: `count` lines of 72 characters from the 95 printable ASCII characters, each
+/// starting one character later than the previous one.
+fn chargen(line: &mut usize, count: usize) -> Vec<u8> {
+    let mut b = Vec::with_capacity(count * 74);
+    for _ in 0..count {
+        for i in 0..72 {
+            b.push(b' ' + ((*line + i) % 95) as u8);
+        }
+        b.extend_from_slice(b"\r\n");
+        *line = (*line + 1) % 95;
+    }
+    b
+}
+
+/// RFC 867 leaves the format open; RSPLIB's daytime PE prints the local date and time. This
+/// is UTC, ISO 8601 style: `2026-12-07 14:00:00 UTC\r\n`.
+fn daytime(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let secs = unix_secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC\r\n",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), by 400-year eras.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daytime_formats_known_dates() {
+        assert_eq!(daytime(0), "1970-01-01 00:00:00 UTC\r\n");
+        // 2000-02-29 12:34:56 UTC (a leap day of a century leap year).
+        assert_eq!(daytime(951_827_696), "2000-02-29 12:34:56 UTC\r\n");
+        assert_eq!(daytime(1_798_761_600), "2027-01-01 00:00:00 UTC\r\n");
+    }
+
+    #[test]
+    fn chargen_lines_rotate_by_one_character() {
+        let mut line = 0;
+        let b = chargen(&mut line, 2);
+        assert_eq!(b.len(), 2 * 74);
+        assert_eq!(&b[..3], b" !\"");
+        assert_eq!(&b[72..74], b"\r\n");
+        assert_eq!(&b[74..76], b"!\"");
+        assert_eq!(line, 2);
+    }
+}

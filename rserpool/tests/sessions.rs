@@ -937,6 +937,82 @@ fn calcapp_jobs_survive_pe_kills_and_complete_exactly_once() {
 }
 
 #[test]
+fn a_hung_pe_is_caught_by_the_calcapp_keep_alive_and_the_job_resumes_elsewhere() {
+    let mut net = Net::new(1);
+    for _ in 0..2 {
+        net.add_server(ServiceKind::CalcApp, |c| {
+            c.calcapp_cookie_interval = Duration::from_millis(200);
+        });
+    }
+    net.run_for(Duration::from_secs(1));
+    let config = CalcAppClientConfig {
+        job_size: 3_000_000,
+        max_jobs: Some(1),
+        ..CalcAppClientConfig::default()
+    };
+    let k = net.add_client(net.client_config());
+    let s = net.open(k, ServiceKind::CalcApp, calcapp(config));
+    net.run_for(Duration::from_secs(1));
+    let first = net.server_of(k, s).expect("up");
+    // Hung: the association looks fine, nothing comes back.
+    net.hang(Node::Srv(first));
+    net.run_for(Duration::from_secs(10));
+    let st = net.app(k, s).calcapp().stats().clone();
+    assert!(st.keep_alive_timeouts >= 1, "{st:?}");
+    assert_eq!(
+        (st.jobs_completed, st.duplicate_completions, st.lost),
+        (1, 0, 0),
+        "{st:?}"
+    );
+    let second = 1 - first;
+    assert_eq!(net.srvs[second].host.stats().jobs_resumed, 1);
+    assert_eq!(net.srvs[second].host.stats().jobs_completed, 1);
+}
+
+#[test]
+fn full_pes_reject_and_every_job_still_completes_once() {
+    let mut net = Net::new(1);
+    for _ in 0..2 {
+        net.add_server(ServiceKind::CalcApp, |c| {
+            c.calcapp_max_jobs = 1;
+            c.calcapp_capacity = 2e6;
+        });
+    }
+    net.run_for(Duration::from_secs(1));
+    let config = CalcAppClientConfig {
+        job_size: 500_000,
+        job_interval: Duration::from_millis(50),
+        max_jobs: Some(2),
+        ..CalcAppClientConfig::default()
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        let k = net.add_client(net.client_config());
+        let s = net.open(k, ServiceKind::CalcApp, calcapp(config.clone()));
+        sessions.push((k, s));
+    }
+    net.run_for(Duration::from_secs(30));
+    let mut rejects = 0;
+    for (k, s) in &sessions {
+        let st = net.app(*k, *s).calcapp().stats();
+        assert_eq!(
+            (
+                st.jobs_started,
+                st.jobs_completed,
+                st.duplicate_completions,
+                st.lost
+            ),
+            (2, 2, 0, 0),
+            "client {k}: {st:?}"
+        );
+        rejects += st.rejects;
+    }
+    let refused: u64 = net.srvs.iter().map(|s| s.host.stats().jobs_rejected).sum();
+    assert!(rejects >= 1 && rejects == refused, "{rejects} vs {refused}");
+    assert!(net.srvs.iter().all(|s| s.host.running_jobs() <= 1));
+}
+
+#[test]
 fn sessions_continue_when_a_registrar_crashes_and_pes_re_home() {
     let mut net = Net::new(2);
     for _ in 0..3 {

@@ -18,7 +18,9 @@
 //!   association only reports [`Event::FailoverNecessary`]; the steps start when the
 //!   application calls [`Client::failover`].
 //! - Failed attempts (resolution failed, connect failed or timed out) are retried every
-//!   [`ClientConfig::retry_interval`]; after [`ClientConfig::max_failover_attempts`] in a
+//!   [`ClientConfig::retry_interval`]; a failover within the retry interval after the
+//!   session came up waits until that interval has passed (a PE that refuses at once is
+//!   not hammered); after [`ClientConfig::max_failover_attempts`] in a
 //!   row the session ends with [`Event::Failed`].
 //! - While a session has no association, [`Client::send`] returns
 //!   [`SendError::NotConnected`]; nothing is buffered across a failover (the cookie is the
@@ -223,6 +225,9 @@ struct Session {
     avoid: Option<PeIdentifier>,
     /// Failed attempts in a row.
     attempts: u32,
+    /// When the session last came up (a failover right after waits for the retry
+    /// interval, so PEs that refuse at once are not hammered).
+    last_up: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -360,6 +365,7 @@ impl Client {
                 failing_over: false,
                 avoid: None,
                 attempts: 0,
+                last_up: None,
             },
         );
         self.stats.sessions_opened += 1;
@@ -475,7 +481,7 @@ impl Client {
                 self.roles.insert(assoc, Role::Registrar);
                 self.pu.handle_connected(now, assoc, endpoint);
             }
-            Target::Session(session) => self.on_session_up(session, assoc),
+            Target::Session(session) => self.on_session_up(now, session, assoc),
         }
         self.pump(now);
     }
@@ -557,7 +563,7 @@ impl Client {
 
     // ---- internals ----
 
-    fn on_session_up(&mut self, session: SessionId, assoc: AssocRef) {
+    fn on_session_up(&mut self, now: Timestamp, session: SessionId, assoc: AssocRef) {
         let Some(s) = self.sessions.get_mut(&session) else {
             // Closed or given up meanwhile.
             self.out.command(Command::Abort { assoc });
@@ -571,6 +577,7 @@ impl Client {
         let pe = pe.identifier;
         s.state = State::Up { assoc, pe };
         s.attempts = 0;
+        s.last_up = Some(now);
         self.roles.insert(assoc, Role::Session(session));
         if s.failing_over {
             // RFC 5352 §3.9.2: the last cookie goes to the new PE before any data.
@@ -621,11 +628,21 @@ impl Client {
         self.stats.failovers += 1;
         s.failing_over = true;
         s.avoid = Some(old);
-        s.state = State::Resolving { recheck: now };
         let handle = s.pool_handle.clone();
+        let paced = s
+            .last_up
+            .map(|t| t.saturating_add(self.config.retry_interval))
+            .filter(|t| *t > now);
         // RFC 5352 §3.5: report the unreachable PE to the registrar.
         self.pu.report_failure(now, &handle, old);
-        self.try_resolve(now, session);
+        match paced {
+            // The PE failed right after the session came up: wait a little first.
+            Some(until) => s.state = State::Waiting { until },
+            None => {
+                s.state = State::Resolving { recheck: now };
+                self.try_resolve(now, session);
+            }
+        }
     }
 
     /// Asks the PU core for a PE; connects when it has one.

@@ -864,6 +864,26 @@ fn pingpong_reply_numbers_continue_on_the_new_pe_after_a_pe_crash() {
     assert_eq!(after.duplicates, 0, "{after:?}");
     assert_eq!(after.consecutive, after.pongs_received - 1);
     assert!(net.srvs[second].host.stats().cookie_echoes >= 1);
+    // On the new PE, the session's first message was the COOKIE_ECHO.
+    let evs = &net.srvs[second].events;
+    let added = evs
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            server::Event::SessionAdded { session, .. } => Some(*session),
+            _ => None,
+        })
+        .expect("a session");
+    let first_of_session = evs.iter().find(|e| match e {
+        server::Event::CookieEcho { session, .. } | server::Event::Data { session, .. } => {
+            *session == added
+        }
+        _ => false,
+    });
+    assert!(
+        matches!(first_of_session, Some(server::Event::CookieEcho { .. })),
+        "{first_of_session:?}"
+    );
     let events = &net.clis[k].events;
     assert!(
         events.iter().any(

@@ -9,11 +9,11 @@
 //!   waits for the PU core's answer; a selected PE is connected at its user transport
 //!   ([`Command::Connect`] with [`Target::Session`]).
 //! - The last ASAP_COOKIE of each session is kept ([`Event::CookieReceived`]).
-//! - Failover (RFC 5352 §3.9, RFC 5351 §3): when the association of a session is lost
+//! - Failover (RFC 5351 §3, RFC 5352 §3.8): when the association of a session is lost
 //!   ([`FailoverMode::Automatic`]) or the application calls [`Client::failover`], the
 //!   client reports [`Event::FailoverNecessary`], sends ENDPOINT_UNREACHABLE for the old PE
 //!   (RFC 5352 §3.5), resolves again preferring a different PE, connects, sends
-//!   ASAP_COOKIE_ECHO with the last cookie as the first message (RFC 5352 §3.9.2) and
+//!   ASAP_COOKIE_ECHO with the last cookie as the first message (RFC 5352 §2.2.12, §3.8) and
 //!   reports [`Event::FailoverComplete`]. With [`FailoverMode::Application`], a lost
 //!   association only reports [`Event::FailoverNecessary`]; the steps start when the
 //!   application calls [`Client::failover`].
@@ -580,7 +580,7 @@ impl Client {
         s.last_up = Some(now);
         self.roles.insert(assoc, Role::Session(session));
         if s.failing_over {
-            // RFC 5352 §3.9.2: the last cookie goes to the new PE before any data.
+            // RFC 5352 §2.2.12, §3.8: the last cookie goes to the new PE before any data.
             if let Some(cookie) = s.cookie.clone()
                 && let Some(bytes) = encode(&AsapMessage::CookieEcho { cookie })
             {

@@ -17,7 +17,7 @@
 //!   session: the session is withdrawn ([`Event::SessionRemoved`]) and the message goes to
 //!   the PE core, which answers and re-homes (RFC 5352 §3.4).
 //! - On a session association, PPID 11 carries ASAP_COOKIE_ECHO ([`Event::CookieEcho`],
-//!   accepted only before any data: RFC 5352 §3.9.2 has the PU echo the cookie as its
+//!   accepted only before any data: RFC 5352 §2.2.12 and §3.8 have the PU echo the cookie as its
 //!   first message) and ASAP_BUSINESS_CARD ([`Event::BusinessCard`]); every other PPID is
 //!   [`Event::Data`]. Anything else is counted and dropped.
 //! - Malformed, oversized and unexpected input is counted in [`Stats`] and dropped; every
@@ -375,7 +375,7 @@ impl Server {
         Ok(())
     }
 
-    /// Sends ASAP_COOKIE with `cookie` on `session` (RFC 5352 §3.9.1): the PU keeps the
+    /// Sends ASAP_COOKIE with `cookie` on `session` (RFC 5352 §2.2.11, §3.8): the PU keeps the
     /// last one and echoes it to the next PE after a failover.
     pub fn send_cookie(
         &mut self,
@@ -393,7 +393,7 @@ impl Server {
         Ok(())
     }
 
-    /// Sends ASAP_BUSINESS_CARD on `session` (RFC 5352 §3.9.3): this PE's pool and
+    /// Sends ASAP_BUSINESS_CARD on `session` (RFC 5352 §2.2.13, §3.9): this PE's pool and
     /// `pool_elements` as failover candidates.
     pub fn send_business_card(
         &mut self,
@@ -465,7 +465,7 @@ impl Server {
         let started = self.sessions.get(&session).is_some_and(|s| s.started);
         match decoded.message {
             AsapMessage::CookieEcho { cookie } if !started => {
-                // RFC 5352 §3.9.2: the PU sends the cookie echo before any data.
+                // RFC 5352 §2.2.12, §3.8: the PU sends the cookie echo before any data.
                 if let Some(s) = self.sessions.get_mut(&session) {
                     s.started = true;
                 }

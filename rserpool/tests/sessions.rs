@@ -1492,3 +1492,39 @@ proptest! {
         prop_assert_eq!(c.stats().data_received, 0);
     }
 }
+
+#[test]
+fn registrar_associations_on_the_user_port_are_bounded() {
+    let (mut srv, mut host) = lone_server(4);
+    let now = Timestamp::from_secs(2);
+    while srv.poll_command().is_some() {}
+    let ka = asap(&AsapMessage::EndpointKeepAlive {
+        home: false,
+        server_id: RegistrarId(77),
+        pool_handle: PoolHandle::from("PingPongPool"),
+        identifier: None,
+    });
+    let max = srv.config().max_registrar_associations as u64;
+    for a in 1..=max + 3 {
+        srv.handle_incoming(now, AssocRef(a), 3863, &[reg_addr(0)]);
+        srv.handle_message(now, AssocRef(a), PPID_ASAP, &ka);
+    }
+    drain_server(&mut srv, &mut host, now);
+    assert_eq!(srv.sessions(), 0);
+    assert_eq!(srv.stats().registrar_associations, max);
+    assert_eq!(srv.stats().registrar_associations_refused, 3);
+    // Each kept one got its ENDPOINT_KEEP_ALIVE_ACK from the PE core (RFC 5352 §3.4).
+    let acks = std::iter::from_fn(|| srv.poll_transmit())
+        .filter(|t| {
+            matches!(
+                AsapMessage::decode(&t.bytes).map(|d| d.message),
+                Ok(AsapMessage::EndpointKeepAliveAck { .. })
+            )
+        })
+        .count() as u64;
+    assert_eq!(acks, max);
+    let aborts = std::iter::from_fn(|| srv.poll_command())
+        .filter(|c| matches!(c, Command::Abort { .. }))
+        .count();
+    assert_eq!(aborts, 3);
+}

@@ -80,6 +80,9 @@ pub struct ServiceConfig {
     pub calcapp_max_jobs: usize,
     /// CalcApp: cookie interval of a running job (default 1 s).
     pub calcapp_cookie_interval: Duration,
+    /// Most outputs waiting for [`ServiceHost::poll_output`] (default 4096); more are
+    /// dropped and counted.
+    pub max_queue: usize,
 }
 
 impl ServiceConfig {
@@ -94,6 +97,7 @@ impl ServiceConfig {
             calcapp_capacity: 1e6,
             calcapp_max_jobs: 4,
             calcapp_cookie_interval: Duration::from_secs(1),
+            max_queue: 4096,
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct ServiceStats {
     pub jobs_completed: u64,
     /// CalcApp keep-alives answered.
     pub keep_alives: u64,
+    /// Outputs dropped because `max_queue` were waiting.
+    pub overflow: u64,
 }
 
 /// A CalcApp job running in the shared capacity model.
@@ -292,6 +298,10 @@ impl ServiceHost {
 
     fn emit(&mut self, session: SessionId, out: ServiceOutput) {
         if out.is_empty() {
+            return;
+        }
+        if self.outputs.len() >= self.config.max_queue {
+            self.stats.overflow += 1;
             return;
         }
         self.stats.messages_sent += out.messages.len() as u64;

@@ -22,6 +22,17 @@
 //!   [`Event::Data`]. Anything else is counted and dropped.
 //! - Malformed, oversized and unexpected input is counted in [`Stats`] and dropped; every
 //!   queue and table is bounded.
+//!
+//! # Known gaps
+//!
+//! - Trust: like RSPLIB, a registrar is recognised by what it sends, not by its address. A
+//!   PU that opens an association to the user port and sends ENDPOINT_KEEP_ALIVE with flag
+//!   H first could re-home the PE to itself (the PE core adopts any H keep-alive, RFC 5352
+//!   §3.4). Deployments that need more keep the user port and the ASAP endpoint apart (the
+//!   driver then reports registrar associations on the ASAP endpoint only) or restrict it
+//!   with SCTP-AUTH/TLS (RFC 5353 §6 / RFC 5352 §6). Such associations are bounded by
+//!   [`ServerConfig::max_registrar_associations`].
+//! - No Operation Error is sent back for unexpected ASAP messages on a session.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +60,9 @@ pub struct ServerConfig {
     pub max_message_len: usize,
     /// Most queued commands, transmits and events each (default 4096).
     pub max_queue: usize,
+    /// Most incoming associations that turned out to come from registrars and are kept
+    /// for the PE core (default 16); further ones are aborted and counted.
+    pub max_registrar_associations: usize,
 }
 
 impl ServerConfig {
@@ -59,6 +73,7 @@ impl ServerConfig {
             max_sessions: 1024,
             max_message_len: 65_535,
             max_queue: 4096,
+            max_registrar_associations: 16,
         }
     }
 }
@@ -121,6 +136,9 @@ pub struct Stats {
     pub sessions_removed: u64,
     /// Incoming associations that turned out to come from a registrar.
     pub registrar_associations: u64,
+    /// Incoming registrar associations aborted because
+    /// [`ServerConfig::max_registrar_associations`] were kept already.
+    pub registrar_associations_refused: u64,
     /// User messages received / sent.
     pub data_received: u64,
     /// User messages sent.
@@ -490,9 +508,21 @@ impl Server {
                 if !started =>
             {
                 // A registrar connected to us (a takeover, RFC 5353 §3.5): not a session.
+                self.remove_session(session);
+                let kept = self
+                    .roles
+                    .values()
+                    .filter(|r| matches!(r, Role::Registrar))
+                    .count();
+                if kept >= self.config.max_registrar_associations {
+                    self.stats.registrar_associations_refused += 1;
+                    self.roles.remove(&assoc);
+                    self.out.command(Command::Abort { assoc });
+                    self.sync_overflow();
+                    return;
+                }
                 self.stats.registrar_associations += 1;
                 self.roles.insert(assoc, Role::Registrar);
-                self.remove_session(session);
                 self.pe.handle_asap(now, assoc, b);
                 self.pump();
             }

@@ -1528,3 +1528,174 @@ fn registrar_associations_on_the_user_port_are_bounded() {
         .count();
     assert_eq!(aborts, 3);
 }
+
+#[derive(Debug, Clone)]
+enum ClientInput {
+    /// Answer the oldest outstanding Connect: up (true) or failed (false).
+    Answer(bool),
+    /// An association (by index among those handed out) is lost.
+    Lost(u8),
+    /// A message on an association handed out (or a made-up one).
+    Message(u8, u32, Vec<u8>),
+    Cookie(u8, Vec<u8>),
+    Timeout(u16),
+    Failover(u8),
+    Close(u8),
+    Send(u8),
+    Connect,
+}
+
+fn client_input() -> impl Strategy<Value = ClientInput> {
+    prop_oneof![
+        3 => any::<bool>().prop_map(ClientInput::Answer),
+        1 => (0u8..12).prop_map(ClientInput::Lost),
+        1 => (0u8..12, prop_oneof![Just(0u32), Just(11), Just(33)], prop::collection::vec(any::<u8>(), 0..40))
+            .prop_map(|(a, p, b)| ClientInput::Message(a, p, b)),
+        1 => (0u8..12, prop::collection::vec(any::<u8>(), 0..40)).prop_map(|(a, c)| ClientInput::Cookie(a, c)),
+        2 => (0u16..3000).prop_map(ClientInput::Timeout),
+        1 => (0u8..6).prop_map(ClientInput::Failover),
+        1 => (0u8..6).prop_map(ClientInput::Close),
+        1 => (0u8..6).prop_map(ClientInput::Send),
+        1 => Just(ClientInput::Connect),
+    ]
+}
+
+/// A HANDLE_RESOLUTION_RESPONSE with two PEs of the pool.
+fn resolution_answer() -> Vec<u8> {
+    let pe = |j: usize| rserpool::wire::PoolElement {
+        identifier: rserpool::wire::PeIdentifier(j as u32 + 1),
+        home_registrar: reg_id(0),
+        registration_life: 90_000,
+        user_transport: TransportParameter::sctp(
+            PE_USER_PORT,
+            TransportUse::DATA_ONLY,
+            vec![srv_addr(j)],
+        ),
+        policy: PolicyInfo::round_robin(),
+        asap_transport: None,
+    };
+    asap(&AsapMessage::HandleResolutionResponse {
+        pool_handle: PoolHandle::from("PingPongPool"),
+        policy: Some(PolicyInfo::round_robin()),
+        pool_elements: vec![pe(0), pe(1)],
+        error: None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_client_under_random_driving_keeps_its_invariants(inputs in prop::collection::vec(client_input(), 1..150)) {
+        let config = ClientConfig {
+            pu: PoolUserConfig {
+                static_registrars: vec![asap_endpoint(0)],
+                ..PoolUserConfig::default()
+            },
+            max_sessions: 4,
+            max_failover_attempts: 3,
+            ..ClientConfig::default()
+        };
+        let mut c = Client::new(config, Box::new(ChaCha8Rng::seed_from_u64(5)), Timestamp::from_secs(1));
+        let mut now = Timestamp::from_secs(2);
+        let mut pending: Vec<(Target, TransportParameter)> = Vec::new();
+        let mut assocs: Vec<AssocRef> = Vec::new();
+        let mut registrar: Option<AssocRef> = None;
+        let mut sessions: Vec<SessionId> = Vec::new();
+        let mut next = 1u64;
+        for i in &inputs {
+            match i {
+                ClientInput::Connect => {
+                    match c.connect(now, PoolHandle::from("PingPongPool")) {
+                        Ok(s) => sessions.push(s),
+                        Err(e) => prop_assert_eq!(e, rserpool::session::ConnectError::TooManySessions),
+                    }
+                }
+                ClientInput::Answer(up) => {
+                    if !pending.is_empty() {
+                        let (target, endpoint) = pending.remove(0);
+                        if *up {
+                            let a = AssocRef(next);
+                            next += 1;
+                            assocs.push(a);
+                            if target == Target::Registrar {
+                                registrar = Some(a);
+                            }
+                            c.handle_connected(now, target, a, &endpoint);
+                        } else {
+                            c.handle_connect_failed(now, target, &endpoint);
+                        }
+                    }
+                }
+                ClientInput::Lost(x) => {
+                    if let Some(a) = assocs.get(*x as usize) {
+                        c.handle_association_lost(now, *a);
+                    }
+                }
+                ClientInput::Message(x, p, b) => {
+                    let a = assocs.get(*x as usize).copied().unwrap_or(AssocRef(999));
+                    c.handle_message(now, a, *p, b);
+                }
+                ClientInput::Cookie(x, cookie) => {
+                    let a = assocs.get(*x as usize).copied().unwrap_or(AssocRef(999));
+                    c.handle_message(now, a, PPID_ASAP, &asap(&AsapMessage::Cookie { cookie: cookie.clone() }));
+                }
+                ClientInput::Timeout(ms) => {
+                    now += Duration::from_millis(u64::from(*ms));
+                    c.handle_timeout(now);
+                    prop_assert!(c.poll_timeout().is_none_or(|t| t > now), "still due");
+                }
+                ClientInput::Failover(x) => {
+                    if let Some(s) = sessions.get(*x as usize) {
+                        c.failover(now, *s);
+                    }
+                }
+                ClientInput::Close(x) => {
+                    if let Some(s) = sessions.get(*x as usize) {
+                        c.close(now, *s);
+                    }
+                }
+                ClientInput::Send(x) => {
+                    if let Some(s) = sessions.get(*x as usize) {
+                        let r = c.send(now, *s, 0, b"x");
+                        prop_assert_eq!(r.is_ok(), c.session_association(*s).is_some());
+                    }
+                }
+            }
+            // Answer resolutions so sessions get PEs.
+            while let Some(t) = c.poll_transmit() {
+                if Some(t.assoc) == registrar
+                    && let Ok(d) = AsapMessage::decode(&t.bytes)
+                    && matches!(d.message, AsapMessage::HandleResolution { .. })
+                {
+                    c.handle_message(now, t.assoc, PPID_ASAP, &resolution_answer());
+                }
+            }
+            while let Some(cmd) = c.poll_command() {
+                match cmd {
+                    Command::Connect { target, endpoint } => {
+                        if let Target::Session(s) = target {
+                            prop_assert!(sessions.contains(&s));
+                            prop_assert_eq!(endpoint.port, PE_USER_PORT);
+                        }
+                        if pending.len() < 16 {
+                            pending.push((target, endpoint));
+                        }
+                    }
+                    Command::Close { assoc } | Command::Abort { assoc } => {
+                        if Some(assoc) == registrar {
+                            registrar = None;
+                        }
+                    }
+                    other => prop_assert!(false, "unknown command {other:?}"),
+                }
+            }
+            while let Some(e) = c.poll_event() {
+                if let client::Event::Failed { session, .. } | client::Event::Closed { session } = e {
+                    prop_assert_eq!(c.session_pe(session), None);
+                }
+            }
+            prop_assert!(c.sessions() <= 4);
+        }
+    }
+}

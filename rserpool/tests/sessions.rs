@@ -1699,3 +1699,68 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_late_answer_to_an_abandoned_connect_is_aborted() {
+    let config = ClientConfig {
+        pu: PoolUserConfig {
+            static_registrars: vec![asap_endpoint(0)],
+            ..PoolUserConfig::default()
+        },
+        connect_timeout: Duration::from_secs(2),
+        retry_interval: Duration::from_millis(500),
+        ..ClientConfig::default()
+    };
+    let mut now = Timestamp::from_secs(1);
+    let mut c = Client::new(config, Box::new(ChaCha8Rng::seed_from_u64(9)), now);
+    let s = c
+        .connect(now, PoolHandle::from("PingPongPool"))
+        .expect("session");
+    let Some(Command::Connect { target, endpoint }) = c.poll_command() else {
+        panic!("registrar connect")
+    };
+    c.handle_connected(now, target, AssocRef(1), &endpoint);
+    while c.poll_transmit().is_some() {}
+    c.handle_message(now, AssocRef(1), PPID_ASAP, &resolution_answer());
+    let Some(Command::Connect {
+        target: Target::Session(_),
+        endpoint: first,
+    }) = c.poll_command()
+    else {
+        panic!("session connect")
+    };
+    // No answer in time: the attempt is given up, another PE is tried after the pause.
+    now += Duration::from_secs(2);
+    c.handle_timeout(now);
+    assert_eq!(c.stats().failed_attempts, 1);
+    now += Duration::from_millis(500);
+    c.handle_timeout(now);
+    while c.poll_transmit().is_some() {}
+    if c.poll_command().is_none() {
+        // The cache went stale: the PU asked the registrar again.
+        c.handle_message(now, AssocRef(1), PPID_ASAP, &resolution_answer());
+    }
+    let second = std::iter::from_fn(|| c.poll_command())
+        .find_map(|cmd| match cmd {
+            Command::Connect {
+                target: Target::Session(x),
+                endpoint,
+            } if x == s => Some(endpoint),
+            _ => None,
+        })
+        .expect("a second connect");
+    assert_ne!(first, second, "the PE that did not answer is avoided");
+    // The first attempt's association comes up late: refused.
+    c.handle_connected(now, Target::Session(s), AssocRef(2), &first);
+    assert_eq!(
+        c.poll_command(),
+        Some(Command::Abort { assoc: AssocRef(2) })
+    );
+    assert_eq!(c.session_pe(s), None);
+    c.handle_connected(now, Target::Session(s), AssocRef(3), &second);
+    assert!(matches!(
+        std::iter::from_fn(|| c.poll_event()).last(),
+        Some(client::Event::Connected { .. })
+    ));
+    assert_eq!(c.session_association(s), Some(AssocRef(3)));
+}

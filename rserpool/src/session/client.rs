@@ -481,7 +481,7 @@ impl Client {
                 self.roles.insert(assoc, Role::Registrar);
                 self.pu.handle_connected(now, assoc, endpoint);
             }
-            Target::Session(session) => self.on_session_up(now, session, assoc),
+            Target::Session(session) => self.on_session_up(now, session, assoc, endpoint),
         }
         self.pump(now);
     }
@@ -498,6 +498,7 @@ impl Client {
             Target::Session(session) => {
                 if let Some(s) = self.sessions.get_mut(&session)
                     && let State::Connecting { pe, .. } = &s.state
+                    && pe.user_transport == *endpoint
                 {
                     // RFC 5352 §3.5: the PE could not be reached; tell the registrar.
                     let (handle, pe) = (s.pool_handle.clone(), pe.identifier);
@@ -563,7 +564,13 @@ impl Client {
 
     // ---- internals ----
 
-    fn on_session_up(&mut self, now: Timestamp, session: SessionId, assoc: AssocRef) {
+    fn on_session_up(
+        &mut self,
+        now: Timestamp,
+        session: SessionId,
+        assoc: AssocRef,
+        endpoint: &TransportParameter,
+    ) {
         let Some(s) = self.sessions.get_mut(&session) else {
             // Closed or given up meanwhile.
             self.out.command(Command::Abort { assoc });
@@ -574,6 +581,12 @@ impl Client {
             self.out.command(Command::Abort { assoc });
             return;
         };
+        if pe.user_transport != *endpoint {
+            // A late answer to an attempt given up on (another PE is being tried now).
+            self.stats.unexpected += 1;
+            self.out.command(Command::Abort { assoc });
+            return;
+        }
         let pe = pe.identifier;
         s.state = State::Up { assoc, pe };
         s.attempts = 0;

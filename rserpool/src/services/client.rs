@@ -16,7 +16,7 @@
 //!   after the previous one completed; keep-alives while a job runs; a Reject or a
 //!   keep-alive timeout asks for a failover. After a failover the job continues on the
 //!   new PE from the cookie the session echoed, or is requested again when no cookie of it
-//!   arrived. Every job is counted completed exactly once; repeated completions are
+//!   arrived after its Accept (an earlier cookie is the previous job's last one). Every job is counted completed exactly once; repeated completions are
 //!   counted as duplicates, jobs of a session that failed as lost.
 //! - [`EchoClient`]: the terminal; lines go out and must come back unchanged, in order.
 
@@ -282,6 +282,9 @@ pub struct CalcAppClientStats {
 #[derive(Debug, Clone)]
 struct ClientJob {
     id: u32,
+    /// A PE accepted the job. Cookies before that belong to the previous job (the PE's
+    /// last cookie of a finished job follows its Complete).
+    accepted: bool,
     /// A cookie of this job arrived (a failover continues it on the next PE).
     cookie: bool,
 }
@@ -386,7 +389,9 @@ impl CalcAppClient {
                 self.keep_alive_deadline = None;
             }
             Seen::Cookie => {
-                if let Some(j) = &mut self.job {
+                if let Some(j) = &mut self.job
+                    && j.accepted
+                {
                     j.cookie = true;
                 }
             }
@@ -418,7 +423,11 @@ impl CalcAppClient {
             self.next_job = None;
             self.last_job_id = self.last_job_id.wrapping_add(1).max(1);
             let id = self.last_job_id;
-            self.job = Some(ClientJob { id, cookie: false });
+            self.job = Some(ClientJob {
+                id,
+                accepted: false,
+                cookie: false,
+            });
             self.stats.jobs_started += 1;
             self.request(id, out);
             self.arm_keep_alive(now);
@@ -480,7 +489,11 @@ impl CalcAppClient {
                 self.handle_timeout(now, out);
             }
             CalcAppType::Complete => self.stats.duplicate_completions += 1,
-            CalcAppType::Accept if current == Some(m.job_id) => {}
+            CalcAppType::Accept if current == Some(m.job_id) => {
+                if let Some(j) = &mut self.job {
+                    j.accepted = true;
+                }
+            }
             CalcAppType::Reject if current == Some(m.job_id) => {
                 self.stats.rejects += 1;
                 // The PE is full: another PE gets the job.
@@ -757,12 +770,42 @@ mod tests {
         c.handle_event(t(50), &up(false), &mut out);
         assert_eq!(calc_sent(&out), [(CalcAppType::Request, 1)]);
         assert_eq!(c.stats().requests_resent, 1);
-        // With a cookie of the job, the session's COOKIE_ECHO carries it: no new request.
+        // With a cookie of the accepted job, the session's COOKIE_ECHO carries it: no new
+        // request.
+        c.handle_event(t(55), &calc(CalcAppType::Accept, 1), &mut out);
         c.handle_event(t(60), &Event::CookieReceived { session: S }, &mut out);
         let mut out = ServiceOutput::new();
         c.handle_event(t(70), &up(false), &mut out);
         assert!(calc_sent(&out).is_empty());
         assert_eq!(c.stats().jobs_started, 1);
+    }
+
+    #[test]
+    fn calcapp_does_not_take_the_last_cookie_of_the_previous_job_for_the_next_one() {
+        let config = CalcAppClientConfig {
+            job_interval: Duration::ZERO,
+            ..CalcAppClientConfig::default()
+        };
+        let mut c = CalcAppClient::new(S, config, t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        c.handle_event(t(1), &calc(CalcAppType::Accept, 1), &mut out);
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(9), &calc(CalcAppType::Complete, 1), &mut out);
+        // The next job starts at once; the PE's final cookie of job 1 comes after.
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 2)]);
+        c.handle_event(t(9), &Event::CookieReceived { session: S }, &mut out);
+        c.handle_event(
+            t(10),
+            &Event::FailoverNecessary {
+                session: S,
+                pe: PeIdentifier(1),
+            },
+            &mut out,
+        );
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(20), &up(false), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 2)]);
     }
 
     #[test]

@@ -238,6 +238,31 @@ impl Net {
 
     fn add_server(&mut self, kind: ServiceKind, tune: impl FnOnce(&mut ServiceConfig)) -> usize {
         let j = self.srvs.len();
+        let node = self.server_node(j, kind, tune);
+        self.srvs.push(node);
+        self.flush();
+        j
+    }
+
+    /// Server `j` (killed before) starts again at the same address, as a new PE.
+    fn restart_server(
+        &mut self,
+        j: usize,
+        kind: ServiceKind,
+        tune: impl FnOnce(&mut ServiceConfig),
+    ) {
+        assert!(!self.srvs[j].alive);
+        self.srvs[j] = self.server_node(j, kind, tune);
+        self.flush();
+    }
+
+    fn server_node(
+        &mut self,
+        j: usize,
+        kind: ServiceKind,
+        tune: impl FnOnce(&mut ServiceConfig),
+    ) -> SrvNode {
+        self.seq += 1;
         let mut pe = PoolElementConfig::new(
             PoolHandle::from(pool_of(kind)),
             PolicyInfo::round_robin(),
@@ -247,15 +272,13 @@ impl Net {
         pe.use_announces = false;
         let mut sc = ServiceConfig::new(kind);
         tune(&mut sc);
-        let rng = Box::new(ChaCha8Rng::seed_from_u64(100 + j as u64));
-        self.srvs.push(SrvNode {
+        let rng = Box::new(ChaCha8Rng::seed_from_u64(100 + j as u64 + (self.seq << 16)));
+        SrvNode {
             core: Server::new(ServerConfig::new(pe), rng, self.now),
             host: ServiceHost::new(sc, self.now),
             alive: true,
             events: Vec::new(),
-        });
-        self.flush();
-        j
+        }
     }
 
     fn client_config(&self) -> ClientConfig {
@@ -1763,4 +1786,61 @@ fn a_late_answer_to_an_abandoned_connect_is_aborted() {
         Some(client::Event::Connected { .. })
     ));
     assert_eq!(c.session_association(s), Some(AssocRef(3)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// PEs die and come back at random; every CalcApp job still completes exactly once.
+    #[test]
+    fn calcapp_jobs_complete_exactly_once_under_random_pe_kills_and_restarts(
+        events in prop::collection::vec((200u64..1500, 0usize..3, any::<bool>()), 1..8),
+    ) {
+        let tune = |c: &mut ServiceConfig| {
+            c.calcapp_capacity = 1e6;
+            c.calcapp_max_jobs = 6;
+            c.calcapp_cookie_interval = Duration::from_millis(150);
+        };
+        let mut net = Net::new(1);
+        for _ in 0..3 {
+            net.add_server(ServiceKind::CalcApp, tune);
+        }
+        net.run_for(Duration::from_secs(1));
+        let config = CalcAppClientConfig {
+            job_interval: Duration::from_millis(100),
+            job_size: 800_000,
+            max_jobs: Some(4),
+            ..CalcAppClientConfig::default()
+        };
+        let mut sessions = Vec::new();
+        for _ in 0..5 {
+            let k = net.add_client(net.client_config());
+            let s = net.open(k, ServiceKind::CalcApp, calcapp(config.clone()));
+            sessions.push((k, s));
+        }
+        for (after_ms, j, restart) in events {
+            net.run_for(Duration::from_millis(after_ms));
+            let alive = net.srvs.iter().filter(|s| s.alive).count();
+            if net.srvs[j].alive && alive > 1 {
+                net.kill(Node::Srv(j));
+            } else if !net.srvs[j].alive && restart {
+                net.restart_server(j, ServiceKind::CalcApp, tune);
+            }
+        }
+        // Everyone back, then time to finish.
+        for j in 0..3 {
+            if !net.srvs[j].alive {
+                net.restart_server(j, ServiceKind::CalcApp, tune);
+            }
+        }
+        net.run_for(Duration::from_secs(60));
+        for (k, s) in &sessions {
+            let st = net.app(*k, *s).calcapp().stats();
+            prop_assert_eq!(
+                (st.jobs_started, st.jobs_completed, st.duplicate_completions, st.lost),
+                (4, 4, 0, 0),
+                "client {}: {:?}", k, st
+            );
+        }
+    }
 }

@@ -1844,3 +1844,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// PEs die and come back at random; PingPong reply numbers never skip or repeat.
+    #[test]
+    fn pingpong_reply_numbers_stay_consecutive_under_random_pe_kills(
+        events in prop::collection::vec((100u64..1200, 0usize..3, any::<bool>()), 1..10),
+    ) {
+        let mut net = Net::new(1);
+        for _ in 0..3 {
+            net.add_server(ServiceKind::PingPong, |_| {});
+        }
+        net.run_for(Duration::from_secs(1));
+        let mut sessions = Vec::new();
+        for _ in 0..4 {
+            let k = net.add_client(net.client_config());
+            let s = net.open(k, ServiceKind::PingPong, pingpong(50));
+            sessions.push((k, s));
+        }
+        for (after_ms, j, restart) in events {
+            net.run_for(Duration::from_millis(after_ms));
+            let alive = net.srvs.iter().filter(|s| s.alive).count();
+            if net.srvs[j].alive && alive > 1 {
+                net.kill(Node::Srv(j));
+            } else if !net.srvs[j].alive && restart {
+                net.restart_server(j, ServiceKind::PingPong, |_| {});
+            }
+        }
+        net.run_for(Duration::from_secs(3));
+        for (k, s) in &sessions {
+            let st = net.app(*k, *s).pingpong().stats();
+            prop_assert!(st.pongs_received > 20, "client {}: {:?}", k, st);
+            prop_assert_eq!((st.gaps, st.duplicates), (0, 0), "client {}: {:?}", k, st);
+            prop_assert_eq!(st.consecutive, st.pongs_received - 1);
+            prop_assert!(net.clis[*k].core.session_pe(*s).is_some());
+        }
+    }
+}

@@ -262,7 +262,7 @@ impl ServiceHost {
         self.advance(now);
         let lines = self.config.chargen_lines;
         let interval = self.config.chargen_interval;
-        let cookie_interval = self.config.calcapp_cookie_interval;
+        let cookie_interval = self.cookie_interval();
         let mut outs = Vec::new();
         for (id, s) in self.sessions.iter_mut() {
             match s {
@@ -419,7 +419,7 @@ impl ServiceHost {
                     id: msg.job_id,
                     size: msg.job_size,
                     completed: 0.0,
-                    next_cookie: now.saturating_add(self.config.calcapp_cookie_interval),
+                    next_cookie: now.saturating_add(cookie_interval(&self.config)),
                 };
                 if running >= self.config.calcapp_max_jobs {
                     self.stats.jobs_rejected += 1;
@@ -479,7 +479,7 @@ impl ServiceHost {
                         id: c.job_id,
                         size: c.job_size,
                         completed: c.completed as f64,
-                        next_cookie: now.saturating_add(self.config.calcapp_cookie_interval),
+                        next_cookie: now.saturating_add(cookie_interval(&self.config)),
                     };
                     if running >= self.config.calcapp_max_jobs {
                         self.stats.jobs_rejected += 1;
@@ -501,6 +501,12 @@ impl ServiceHost {
             _ => self.stats.bad_cookies += 1,
         }
         self.emit(session, out);
+    }
+
+    /// The cookie interval, at least a millisecond (a zero interval must not make a timer
+    /// that is always due).
+    fn cookie_interval(&self) -> Duration {
+        cookie_interval(&self.config)
     }
 
     /// Calculations per second each running job gets.
@@ -545,6 +551,10 @@ impl ServiceHost {
             self.emit(id, out);
         }
     }
+}
+
+fn cookie_interval(config: &ServiceConfig) -> Duration {
+    config.calcapp_cookie_interval.max(Duration::from_millis(1))
 }
 
 fn job_cookie(j: &Job) -> [u8; 20] {
@@ -895,6 +905,31 @@ mod tests {
         assert_eq!(h.stats().bad_cookies, 2);
         assert_eq!(h.running_jobs(), 0);
         assert_eq!(h.poll_timeout(), None);
+    }
+
+    #[test]
+    fn zero_intervals_do_not_make_timers_that_are_always_due() {
+        let mut h = host(ServiceKind::CalcApp, |c| {
+            c.calcapp_cookie_interval = Duration::ZERO;
+        });
+        add(&mut h, t(0), 1);
+        data(
+            &mut h,
+            t(0),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::Request, 1, 1 << 40),
+        );
+        let mut h2 = host(ServiceKind::CharGen, |c| {
+            c.chargen_interval = Duration::ZERO
+        });
+        add(&mut h2, t(0), 1);
+        for now in [t(0), t(1), t(5)] {
+            for h in [&mut h, &mut h2] {
+                h.handle_timeout(now);
+                assert!(h.poll_timeout().is_some_and(|d| d > now));
+            }
+        }
     }
 
     #[test]

@@ -709,7 +709,7 @@ impl Client {
                 // Pending: the answer comes as pu::Event::Resolved; look again in a while
                 // in case it never does.
                 s.state = State::Resolving {
-                    recheck: now.saturating_add(self.config.retry_interval),
+                    recheck: now.saturating_add(retry_pause(&self.config)),
                 };
             }
         }
@@ -725,7 +725,7 @@ impl Client {
             self.give_up(session);
         } else {
             s.state = State::Waiting {
-                until: now.saturating_add(self.config.retry_interval),
+                until: now.saturating_add(retry_pause(&self.config)),
             };
         }
     }
@@ -789,4 +789,10 @@ impl Client {
         }
         self.stats.overflow = self.out.overflow;
     }
+}
+
+/// The pause after a failed attempt or before asking a pending resolution again; at least
+/// a millisecond, so a zero `retry_interval` cannot make a timer that is always due.
+fn retry_pause(config: &ClientConfig) -> Duration {
+    config.retry_interval.max(Duration::from_millis(1))
 }

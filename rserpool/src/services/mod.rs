@@ -20,6 +20,14 @@
 //! (messages first, then cookies, then failover or close), and calls `handle_timeout` at
 //! `poll_timeout`, like the session cores. Time only ever comes in as a [`Timestamp`].
 //!
+//! # Known gaps
+//!
+//! - The Fractal Generator and Scripting services have wire formats ([`wire`]) but no state
+//!   machines yet.
+//! - CalcApp follows RSPLIB's messages and cookie; the capacity model (processor sharing
+//!   of `calcapp_capacity` over the running jobs) is this crate's own, not RSPLIB's
+//!   scheduler.
+//!
 //! # Example
 //!
 //! A PingPong exchange with the session layer left out: the PE side's host gets the

@@ -27,6 +27,14 @@
 //!   state that survives).
 //! - Malformed, oversized and unexpected input is counted in [`Stats`] and dropped; every
 //!   queue and table is bounded.
+//!
+//! # Known gaps
+//!
+//! - The PE list of an ASAP_BUSINESS_CARD is reported, not used as failover candidates
+//!   (the next PE always comes from handle resolution).
+//! - Messages sent to a PE that dies before they are delivered are lost with it; the
+//!   application's protocol (cookies, job ids, sequence numbers) decides what to repeat.
+//! - Every message goes on stream 0 (ordered), like RSPLIB's services.
 
 use core::time::Duration;
 use std::collections::BTreeMap;

@@ -14,7 +14,8 @@
 //!
 //! - Echo (RFC 862): every message goes back unchanged, with its PPID.
 //! - Discard (RFC 863): messages are counted and dropped.
-//! - Daytime (RFC 867): one line with the UTC date and time, then the session is closed.
+//! - Daytime (RFC 867): one line with the date and time (RSPLIB's layout, in UTC), then the
+//!   session is closed.
 //!   The wall clock is `now` plus [`ServiceConfig::unix_epoch_offset`] (the driver's epoch
 //!   in Unix time): the host never reads a clock.
 //! - CharGen (RFC 864): the rotating 72-character lines, [`ServiceConfig::chargen_lines`]
@@ -401,7 +402,7 @@ impl ServiceHost {
             // RFC 867: the time as one line, then close.
             let mut out = ServiceOutput::new();
             let unix = self.config.unix_epoch_offset + now.since_epoch();
-            out.send(PPID_PLAIN, daytime(unix.as_secs()).into_bytes());
+            out.send(PPID_PLAIN, daytime(unix).into_bytes());
             out.close = true;
             self.emit(session, out);
         }
@@ -677,17 +678,46 @@ fn chargen(line: &mut usize, count: usize) -> Vec<u8> {
     b
 }
 
-/// RFC 867 leaves the format open; RSPLIB's daytime PE prints the local date and time. This
-/// is UTC, ISO 8601 style: `2026-12-07 14:00:00 UTC\r\n`.
-fn daytime(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
+/// RFC 867 leaves the format open; this is the layout of RSPLIB's daytime PE
+/// (`Tuesday, 29-February-2000 12:34:56.000000` and a newline), in UTC rather than local
+/// time (a sans-IO core knows no time zone).
+fn daytime(unix: Duration) -> String {
+    const WEEKDAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let unix_secs = unix.as_secs();
+    let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = civil_from_days(days as i64);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[(days % 7) as usize];
+    let month = MONTHS[(m as usize).saturating_sub(1) % 12];
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC\r\n",
+        "{weekday}, {d:02}-{month}-{y:04} {:02}:{:02}:{:02}.{:06}\n",
         secs / 3600,
         secs / 60 % 60,
-        secs % 60
+        secs % 60,
+        unix.subsec_micros()
     )
 }
 
@@ -785,7 +815,10 @@ mod tests {
         });
         add(&mut h, Timestamp::from_secs(96), 1);
         let out = outputs(&mut h);
-        assert_eq!(out[0].1.messages[0].bytes, b"2000-02-29 12:34:56 UTC\r\n");
+        assert_eq!(
+            out[0].1.messages[0].bytes,
+            b"Tuesday, 29-February-2000 12:34:56.000000\n"
+        );
         assert!(out[0].1.close);
     }
 
@@ -1102,10 +1135,20 @@ mod tests {
 
     #[test]
     fn daytime_formats_known_dates() {
-        assert_eq!(daytime(0), "1970-01-01 00:00:00 UTC\r\n");
-        // 2000-02-29 12:34:56 UTC (a leap day of a century leap year).
-        assert_eq!(daytime(951_827_696), "2000-02-29 12:34:56 UTC\r\n");
-        assert_eq!(daytime(1_798_761_600), "2027-01-01 00:00:00 UTC\r\n");
+        let at = Duration::from_secs;
+        assert_eq!(
+            daytime(Duration::ZERO),
+            "Thursday, 01-January-1970 00:00:00.000000\n"
+        );
+        // A leap day of a century leap year.
+        assert_eq!(
+            daytime(at(951_827_696) + Duration::from_micros(42)),
+            "Tuesday, 29-February-2000 12:34:56.000042\n"
+        );
+        assert_eq!(
+            daytime(at(1_798_761_600)),
+            "Friday, 01-January-2027 00:00:00.000000\n"
+        );
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //! - [`handlespace`]: pools, pool elements, ownership, expiry, checksums and the PU cache.
 //! - [`pe`] and [`pu`]: the sans-IO pool element (registration, re-registration,
 //!   keep-alive, re-homing) and pool user (handle resolution cache, failure reports) cores.
-//! - [`services`]: the wire formats of RSPLIB's demo services (PingPong, CalcApp, Fractal
-//!   Generator, Scripting) and of the Component Status Protocol.
+//! - [`session`]: Enhanced Mode on top of the PE and PU cores: sessions, cookies,
+//!   business cards and failover ([`session::Server`], [`session::Client`]).
+//! - [`services`]: RSPLIB's demo services as per-session state machines (Echo, Discard,
+//!   Daytime, CharGen, PingPong, CalcApp) and the wire formats of PingPong, CalcApp, the
+//!   Fractal Generator, Scripting and the Component Status Protocol.
 #![forbid(unsafe_code)]
 
 pub mod handlespace;
@@ -21,6 +24,7 @@ pub mod policy;
 pub mod pu;
 pub mod registrar;
 pub mod services;
+pub mod session;
 pub mod wire;
 
 pub use sctp_stack::time::Timestamp;

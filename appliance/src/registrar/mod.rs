@@ -49,9 +49,10 @@
 //! on which it spoke and which is still up.
 
 mod app;
-mod config;
+pub(crate) use app::Observer;
+pub(crate) mod config;
 mod monitor;
-mod multicast;
+pub(crate) mod multicast;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -305,4 +306,34 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
         tracing::info!("stopped by {s:?}");
     }
     Ok(ExitStatus::Success)
+}
+
+/// A registrar running in this process on its own runtime (for `rsp demo`): no multicast,
+/// no monitors; `observer` sees every core event; `silent_stop` makes stopping it look like
+/// a crash (no ABORT to PEs and peers).
+pub(crate) fn start_embedded(
+    resolved: config::Resolved,
+    config: dataplane::runtime::RuntimeConfig,
+    links: dataplane::runtime::LinkSpec,
+    seed: [u8; 32],
+    observer: app::Observer,
+    silent_stop: bool,
+) -> Result<Runtime, Failure> {
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    Runtime::start(config, links, move |_info| {
+        let core = Registrar::new(
+            resolved.core.clone(),
+            Box::new(ChaCha8Rng::from_seed(seed)),
+            Timestamp::ZERO,
+        );
+        app::RegistrarApp::new(
+            core,
+            &resolved,
+            app::Multicast::default(),
+            Arc::clone(&failure),
+            None,
+        )
+        .embedded(Arc::clone(&observer), silent_stop)
+    })
+    .map_err(runtime_failure)
 }

@@ -127,6 +127,10 @@ pub struct RegistrarArgs {
     #[arg(long = "cspinterval", value_name = "MS",
           value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
     csp_interval: Option<u64>,
+    /// Milliseconds a starting registrar looks for a mentor among its peers before it
+    /// serves with an empty handlespace (default 5000; lower it for tests and demos).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
+    mentor_hunt: Option<u64>,
     /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -166,7 +170,10 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
             "the registrar runs on one worker (its handlespace is one state machine): --workers must be 1",
         ));
     }
-    let resolved = settings.resolve(&args.net.bind)?;
+    let mut resolved = settings.resolve(&args.net.bind)?;
+    if let Some(ms) = args.mentor_hunt {
+        resolved.core.mentor_hunt_timeout = std::time::Duration::from_millis(ms);
+    }
     let mut config = args.net.runtime_config("rsp-registrar")?;
     // Connects without a known UDP port (discovered peers, PEs after a takeover) use it.
     config.remote_udp_port = args.remote_udp_port;

@@ -16,7 +16,7 @@
 //!   after the previous one completed; keep-alives while a job runs; a Reject or a
 //!   keep-alive timeout asks for a failover. After a failover the job continues on the
 //!   new PE from the cookie the session echoed, or is requested again when no cookie of it
-//!   arrived. Every job is counted completed exactly once; repeated completions are
+//!   arrived after its Accept (an earlier cookie is the previous job's last one). Every job is counted completed exactly once; repeated completions are
 //!   counted as duplicates, jobs of a session that failed as lost.
 //! - [`EchoClient`]: the terminal; lines go out and must come back unchanged, in order.
 
@@ -282,6 +282,9 @@ pub struct CalcAppClientStats {
 #[derive(Debug, Clone)]
 struct ClientJob {
     id: u32,
+    /// A PE accepted the job. Cookies before that belong to the previous job (the PE's
+    /// last cookie of a finished job follows its Complete).
+    accepted: bool,
     /// A cookie of this job arrived (a failover continues it on the next PE).
     cookie: bool,
 }
@@ -386,7 +389,9 @@ impl CalcAppClient {
                 self.keep_alive_deadline = None;
             }
             Seen::Cookie => {
-                if let Some(j) = &mut self.job {
+                if let Some(j) = &mut self.job
+                    && j.accepted
+                {
                     j.cookie = true;
                 }
             }
@@ -418,7 +423,11 @@ impl CalcAppClient {
             self.next_job = None;
             self.last_job_id = self.last_job_id.wrapping_add(1).max(1);
             let id = self.last_job_id;
-            self.job = Some(ClientJob { id, cookie: false });
+            self.job = Some(ClientJob {
+                id,
+                accepted: false,
+                cookie: false,
+            });
             self.stats.jobs_started += 1;
             self.request(id, out);
             self.arm_keep_alive(now);
@@ -480,7 +489,11 @@ impl CalcAppClient {
                 self.handle_timeout(now, out);
             }
             CalcAppType::Complete => self.stats.duplicate_completions += 1,
-            CalcAppType::Accept if current == Some(m.job_id) => {}
+            CalcAppType::Accept if current == Some(m.job_id) => {
+                if let Some(j) = &mut self.job {
+                    j.accepted = true;
+                }
+            }
             CalcAppType::Reject if current == Some(m.job_id) => {
                 self.stats.rejects += 1;
                 // The PE is full: another PE gets the job.
@@ -597,5 +610,267 @@ impl EchoClient {
             }
             Seen::Cookie | Seen::Other => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PeIdentifier;
+
+    const S: SessionId = SessionId(1);
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn up(first: bool) -> Event {
+        let pe = PeIdentifier(1);
+        if first {
+            Event::Connected { session: S, pe }
+        } else {
+            Event::FailoverComplete { session: S, pe }
+        }
+    }
+
+    fn pong(message_no: u64, reply_no: u64) -> Event {
+        let m = PingPongMessage::Pong {
+            message_no,
+            reply_no,
+            data: Vec::new(),
+        };
+        let mut bytes = vec![0; m.encoded_len()];
+        m.encode(&mut bytes).expect("fits");
+        Event::Data {
+            session: S,
+            ppid: PPID_PINGPONG,
+            bytes,
+        }
+    }
+
+    fn calc(kind: CalcAppType, job_id: u32) -> Event {
+        Event::Data {
+            session: S,
+            ppid: PPID_CALCAPP,
+            bytes: encode(&CalcAppMessage {
+                kind,
+                job_id,
+                job_size: 10,
+                completed: 10,
+            }),
+        }
+    }
+
+    fn calc_sent(out: &ServiceOutput) -> Vec<(CalcAppType, u32)> {
+        out.messages
+            .iter()
+            .map(|m| {
+                let c = CalcAppMessage::decode(&m.bytes).expect("valid");
+                (c.kind, c.job_id)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pingpong_pings_on_its_interval_only_while_connected() {
+        let config = PingPongConfig {
+            interval: Duration::from_millis(100),
+            ..PingPongConfig::default()
+        };
+        let mut c = PingPongClient::new(S, config, t(0));
+        let mut out = ServiceOutput::new();
+        assert_eq!(c.poll_timeout(), None);
+        c.handle_event(t(0), &up(true), &mut out);
+        assert_eq!(out.messages.len(), 1);
+        assert_eq!(c.poll_timeout(), Some(t(100)));
+        c.handle_timeout(t(50), &mut out);
+        assert_eq!(out.messages.len(), 1);
+        c.handle_timeout(t(100), &mut out);
+        assert_eq!(out.messages.len(), 2);
+        c.handle_event(
+            t(150),
+            &Event::FailoverNecessary {
+                session: S,
+                pe: PeIdentifier(1),
+            },
+            &mut out,
+        );
+        assert_eq!(c.poll_timeout(), None);
+        // Events of other sessions change nothing.
+        c.handle_event(
+            t(160),
+            &Event::Connected {
+                session: SessionId(2),
+                pe: PeIdentifier(2),
+            },
+            &mut out,
+        );
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn pingpong_counts_consecutive_replies_gaps_and_duplicates() {
+        let mut c = PingPongClient::new(S, PingPongConfig::default(), t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        for _ in 0..5 {
+            c.next_ping = Some(t(0));
+            c.handle_timeout(t(0), &mut out);
+        }
+        for (m, r) in [(1, 7), (2, 8), (3, 8), (4, 11), (5, 12)] {
+            c.handle_event(t(1), &pong(m, r), &mut out);
+        }
+        // A Pong for a Ping never sent.
+        c.handle_event(t(1), &pong(99, 13), &mut out);
+        let st = c.stats();
+        assert_eq!(st.pongs_received, 5);
+        assert_eq!(st.consecutive, 2); // 8 after 7, 12 after 11
+        assert_eq!(st.duplicates, 1); // 8 again
+        assert_eq!(st.gaps, 2); // 9 and 10 skipped
+        assert_eq!(st.malformed, 1);
+        assert_eq!(c.expected_reply(), Some(13));
+    }
+
+    #[test]
+    fn calcapp_counts_each_job_once_and_duplicates_apart() {
+        let config = CalcAppClientConfig {
+            job_interval: Duration::from_millis(100),
+            max_jobs: Some(2),
+            ..CalcAppClientConfig::default()
+        };
+        let mut c = CalcAppClient::new(S, config, t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 1)]);
+        c.handle_event(t(10), &calc(CalcAppType::Accept, 1), &mut out);
+        c.handle_event(t(20), &calc(CalcAppType::Complete, 1), &mut out);
+        c.handle_event(t(21), &calc(CalcAppType::Complete, 1), &mut out);
+        assert_eq!(c.stats().jobs_completed, 1);
+        assert_eq!(c.stats().duplicate_completions, 1);
+        assert_eq!(c.poll_timeout(), Some(t(120)));
+        let mut out = ServiceOutput::new();
+        c.handle_timeout(t(120), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 2)]);
+        c.handle_event(t(130), &calc(CalcAppType::Complete, 2), &mut out);
+        c.handle_timeout(t(300), &mut out);
+        assert_eq!(c.stats().jobs_started, 2);
+        assert!(c.finished());
+    }
+
+    #[test]
+    fn calcapp_fails_over_on_reject_and_re_requests_a_job_without_a_cookie() {
+        let mut c = CalcAppClient::new(S, CalcAppClientConfig::default(), t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(5), &calc(CalcAppType::Reject, 1), &mut out);
+        assert!(out.failover);
+        assert_eq!(c.stats().rejects, 1);
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(50), &up(false), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 1)]);
+        assert_eq!(c.stats().requests_resent, 1);
+        // With a cookie of the accepted job, the session's COOKIE_ECHO carries it: no new
+        // request.
+        c.handle_event(t(55), &calc(CalcAppType::Accept, 1), &mut out);
+        c.handle_event(t(60), &Event::CookieReceived { session: S }, &mut out);
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(70), &up(false), &mut out);
+        assert!(calc_sent(&out).is_empty());
+        assert_eq!(c.stats().jobs_started, 1);
+    }
+
+    #[test]
+    fn calcapp_does_not_take_the_last_cookie_of_the_previous_job_for_the_next_one() {
+        let config = CalcAppClientConfig {
+            job_interval: Duration::ZERO,
+            ..CalcAppClientConfig::default()
+        };
+        let mut c = CalcAppClient::new(S, config, t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        c.handle_event(t(1), &calc(CalcAppType::Accept, 1), &mut out);
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(9), &calc(CalcAppType::Complete, 1), &mut out);
+        // The next job starts at once; the PE's final cookie of job 1 comes after.
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 2)]);
+        c.handle_event(t(9), &Event::CookieReceived { session: S }, &mut out);
+        c.handle_event(
+            t(10),
+            &Event::FailoverNecessary {
+                session: S,
+                pe: PeIdentifier(1),
+            },
+            &mut out,
+        );
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(20), &up(false), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::Request, 2)]);
+    }
+
+    #[test]
+    fn calcapp_keep_alive_timeout_asks_for_failover() {
+        let config = CalcAppClientConfig {
+            keep_alive_interval: Duration::from_millis(100),
+            keep_alive_timeout: Duration::from_millis(50),
+            ..CalcAppClientConfig::default()
+        };
+        let mut c = CalcAppClient::new(S, config, t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        let mut out = ServiceOutput::new();
+        c.handle_timeout(t(100), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::KeepAlive, 1)]);
+        // Answered: the next one comes an interval later.
+        c.handle_event(t(120), &calc(CalcAppType::KeepAliveAck, 1), &mut out);
+        assert_eq!(c.poll_timeout(), Some(t(220)));
+        let mut out = ServiceOutput::new();
+        c.handle_timeout(t(220), &mut out);
+        assert_eq!(c.poll_timeout(), Some(t(270)));
+        c.handle_timeout(t(270), &mut out);
+        assert!(out.failover);
+        assert_eq!(c.stats().keep_alive_timeouts, 1);
+        // A session that fails for good loses the job.
+        c.handle_event(
+            t(300),
+            &Event::Failed {
+                session: S,
+                reason: crate::session::client::FailReason::AttemptsExhausted,
+            },
+            &mut out,
+        );
+        assert_eq!(c.stats().lost, 1);
+    }
+
+    #[test]
+    fn echo_client_matches_echoes_in_order_and_counts_lines_lost_in_a_failover() {
+        let mut e = EchoClient::new(S, 2);
+        let mut out = ServiceOutput::new();
+        assert!(!e.send_line(b"early", &mut out));
+        e.handle_event(t(0), &up(true), &mut out);
+        assert!(e.send_line(b"one", &mut out));
+        assert!(e.send_line(b"two", &mut out));
+        assert!(!e.send_line(b"three", &mut out)); // two outstanding at most
+        let echo = |b: &[u8]| Event::Data {
+            session: S,
+            ppid: 0,
+            bytes: b.to_vec(),
+        };
+        e.handle_event(t(1), &echo(b"one"), &mut out);
+        e.handle_event(t(1), &echo(b"zzz"), &mut out);
+        assert_eq!(e.poll_received(), Some(b"one".to_vec()));
+        e.handle_event(
+            t(2),
+            &Event::FailoverNecessary {
+                session: S,
+                pe: PeIdentifier(1),
+            },
+            &mut out,
+        );
+        let st = e.stats();
+        assert_eq!(
+            (st.lines_sent, st.echoed, st.mismatched, st.lost, st.refused),
+            (2, 1, 1, 1, 2)
+        );
     }
 }

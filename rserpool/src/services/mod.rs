@@ -19,6 +19,56 @@
 //! session core with [`ServiceOutput::apply_to_server`] / [`ServiceOutput::apply_to_client`]
 //! (messages first, then cookies, then failover or close), and calls `handle_timeout` at
 //! `poll_timeout`, like the session cores. Time only ever comes in as a [`Timestamp`].
+//!
+//! # Known gaps
+//!
+//! - The Fractal Generator and Scripting services have wire formats ([`wire`]) but no state
+//!   machines yet.
+//! - CalcApp follows RSPLIB's messages and cookie; the capacity model (processor sharing
+//!   of `calcapp_capacity` over the running jobs) is this crate's own, not RSPLIB's
+//!   scheduler.
+//!
+//! # Example
+//!
+//! A PingPong exchange with the session layer left out: the PE side's host gets the
+//! session events a [`Server`] would report, the PU side's client the ones a [`Client`]
+//! would report, and the messages go straight across.
+//!
+//! ```
+//! use rserpool::Timestamp;
+//! use rserpool::services::ServiceOutput;
+//! use rserpool::services::client::{PingPongClient, PingPongConfig};
+//! use rserpool::services::server::{ServiceConfig, ServiceHost, ServiceKind};
+//! use rserpool::services::wire::PingPongCookie;
+//! use rserpool::session::{client, server, AssocRef, SessionId};
+//! use rserpool::wire::PeIdentifier;
+//!
+//! let now = Timestamp::from_secs(1);
+//! let mut host = ServiceHost::new(ServiceConfig::new(ServiceKind::PingPong), now);
+//! let pe_side = SessionId(1);
+//! host.handle_event(now, &server::Event::SessionAdded { session: pe_side, assoc: AssocRef(1) });
+//!
+//! let pu_side = SessionId(7);
+//! let mut ping = PingPongClient::new(pu_side, PingPongConfig::default(), now);
+//! let mut out = ServiceOutput::new();
+//! ping.handle_event(now, &client::Event::Connected { session: pu_side, pe: PeIdentifier(1) }, &mut out);
+//! // The first Ping goes out at once (a driver would apply `out` to its Client).
+//! let msg = out.messages.pop().expect("a Ping");
+//! host.handle_event(now, &server::Event::Data { session: pe_side, ppid: msg.ppid, bytes: msg.bytes });
+//!
+//! // The PE answers with a Pong and a cookie carrying the next reply number.
+//! let (session, reply) = host.poll_output().expect("an answer");
+//! assert_eq!(session, pe_side);
+//! assert_eq!(PingPongCookie::from_bytes(&reply.cookies[0]), Ok(PingPongCookie { reply_no: 2 }));
+//! for m in reply.messages {
+//!     let pong = client::Event::Data { session: pu_side, ppid: m.ppid, bytes: m.bytes };
+//!     ping.handle_event(now, &pong, &mut out);
+//! }
+//! assert_eq!(ping.stats().pongs_received, 1);
+//! assert_eq!(ping.expected_reply(), Some(2));
+//! // The next Ping is due after the interval.
+//! assert_eq!(ping.poll_timeout(), Some(now + PingPongConfig::default().interval));
+//! ```
 
 pub mod client;
 pub mod server;

@@ -80,6 +80,9 @@ pub struct ServiceConfig {
     pub calcapp_max_jobs: usize,
     /// CalcApp: cookie interval of a running job (default 1 s).
     pub calcapp_cookie_interval: Duration,
+    /// Most outputs waiting for [`ServiceHost::poll_output`] (default 4096); more are
+    /// dropped and counted.
+    pub max_queue: usize,
 }
 
 impl ServiceConfig {
@@ -94,6 +97,7 @@ impl ServiceConfig {
             calcapp_capacity: 1e6,
             calcapp_max_jobs: 4,
             calcapp_cookie_interval: Duration::from_secs(1),
+            max_queue: 4096,
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct ServiceStats {
     pub jobs_completed: u64,
     /// CalcApp keep-alives answered.
     pub keep_alives: u64,
+    /// Outputs dropped because `max_queue` were waiting.
+    pub overflow: u64,
 }
 
 /// A CalcApp job running in the shared capacity model.
@@ -256,7 +262,7 @@ impl ServiceHost {
         self.advance(now);
         let lines = self.config.chargen_lines;
         let interval = self.config.chargen_interval;
-        let cookie_interval = self.config.calcapp_cookie_interval;
+        let cookie_interval = self.cookie_interval();
         let mut outs = Vec::new();
         for (id, s) in self.sessions.iter_mut() {
             match s {
@@ -292,6 +298,10 @@ impl ServiceHost {
 
     fn emit(&mut self, session: SessionId, out: ServiceOutput) {
         if out.is_empty() {
+            return;
+        }
+        if self.outputs.len() >= self.config.max_queue {
+            self.stats.overflow += 1;
             return;
         }
         self.stats.messages_sent += out.messages.len() as u64;
@@ -409,7 +419,7 @@ impl ServiceHost {
                     id: msg.job_id,
                     size: msg.job_size,
                     completed: 0.0,
-                    next_cookie: now.saturating_add(self.config.calcapp_cookie_interval),
+                    next_cookie: now.saturating_add(cookie_interval(&self.config)),
                 };
                 if running >= self.config.calcapp_max_jobs {
                     self.stats.jobs_rejected += 1;
@@ -469,7 +479,7 @@ impl ServiceHost {
                         id: c.job_id,
                         size: c.job_size,
                         completed: c.completed as f64,
-                        next_cookie: now.saturating_add(self.config.calcapp_cookie_interval),
+                        next_cookie: now.saturating_add(cookie_interval(&self.config)),
                     };
                     if running >= self.config.calcapp_max_jobs {
                         self.stats.jobs_rejected += 1;
@@ -491,6 +501,12 @@ impl ServiceHost {
             _ => self.stats.bad_cookies += 1,
         }
         self.emit(session, out);
+    }
+
+    /// The cookie interval, at least a millisecond (a zero interval must not make a timer
+    /// that is always due).
+    fn cookie_interval(&self) -> Duration {
+        cookie_interval(&self.config)
     }
 
     /// Calculations per second each running job gets.
@@ -535,6 +551,10 @@ impl ServiceHost {
             self.emit(id, out);
         }
     }
+}
+
+fn cookie_interval(config: &ServiceConfig) -> Duration {
+    config.calcapp_cookie_interval.max(Duration::from_millis(1))
 }
 
 fn job_cookie(j: &Job) -> [u8; 20] {
@@ -605,6 +625,328 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::AssocRef;
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn host(kind: ServiceKind, tune: impl FnOnce(&mut ServiceConfig)) -> ServiceHost {
+        let mut c = ServiceConfig::new(kind);
+        tune(&mut c);
+        ServiceHost::new(c, t(0))
+    }
+
+    fn add(h: &mut ServiceHost, now: Timestamp, s: u64) {
+        h.handle_event(
+            now,
+            &Event::SessionAdded {
+                session: SessionId(s),
+                assoc: AssocRef(s),
+            },
+        );
+    }
+
+    fn data(h: &mut ServiceHost, now: Timestamp, s: u64, ppid: u32, bytes: Vec<u8>) {
+        h.handle_event(
+            now,
+            &Event::Data {
+                session: SessionId(s),
+                ppid,
+                bytes,
+            },
+        );
+    }
+
+    fn outputs(h: &mut ServiceHost) -> Vec<(SessionId, ServiceOutput)> {
+        std::iter::from_fn(|| h.poll_output()).collect()
+    }
+
+    fn calc(kind: CalcAppType, job_id: u32, job_size: u64) -> Vec<u8> {
+        encode_calcapp(&CalcAppMessage {
+            kind,
+            job_id,
+            job_size,
+            completed: 0,
+        })
+    }
+
+    fn calc_of(out: &ServiceOutput) -> Vec<CalcAppMessage> {
+        out.messages
+            .iter()
+            .map(|m| CalcAppMessage::decode(&m.bytes).expect("valid"))
+            .collect()
+    }
+
+    #[test]
+    fn echo_returns_each_message_with_its_ppid_and_discard_returns_nothing() {
+        let mut h = host(ServiceKind::Echo, |_| {});
+        add(&mut h, t(1), 1);
+        data(&mut h, t(1), 1, 77, b"abc".to_vec());
+        let out = outputs(&mut h);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].1.messages[0].ppid, 77);
+        assert_eq!(out[0].1.messages[0].bytes, b"abc");
+
+        let mut h = host(ServiceKind::Discard, |_| {});
+        add(&mut h, t(1), 1);
+        data(&mut h, t(1), 1, 0, b"abc".to_vec());
+        assert!(outputs(&mut h).is_empty());
+        assert_eq!(h.stats().messages_received, 1);
+    }
+
+    #[test]
+    fn daytime_sends_the_time_from_the_epoch_offset_and_closes() {
+        let mut h = host(ServiceKind::Daytime, |c| {
+            c.unix_epoch_offset = Duration::from_secs(951_827_600);
+        });
+        add(&mut h, Timestamp::from_secs(96), 1);
+        let out = outputs(&mut h);
+        assert_eq!(out[0].1.messages[0].bytes, b"2000-02-29 12:34:56 UTC\r\n");
+        assert!(out[0].1.close);
+    }
+
+    #[test]
+    fn chargen_sends_lines_on_its_timer_until_the_session_goes() {
+        let mut h = host(ServiceKind::CharGen, |c| {
+            c.chargen_lines = 2;
+            c.chargen_interval = Duration::from_millis(10);
+        });
+        add(&mut h, t(100), 1);
+        assert_eq!(h.poll_timeout(), Some(t(100)));
+        h.handle_timeout(t(100));
+        assert_eq!(h.poll_timeout(), Some(t(110)));
+        h.handle_timeout(t(105)); // early: nothing
+        h.handle_timeout(t(110));
+        let out = outputs(&mut h);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].1.messages[0].bytes[0], b' ' + 2);
+        h.handle_event(
+            t(111),
+            &Event::SessionRemoved {
+                session: SessionId(1),
+            },
+        );
+        assert_eq!(h.poll_timeout(), None);
+    }
+
+    #[test]
+    fn pingpong_answers_with_reply_numbers_and_a_cookie_that_continues_them() {
+        let mut h = host(ServiceKind::PingPong, |_| {});
+        add(&mut h, t(1), 1);
+        for n in 1..=3u64 {
+            let ping = PingPongMessage::Ping {
+                message_no: n + 10,
+                data: vec![1, 2],
+            };
+            data(
+                &mut h,
+                t(1),
+                1,
+                PPID_PINGPONG,
+                encode_pingpong(&ping).expect("fits"),
+            );
+        }
+        let out = outputs(&mut h);
+        assert_eq!(out.len(), 3);
+        for (i, (_, o)) in out.iter().enumerate() {
+            let i = i as u64;
+            assert_eq!(
+                PingPongMessage::decode(&o.messages[0].bytes),
+                Ok(PingPongMessage::Pong {
+                    message_no: i + 11,
+                    reply_no: i + 1,
+                    data: vec![1, 2]
+                })
+            );
+            assert_eq!(
+                PingPongCookie::from_bytes(&o.cookies[0]),
+                Ok(PingPongCookie { reply_no: i + 2 })
+            );
+        }
+        // Another PE takes the session over with the last cookie.
+        let mut other = host(ServiceKind::PingPong, |_| {});
+        add(&mut other, t(2), 5);
+        other.handle_event(
+            t(2),
+            &Event::CookieEcho {
+                session: SessionId(5),
+                cookie: out[2].1.cookies[0].clone(),
+            },
+        );
+        let ping = PingPongMessage::Ping {
+            message_no: 14,
+            data: Vec::new(),
+        };
+        data(
+            &mut other,
+            t(2),
+            5,
+            PPID_PINGPONG,
+            encode_pingpong(&ping).expect("fits"),
+        );
+        let out = outputs(&mut other);
+        assert!(matches!(
+            PingPongMessage::decode(&out[0].1.messages[0].bytes),
+            Ok(PingPongMessage::Pong { reply_no: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn calcapp_shares_capacity_between_jobs_and_rejects_beyond_max_jobs() {
+        let mut h = host(ServiceKind::CalcApp, |c| {
+            c.calcapp_capacity = 1000.0;
+            c.calcapp_max_jobs = 2;
+            c.calcapp_cookie_interval = Duration::from_secs(100);
+        });
+        for s in 1..=3 {
+            add(&mut h, t(0), s);
+            data(
+                &mut h,
+                t(0),
+                s,
+                PPID_CALCAPP,
+                calc(CalcAppType::Request, s as u32, 1000),
+            );
+        }
+        let kinds: Vec<CalcAppType> = outputs(&mut h)
+            .iter()
+            .map(|(_, o)| calc_of(o)[0].kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                CalcAppType::Accept,
+                CalcAppType::Accept,
+                CalcAppType::Reject
+            ]
+        );
+        assert_eq!(h.running_jobs(), 2);
+        assert_eq!(h.load(), u32::MAX);
+        // Two jobs share 1000/s: 1000 calculations each take 2 s.
+        let due = h.poll_timeout().expect("completion");
+        assert!(due > t(1999) && due <= t(2001), "{due:?}");
+        h.handle_timeout(t(1000));
+        assert!(outputs(&mut h).is_empty());
+        h.handle_timeout(due);
+        let out = outputs(&mut h);
+        assert_eq!(out.len(), 2);
+        for (_, o) in &out {
+            let m = calc_of(o);
+            assert_eq!((m[0].kind, m[0].completed), (CalcAppType::Complete, 1000));
+            let c = CalcAppCookie::from_bytes(&o.cookies[0]).expect("cookie");
+            assert_eq!(c.completed, c.job_size);
+        }
+        assert_eq!(h.running_jobs(), 0);
+        assert_eq!(h.stats().jobs_completed, 2);
+    }
+
+    #[test]
+    fn calcapp_resumes_a_job_from_its_cookie_and_ignores_finished_or_bad_cookies() {
+        let mut h = host(ServiceKind::CalcApp, |c| c.calcapp_capacity = 100.0);
+        add(&mut h, t(0), 1);
+        let cookie = CalcAppCookie {
+            job_id: 9,
+            job_size: 1000,
+            completed: 900,
+        };
+        h.handle_event(
+            t(0),
+            &Event::CookieEcho {
+                session: SessionId(1),
+                cookie: cookie.to_bytes().to_vec(),
+            },
+        );
+        assert_eq!(h.running_jobs(), 1);
+        // 100 calculations left at 100/s.
+        let due = h.poll_timeout().expect("due");
+        assert!(due <= t(1001), "{due:?}");
+        h.handle_timeout(due);
+        let out = outputs(&mut h);
+        assert_eq!(calc_of(&out[0].1)[0].kind, CalcAppType::Complete);
+        assert_eq!(calc_of(&out[0].1)[0].job_id, 9);
+
+        add(&mut h, t(2000), 2);
+        let done = CalcAppCookie {
+            completed: 1000,
+            ..cookie
+        };
+        h.handle_event(
+            t(2000),
+            &Event::CookieEcho {
+                session: SessionId(2),
+                cookie: done.to_bytes().to_vec(),
+            },
+        );
+        add(&mut h, t(2000), 3);
+        h.handle_event(
+            t(2000),
+            &Event::CookieEcho {
+                session: SessionId(3),
+                cookie: b"<PP-TD1>xxxxxxxx".to_vec(),
+            },
+        );
+        // Finished: nothing to resume. PingPong's cookie: too short for CalcApp.
+        assert_eq!(h.running_jobs(), 0);
+        assert_eq!(h.stats().bad_cookies, 1);
+        assert_eq!(h.stats().jobs_resumed, 1);
+        add(&mut h, t(2000), 4);
+        let impossible = CalcAppCookie {
+            completed: 2000,
+            ..cookie
+        };
+        h.handle_event(
+            t(2000),
+            &Event::CookieEcho {
+                session: SessionId(4),
+                cookie: impossible.to_bytes().to_vec(),
+            },
+        );
+        assert_eq!(h.stats().bad_cookies, 2);
+        assert_eq!(h.running_jobs(), 0);
+        assert_eq!(h.poll_timeout(), None);
+    }
+
+    #[test]
+    fn zero_intervals_do_not_make_timers_that_are_always_due() {
+        let mut h = host(ServiceKind::CalcApp, |c| {
+            c.calcapp_cookie_interval = Duration::ZERO;
+        });
+        add(&mut h, t(0), 1);
+        data(
+            &mut h,
+            t(0),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::Request, 1, 1 << 40),
+        );
+        let mut h2 = host(ServiceKind::CharGen, |c| {
+            c.chargen_interval = Duration::ZERO
+        });
+        add(&mut h2, t(0), 1);
+        for now in [t(0), t(1), t(5)] {
+            for h in [&mut h, &mut h2] {
+                h.handle_timeout(now);
+                assert!(h.poll_timeout().is_some_and(|d| d > now));
+            }
+        }
+    }
+
+    #[test]
+    fn calcapp_answers_keep_alives() {
+        let mut h = host(ServiceKind::CalcApp, |_| {});
+        add(&mut h, t(0), 1);
+        data(
+            &mut h,
+            t(0),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::KeepAlive, 3, 10),
+        );
+        let out = outputs(&mut h);
+        assert_eq!(calc_of(&out[0].1)[0].kind, CalcAppType::KeepAliveAck);
+        assert_eq!(calc_of(&out[0].1)[0].job_id, 3);
+    }
 
     #[test]
     fn daytime_formats_known_dates() {

@@ -9,22 +9,32 @@
 //!   waits for the PU core's answer; a selected PE is connected at its user transport
 //!   ([`Command::Connect`] with [`Target::Session`]).
 //! - The last ASAP_COOKIE of each session is kept ([`Event::CookieReceived`]).
-//! - Failover (RFC 5352 §3.9, RFC 5351 §3): when the association of a session is lost
+//! - Failover (RFC 5351 §3, RFC 5352 §3.8): when the association of a session is lost
 //!   ([`FailoverMode::Automatic`]) or the application calls [`Client::failover`], the
 //!   client reports [`Event::FailoverNecessary`], sends ENDPOINT_UNREACHABLE for the old PE
 //!   (RFC 5352 §3.5), resolves again preferring a different PE, connects, sends
-//!   ASAP_COOKIE_ECHO with the last cookie as the first message (RFC 5352 §3.9.2) and
+//!   ASAP_COOKIE_ECHO with the last cookie as the first message (RFC 5352 §2.2.12, §3.8) and
 //!   reports [`Event::FailoverComplete`]. With [`FailoverMode::Application`], a lost
 //!   association only reports [`Event::FailoverNecessary`]; the steps start when the
 //!   application calls [`Client::failover`].
 //! - Failed attempts (resolution failed, connect failed or timed out) are retried every
-//!   [`ClientConfig::retry_interval`]; after [`ClientConfig::max_failover_attempts`] in a
+//!   [`ClientConfig::retry_interval`]; a failover within the retry interval after the
+//!   session came up waits until that interval has passed (a PE that refuses at once is
+//!   not hammered); after [`ClientConfig::max_failover_attempts`] in a
 //!   row the session ends with [`Event::Failed`].
 //! - While a session has no association, [`Client::send`] returns
 //!   [`SendError::NotConnected`]; nothing is buffered across a failover (the cookie is the
 //!   state that survives).
 //! - Malformed, oversized and unexpected input is counted in [`Stats`] and dropped; every
 //!   queue and table is bounded.
+//!
+//! # Known gaps
+//!
+//! - The PE list of an ASAP_BUSINESS_CARD is reported, not used as failover candidates
+//!   (the next PE always comes from handle resolution).
+//! - Messages sent to a PE that dies before they are delivered are lost with it; the
+//!   application's protocol (cookies, job ids, sequence numbers) decides what to repeat.
+//! - Every message goes on stream 0 (ordered), like RSPLIB's services.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -223,6 +233,9 @@ struct Session {
     avoid: Option<PeIdentifier>,
     /// Failed attempts in a row.
     attempts: u32,
+    /// When the session last came up (a failover right after waits for the retry
+    /// interval, so PEs that refuse at once are not hammered).
+    last_up: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -360,6 +373,7 @@ impl Client {
                 failing_over: false,
                 avoid: None,
                 attempts: 0,
+                last_up: None,
             },
         );
         self.stats.sessions_opened += 1;
@@ -475,7 +489,7 @@ impl Client {
                 self.roles.insert(assoc, Role::Registrar);
                 self.pu.handle_connected(now, assoc, endpoint);
             }
-            Target::Session(session) => self.on_session_up(session, assoc),
+            Target::Session(session) => self.on_session_up(now, session, assoc, endpoint),
         }
         self.pump(now);
     }
@@ -492,6 +506,7 @@ impl Client {
             Target::Session(session) => {
                 if let Some(s) = self.sessions.get_mut(&session)
                     && let State::Connecting { pe, .. } = &s.state
+                    && pe.user_transport == *endpoint
                 {
                     // RFC 5352 §3.5: the PE could not be reached; tell the registrar.
                     let (handle, pe) = (s.pool_handle.clone(), pe.identifier);
@@ -557,7 +572,13 @@ impl Client {
 
     // ---- internals ----
 
-    fn on_session_up(&mut self, session: SessionId, assoc: AssocRef) {
+    fn on_session_up(
+        &mut self,
+        now: Timestamp,
+        session: SessionId,
+        assoc: AssocRef,
+        endpoint: &TransportParameter,
+    ) {
         let Some(s) = self.sessions.get_mut(&session) else {
             // Closed or given up meanwhile.
             self.out.command(Command::Abort { assoc });
@@ -568,12 +589,19 @@ impl Client {
             self.out.command(Command::Abort { assoc });
             return;
         };
+        if pe.user_transport != *endpoint {
+            // A late answer to an attempt given up on (another PE is being tried now).
+            self.stats.unexpected += 1;
+            self.out.command(Command::Abort { assoc });
+            return;
+        }
         let pe = pe.identifier;
         s.state = State::Up { assoc, pe };
         s.attempts = 0;
+        s.last_up = Some(now);
         self.roles.insert(assoc, Role::Session(session));
         if s.failing_over {
-            // RFC 5352 §3.9.2: the last cookie goes to the new PE before any data.
+            // RFC 5352 §2.2.12, §3.8: the last cookie goes to the new PE before any data.
             if let Some(cookie) = s.cookie.clone()
                 && let Some(bytes) = encode(&AsapMessage::CookieEcho { cookie })
             {
@@ -621,11 +649,21 @@ impl Client {
         self.stats.failovers += 1;
         s.failing_over = true;
         s.avoid = Some(old);
-        s.state = State::Resolving { recheck: now };
         let handle = s.pool_handle.clone();
+        let paced = s
+            .last_up
+            .map(|t| t.saturating_add(self.config.retry_interval))
+            .filter(|t| *t > now);
         // RFC 5352 §3.5: report the unreachable PE to the registrar.
         self.pu.report_failure(now, &handle, old);
-        self.try_resolve(now, session);
+        match paced {
+            // The PE failed right after the session came up: wait a little first.
+            Some(until) => s.state = State::Waiting { until },
+            None => {
+                s.state = State::Resolving { recheck: now };
+                self.try_resolve(now, session);
+            }
+        }
     }
 
     /// Asks the PU core for a PE; connects when it has one.
@@ -679,7 +717,7 @@ impl Client {
                 // Pending: the answer comes as pu::Event::Resolved; look again in a while
                 // in case it never does.
                 s.state = State::Resolving {
-                    recheck: now.saturating_add(self.config.retry_interval),
+                    recheck: now.saturating_add(retry_pause(&self.config)),
                 };
             }
         }
@@ -695,7 +733,7 @@ impl Client {
             self.give_up(session);
         } else {
             s.state = State::Waiting {
-                until: now.saturating_add(self.config.retry_interval),
+                until: now.saturating_add(retry_pause(&self.config)),
             };
         }
     }
@@ -759,4 +797,10 @@ impl Client {
         }
         self.stats.overflow = self.out.overflow;
     }
+}
+
+/// The pause after a failed attempt or before asking a pending resolution again; at least
+/// a millisecond, so a zero `retry_interval` cannot make a timer that is always due.
+fn retry_pause(config: &ClientConfig) -> Duration {
+    config.retry_interval.max(Duration::from_millis(1))
 }

@@ -17,11 +17,22 @@
 //!   session: the session is withdrawn ([`Event::SessionRemoved`]) and the message goes to
 //!   the PE core, which answers and re-homes (RFC 5352 §3.4).
 //! - On a session association, PPID 11 carries ASAP_COOKIE_ECHO ([`Event::CookieEcho`],
-//!   accepted only before any data: RFC 5352 §3.9.2 has the PU echo the cookie as its
+//!   accepted only before any data: RFC 5352 §2.2.12 and §3.8 have the PU echo the cookie as its
 //!   first message) and ASAP_BUSINESS_CARD ([`Event::BusinessCard`]); every other PPID is
 //!   [`Event::Data`]. Anything else is counted and dropped.
 //! - Malformed, oversized and unexpected input is counted in [`Stats`] and dropped; every
 //!   queue and table is bounded.
+//!
+//! # Known gaps
+//!
+//! - Trust: like RSPLIB, a registrar is recognised by what it sends, not by its address. A
+//!   PU that opens an association to the user port and sends ENDPOINT_KEEP_ALIVE with flag
+//!   H first could re-home the PE to itself (the PE core adopts any H keep-alive, RFC 5352
+//!   §3.4). Deployments that need more keep the user port and the ASAP endpoint apart (the
+//!   driver then reports registrar associations on the ASAP endpoint only) or restrict it
+//!   with SCTP-AUTH/TLS (RFC 5353 §6 / RFC 5352 §6). Such associations are bounded by
+//!   [`ServerConfig::max_registrar_associations`].
+//! - No Operation Error is sent back for unexpected ASAP messages on a session.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -49,6 +60,9 @@ pub struct ServerConfig {
     pub max_message_len: usize,
     /// Most queued commands, transmits and events each (default 4096).
     pub max_queue: usize,
+    /// Most incoming associations that turned out to come from registrars and are kept
+    /// for the PE core (default 16); further ones are aborted and counted.
+    pub max_registrar_associations: usize,
 }
 
 impl ServerConfig {
@@ -59,6 +73,7 @@ impl ServerConfig {
             max_sessions: 1024,
             max_message_len: 65_535,
             max_queue: 4096,
+            max_registrar_associations: 16,
         }
     }
 }
@@ -121,6 +136,9 @@ pub struct Stats {
     pub sessions_removed: u64,
     /// Incoming associations that turned out to come from a registrar.
     pub registrar_associations: u64,
+    /// Incoming registrar associations aborted because
+    /// [`ServerConfig::max_registrar_associations`] were kept already.
+    pub registrar_associations_refused: u64,
     /// User messages received / sent.
     pub data_received: u64,
     /// User messages sent.
@@ -375,7 +393,7 @@ impl Server {
         Ok(())
     }
 
-    /// Sends ASAP_COOKIE with `cookie` on `session` (RFC 5352 §3.9.1): the PU keeps the
+    /// Sends ASAP_COOKIE with `cookie` on `session` (RFC 5352 §2.2.11, §3.8): the PU keeps the
     /// last one and echoes it to the next PE after a failover.
     pub fn send_cookie(
         &mut self,
@@ -393,7 +411,7 @@ impl Server {
         Ok(())
     }
 
-    /// Sends ASAP_BUSINESS_CARD on `session` (RFC 5352 §3.9.3): this PE's pool and
+    /// Sends ASAP_BUSINESS_CARD on `session` (RFC 5352 §2.2.13, §3.9): this PE's pool and
     /// `pool_elements` as failover candidates.
     pub fn send_business_card(
         &mut self,
@@ -465,7 +483,7 @@ impl Server {
         let started = self.sessions.get(&session).is_some_and(|s| s.started);
         match decoded.message {
             AsapMessage::CookieEcho { cookie } if !started => {
-                // RFC 5352 §3.9.2: the PU sends the cookie echo before any data.
+                // RFC 5352 §2.2.12, §3.8: the PU sends the cookie echo before any data.
                 if let Some(s) = self.sessions.get_mut(&session) {
                     s.started = true;
                 }
@@ -490,9 +508,21 @@ impl Server {
                 if !started =>
             {
                 // A registrar connected to us (a takeover, RFC 5353 §3.5): not a session.
+                self.remove_session(session);
+                let kept = self
+                    .roles
+                    .values()
+                    .filter(|r| matches!(r, Role::Registrar))
+                    .count();
+                if kept >= self.config.max_registrar_associations {
+                    self.stats.registrar_associations_refused += 1;
+                    self.roles.remove(&assoc);
+                    self.out.command(Command::Abort { assoc });
+                    self.sync_overflow();
+                    return;
+                }
                 self.stats.registrar_associations += 1;
                 self.roles.insert(assoc, Role::Registrar);
-                self.remove_session(session);
                 self.pe.handle_asap(now, assoc, b);
                 self.pump();
             }

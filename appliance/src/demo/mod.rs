@@ -508,7 +508,7 @@ pub fn run(args: DemoArgs, signals: TerminationSignals) -> Outcome {
         c.lost
     );
     println!(
-        "failovers: {} ({} completed with cookie replay), longest failover {} ms; longest service gap: PingPong {} ms (Pings every 50 ms), CalcApp {} ms (between job replies)",
+        "failovers: {} ({} completed with cookie replay, each within {} ms of noticing the loss); longest service gap: PingPong {} ms (Pings every 50 ms), CalcApp {} ms (between job completions)",
         all.failovers,
         all.failovers_completed,
         all.longest_failover.as_millis(),

@@ -513,8 +513,8 @@ impl Application<Client> for ClientApp {
             client::Event::Connected { pe, .. } => {
                 self.sessions[idx].up = true;
                 (self.say)(&format!(
-                    "{name}session {session} connected to PE {:#010x}",
-                    pe.0
+                    "{name}session {session}: {} resolved, connected to PE {:#010x}",
+                    self.pool, pe.0
                 ));
             }
             client::Event::FailoverNecessary { pe, .. } => {
@@ -543,7 +543,7 @@ impl Application<Client> for ClientApp {
                     r.longest_failover = r.longest_failover.max(took);
                 }
                 (self.say)(&format!(
-                    "{name}session {session} failed over to PE {:#010x} in {} ms (cookie echoed)",
+                    "{name}session {session} failed over to PE {:#010x}, {} ms after noticing (cookie echoed first)",
                     pe.0,
                     took.as_millis()
                 ));

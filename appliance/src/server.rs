@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use rserpool::pe::PoolElementConfig;
 use rserpool::services::server::{ServiceConfig, ServiceHost, ServiceKind};
+use rserpool::services::wire::component_group;
 use rserpool::session::{Server, ServerConfig};
 use rserpool::wire::{PolicyInfo, PoolHandle, TransportParameter, TransportUse};
 
@@ -230,6 +231,38 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
             .map(|p| format!(", UDP port {p}"))
             .unwrap_or_default()
     );
+    let csp = match args.pool_args.csp_server {
+        Some(server) => {
+            let r = Arc::clone(&report);
+            let location = format!(
+                "rsp server {:?}, pool {}, SCTP port {port}",
+                args.kind(),
+                args.pool
+            );
+            Some(crate::pool::csp::Reporter::start(
+                server,
+                Duration::from_millis(args.pool_args.csp_interval),
+                move || {
+                    let r = r.lock().unwrap_or_else(PoisonError::into_inner);
+                    crate::pool::csp::Status {
+                        sender_id: component_group::compound(
+                            component_group::POOL_ELEMENT,
+                            u64::from(r.identifier),
+                        ),
+                        location: location.clone(),
+                        status: format!(
+                            "{} session(s), {} message(s) in{}",
+                            r.sessions,
+                            r.service.messages_received,
+                            if r.registered { "" } else { ", not registered" }
+                        ),
+                        workload: r.load.map_or(-1.0, |l| f64::from(l) / f64::from(u32::MAX)),
+                    }
+                },
+            )?)
+        }
+        None => None,
+    };
     let remote = running.remote.clone();
     let r2 = remote.clone();
     let caught = on_signals(signals, move || r2.stop_runtime())?;
@@ -253,7 +286,11 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
             );
         }
     }
-    running.join()?;
+    let joined = running.join();
+    if let Some(c) = csp {
+        c.stop();
+    }
+    joined?;
     println!(
         "{}",
         stats_line(&report.lock().unwrap_or_else(PoisonError::into_inner))

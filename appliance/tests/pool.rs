@@ -436,6 +436,75 @@ fn a_monitor_tabulates_component_status_reports() {
         out.contains("PR ") && out.contains("1 component(s)"),
         "{out}"
     );
+
+    // Pool elements and pool users report too (one line per report with --log).
+    let port = free_udp_port();
+    let mut m = Proc::start(
+        "monitor",
+        &strings(&[
+            "monitor",
+            "--port",
+            &port.to_string(),
+            "--log",
+            "--duration",
+            "3",
+        ]),
+    );
+    let csp = format!("127.0.0.1:{port}");
+    let registrar = format!("127.0.0.1:3863/{reg_udp}");
+    let _pe = Proc::start(
+        "server",
+        &strings(&[
+            "server",
+            "--echo",
+            "--pool",
+            "EchoPool",
+            "--bind",
+            "127.0.0.1",
+            "--registrar",
+            &registrar,
+            "--udp-port",
+            &free_udp_port().to_string(),
+            "--cspserver",
+            &csp,
+            "--cspinterval",
+            "100",
+            "--stats",
+            "0",
+        ]),
+    );
+    let _pu = Proc::start(
+        "pingpong",
+        &strings(&[
+            "pingpong",
+            "--pool",
+            "NoSuchPool",
+            "--registrar",
+            &registrar,
+            "--udp-port",
+            &free_udp_port().to_string(),
+            "--cspserver",
+            &csp,
+            "--cspinterval",
+            "100",
+            "--stats",
+            "0",
+        ]),
+    );
+    assert_eq!(
+        m.exit_code(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        m.output()
+    );
+    let out = m.output();
+    assert!(out.contains("\nPE 0x") || out.starts_with("PE 0x"), "{out}");
+    assert!(out.contains("rsp server Echo, pool EchoPool"), "{out}");
+    assert!(
+        out.contains("PU 0x") && out.contains("rsp pool user, pool NoSuchPool"),
+        "{out}"
+    );
+
     // Garbage is counted, not fatal.
     let port = free_udp_port();
     let mut m2 = Proc::start(

@@ -44,6 +44,8 @@ pub struct ServerReport {
     pub sessions: usize,
     /// Home registrar changes seen.
     pub home_changes: u64,
+    /// The load registered (adaptive policies).
+    pub load: Option<u32>,
 }
 
 /// The PE side: a [`ServiceHost`] on a [`Server`].
@@ -90,6 +92,7 @@ impl ServiceApp {
         r.registered = core.pool_element().is_registered();
         r.identifier = core.pool_element().identifier().0;
         r.sessions = core.sessions();
+        r.load = self.last_load;
     }
 }
 

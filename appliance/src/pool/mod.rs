@@ -11,6 +11,7 @@
 //! 239.0.0.50:3863); registrars are given with `--registrar ADDR:PORT[/UDPPORT]`.
 
 pub mod apps;
+pub mod csp;
 pub mod driver;
 pub mod policy;
 pub mod tools;
@@ -26,7 +27,9 @@ use rserpool::Timestamp;
 use rserpool::wire::{TransportParameter, TransportUse};
 
 use crate::exit::Failure;
-use crate::registrar::config::{Announce, PeerSpec, parse_asap_announce, parse_peer};
+use crate::registrar::config::{
+    Announce, PeerSpec, parse_asap_announce, parse_csp_server, parse_peer,
+};
 use crate::registrar::multicast;
 use crate::sctp::{NetArgs, parse_port, runtime_failure};
 use driver::{Application, Driver, DriverConfig, DriverStats, SessionCore};
@@ -48,6 +51,13 @@ pub struct PoolArgs {
     /// UDP encapsulation port of peers whose port is not given otherwise.
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     pub remote_udp_port: u16,
+    /// Send Component Status reports over UDP to this cspmonitor (default: off).
+    #[arg(long = "cspserver", value_name = "ADDR:PORT", value_parser = parse_csp_server)]
+    pub csp_server: Option<SocketAddr>,
+    /// Milliseconds between Component Status reports.
+    #[arg(long = "cspinterval", value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub csp_interval: u64,
     #[command(flatten)]
     pub timers: TimerArgs,
     #[command(flatten)]

@@ -2,8 +2,9 @@
 //!
 //! Names are matched without regard to case: the full names of RFC 5356 and RSPLIB
 //! (`RoundRobin`, `WeightedRoundRobin`, `LeastUsedDegradation`, ... as
-//! [`PolicyType::name`] spells them) and RSPLIB's short forms (`rr`, `wrr`, `rand`,
-//! `wrand`, `lu`, `lud`, `plu`, `pplud`, `rlu`, ...). Arguments follow the name separated
+//! [`PolicyType::name`] spells them) and the short forms of RSPLIB's example servers
+//! (`rr`, `wrr`, `rand`/`rd`, `wrand`/`wrd`, `lu`, `lud`, `plu`, `plud`, `rlu`, `rlud`,
+//! `rplu`, `rplud`; the DPF policies have none). Arguments follow the name separated
 //! by `:` in the order of the policy's fields ([`PolicyInfo::fields`]) without the load,
 //! which the PE reports itself (`--load`), and without the distance, which registrars
 //! measure:
@@ -28,9 +29,9 @@ const SHORT_NAMES: &[(&str, PolicyType)] = &[
     ("rr", PolicyType::ROUND_ROBIN),
     ("wrr", PolicyType::WEIGHTED_ROUND_ROBIN),
     ("rand", PolicyType::RANDOM),
-    ("random", PolicyType::RANDOM),
+    ("rd", PolicyType::RANDOM),
     ("wrand", PolicyType::WEIGHTED_RANDOM),
-    ("prio", PolicyType::PRIORITY),
+    ("wrd", PolicyType::WEIGHTED_RANDOM),
     ("lu", PolicyType::LEAST_USED),
     ("lud", PolicyType::LEAST_USED_DEGRADATION),
     ("plu", PolicyType::PRIORITY_LEAST_USED),
@@ -42,11 +43,6 @@ const SHORT_NAMES: &[(&str, PolicyType)] = &[
         "rplud",
         PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION,
     ),
-    ("wranddpf", PolicyType::WEIGHTED_RANDOM_DPF),
-    ("ludpf", PolicyType::LEAST_USED_DPF),
-    ("luddpf", PolicyType::LEAST_USED_DEGRADATION_DPF),
-    ("pludpf", PolicyType::PRIORITY_LEAST_USED_DPF),
-    ("pluddpf", PolicyType::PRIORITY_LEAST_USED_DEGRADATION_DPF),
 ];
 
 /// The policy type named `name` (full RSPLIB name or short form, any case).

@@ -27,6 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rserpool::pu::PoolUserConfig;
 use rserpool::services::client::{CalcAppClientConfig, PingPongConfig};
+use rserpool::services::wire::component_group;
 use rserpool::session::{Client, ClientConfig};
 use rserpool::wire::PoolHandle;
 
@@ -218,6 +219,31 @@ fn run_client(
         }
         (core, app)
     })?;
+    let csp = match args.pool_args.csp_server {
+        Some(server) => {
+            let r = Arc::clone(&report);
+            let location = format!("rsp pool user, pool {}", args.pool);
+            // RSPLIB numbers pool users at random.
+            let id = u64::from_le_bytes(seed[..8].try_into().unwrap_or_default());
+            Some(super::csp::Reporter::start(
+                server,
+                Duration::from_millis(args.pool_args.csp_interval),
+                move || {
+                    let r = r.lock().unwrap_or_else(PoisonError::into_inner);
+                    super::csp::Status {
+                        sender_id: component_group::compound(component_group::POOL_USER, id),
+                        location: location.clone(),
+                        status: format!(
+                            "{} session(s), {} failover(s), {} failed",
+                            r.sessions, r.failovers, r.failed
+                        ),
+                        workload: -1.0,
+                    }
+                },
+            )?)
+        }
+        None => None,
+    };
     let remote = running.remote.clone();
     let r2 = remote.clone();
     let caught = on_signals(signals, move || r2.stop_runtime())?;
@@ -260,7 +286,11 @@ fn run_client(
             );
         }
     }
-    running.join()?;
+    let joined = running.join();
+    if let Some(c) = csp {
+        c.stop();
+    }
+    joined?;
     if let Some(io) = &echo {
         let io = io.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = std::io::stdout().lock();

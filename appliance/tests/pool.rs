@@ -578,3 +578,76 @@ fn bad_pool_tool_arguments_are_one_line_errors_with_the_documented_codes() {
     let out = run(&["monitor", "--port", "x"]);
     assert_one_line_error(&out, 3, "not a port number");
 }
+
+#[test]
+fn pool_elements_and_users_find_the_registrar_by_its_server_announces() {
+    let group = format!("239.0.0.50:{}", free_udp_port());
+    let (reg_udp, pe_udp) = (free_udp_port(), free_udp_port());
+    let mut reg = Proc::start(
+        "registrar",
+        &strings(&[
+            "registrar",
+            "-v",
+            "--bind",
+            "127.0.0.1",
+            "--udp-port",
+            &reg_udp.to_string(),
+            "--asap",
+            "127.0.0.1:3863",
+            "--mentor-hunt",
+            "0",
+            "--asap-announce",
+            &group,
+        ]),
+    );
+    reg.wait_for("no mentor answered", Duration::from_secs(5));
+    // No --registrar: the announces name it; its UDP port is the remote one.
+    let mut pe = Proc::start(
+        "server",
+        &strings(&[
+            "server",
+            "--echo",
+            "--pool",
+            "EchoPool",
+            "--bind",
+            "127.0.0.1",
+            "--asap-announce",
+            &group,
+            "--remote-udp-port",
+            &reg_udp.to_string(),
+            "--port",
+            "6100",
+            "--udp-port",
+            &pe_udp.to_string(),
+            "--stats",
+            "0",
+        ]),
+    );
+    pe.wait_for("registered as PE", Duration::from_secs(10));
+    let mut pu = Proc::start(
+        "pingpong",
+        &strings(&[
+            "pingpong",
+            "--pool",
+            "EchoPool",
+            "--bind",
+            "127.0.0.1",
+            "--asap-announce",
+            &group,
+            "--remote-udp-port",
+            &reg_udp.to_string(),
+            "--pe-udp-port",
+            &format!("6100={pe_udp}"),
+            "--udp-port",
+            &free_udp_port().to_string(),
+            "--count",
+            "1",
+            "--duration",
+            "10",
+            "--stats",
+            "0",
+        ]),
+    );
+    // The PU resolved the pool at the announced registrar and reached the PE.
+    pu.wait_for("resolved, connected to PE", Duration::from_secs(10));
+}

@@ -9,9 +9,10 @@
 //! the association to the registrar is opened from that port.
 //!
 //! Statistics are printed every `--stats` seconds; `--duration` bounds the run; SIGINT or
-//! SIGTERM stop it (exit 0): the registrar association is aborted, which removes the PE
-//! from the pool at once.
+//! SIGTERM stop it (exit 0): the PE deregisters (RFC 5352 §3.2), waits up to 2 s for the
+//! answer, then aborts its associations (a second signal ends it at once).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -155,12 +156,25 @@ impl PeSetup {
         say: Say,
         now: rserpool::Timestamp,
     ) -> (Server, ServiceApp) {
+        self.build_with_shutdown(seed, report, say, Arc::default(), now)
+    }
+
+    /// As [`PeSetup::build`]; setting `shutdown` (and waking the worker) makes the PE
+    /// deregister and end its run.
+    pub fn build_with_shutdown(
+        self,
+        seed: [u8; 32],
+        report: Arc<Mutex<ServerReport>>,
+        say: Say,
+        shutdown: Arc<AtomicBool>,
+        now: rserpool::Timestamp,
+    ) -> (Server, ServiceApp) {
         let adaptive = is_adaptive(&self.pe.policy);
         let mut config = ServerConfig::new(self.pe);
         config.max_sessions = self.max_sessions;
         let core = Server::new(config, Box::new(ChaCha8Rng::from_seed(seed)), now);
         let host = ServiceHost::new(self.service, now);
-        let app = ServiceApp::new(host, adaptive, self.load, report, say);
+        let app = ServiceApp::new(host, adaptive, self.load, report, say).with_shutdown(shutdown);
         (core, app)
     }
 }
@@ -217,8 +231,10 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
         .pool_args
         .announce_group()
         .map(|g| (g, args.pool_args.net.local_address().ok().flatten()));
+    let shutdown: Arc<AtomicBool> = Arc::default();
+    let sd = Arc::clone(&shutdown);
     let running = start(config, links, dc, announce, move |now| {
-        setup.build(core_seed, r, s, now)
+        setup.build_with_shutdown(core_seed, r, s, sd, now)
     })?;
     println!(
         "{:?} pool element of pool '{}' ({}) on SCTP port {port}{}",
@@ -265,7 +281,12 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
     };
     let remote = running.remote.clone();
     let r2 = remote.clone();
-    let caught = on_signals(signals, move || r2.stop_runtime())?;
+    let leave = Arc::clone(&shutdown);
+    // The first signal deregisters the PE (a second one ends the process at once).
+    let caught = on_signals(signals, move || {
+        leave.store(true, Ordering::SeqCst);
+        r2.notify();
+    })?;
     let started = Instant::now();
     let mut next_stats = started + Duration::from_secs(args.stats.max(1));
     while !remote.is_stopping() {
@@ -274,9 +295,9 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
         if args
             .duration
             .is_some_and(|d| now.duration_since(started) >= d)
+            && !shutdown.swap(true, Ordering::SeqCst)
         {
-            remote.stop_runtime();
-            break;
+            remote.notify();
         }
         if args.stats > 0 && now >= next_stats {
             next_stats = now + Duration::from_secs(args.stats);

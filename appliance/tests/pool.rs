@@ -651,3 +651,50 @@ fn pool_elements_and_users_find_the_registrar_by_its_server_announces() {
     // The PU resolved the pool at the announced registrar and reached the PE.
     pu.wait_for("resolved, connected to PE", Duration::from_secs(10));
 }
+
+#[test]
+fn a_server_deregisters_when_its_duration_ends_or_it_is_terminated() {
+    let reg_udp = free_udp_port();
+    let mut reg = registrar(reg_udp);
+    reg.wait_for("no mentor answered", Duration::from_secs(5));
+    let registrar = format!("127.0.0.1:3863/{reg_udp}");
+    let server = |name: &'static str, extra: &[&str]| {
+        let mut a = strings(&[
+            "server",
+            "--discard",
+            "--pool",
+            "DiscardPool",
+            "--bind",
+            "127.0.0.1",
+            "--registrar",
+            &registrar,
+            "--udp-port",
+            &free_udp_port().to_string(),
+            "--stats",
+            "0",
+        ]);
+        a.extend(strings(extra));
+        Proc::start(name, &a)
+    };
+    let mut timed = server("timed", &["--duration", "1.5"]);
+    let mut termed = server("terminated", &[]);
+    termed.wait_for("registered as PE", Duration::from_secs(5));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &termed.child.id().to_string()])
+        .status();
+    for p in [&mut timed, &mut termed] {
+        assert_eq!(
+            p.exit_code(Duration::from_secs(10)),
+            Some(0),
+            "{}",
+            p.output()
+        );
+        let out = p.output();
+        assert!(out.contains("registered as PE"), "{out}");
+        assert!(out.contains("deregistered\n"), "{out}");
+    }
+    // The registrar removed both on their DEREGISTRATION, not on a lost association.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = reg.output();
+    assert_eq!(log.matches(": Deregistered").count(), 2, "{log}");
+}

@@ -12,6 +12,7 @@
 //! line per event through a [`Say`] callback.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -49,6 +50,10 @@ pub struct ServerReport {
 }
 
 /// The PE side: a [`ServiceHost`] on a [`Server`].
+///
+/// Stopping: when `shutdown` is set (and the worker woken), the PE deregisters (RFC 5352
+/// §3.2) and the run ends with the DEREGISTRATION_RESPONSE, or after
+/// [`DEREGISTRATION_WAIT`] without one.
 pub struct ServiceApp {
     host: ServiceHost,
     /// A fixed load (`--load`), else the host's load when `adaptive`.
@@ -57,7 +62,14 @@ pub struct ServiceApp {
     last_load: Option<u32>,
     report: Arc<Mutex<ServerReport>>,
     say: Say,
+    shutdown: Arc<AtomicBool>,
+    /// Deregistering since: the run ends at the answer or [`DEREGISTRATION_WAIT`] later.
+    leaving: Option<Timestamp>,
+    done: bool,
 }
+
+/// How long a stopping PE waits for its DEREGISTRATION_RESPONSE.
+pub const DEREGISTRATION_WAIT: Duration = Duration::from_secs(2);
 
 impl ServiceApp {
     /// Services of `host`; `adaptive`: the policy carries a load.
@@ -75,7 +87,17 @@ impl ServiceApp {
             last_load: None,
             report,
             say,
+            shutdown: Arc::default(),
+            leaving: None,
+            done: false,
         }
+    }
+
+    /// Uses `flag` as the shutdown flag: set it, then wake the worker, to deregister and
+    /// end the run.
+    pub fn with_shutdown(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.shutdown = flag;
+        self
     }
 
     fn after(&mut self, core: &mut Server, now: Timestamp) {
@@ -121,6 +143,13 @@ impl Application<Server> for ServiceApp {
                     registrar.map_or(String::new(), |r| format!(" {r}"))
                 ));
             }
+            server::Event::Pe(pe::Event::Deregistered { confirmed, .. }) => {
+                (self.say)(&format!(
+                    "deregistered{}",
+                    if *confirmed { "" } else { " (not confirmed)" }
+                ));
+                self.done = true;
+            }
             server::Event::Pe(pe::Event::RegistrationFailed { cause }) => {
                 (self.say)(&format!("registration failed ({cause:?}); trying again"));
             }
@@ -137,12 +166,33 @@ impl Application<Server> for ServiceApp {
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {
-        self.host.poll_timeout()
+        let leave = self.leaving.map(|t| t.saturating_add(DEREGISTRATION_WAIT));
+        [self.host.poll_timeout(), leave]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn timeout(&mut self, core: &mut Server, now: Timestamp) {
+        if self
+            .leaving
+            .is_some_and(|t| now.saturating_duration_since(t) >= DEREGISTRATION_WAIT)
+        {
+            self.done = true;
+        }
         self.host.handle_timeout(now);
         self.after(core, now);
+    }
+
+    fn poll(&mut self, core: &mut Server, now: Timestamp) {
+        if self.leaving.is_none() && self.shutdown.load(Ordering::SeqCst) {
+            self.leaving = Some(now);
+            core.deregister(now);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.done
     }
 }
 

@@ -325,3 +325,45 @@ where
         announce_thread,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_maps_are_sctp_port_equals_udp_port() {
+        assert_eq!(parse_port_map("5001=9911"), Ok((5001, 9911)));
+        assert_eq!(parse_port_map(" 7 = 9899 "), Ok((7, 9899)));
+        assert!(parse_port_map("5001").is_err());
+        assert!(parse_port_map("0=9911").is_err());
+        assert!(parse_port_map("5001=x").is_err());
+    }
+
+    #[test]
+    fn timers_tune_the_association_and_keep_its_rules() {
+        let mut c = RuntimeConfig::default();
+        let t = TimerArgs {
+            rto_min: Some(50),
+            rto_max: Some(200),
+            rto_initial: None,
+            heartbeat: Some(100),
+            max_retrans: Some(3),
+        };
+        t.apply(&mut c).expect("valid");
+        let a = &c.endpoint.association;
+        assert_eq!(a.rto_min, Duration::from_millis(50));
+        assert_eq!(a.rto_max, Duration::from_millis(200));
+        // RTO.Initial (1 s by default) is kept within [RTO.Min, RTO.Max].
+        assert_eq!(a.rto_initial, Duration::from_millis(200));
+        assert_eq!(a.heartbeat_interval, Some(Duration::from_millis(100)));
+        assert_eq!((a.association_max_retrans, a.path_max_retrans), (3, 3));
+        assert!(a.pf_max_retrans.is_none_or(|pf| pf < a.path_max_retrans));
+        assert!(a.validate().is_ok());
+        let bad = TimerArgs {
+            rto_min: Some(500),
+            rto_max: Some(100),
+            ..TimerArgs::default()
+        };
+        assert!(bad.apply(&mut RuntimeConfig::default()).is_err());
+    }
+}

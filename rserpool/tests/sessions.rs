@@ -1883,3 +1883,49 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_business_card_from_the_pe_reaches_the_client() {
+    let mut net = Net::new(1);
+    let j = net.add_server(ServiceKind::Echo, |_| {});
+    let other = net.add_server(ServiceKind::Echo, |_| {});
+    net.run_for(Duration::from_secs(1));
+    let k = net.add_client(net.client_config());
+    let s = net.open(k, ServiceKind::Echo, |s, _| {
+        Svc::Echo(EchoClient::new(s, 4))
+    });
+    net.run_for(Duration::from_millis(100));
+    let at = net.server_of(k, s).expect("connected");
+    let peer = if at == j { other } else { j };
+    let pe_session = net.srvs[at]
+        .events
+        .iter()
+        .find_map(|e| match e {
+            server::Event::SessionAdded { session, .. } => Some(*session),
+            _ => None,
+        })
+        .expect("a session");
+    let candidate = net.regs[0]
+        .handlespace()
+        .pool_element(b"EchoPool", net.srvs[peer].core.pool_element().identifier())
+        .cloned()
+        .expect("registered");
+    let now = net.now;
+    net.srvs[at]
+        .core
+        .send_business_card(now, pe_session, vec![candidate.clone()])
+        .expect("up");
+    net.run_for(Duration::from_millis(50));
+    let card = net.clis[k].events.iter().find_map(|e| match e {
+        client::Event::BusinessCard {
+            pool_handle,
+            pool_elements,
+            ..
+        } => Some((pool_handle.clone(), pool_elements.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        card,
+        Some((PoolHandle::from("EchoPool"), vec![candidate.identifier]))
+    );
+}

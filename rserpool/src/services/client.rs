@@ -275,8 +275,10 @@ pub struct CalcAppClientStats {
     pub keep_alive_timeouts: u64,
     /// Failovers this client asked for.
     pub failovers_requested: u64,
-    /// Messages that did not decode or did not fit the job.
+    /// Messages that did not decode.
     pub malformed: u64,
+    /// Well-formed messages about another job.
+    pub unexpected: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -482,6 +484,8 @@ impl CalcAppClient {
         match m.kind {
             CalcAppType::Complete if current == Some(m.job_id) => {
                 self.stats.jobs_completed += 1;
+                // The session's cookie is of this job: never echo it again.
+                out.clear_cookie = true;
                 self.job = None;
                 self.next_keep_alive = None;
                 self.keep_alive_deadline = None;
@@ -498,6 +502,20 @@ impl CalcAppClient {
                 self.stats.rejects += 1;
                 // The PE is full: another PE gets the job.
                 self.ask_failover(out);
+            }
+            CalcAppType::KeepAlive if current == Some(m.job_id) => {
+                // The PE checks that we are still there (RSPLIB's PE drops the job
+                // otherwise).
+                let ack = CalcAppMessage {
+                    kind: CalcAppType::KeepAliveAck,
+                    ..m
+                };
+                out.send(PPID_CALCAPP, encode(&ack));
+            }
+            CalcAppType::Accept | CalcAppType::Reject | CalcAppType::KeepAlive => {
+                // About a job this client no longer runs (e.g. resumed from a stale
+                // cookie by a PE): ignored.
+                self.stats.unexpected += 1;
             }
             CalcAppType::KeepAliveAck => {
                 self.keep_alive_deadline = None;
@@ -806,6 +824,24 @@ mod tests {
         let mut out = ServiceOutput::new();
         c.handle_event(t(20), &up(false), &mut out);
         assert_eq!(calc_sent(&out), [(CalcAppType::Request, 2)]);
+    }
+
+    #[test]
+    fn calcapp_answers_the_pes_keep_alives_and_forgets_the_cookie_of_a_finished_job() {
+        let mut c = CalcAppClient::new(S, CalcAppClientConfig::default(), t(0));
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(0), &up(true), &mut out);
+        c.handle_event(t(1), &calc(CalcAppType::Accept, 1), &mut out);
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(2), &calc(CalcAppType::KeepAlive, 1), &mut out);
+        assert_eq!(calc_sent(&out), [(CalcAppType::KeepAliveAck, 1)]);
+        // Not for a job we do not run.
+        let mut out = ServiceOutput::new();
+        c.handle_event(t(3), &calc(CalcAppType::KeepAlive, 7), &mut out);
+        assert!(out.messages.is_empty());
+        assert_eq!(c.stats().unexpected, 1);
+        c.handle_event(t(4), &calc(CalcAppType::Complete, 1), &mut out);
+        assert!(out.clear_cookie);
     }
 
     #[test]

@@ -90,7 +90,8 @@ pub struct ServiceMessage {
 }
 
 /// What a service wants done on its session, in this order: send `messages`, send the
-/// `cookies` (ASAP_COOKIE, PE side only), then fail over (PU side) or close.
+/// `cookies` (ASAP_COOKIE, PE side only) or forget the last one (PU side), then fail over
+/// (PU side) or close.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServiceOutput {
@@ -102,6 +103,9 @@ pub struct ServiceOutput {
     pub close: bool,
     /// Fail the session over to another PE (PU side: a reject or a keep-alive timeout).
     pub failover: bool,
+    /// Forget the session's last cookie (PU side: it belongs to a finished job and must
+    /// not be echoed to the next PE).
+    pub clear_cookie: bool,
 }
 
 impl ServiceOutput {
@@ -112,7 +116,11 @@ impl ServiceOutput {
 
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.cookies.is_empty() && !self.close && !self.failover
+        self.messages.is_empty()
+            && self.cookies.is_empty()
+            && !self.close
+            && !self.failover
+            && !self.clear_cookie
     }
 
     /// Adds a message.
@@ -139,6 +147,7 @@ impl ServiceOutput {
             server.close(now, session);
         }
         self.failover = false;
+        self.clear_cookie = false;
         refused
     }
 
@@ -157,6 +166,9 @@ impl ServiceOutput {
         // Cookies travel from PE to PU only.
         refused += self.cookies.len();
         self.cookies.clear();
+        if std::mem::take(&mut self.clear_cookie) {
+            client.clear_cookie(session);
+        }
         if std::mem::take(&mut self.failover) {
             client.failover(now, session);
         }

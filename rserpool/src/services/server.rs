@@ -14,7 +14,8 @@
 //!
 //! - Echo (RFC 862): every message goes back unchanged, with its PPID.
 //! - Discard (RFC 863): messages are counted and dropped.
-//! - Daytime (RFC 867): one line with the UTC date and time, then the session is closed.
+//! - Daytime (RFC 867): one line with the date and time (RSPLIB's layout, in UTC), then the
+//!   session is closed.
 //!   The wall clock is `now` plus [`ServiceConfig::unix_epoch_offset`] (the driver's epoch
 //!   in Unix time): the host never reads a clock.
 //! - CharGen (RFC 864): the rotating 72-character lines, [`ServiceConfig::chargen_lines`]
@@ -27,8 +28,11 @@
 //!   over the running jobs; at most [`ServiceConfig::calcapp_max_jobs`] jobs run, further
 //!   requests are rejected. Running jobs send a cookie (job id, size, completed) every
 //!   [`ServiceConfig::calcapp_cookie_interval`]; a COOKIE_ECHO resumes the job from its
-//!   cookie; keep-alives are answered; a finished job sends Complete and a last cookie
-//!   marking it finished (so an echo of it resumes nothing).
+//!   cookie (answered with Accept, or Reject when full); the PU's keep-alives for the
+//!   running job are answered; the PE sends its own keep-alives and drops a job whose PU
+//!   does not answer within [`ServiceConfig::calcapp_keep_alive_timeout`] (both as
+//!   RSPLIB); a finished job sends Complete and a last cookie marking it finished (so an
+//!   echo of it resumes nothing).
 
 use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
@@ -80,6 +84,12 @@ pub struct ServiceConfig {
     pub calcapp_max_jobs: usize,
     /// CalcApp: cookie interval of a running job (default 1 s).
     pub calcapp_cookie_interval: Duration,
+    /// CalcApp: keep-alive interval towards the PU of a running job (default 5 s, like
+    /// RSPLIB).
+    pub calcapp_keep_alive_interval: Duration,
+    /// CalcApp: a keep-alive not acknowledged within this time drops the job (default 5 s,
+    /// like RSPLIB): its PU is gone or has failed over.
+    pub calcapp_keep_alive_timeout: Duration,
     /// Most outputs waiting for [`ServiceHost::poll_output`] (default 4096); more are
     /// dropped and counted.
     pub max_queue: usize,
@@ -97,6 +107,8 @@ impl ServiceConfig {
             calcapp_capacity: 1e6,
             calcapp_max_jobs: 4,
             calcapp_cookie_interval: Duration::from_secs(1),
+            calcapp_keep_alive_interval: Duration::from_secs(5),
+            calcapp_keep_alive_timeout: Duration::from_secs(5),
             max_queue: 4096,
         }
     }
@@ -132,6 +144,8 @@ pub struct ServiceStats {
     pub jobs_completed: u64,
     /// CalcApp keep-alives answered.
     pub keep_alives: u64,
+    /// CalcApp jobs dropped because the PU did not answer a keep-alive.
+    pub keep_alive_timeouts: u64,
     /// Outputs dropped because `max_queue` were waiting.
     pub overflow: u64,
 }
@@ -144,6 +158,35 @@ struct Job {
     /// Calculations done (fractional, as the model advances continuously).
     completed: f64,
     next_cookie: Timestamp,
+    /// When the next CalcApp keep-alive goes to the PU (`None` while one is outstanding).
+    next_keep_alive: Option<Timestamp>,
+    /// When an outstanding keep-alive times out.
+    keep_alive_deadline: Option<Timestamp>,
+}
+
+impl Job {
+    fn new(id: u32, size: u64, completed: f64, now: Timestamp, config: &ServiceConfig) -> Self {
+        Job {
+            id,
+            size,
+            completed,
+            next_cookie: now.saturating_add(cookie_interval(config)),
+            next_keep_alive: Some(now.saturating_add(keep_alive_interval(config))),
+            keep_alive_deadline: None,
+        }
+    }
+
+    fn next_timer(&self) -> Timestamp {
+        [
+            Some(self.next_cookie),
+            self.next_keep_alive,
+            self.keep_alive_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(Timestamp::MAX)
+    }
 }
 
 /// One session's state machine.
@@ -232,7 +275,7 @@ impl ServiceHost {
                     } else {
                         Timestamp::MAX
                     };
-                    Some(done.min(j.next_cookie))
+                    Some(done.min(j.next_timer()))
                 }
                 _ => None,
             })
@@ -263,6 +306,7 @@ impl ServiceHost {
         let lines = self.config.chargen_lines;
         let interval = self.config.chargen_interval;
         let cookie_interval = self.cookie_interval();
+        let ka_timeout = self.config.calcapp_keep_alive_timeout;
         let mut outs = Vec::new();
         for (id, s) in self.sessions.iter_mut() {
             match s {
@@ -272,10 +316,35 @@ impl ServiceHost {
                     *next = now.saturating_add(interval.max(Duration::from_micros(1)));
                     outs.push((*id, out));
                 }
-                SessionState::CalcApp { job: Some(j) } if j.next_cookie <= now => {
+                SessionState::CalcApp { job: slot } => {
+                    let Some(j) = slot else {
+                        continue;
+                    };
+                    if j.keep_alive_deadline.is_some_and(|t| t <= now) {
+                        // The PU is gone (or failed over without the association
+                        // noticing): the capacity goes to other jobs.
+                        *slot = None;
+                        // (The model was advanced to `now` above: the remaining jobs
+                        // share the capacity from here on.)
+                        self.stats.keep_alive_timeouts += 1;
+                        continue;
+                    }
                     let mut out = ServiceOutput::new();
-                    out.cookies.push(job_cookie(j).to_vec());
-                    j.next_cookie = now.saturating_add(cookie_interval);
+                    if j.next_cookie <= now {
+                        out.cookies.push(job_cookie(j).to_vec());
+                        j.next_cookie = now.saturating_add(cookie_interval);
+                    }
+                    if j.next_keep_alive.is_some_and(|t| t <= now) {
+                        let ka = CalcAppMessage {
+                            kind: CalcAppType::KeepAlive,
+                            job_id: j.id,
+                            job_size: j.size,
+                            completed: (j.completed as u64).min(j.size),
+                        };
+                        out.send(PPID_CALCAPP, encode_calcapp(&ka));
+                        j.next_keep_alive = None;
+                        j.keep_alive_deadline = Some(now.saturating_add(ka_timeout));
+                    }
                     outs.push((*id, out));
                 }
                 _ => {}
@@ -333,7 +402,7 @@ impl ServiceHost {
             // RFC 867: the time as one line, then close.
             let mut out = ServiceOutput::new();
             let unix = self.config.unix_epoch_offset + now.since_epoch();
-            out.send(PPID_PLAIN, daytime(unix.as_secs()).into_bytes());
+            out.send(PPID_PLAIN, daytime(unix).into_bytes());
             out.close = true;
             self.emit(session, out);
         }
@@ -415,12 +484,7 @@ impl ServiceHost {
                     out.send(PPID_CALCAPP, encode_calcapp(&reply(kind, j)));
                     return;
                 }
-                let new = Job {
-                    id: msg.job_id,
-                    size: msg.job_size,
-                    completed: 0.0,
-                    next_cookie: now.saturating_add(cookie_interval(&self.config)),
-                };
+                let new = Job::new(msg.job_id, msg.job_size, 0.0, now, &self.config);
                 if running >= self.config.calcapp_max_jobs {
                     self.stats.jobs_rejected += 1;
                     out.send(
@@ -436,13 +500,23 @@ impl ServiceHost {
                 );
                 *job = Some(new);
             }
-            CalcAppType::KeepAlive => {
+            CalcAppType::KeepAlive if job.as_ref().is_some_and(|j| j.id == msg.job_id) => {
+                // Answered for the running job only (as RSPLIB does): a PU asking about a
+                // job this PE does not run notices by the missing answer and fails over.
                 self.stats.keep_alives += 1;
                 let ack = CalcAppMessage {
                     kind: CalcAppType::KeepAliveAck,
                     ..msg
                 };
                 out.send(PPID_CALCAPP, encode_calcapp(&ack));
+            }
+            CalcAppType::KeepAliveAck => {
+                if let Some(j) = job.as_mut().filter(|j| j.id == msg.job_id) {
+                    j.keep_alive_deadline = None;
+                    j.next_keep_alive = Some(now.saturating_add(keep_alive_interval(&self.config)));
+                } else {
+                    self.stats.malformed += 1;
+                }
             }
             CalcAppType::Abort => {
                 if job.as_ref().is_some_and(|j| j.id == msg.job_id) {
@@ -475,12 +549,8 @@ impl ServiceHost {
                         // The job finished on the old PE; nothing to resume.
                         return;
                     }
-                    let resumed = Job {
-                        id: c.job_id,
-                        size: c.job_size,
-                        completed: c.completed as f64,
-                        next_cookie: now.saturating_add(cookie_interval(&self.config)),
-                    };
+                    let resumed =
+                        Job::new(c.job_id, c.job_size, c.completed as f64, now, &self.config);
                     if running >= self.config.calcapp_max_jobs {
                         self.stats.jobs_rejected += 1;
                         let reject = CalcAppMessage {
@@ -491,8 +561,16 @@ impl ServiceHost {
                         };
                         out.send(PPID_CALCAPP, encode_calcapp(&reject));
                     } else {
+                        // Accepted again, as RSPLIB's PE does after a cookie echo.
                         self.stats.jobs_accepted += 1;
                         self.stats.jobs_resumed += 1;
+                        let accept = CalcAppMessage {
+                            kind: CalcAppType::Accept,
+                            job_id: c.job_id,
+                            job_size: c.job_size,
+                            completed: c.completed,
+                        };
+                        out.send(PPID_CALCAPP, encode_calcapp(&accept));
                         *job = Some(resumed);
                     }
                 }
@@ -553,6 +631,12 @@ impl ServiceHost {
     }
 }
 
+fn keep_alive_interval(config: &ServiceConfig) -> Duration {
+    config
+        .calcapp_keep_alive_interval
+        .max(Duration::from_millis(1))
+}
+
 fn cookie_interval(config: &ServiceConfig) -> Duration {
     config.calcapp_cookie_interval.max(Duration::from_millis(1))
 }
@@ -594,17 +678,46 @@ fn chargen(line: &mut usize, count: usize) -> Vec<u8> {
     b
 }
 
-/// RFC 867 leaves the format open; RSPLIB's daytime PE prints the local date and time. This
-/// is UTC, ISO 8601 style: `2026-12-07 14:00:00 UTC\r\n`.
-fn daytime(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
+/// RFC 867 leaves the format open; this is the layout of RSPLIB's daytime PE
+/// (`Tuesday, 29-February-2000 12:34:56.000000` and a newline), in UTC rather than local
+/// time (a sans-IO core knows no time zone).
+fn daytime(unix: Duration) -> String {
+    const WEEKDAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let unix_secs = unix.as_secs();
+    let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = civil_from_days(days as i64);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[(days % 7) as usize];
+    let month = MONTHS[(m as usize).saturating_sub(1) % 12];
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC\r\n",
+        "{weekday}, {d:02}-{month}-{y:04} {:02}:{:02}:{:02}.{:06}\n",
         secs / 3600,
         secs / 60 % 60,
-        secs % 60
+        secs % 60,
+        unix.subsec_micros()
     )
 }
 
@@ -702,7 +815,10 @@ mod tests {
         });
         add(&mut h, Timestamp::from_secs(96), 1);
         let out = outputs(&mut h);
-        assert_eq!(out[0].1.messages[0].bytes, b"2000-02-29 12:34:56 UTC\r\n");
+        assert_eq!(
+            out[0].1.messages[0].bytes,
+            b"Tuesday, 29-February-2000 12:34:56.000000\n"
+        );
         assert!(out[0].1.close);
     }
 
@@ -842,6 +958,87 @@ mod tests {
     }
 
     #[test]
+    fn calcapp_answers_keep_alives_of_the_running_job_only() {
+        let mut h = host(ServiceKind::CalcApp, |c| c.calcapp_capacity = 1.0);
+        add(&mut h, t(0), 1);
+        data(
+            &mut h,
+            t(0),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::KeepAlive, 3, 10),
+        );
+        assert!(outputs(&mut h).is_empty());
+        data(
+            &mut h,
+            t(0),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::Request, 3, 10),
+        );
+        data(
+            &mut h,
+            t(1),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::KeepAlive, 3, 10),
+        );
+        let out = outputs(&mut h);
+        let kinds: Vec<(CalcAppType, u32)> = out
+            .iter()
+            .flat_map(|(_, o)| calc_of(o))
+            .map(|m| (m.kind, m.job_id))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(CalcAppType::Accept, 3), (CalcAppType::KeepAliveAck, 3)]
+        );
+        assert_eq!(h.stats().keep_alives, 1);
+    }
+
+    #[test]
+    fn calcapp_drops_a_job_whose_pu_stops_answering_keep_alives() {
+        let mut h = host(ServiceKind::CalcApp, |c| {
+            c.calcapp_capacity = 1.0; // never finishes here
+            c.calcapp_cookie_interval = Duration::from_secs(100);
+            c.calcapp_keep_alive_interval = Duration::from_secs(5);
+            c.calcapp_keep_alive_timeout = Duration::from_secs(2);
+        });
+        for s in 1..=2 {
+            add(&mut h, t(0), s);
+            data(
+                &mut h,
+                t(0),
+                s,
+                PPID_CALCAPP,
+                calc(CalcAppType::Request, 1, 1000),
+            );
+        }
+        outputs(&mut h);
+        assert_eq!(h.poll_timeout(), Some(t(5000)));
+        h.handle_timeout(t(5000));
+        let out = outputs(&mut h);
+        assert_eq!(out.len(), 2);
+        for (_, o) in &out {
+            assert_eq!(calc_of(o)[0].kind, CalcAppType::KeepAlive);
+        }
+        // Session 1 answers, session 2 does not.
+        data(
+            &mut h,
+            t(5100),
+            1,
+            PPID_CALCAPP,
+            calc(CalcAppType::KeepAliveAck, 1, 1000),
+        );
+        assert_eq!(h.poll_timeout(), Some(t(7000)));
+        h.handle_timeout(t(7000));
+        assert_eq!(h.running_jobs(), 1);
+        assert_eq!(h.stats().keep_alive_timeouts, 1);
+        // Session 1's next keep-alive is an interval after its answer.
+        assert_eq!(h.poll_timeout(), Some(t(10_100)));
+    }
+
+    #[test]
     fn calcapp_resumes_a_job_from_its_cookie_and_ignores_finished_or_bad_cookies() {
         let mut h = host(ServiceKind::CalcApp, |c| c.calcapp_capacity = 100.0);
         add(&mut h, t(0), 1);
@@ -858,6 +1055,10 @@ mod tests {
             },
         );
         assert_eq!(h.running_jobs(), 1);
+        // Accepted again, as RSPLIB's PE does.
+        let out = outputs(&mut h);
+        assert_eq!(calc_of(&out[0].1)[0].kind, CalcAppType::Accept);
+        assert_eq!(calc_of(&out[0].1)[0].completed, 900);
         // 100 calculations left at 100/s.
         let due = h.poll_timeout().expect("due");
         assert!(due <= t(1001), "{due:?}");
@@ -933,27 +1134,21 @@ mod tests {
     }
 
     #[test]
-    fn calcapp_answers_keep_alives() {
-        let mut h = host(ServiceKind::CalcApp, |_| {});
-        add(&mut h, t(0), 1);
-        data(
-            &mut h,
-            t(0),
-            1,
-            PPID_CALCAPP,
-            calc(CalcAppType::KeepAlive, 3, 10),
-        );
-        let out = outputs(&mut h);
-        assert_eq!(calc_of(&out[0].1)[0].kind, CalcAppType::KeepAliveAck);
-        assert_eq!(calc_of(&out[0].1)[0].job_id, 3);
-    }
-
-    #[test]
     fn daytime_formats_known_dates() {
-        assert_eq!(daytime(0), "1970-01-01 00:00:00 UTC\r\n");
-        // 2000-02-29 12:34:56 UTC (a leap day of a century leap year).
-        assert_eq!(daytime(951_827_696), "2000-02-29 12:34:56 UTC\r\n");
-        assert_eq!(daytime(1_798_761_600), "2027-01-01 00:00:00 UTC\r\n");
+        let at = Duration::from_secs;
+        assert_eq!(
+            daytime(Duration::ZERO),
+            "Thursday, 01-January-1970 00:00:00.000000\n"
+        );
+        // A leap day of a century leap year.
+        assert_eq!(
+            daytime(at(951_827_696) + Duration::from_micros(42)),
+            "Tuesday, 29-February-2000 12:34:56.000042\n"
+        );
+        assert_eq!(
+            daytime(at(1_798_761_600)),
+            "Friday, 01-January-2027 00:00:00.000000\n"
+        );
     }
 
     #[test]

@@ -428,6 +428,14 @@ impl Client {
         self.pump(now);
     }
 
+    /// Forgets the last cookie of `session`: the application knows the state it carries is
+    /// finished (e.g. a completed job), so the next failover echoes nothing.
+    pub fn clear_cookie(&mut self, session: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.cookie = None;
+        }
+    }
+
     /// Closes `session` ([`Event::Closed`] follows).
     pub fn close(&mut self, now: Timestamp, session: SessionId) {
         let Some(s) = self.sessions.remove(&session) else {

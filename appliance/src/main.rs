@@ -6,6 +6,23 @@
 //! into the process exit status (see [`exit`] for the documented codes).
 #![forbid(unsafe_code)]
 
+/// `println!` that ignores a closed standard output (`rsp demo | head`) instead of
+/// panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed standard error.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod demo;
 mod exit;
 mod logging;

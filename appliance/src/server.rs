@@ -223,7 +223,7 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
     dc.listen_port = Some(port);
     dc.registrar_local_port = port;
     let report: Arc<Mutex<ServerReport>> = Arc::default();
-    let say: Say = Arc::new(|line: &str| println!("{line}"));
+    let say: Say = Arc::new(|line: &str| out!("{line}"));
     let (r, s) = (Arc::clone(&report), Arc::clone(&say));
     let mut core_seed = [0u8; 32];
     rng.fill_bytes(&mut core_seed);
@@ -236,7 +236,7 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
     let running = start(config, links, dc, announce, move |now| {
         setup.build_with_shutdown(core_seed, r, s, sd, now)
     })?;
-    println!(
+    out!(
         "{:?} pool element of pool '{}' ({}) on SCTP port {port}{}",
         args.kind(),
         args.pool,
@@ -301,7 +301,7 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
         }
         if args.stats > 0 && now >= next_stats {
             next_stats = now + Duration::from_secs(args.stats);
-            println!(
+            out!(
                 "{}",
                 stats_line(&report.lock().unwrap_or_else(PoisonError::into_inner))
             );
@@ -312,7 +312,7 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
         c.stop();
     }
     joined?;
-    println!(
+    out!(
         "{}",
         stats_line(&report.lock().unwrap_or_else(PoisonError::into_inner))
     );

@@ -97,7 +97,7 @@ impl Log {
         let (start, quiet, who) = (self.start, self.quiet, who.to_owned());
         Arc::new(move |line: &str| {
             if !quiet {
-                println!("[{:6.2}s] {who:<5} {line}", start.elapsed().as_secs_f64());
+                out!("[{:6.2}s] {who:<5} {line}", start.elapsed().as_secs_f64());
             }
         })
     }
@@ -481,11 +481,11 @@ pub fn run(args: DemoArgs, signals: TerminationSignals) -> Outcome {
     let ok = all.nothing_lost();
     let p = &pingpong.pingpong;
     let c = &calcapp.calcapp;
-    println!(
+    out!(
         "--- summary after {:.1} s ---",
         start_time.elapsed().as_secs_f64()
     );
-    println!(
+    out!(
         "PingPong: {} session(s), {} ping(s) sent, {} answered, reply numbers {} ({} gap(s), {} duplicate(s))",
         pingpong.sessions,
         p.pings_sent,
@@ -498,7 +498,7 @@ pub fn run(args: DemoArgs, signals: TerminationSignals) -> Outcome {
         p.gaps,
         p.duplicates
     );
-    println!(
+    out!(
         "CalcApp: {} session(s), {} job(s) started, {} completed, {} still running, {} completed twice, {} lost",
         calcapp.sessions,
         c.jobs_started,
@@ -507,7 +507,7 @@ pub fn run(args: DemoArgs, signals: TerminationSignals) -> Outcome {
         c.duplicate_completions,
         c.lost
     );
-    println!(
+    out!(
         "failovers: {} ({} completed with cookie replay, each within {} ms of noticing the loss); longest service gap: PingPong {} ms (Pings every 50 ms), CalcApp {} ms (between job completions)",
         all.failovers,
         all.failovers_completed,
@@ -515,7 +515,7 @@ pub fn run(args: DemoArgs, signals: TerminationSignals) -> Outcome {
         pingpong.longest_gap.as_millis(),
         calcapp.longest_gap.as_millis()
     );
-    println!(
+    out!(
         "registrars: {} registration(s), {} removal(s), {} takeover(s) ({} PE(s) taken over); crashed: PE {}, registrar PR-A",
         counters.registrations.load(Ordering::Relaxed),
         counters.removals.load(Ordering::Relaxed),
@@ -527,8 +527,8 @@ pub fn run(args: DemoArgs, signals: TerminationSignals) -> Outcome {
             crashed_pes.join(", ")
         }
     );
-    println!("sessions given up: {}", all.failed);
-    println!(
+    out!("sessions given up: {}", all.failed);
+    out!(
         "result: {}",
         if ok {
             "nothing lost"

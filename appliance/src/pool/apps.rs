@@ -224,6 +224,8 @@ struct Session {
     last_reply: Option<Timestamp>,
     /// When the session lost its PE, while failing over.
     down_since: Option<Timestamp>,
+    /// Failed over and no reply since: the next one is worth telling.
+    resumed: bool,
 }
 
 /// A pool user's counters, summed over its sessions.
@@ -538,6 +540,7 @@ impl Application<Client> for ClientApp {
                         failed: false,
                         last_reply: None,
                         down_since: None,
+                        resumed: false,
                     });
                 }
                 Err(e) => (self.say)(&format!("{}cannot open a session: {e}", self.name)),
@@ -585,6 +588,7 @@ impl Application<Client> for ClientApp {
             client::Event::FailoverComplete { pe, .. } => {
                 let s = &mut self.sessions[idx];
                 s.up = true;
+                s.resumed = true;
                 let took = s
                     .down_since
                     .take()
@@ -609,6 +613,7 @@ impl Application<Client> for ClientApp {
             _ => {}
         }
         let mut out = ServiceOutput::new();
+        let resumed = self.sessions[idx].resumed;
         let replied = match &mut self.sessions[idx].service {
             Service::PingPong(p) => {
                 let before = p.stats().pongs_received;
@@ -619,10 +624,16 @@ impl Application<Client> for ClientApp {
                 let before = c.stats().jobs_completed;
                 c.handle_event(now, &event, &mut out);
                 let done = c.stats().jobs_completed > before;
-                if done {
+                // Progress every 10 jobs, and the first job after a failover.
+                let n = c.stats().jobs_completed;
+                if done && (resumed || n % 10 == 0) {
                     (self.say)(&format!(
-                        "{name}session {session}: job {} completed",
-                        c.stats().jobs_completed
+                        "{name}session {session}: {n} job(s) completed{}",
+                        if resumed {
+                            " (the first after the failover)"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 done
@@ -634,6 +645,10 @@ impl Application<Client> for ClientApp {
             }
         };
         if replied {
+            if resumed && !matches!(self.sessions[idx].service, Service::CalcApp(_)) {
+                (self.say)(&format!("{name}session {session}: service resumed"));
+            }
+            self.sessions[idx].resumed = false;
             self.note_reply(idx, now);
         }
         self.apply(core, now, session, out);

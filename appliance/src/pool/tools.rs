@@ -195,9 +195,9 @@ fn run_client(
     let quiet_echo = echo.is_some();
     let say: Say = if quiet_echo {
         // The terminal's standard output carries the replies only.
-        Arc::new(|line: &str| eprintln!("{line}"))
+        Arc::new(|line: &str| errln!("{line}"))
     } else {
-        Arc::new(|line: &str| println!("{line}"))
+        Arc::new(|line: &str| out!("{line}"))
     };
     let client_config = args.client_config();
     let pool = PoolHandle::from(args.pool.as_str());
@@ -280,7 +280,7 @@ fn run_client(
         }
         if args.stats > 0 && now >= next_stats && !quiet_echo {
             next_stats = now + Duration::from_secs(args.stats);
-            println!(
+            out!(
                 "{}",
                 stats_line(&report.lock().unwrap_or_else(PoisonError::into_inner))
             );
@@ -305,9 +305,9 @@ fn run_client(
         .clone();
     let summary = stats_line(&r);
     if quiet_echo {
-        eprintln!("{summary}");
+        errln!("{summary}");
     } else {
-        println!("{summary}");
+        out!("{summary}");
     }
     if let Some(s) = caught.get() {
         tracing::info!("stopped by {s:?}");

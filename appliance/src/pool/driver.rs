@@ -250,6 +250,8 @@ struct Conn {
     /// The connect this association answers (outgoing ones).
     target: Option<(Target, TransportParameter)>,
     backlog: VecDeque<(u32, u16, Vec<u8>)>,
+    /// The core closed or aborted it: its end is not reported back.
+    dropped_by_core: bool,
 }
 
 /// Shared counters of the driver (read by the statistics thread).
@@ -323,6 +325,7 @@ impl<C: SessionCore, A: Application<C>> Driver<C, A> {
                 up: false,
                 target,
                 backlog: VecDeque::new(),
+                dropped_by_core: false,
             },
         );
         aref
@@ -367,18 +370,20 @@ impl<C: SessionCore, A: Application<C>> Driver<C, A> {
     fn command(&mut self, cx: &mut Context<'_>, c: Command) {
         match c {
             Command::Connect { target, endpoint } => self.connect(cx, target, endpoint),
-            Command::Close { assoc } => {
-                if let Some(id) = self.by_ref.get(&assoc).copied()
-                    && let Some(mut h) = cx.association(id)
-                {
-                    h.shutdown();
+            Command::Close { assoc } | Command::Abort { assoc } => {
+                let abort = matches!(c, Command::Abort { .. });
+                let Some(id) = self.by_ref.get(&assoc).copied() else {
+                    return;
+                };
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.dropped_by_core = true;
                 }
-            }
-            Command::Abort { assoc } => {
-                if let Some(id) = self.by_ref.get(&assoc).copied()
-                    && let Some(mut h) = cx.association(id)
-                {
-                    h.abort(b"");
+                if let Some(mut h) = cx.association(id) {
+                    if abort {
+                        h.abort(b"");
+                    } else {
+                        h.shutdown();
+                    }
                 }
             }
             other => tracing::debug!(?other, "unknown command ignored"),
@@ -538,6 +543,10 @@ impl<C: SessionCore, A: Application<C>> Driver<C, A> {
         let now = cx.now();
         if c.up {
             self.count(|s| s.associations_lost += 1);
+        }
+        if c.dropped_by_core {
+            // The core already forgot it.
+        } else if c.up {
             self.core.handle_association_lost(now, c.aref);
         } else if let Some((target, endpoint)) = c.target {
             self.core.handle_connect_failed(now, target, &endpoint);

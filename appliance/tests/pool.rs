@@ -698,3 +698,30 @@ fn a_server_deregisters_when_its_duration_ends_or_it_is_terminated() {
     let log = reg.output();
     assert_eq!(log.matches(": Deregistered").count(), 2, "{log}");
 }
+
+#[test]
+fn a_pool_without_elements_gives_the_session_up_with_status_1() {
+    let reg_udp = free_udp_port();
+    let mut reg = registrar(reg_udp);
+    reg.wait_for("no mentor answered", Duration::from_secs(5));
+    let out = run(&[
+        "pingpong",
+        "--pool",
+        "NoSuchPool",
+        "--registrar",
+        &format!("127.0.0.1:3863/{reg_udp}"),
+        "--udp-port",
+        &free_udp_port().to_string(),
+        "--count",
+        "3",
+        "--max-failover-attempts",
+        "2",
+        "--retry-interval",
+        "100",
+        "--duration",
+        "20",
+        "--stats",
+        "0",
+    ]);
+    assert_one_line_error(&out, 1, "no PE of pool 'NoSuchPool' could be reached");
+}

@@ -313,6 +313,12 @@ fn run_client(
         tracing::info!("stopped by {s:?}");
         return Ok(ExitStatus::Signal(s.exit_code()));
     }
+    if r.failed > 0 {
+        return Err(Failure::failed(format!(
+            "{} of {} session(s) given up: no PE of pool '{}' could be reached ({} attempt(s) each)",
+            r.failed, r.sessions, args.pool, args.max_failover_attempts
+        )));
+    }
     if !r.nothing_lost() {
         return Err(Failure::failed(format!(
             "something was lost: {} failed session(s), {} reply gap(s), {} duplicate(s), {} lost job(s), {} garbled echo(es)",

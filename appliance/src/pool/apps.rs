@@ -609,7 +609,6 @@ impl Application<Client> for ClientApp {
                 self.sessions[idx].failed = true;
                 (self.say)(&format!("{name}session {session} failed: {reason:?}"));
             }
-            client::Event::Data { .. } => {}
             _ => {}
         }
         let mut out = ServiceOutput::new();

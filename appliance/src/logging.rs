@@ -4,10 +4,12 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the subscriber: `RUST_LOG` if set, else warnings and errors, raised by each `-v`
-/// (info, debug, trace).
-pub fn init(verbose: u8) {
+/// Installs the subscriber: `RUST_LOG` if set, else warnings and errors (errors only when
+/// `quiet`: tools whose standard output tells the story), raised by each `-v` (info,
+/// debug, trace).
+pub fn init(verbose: u8, quiet: bool) {
     let default = match verbose {
+        0 if quiet => "error",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -6,11 +6,32 @@
 //! into the process exit status (see [`exit`] for the documented codes).
 #![forbid(unsafe_code)]
 
+/// `println!` that ignores a closed standard output (`rsp demo | head`) instead of
+/// panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores a closed standard error.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+mod demo;
 mod exit;
 mod hsdump;
 mod logging;
+mod monitor;
+mod pool;
 mod registrar;
 mod sctp;
+mod server;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Parser, Subcommand};
@@ -35,11 +56,26 @@ enum Command {
     /// SCTP tools on the userspace stack: echo/discard/daytime/chargen servers, a line
     /// client, and a throughput tester.
     Sctp(sctp::SctpArgs),
+    /// A whole RSerPool system in one process on loopback: registrars, pool elements and
+    /// pool users, with a crashed PE and a crashed registrar, failovers and a takeover.
+    Demo(demo::DemoArgs),
     /// RSerPool registrar (ENRP server): ASAP for pool elements and users, ENRP peering.
     Registrar(Box<registrar::RegistrarArgs>),
     /// Print a registrar's handlespace (asks it over ENRP as a peer would, like RSPLIB's
     /// hsdump).
     Hsdump(hsdump::HsdumpArgs),
+    /// Component Status monitor (like RSPLIB's cspmonitor): a table of the registrars,
+    /// pool elements and pool users reporting on UDP port 2960.
+    Monitor(monitor::MonitorArgs),
+    /// Pool element: Echo, Discard, Daytime, CharGen, PingPong or CalcApp service
+    /// registered in a pool (like RSPLIB's rspserver).
+    Server(Box<server::ServerArgs>),
+    /// Pool user: Pings to a PingPong pool, failing over between its PEs.
+    Pingpong(Box<pool::tools::PingPongArgs>),
+    /// Pool user: CalcApp jobs on a pool, failing over between its PEs.
+    Calcapp(Box<pool::tools::CalcAppArgs>),
+    /// Pool user: standard input lines to an Echo pool, replies to standard output.
+    Terminal(Box<pool::tools::TerminalArgs>),
 }
 
 /// The exit status for a command-line parsing error: 3 when a port or address was
@@ -91,12 +127,18 @@ fn main() {
             std::process::exit(usage_status(&e).code());
         }
     };
-    logging::init(cli.verbose);
+    logging::init(cli.verbose, matches!(cli.command, Command::Demo(_)));
     let outcome = match signals {
         Ok(signals) => match cli.command {
             Command::Sctp(args) => sctp::run(args, signals),
+            Command::Demo(args) => demo::run(args, signals),
             Command::Registrar(args) => registrar::run(*args, signals),
             Command::Hsdump(args) => hsdump::run(args, signals),
+            Command::Monitor(args) => monitor::run(args, signals),
+            Command::Server(args) => server::run(*args, signals),
+            Command::Pingpong(args) => pool::tools::run_pingpong(*args, signals),
+            Command::Calcapp(args) => pool::tools::run_calcapp(*args, signals),
+            Command::Terminal(args) => pool::tools::run_terminal(*args, signals),
         },
         Err(e) => Err(Failure::setup(format!(
             "cannot block termination signals: {e}"

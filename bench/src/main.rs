@@ -10,6 +10,7 @@
 
 mod report;
 
+mod failover;
 mod handlespace;
 mod registrar;
 mod sctp;
@@ -28,6 +29,11 @@ type Suite = fn(Opts) -> Result<Vec<Row>, String>;
 
 /// Every suite by name. Add new suites here (one line each).
 const SUITES: &[(&str, &str, Suite)] = &[
+    (
+        "failover",
+        "Enhanced Mode: service gap after a PE crash, default vs tuned timers (simulated)",
+        failover::run,
+    ),
     (
         "handlespace",
         "RSerPool handlespace: registrations, resolutions, memory per PE",

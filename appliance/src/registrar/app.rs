@@ -98,7 +98,14 @@ pub(super) struct RegistrarApp {
     associations_stale: bool,
     /// When that list was last built.
     associations_built: Option<Timestamp>,
+    /// Sees every core event (the in-process registrars of `rsp demo`).
+    observer: Option<Observer>,
+    /// Stop without aborting the associations (the demo's crash).
+    silent_stop: bool,
 }
+
+/// A callback that sees every core event.
+pub(crate) type Observer = Arc<dyn Fn(&CoreEvent) + Send + Sync>;
 
 impl RegistrarApp {
     pub(super) fn new(
@@ -126,7 +133,17 @@ impl RegistrarApp {
             takeovers: 0,
             associations_stale: true,
             associations_built: None,
+            observer: None,
+            silent_stop: false,
         }
+    }
+
+    /// Shows every core event to `observer`, and stops silently (no ABORT) when
+    /// `silent_stop`: for the in-process registrars of `rsp demo`.
+    pub(super) fn embedded(mut self, observer: Observer, silent_stop: bool) -> Self {
+        self.observer = Some(observer);
+        self.silent_stop = silent_stop;
+        self
     }
 
     /// When the monitors' association list is due for a rebuild, if it is stale.
@@ -218,6 +235,9 @@ impl RegistrarApp {
                     | CoreEvent::TakenOverBy { .. }
             ) {
                 self.associations_stale = true;
+            }
+            if let Some(o) = &self.observer {
+                o(&e);
             }
             log_event(&e);
         }
@@ -514,8 +534,9 @@ impl App for RegistrarApp {
     }
 
     fn stop(&mut self, cx: &mut Context<'_>) {
-        // PEs and peers learn at once that this registrar is gone.
-        for id in self.conns.keys() {
+        // PEs and peers learn at once that this registrar is gone (unless it is to vanish
+        // without a word, as a crashed one does).
+        for id in self.conns.keys().filter(|_| !self.silent_stop) {
             if let Some(mut a) = cx.association(*id) {
                 a.abort(b"registrar stopped");
             }

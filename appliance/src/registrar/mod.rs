@@ -49,9 +49,10 @@
 //! on which it spoke and which is still up.
 
 mod app;
-mod config;
+pub(crate) use app::Observer;
+pub(crate) mod config;
 mod monitor;
-mod multicast;
+pub(crate) mod multicast;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -169,6 +170,10 @@ pub struct RegistrarArgs {
     /// Most ENRP peers (default 64).
     #[arg(long, value_name = "N", value_parser = parse_limit)]
     max_peers: Option<usize>,
+    /// Milliseconds a starting registrar looks for a mentor among its peers before it
+    /// serves with an empty handlespace (default 5000; lower it for tests and demos).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
+    mentor_hunt: Option<u64>,
     /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -223,7 +228,10 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
             "the registrar runs on one worker (its handlespace is one state machine): --workers must be 1",
         ));
     }
-    let resolved = settings.resolve(&args.net.bind)?;
+    let mut resolved = settings.resolve(&args.net.bind)?;
+    if let Some(ms) = args.mentor_hunt {
+        resolved.core.mentor_hunt_timeout = std::time::Duration::from_millis(ms);
+    }
     let mut config = args.net.runtime_config("rsp-registrar")?;
     // Connects without a known UDP port (discovered peers, PEs after a takeover) use it.
     config.remote_udp_port = args.remote_udp_port;
@@ -363,4 +371,34 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
         tracing::info!("stopped by {s:?}");
     }
     Ok(ExitStatus::Success)
+}
+
+/// A registrar running in this process on its own runtime (for `rsp demo`): no multicast,
+/// no monitors; `observer` sees every core event; `silent_stop` makes stopping it look like
+/// a crash (no ABORT to PEs and peers).
+pub(crate) fn start_embedded(
+    resolved: config::Resolved,
+    config: dataplane::runtime::RuntimeConfig,
+    links: dataplane::runtime::LinkSpec,
+    seed: [u8; 32],
+    observer: app::Observer,
+    silent_stop: bool,
+) -> Result<Runtime, Failure> {
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    Runtime::start(config, links, move |_info| {
+        let core = Registrar::new(
+            resolved.core.clone(),
+            Box::new(ChaCha8Rng::from_seed(seed)),
+            Timestamp::ZERO,
+        );
+        app::RegistrarApp::new(
+            core,
+            &resolved,
+            app::Multicast::default(),
+            Arc::clone(&failure),
+            None,
+        )
+        .embedded(Arc::clone(&observer), silent_stop)
+    })
+    .map_err(runtime_failure)
 }

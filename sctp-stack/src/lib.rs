@@ -27,8 +27,9 @@ pub mod time;
 pub mod wire;
 
 pub use association::{
-    AbortReason, AssociationId, AssociationState, AssociationStatus, ErrorCause, Event, LostReason,
-    Message, PathError, PathState, PathStatus, PrPolicy, SendError, SendOptions,
+    AbortReason, AddressRequest, AsconfError, AssociationId, AssociationState, AssociationStatus,
+    AuthKeyError, ErrorCause, Event, LostReason, Message, PathError, PathState, PathStatus,
+    PeerAddressChange, PrPolicy, SendError, SendOptions,
 };
 pub use config::{AssociationConfig, ConfigError, EndpointConfig};
 pub use endpoint::{

@@ -275,3 +275,92 @@ fn perf_with_partial_reliability_over_memory_completes() {
     assert_eq!(v["messages_sent"], 1000);
     assert_eq!(v["messages_abandoned"], 0);
 }
+
+#[test]
+fn auth_and_asconf_options_are_checked() {
+    let base = [
+        "sctp",
+        "perf",
+        "client",
+        "127.0.0.1",
+        "5001",
+        "--bytes",
+        "1000",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    // Add-IP is only used authenticated (RFC 5061 §4.1).
+    assert_one_line_error(&with(&["--asconf-add", "127.0.0.2"]), 2, "--auth");
+    assert_one_line_error(&with(&["--asconf-after", "2"]), 2, "--asconf-add");
+    assert_one_line_error(
+        &with(&["--auth", "--asconf-add", "224.0.0.1"]),
+        3,
+        "not a unicast address",
+    );
+    assert_one_line_error(
+        &with(&["--auth", "--asconf-add", "300.0.0.1"]),
+        3,
+        "300.0.0.1",
+    );
+    assert_one_line_error(
+        &with(&[
+            "--auth",
+            "--asconf-add",
+            "127.0.0.2",
+            "--asconf-after",
+            "1e9",
+        ]),
+        2,
+        "--asconf-after",
+    );
+    assert_one_line_error(
+        &run(&[
+            "sctp",
+            "perf",
+            "client",
+            "--backend",
+            "memory",
+            "--auth",
+            "--asconf-add",
+            "198.18.1.1",
+        ]),
+        2,
+        "network backend",
+    );
+    // The client and the servers take --auth; --asconf-add is a perf client option.
+    assert_one_line_error(
+        &run(&["sctp", "server", "--echo", "--asconf-add", "127.0.0.2"]),
+        2,
+        "--asconf-add",
+    );
+}
+
+#[test]
+fn perf_with_auth_over_memory_completes() {
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--auth",
+        "--bytes",
+        "1000000",
+        "-l",
+        "1000",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert_eq!(v["bytes_sent"], 1_000_000);
+}

@@ -47,7 +47,7 @@ enum PerfMode {
     /// Accept associations and measure what they deliver.
     Server(PerfServerArgs),
     /// Send to a perf (or tsctp) server and measure until everything is acknowledged.
-    Client(PerfClientArgs),
+    Client(Box<PerfClientArgs>),
 }
 
 /// Arguments of `rsp sctp perf server`.
@@ -604,7 +604,7 @@ impl App for PerfClient {
 pub fn run(args: PerfArgs, signals: TerminationSignals) -> Outcome {
     match args.mode {
         PerfMode::Server(a) => run_server(a, signals),
-        PerfMode::Client(a) => run_client(a, signals),
+        PerfMode::Client(a) => run_client(*a, signals),
     }
 }
 

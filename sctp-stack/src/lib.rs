@@ -11,7 +11,9 @@
 //! - [`pcap`]: a pcap writer for raw-IP and UDP-encapsulated SCTP captures.
 //! - [`endpoint`]: the sans-IO [`Endpoint`] (listeners, associations, demultiplexing) and
 //!   its call contract; [`association`]: the RFC 9260 state machine and its types.
-//! - [`config`]: every tunable with its RFC 9260 §16 default.
+//! - [`config`]: every tunable with its RFC 9260 §16 default, and the switches of the
+//!   extensions (PR-SCTP, SCTP-AUTH with its shared keys, Add-IP, Adaptation Layer
+//!   Indication).
 //! - `sim` (feature `sim`): a deterministic network simulator for tests.
 #![forbid(unsafe_code)]
 

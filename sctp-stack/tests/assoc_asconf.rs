@@ -620,3 +620,21 @@ proptest! {
         let _ = (ct::DATA, a3());
     }
 }
+
+#[test]
+fn the_adaptation_layer_indication_reaches_the_peer() {
+    let mut ca = asconf_config();
+    ca.adaptation_indication = Some(0x0102_0304);
+    let mut n = connected(15, ca, asconf_config(), vec![a1()]);
+    assert_eq!(
+        n.assoc(B).status().unwrap().peer_adaptation_indication,
+        Some(0x0102_0304)
+    );
+    assert_eq!(
+        n.assoc(A).status().unwrap().peer_adaptation_indication,
+        None
+    );
+    // Nobody reported it as an unrecognized parameter.
+    let l = n.log.lock().unwrap();
+    assert!(!l.iter().any(|r| r.has(ct::ERROR)));
+}

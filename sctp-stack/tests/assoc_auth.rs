@@ -374,3 +374,46 @@ fn auth_bundled_after_cookie_echo_is_verified_with_the_keys_from_the_cookie() {
         assert_eq!(got, expect, "corrupt={corrupt}");
     }
 }
+
+#[test]
+fn an_abort_the_peer_requires_authenticated_carries_auth_and_is_accepted() {
+    let mut cb = auth_config();
+    cb.auth_chunks = vec![ChunkType::ABORT];
+    let (mut p, log) = Pair::connected_recorded(12, auth_config(), cb, link());
+    p.assoc(A).abort(b"bye");
+    p.net.run_for(Duration::from_millis(100));
+    let eb: Vec<Event> = p
+        .net
+        .node(B)
+        .take_events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert!(
+        eb.iter().any(|e| matches!(e, Event::Aborted(_))),
+        "B accepted the authenticated ABORT: {eb:?}"
+    );
+    let l = log.lock().unwrap();
+    let abort = l.iter().find(|r| r.from == A && r.has(ct::ABORT)).unwrap();
+    assert_eq!(abort.chunks.first().map(|c| c.ty), Some(AUTH));
+}
+
+#[test]
+fn an_unauthenticated_abort_is_ignored_when_the_peer_requires_auth_for_it() {
+    let mut cb = auth_config();
+    cb.auth_chunks = vec![ChunkType::ABORT];
+    let (mut p, log) = Pair::connected_recorded(13, auth_config(), cb, link());
+    let f = forge(&log);
+    let abort = chunk(ct::ABORT, 0, &[]);
+    inject(
+        &mut p.net,
+        A,
+        &assoc_util::build(f.port_a, PORT, f.tag_ab, &[abort]),
+    );
+    p.net.run_for(Duration::from_millis(100));
+    assert_eq!(
+        p.assoc(B).state(),
+        sctp_stack::AssociationState::Established
+    );
+    assert_eq!(p.assoc(B).status().unwrap().auth_discarded, 1);
+}

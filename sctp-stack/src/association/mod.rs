@@ -17,6 +17,11 @@
 //!   priority (in `send`, when the buffer is full), and tells the peer with a FORWARD TSN;
 //!   the receiver skips the TSNs and SSNs it names. Without PR-SCTP on the association all
 //!   messages are reliable and a FORWARD TSN from the peer is an unrecognized chunk.
+//! - SCTP-AUTH (RFC 4895, `auth`) and Add-IP (RFC 5061, `asconf`) exist only once
+//!   negotiated (`Option`s): without them the DATA/SACK path tests one `None` per chunk. With
+//!   AUTH, `poll_transmit` inserts an AUTH chunk before the first chunk the peer requires
+//!   authenticated and signs the packet before the checksum; `handle_packet` verifies AUTH
+//!   chunks and drops chunks this side requires authenticated that come without one.
 //! - Packets are produced on demand by `poll_transmit`: control chunks first, then DATA,
 //!   bundled up to the path MTU. Nothing is encoded ahead of time except replies that must
 //!   outlive the association (ABORT), which go to the endpoint's reply queue.
@@ -181,7 +186,7 @@ pub enum Event {
         error: Option<CauseCode>,
     },
     /// The peer added, deleted or asked to make primary one of its addresses with an
-    /// authenticated ASCONF (RFC 5061 §5.2).
+    /// authenticated ASCONF (RFC 5061 §5.2). Dropped when thousands of events wait unread.
     PeerAddressChange {
         /// The peer's address.
         addr: IpAddr,
@@ -317,13 +322,15 @@ pub(crate) struct Ctx<'a> {
 pub(crate) const MAX_LOCAL_ADDRESSES: usize = 16;
 
 /// Events beyond this many unread ones are dropped if they are only informational
-/// (`PeerError`), so a peer cannot grow the queue of an application that does not poll.
+/// (`PeerError`, `PathChange`, `PeerAddressChange`), so a peer cannot grow the queue of an application that does not poll.
 const MAX_INFO_EVENTS: usize = 4096;
 
 impl Ctx<'_> {
     fn event(&mut self, e: Event) {
-        if matches!(e, Event::PeerError(_) | Event::PathChange { .. })
-            && self.events.len() >= MAX_INFO_EVENTS
+        if matches!(
+            e,
+            Event::PeerError(_) | Event::PathChange { .. } | Event::PeerAddressChange { .. }
+        ) && self.events.len() >= MAX_INFO_EVENTS
         {
             return;
         }
@@ -1225,7 +1232,7 @@ impl Association {
                     tag_reflected: false,
                     causes,
                 };
-                self.queue_reply(ctx, tag, &abort);
+                self.queue_reply(ctx, tag, ChunkType::ABORT, &abort);
             }
         }
         ctx.event(Event::Aborted(AbortReason::Local(c)));
@@ -1234,11 +1241,18 @@ impl Association {
 
     /// Queues a one-chunk packet to the primary path in the endpoint's reply queue (for
     /// packets that must go out although the association is closing).
-    fn queue_reply(&self, ctx: &mut Ctx<'_>, vtag: u32, chunk: &dyn Encode) {
+    fn queue_reply(&self, ctx: &mut Ctx<'_>, vtag: u32, ty: ChunkType, chunk: &dyn Encode) {
         let Some(path) = self.paths.get(self.primary) else {
             return;
         };
-        let len = COMMON_HEADER_LEN + chunk.encoded_len();
+        // Room for an AUTH chunk if the peer requires this chunk type authenticated (RFC
+        // 4895 §6.2: an ABORT may be listed; SHUTDOWN COMPLETE never is, §3.2).
+        let auth_len = self
+            .auth
+            .as_deref()
+            .filter(|a| a.send_required.contains(ty))
+            .map_or(0, |a| a.placeholder().encoded_len());
+        let len = COMMON_HEADER_LEN + auth_len + chunk.encoded_len();
         let mut bytes = vec![0u8; len];
         let header = CommonHeader {
             source_port: self.local_port,
@@ -1248,8 +1262,12 @@ impl Association {
         let Ok(mut b) = PacketBuilder::new(&mut bytes, len, header) else {
             return;
         };
-        if b.push(chunk).is_err() {
+        let mut auth_at = None;
+        if !push_authenticated(&self.auth, &mut b, &mut auth_at, ty, chunk) {
             return;
+        }
+        if let (Some(at), Some(a)) = (auth_at, self.auth.as_deref()) {
+            a.sign(b.written_mut(), at);
         }
         let n = b.finish();
         bytes.truncate(n);
@@ -2004,6 +2022,7 @@ impl Association {
                 State::CookieWait { .. } | State::CookieEchoed { .. }
             ) {
                 if self.data.is_none() {
+                    self.take_cookie_random(c);
                     self.install_peer(peer, src, now);
                 }
                 self.establish(now, ctx);
@@ -2416,7 +2435,7 @@ impl Association {
         let sc = ShutdownComplete {
             tag_reflected: false,
         };
-        self.queue_reply(ctx, self.peer_tag, &sc);
+        self.queue_reply(ctx, self.peer_tag, ChunkType::SHUTDOWN_COMPLETE, &sc);
     }
 
     fn on_error(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {

@@ -364,3 +364,49 @@ fn perf_with_auth_over_memory_completes() {
     assert_eq!(v["completed"], true);
     assert_eq!(v["bytes_sent"], 1_000_000);
 }
+
+#[test]
+fn perf_with_auth_adds_an_address_with_an_authenticated_asconf() {
+    // Two rsp processes over UDP encapsulation on loopback: the client starts on 127.0.0.1
+    // alone and adds 127.0.0.2 with an AUTH'd ASCONF; the transfer ends only once the server
+    // answered, and a refusal would fail the client.
+    let sport = free_udp_port();
+    let mut server = rsp()
+        .args(["sctp", "perf", "server", "--once", "--json", "--auth"])
+        .args(["--udp-port", &sport.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = rsp()
+        .args(["sctp", "perf", "client", "127.0.0.1", "5001", "--auth"])
+        .args(["--bind", "127.0.0.1", "--asconf-add", "127.0.0.2"])
+        .args([
+            "--asconf-after",
+            "0.1",
+            "--bytes",
+            "20000",
+            "-l",
+            "1000",
+            "--json",
+        ])
+        .args(["--udp-port", "0", "--remote-udp-port", &sport.to_string()])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    assert!(status.success(), "client: {status:?} {err}");
+    assert!(
+        err.contains("the peer accepted the ASCONF request"),
+        "no accepted ASCONF: {err}"
+    );
+    let sstatus = wait_bounded(&mut server, Duration::from_secs(15)).expect("server --once ended");
+    assert!(sstatus.success(), "server: {sstatus:?}");
+}

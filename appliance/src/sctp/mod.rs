@@ -100,10 +100,12 @@ pub struct NetArgs {
 }
 
 /// `--asconf-add ADDR --asconf-after SECS`: add a local address to the running association
-/// with an ASCONF (RFC 5061; needs --auth and a peer with AUTH and Add-IP).
+/// with an ASCONF (RFC 5061; needs --auth and a peer with AUTH and Add-IP). The association
+/// is not shut down before the peer answered; a refusal fails the run.
 #[derive(Debug, Args, Clone)]
 pub struct AsconfArgs {
-    /// Add this local address to the association with an ASCONF (needs --auth).
+    /// Add this local address to the association with an ASCONF (needs --auth); the transfer
+    /// does not end before the peer answered it.
     #[arg(long, value_name = "ADDR", value_parser = parse_ip, requires = "auth")]
     pub asconf_add: Option<IpAddr>,
     /// Seconds after the association is established to send the ASCONF.

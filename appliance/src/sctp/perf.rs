@@ -389,6 +389,8 @@ struct PerfClient {
     /// `--asconf-add`: the address and the delay after the association is established.
     asconf: Option<(IpAddr, Duration)>,
     asconf_at: Option<Timestamp>,
+    asconf_done: bool,
+    shutdown_deferred: bool,
 }
 
 impl PerfClient {
@@ -429,7 +431,29 @@ impl PerfClient {
             }
         }
         self.done_sending = true;
-        a.shutdown();
+        if self.asconf_pending() {
+            // --asconf-add was asked for: the association stays up until it is answered.
+            self.shutdown_deferred = true;
+        } else {
+            a.shutdown();
+        }
+    }
+
+    /// An --asconf-add request not yet answered by the peer.
+    fn asconf_pending(&self) -> bool {
+        self.asconf.is_some() && !self.asconf_done
+    }
+
+    /// The ASCONF was answered (or could not be sent): a deferred shutdown happens now.
+    fn asconf_finished(&mut self, cx: &mut Context<'_>) {
+        self.asconf_done = true;
+        if self.shutdown_deferred
+            && let Some(id) = self.id
+            && let Some(mut a) = cx.association(id)
+        {
+            self.shutdown_deferred = false;
+            a.shutdown();
+        }
     }
 
     fn report(&mut self, cx: &mut Context<'_>) {
@@ -514,13 +538,16 @@ impl App for PerfClient {
                 }
             }
             Event::ShutdownComplete => self.finish = Some(cx.now()),
-            Event::AddressRequestDone { request, error } => match error {
-                None => tracing::info!(?request, "the peer accepted the ASCONF request"),
-                Some(code) => {
-                    self.error
-                        .get_or_insert(format!("the peer refused {request:?}: {code:?}"));
+            Event::AddressRequestDone { request, error } => {
+                match error {
+                    None => tracing::info!(?request, "the peer accepted the ASCONF request"),
+                    Some(code) => {
+                        self.error
+                            .get_or_insert(format!("the peer refused {request:?}: {code:?}"));
+                    }
                 }
-            },
+                self.asconf_finished(cx);
+            }
             Event::Aborted(r) => {
                 self.error
                     .get_or_insert(format!("association aborted {}", abort_text(&r)));
@@ -568,15 +595,16 @@ impl App for PerfClient {
         }
         if self.asconf_at.is_some_and(|t| t <= now) {
             self.asconf_at = None;
-            if let Some((addr, _)) = self.asconf
-                && let Some(mut a) = cx.association(id)
-            {
-                match a.add_local_address(addr) {
-                    Ok(()) => tracing::info!(%addr, "ASCONF: adding local address"),
-                    Err(e) => {
+            if let Some((addr, _)) = self.asconf {
+                let res = cx.association(id).map(|mut a| a.add_local_address(addr));
+                match res {
+                    Some(Ok(())) => tracing::info!(%addr, "ASCONF: adding local address"),
+                    Some(Err(e)) => {
                         self.error
                             .get_or_insert(format!("--asconf-add {addr}: {e}"));
+                        self.asconf_finished(cx);
                     }
+                    None => {}
                 }
             }
         }
@@ -584,7 +612,9 @@ impl App for PerfClient {
             self.send_deadline = None;
             if !self.done_sending {
                 self.done_sending = true;
-                if let Some(mut a) = cx.association(id) {
+                if self.asconf_pending() {
+                    self.shutdown_deferred = true;
+                } else if let Some(mut a) = cx.association(id) {
                     a.shutdown();
                 }
             }
@@ -786,6 +816,8 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         stop_also: stop_also.clone(),
         asconf,
         asconf_at: None,
+        asconf_done: false,
+        shutdown_deferred: false,
     })
     .map_err(runtime_failure)?;
     let remote = rt.remote(0);

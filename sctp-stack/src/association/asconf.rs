@@ -319,9 +319,22 @@ impl Association {
             return Some(i);
         }
         if s.send_due {
-            return s.in_flight.as_ref().map(|f| f.path);
+            // A destination that became unusable (deleted, or an unconfirmed primary) leaves
+            // the choice to the usual path selection; `write_asconf` follows it.
+            return s
+                .in_flight
+                .as_ref()
+                .map(|f| f.path)
+                .filter(|&i| self.usable_for_asconf(i));
         }
         None
+    }
+
+    /// Whether the ASCONF may go to path `i` (RFC 9260 §5.4: not to an unconfirmed address).
+    fn usable_for_asconf(&self, i: PathIdx) -> bool {
+        self.paths
+            .get(i)
+            .is_some_and(|p| !p.removed && p.state != PathState::Unconfirmed)
     }
 
     /// Pushes the due ASCONF ACKs to `path` and the due ASCONF (when `path` is its
@@ -359,12 +372,19 @@ impl Association {
         if !(confirmed && s.send_due) {
             return;
         }
-        let Some(f) = s.in_flight.as_ref() else {
+        let Some(f) = s.in_flight.as_mut() else {
             s.send_due = false;
             return;
         };
+        let target_usable = self
+            .paths
+            .get(f.path)
+            .is_some_and(|p| !p.removed && p.state != PathState::Unconfirmed);
         if f.path != path {
-            return;
+            if target_usable {
+                return;
+            }
+            f.path = path;
         }
         let params: Vec<Param<'_>> = f
             .requests

@@ -446,4 +446,36 @@ mod tests {
         };
         assert!(c.validate().is_err());
     }
+
+    #[test]
+    fn auth_needs_sha1_and_add_ip_needs_auth() {
+        let ok = AssociationConfig {
+            auth: true,
+            asconf: true,
+            ..AssociationConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        // RFC 4895 §3.3: SHA-1 MUST be listed.
+        let no_sha1 = AssociationConfig {
+            auth_hmacs: vec![HmacId::SHA256],
+            ..ok.clone()
+        };
+        assert!(no_sha1.validate().is_err());
+        let unknown = AssociationConfig {
+            auth_hmacs: vec![HmacId::SHA1, HmacId(2)],
+            ..ok.clone()
+        };
+        assert!(unknown.validate().is_err());
+        // RFC 5061 §4.1: no Add-IP without AUTH.
+        let no_auth = AssociationConfig {
+            auth: false,
+            ..ok.clone()
+        };
+        assert!(no_auth.validate().is_err());
+        let bad_active = AssociationConfig {
+            auth_active_key: 3,
+            ..ok
+        };
+        assert!(bad_active.validate().is_err());
+    }
 }

@@ -638,3 +638,16 @@ fn the_adaptation_layer_indication_reaches_the_peer() {
     let l = n.log.lock().unwrap();
     assert!(!l.iter().any(|r| r.has(ct::ERROR)));
 }
+
+#[test]
+fn a_wildcard_delete_removes_every_address_but_the_source() {
+    let mut n = connected(16, asconf_config(), asconf_config(), vec![a1(), a2()]);
+    assert_eq!(n.b_path(a1()), Some(PathState::Active));
+    let from = n.log_len();
+    // RFC 5061 §4.2.2: 0.0.0.0 deletes all addresses except the source of the packet.
+    n.inject_asconf(a2(), 1000, &[request(DELETE, 4, v4("0.0.0.0"))], "ok");
+    assert_eq!(n.acks_from_b(from), vec![(1000, vec![(SUCCESS, 4, None)])]);
+    let st = n.assoc(B).status().unwrap();
+    assert_eq!(st.peer_addresses, vec![a2()]);
+    assert_eq!(st.primary, a2());
+}

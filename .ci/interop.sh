@@ -17,6 +17,8 @@
 #   daytime   rsp sctp client  -> usrsctp daytime_server;  usrsctp client -> rsp --daytime
 #   chargen   rsp sctp client  -> usrsctp chargen_server_upcall; usrsctp client -> rsp --chargen
 #   perf      rsp sctp perf client -> usrsctp tsctp (server); usrsctp tsctp -> rsp sctp perf server
+#   auth-asconf  rsp sctp perf client --auth --asconf-add 127.0.0.2 -> tsctp: usrsctp verifies
+#             rsp's AUTH'd ASCONF (RFC 4895, RFC 5061) and answers with an AUTH'd ASCONF ACK
 #
 # The usrsctp programs take their UDP encapsulation ports as arguments (local, then remote);
 # tsctp takes -E (local) and -U (remote). Each side gets its own port, derived from the PID so
@@ -256,6 +258,34 @@ grep -q '"service":"chargen".*"graceful":true' "$WORK/$tag-server.out" ||
   fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
 check_pcap "$tag"
 ok "$tag: usrsctp client received $n chargen lines from rsp"
+
+# ---- auth-asconf: rsp perf client --auth --asconf-add -> tsctp ----------------------------------
+# usrsctp offers AUTH and Add-IP by default. rsp starts on 127.0.0.1 alone and adds 127.0.0.2
+# with an ASCONF after 0.5 s; usrsctp must verify its AUTH chunk (same association key on both
+# sides, RFC 4895 section 6.1) and accept the address; rsp must verify usrsctp's AUTH'd ACK.
+tag=auth-asconf-rsp-client
+bg usrsctp-tsctp-auth "$U/tsctp" -E "$UPORT" -U "$RPORT" -n 0
+srv=$LAST_PID
+settle
+RUST_LOG=info timeout 60 "$RSP" sctp perf client 127.0.0.1 5001 --auth --bind 127.0.0.1 \
+  --asconf-add 127.0.0.2 --asconf-after 0.5 -T 2 -l 1400 --udp-port "$RPORT" \
+  --remote-udp-port "$UPORT" --json --pcap "$WORK/$tag.pcap" >"$WORK/$tag.out" \
+  2>"$WORK/$tag.err" || fail "$tag: rsp sctp perf client exited with $?"
+sleep 0.5
+stop "$srv"
+grep -q '"completed":true' "$WORK/$tag.out" || fail "$tag: $(cat "$WORK/$tag.out")"
+grep -q 'the peer accepted the ASCONF request' "$WORK/$tag.err" ||
+  fail "$tag: usrsctp did not accept the ASCONF"
+targs=(-n -o sctp.checksum:CRC-32C -d "udp.port==$UPORT,sctp" -d "udp.port==$RPORT,sctp" -r "$WORK/$tag.pcap")
+count() { tshark "${targs[@]}" -Y "$1" 2>/dev/null | grep -c . || true; }
+[ "$(count 'sctp.chunk_type == 0x0f && sctp.chunk_type == 0xc1 && sctp.parameter_type == 0xc001')" -ge 1 ] ||
+  fail "$tag: no AUTH'd ASCONF adding an address in the capture"
+[ "$(count 'sctp.chunk_type == 0x0f && sctp.chunk_type == 0x80')" -ge 1 ] ||
+  fail "$tag: no AUTH'd ASCONF ACK from usrsctp"
+[ "$(count 'sctp.chunk_type == 0x80 && sctp.parameter_type == 0xc003')" -eq 0 ] ||
+  fail "$tag: usrsctp answered with an error cause"
+check_pcap "$tag"
+ok "$tag: usrsctp accepted rsp's AUTH'd ASCONF adding 127.0.0.2"
 
 # ---- perf: rsp perf client -> tsctp -------------------------------------------------------------
 LEN=1400

@@ -3,9 +3,11 @@
 # issue 10, item 6.
 #
 # STATUS: echo, echo-reverse, bulk-to-guest, bulk-from-guest, multihoming and prsctp pass and run
-# in CI (.ci/guest.sh). auth-asconf, idata and reconf wait on the `rsp sctp` flags of issue 4
-# (--auth, --asconf-add, --idata, --reset-streams-after): rsp rejects the unknown flag and the
-# scenario fails, so run them only once those exist.
+# in CI (.ci/guest.sh). auth-asconf has its flags now (`rsp sctp perf client --auth --asconf-add
+# ADDR --asconf-after SECS`, verified against usrsctp in .ci/interop.sh) but has not been run
+# against the guest kernel yet. idata and reconf wait on the `rsp sctp` flags of issue 4 (--idata,
+# --reset-streams-after): rsp rejects the unknown flag and the scenario fails, so run them only
+# once those exist.
 #
 #   vm-images/linux-sctp-interop.sh [--rsp PATH] [--keep-captures DIR] [SCENARIO...]
 #

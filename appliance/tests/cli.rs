@@ -275,3 +275,138 @@ fn perf_with_partial_reliability_over_memory_completes() {
     assert_eq!(v["messages_sent"], 1000);
     assert_eq!(v["messages_abandoned"], 0);
 }
+
+#[test]
+fn auth_and_asconf_options_are_checked() {
+    let base = [
+        "sctp",
+        "perf",
+        "client",
+        "127.0.0.1",
+        "5001",
+        "--bytes",
+        "1000",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    // Add-IP is only used authenticated (RFC 5061 §4.1).
+    assert_one_line_error(&with(&["--asconf-add", "127.0.0.2"]), 2, "--auth");
+    assert_one_line_error(&with(&["--asconf-after", "2"]), 2, "--asconf-add");
+    assert_one_line_error(
+        &with(&["--auth", "--asconf-add", "224.0.0.1"]),
+        3,
+        "not a unicast address",
+    );
+    assert_one_line_error(
+        &with(&["--auth", "--asconf-add", "300.0.0.1"]),
+        3,
+        "300.0.0.1",
+    );
+    assert_one_line_error(
+        &with(&[
+            "--auth",
+            "--asconf-add",
+            "127.0.0.2",
+            "--asconf-after",
+            "1e9",
+        ]),
+        2,
+        "--asconf-after",
+    );
+    assert_one_line_error(
+        &run(&[
+            "sctp",
+            "perf",
+            "client",
+            "--backend",
+            "memory",
+            "--auth",
+            "--asconf-add",
+            "198.18.1.1",
+        ]),
+        2,
+        "network backend",
+    );
+    // The client and the servers take --auth; --asconf-add is a perf client option.
+    assert_one_line_error(
+        &run(&["sctp", "server", "--echo", "--asconf-add", "127.0.0.2"]),
+        2,
+        "--asconf-add",
+    );
+}
+
+#[test]
+fn perf_with_auth_over_memory_completes() {
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--auth",
+        "--bytes",
+        "1000000",
+        "-l",
+        "1000",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert_eq!(v["bytes_sent"], 1_000_000);
+}
+
+#[test]
+fn perf_with_auth_adds_an_address_with_an_authenticated_asconf() {
+    // Two rsp processes over UDP encapsulation on loopback: the client starts on 127.0.0.1
+    // alone and adds 127.0.0.2 with an AUTH'd ASCONF; the transfer ends only once the server
+    // answered, and a refusal would fail the client.
+    let sport = free_udp_port();
+    let mut server = rsp()
+        .args(["sctp", "perf", "server", "--once", "--json", "--auth"])
+        .args(["--udp-port", &sport.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = rsp()
+        .args(["sctp", "perf", "client", "127.0.0.1", "5001", "--auth"])
+        .args(["--bind", "127.0.0.1", "--asconf-add", "127.0.0.2"])
+        .args([
+            "--asconf-after",
+            "0.1",
+            "--bytes",
+            "20000",
+            "-l",
+            "1000",
+            "--json",
+        ])
+        .args(["--udp-port", "0", "--remote-udp-port", &sport.to_string()])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    assert!(status.success(), "client: {status:?} {err}");
+    assert!(
+        err.contains("the peer accepted the ASCONF request"),
+        "no accepted ASCONF: {err}"
+    );
+    let sstatus = wait_bounded(&mut server, Duration::from_secs(15)).expect("server --once ended");
+    assert!(sstatus.success(), "server: {sstatus:?}");
+}

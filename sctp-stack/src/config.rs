@@ -12,6 +12,8 @@ use core::fmt;
 use core::time::Duration;
 use std::net::IpAddr;
 
+use crate::wire::{ChunkType, HmacId};
+
 /// Why a configuration was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -118,6 +120,32 @@ pub struct AssociationConfig {
     /// A fixed initial TSN instead of a random one. Only for tests and debugging (TSN wrap
     /// scenarios): RFC 9260 §5.3.1 wants it random. `None` by default.
     pub initial_tsn: Option<u32>,
+    /// Offer SCTP-AUTH (RFC 4895): RANDOM, CHUNKS and HMAC-ALGO in INIT and INIT ACK. It is
+    /// used when the peer offers it too. Off by default.
+    pub auth: bool,
+    /// Chunk types this side requires the peer to authenticate (the CHUNKS parameter, RFC
+    /// 4895 §3.2). With [`AssociationConfig::asconf`] on, ASCONF and ASCONF ACK are always
+    /// added (RFC 5061 §4.1). INIT, INIT ACK, SHUTDOWN COMPLETE and AUTH can never be listed
+    /// (§3.2) and are dropped from the list.
+    pub auth_chunks: Vec<ChunkType>,
+    /// HMAC algorithms offered, in order of preference (the HMAC-ALGO parameter, RFC 4895
+    /// §3.3). Only SHA-1 and SHA-256 are implemented; SHA-1 MUST be listed (§3.3). Default:
+    /// SHA-256, then SHA-1.
+    pub auth_hmacs: Vec<HmacId>,
+    /// Endpoint-pair shared keys (RFC 4895 §6.1) known when an association starts, by key
+    /// identifier. Key 0 is the empty key unless listed here. Keys can be added, activated and
+    /// deleted on a running association through
+    /// [`AssociationMut`](crate::AssociationMut).
+    pub auth_keys: Vec<(u16, Vec<u8>)>,
+    /// The shared key identifier used for outgoing AUTH chunks at the start (default 0).
+    pub auth_active_key: u16,
+    /// Offer dynamic address reconfiguration (Add-IP, RFC 5061): ASCONF and ASCONF ACK in the
+    /// Supported Extensions. Needs [`AssociationConfig::auth`]: ASCONF is only sent or
+    /// accepted authenticated (RFC 5061 §4.1), so it is used only when the peer supports both
+    /// AUTH and ASCONF. Off by default.
+    pub asconf: bool,
+    /// The Adaptation Layer Indication (RFC 5061 §4.2.6) to send in INIT and INIT ACK, if any.
+    pub adaptation_indication: Option<u32>,
 }
 
 impl Default for AssociationConfig {
@@ -154,6 +182,13 @@ impl Default for AssociationConfig {
             autoclose: None,
             pr_sctp: true,
             initial_tsn: None,
+            auth: false,
+            auth_chunks: Vec::new(),
+            auth_hmacs: vec![HmacId::SHA256, HmacId::SHA1],
+            auth_keys: Vec::new(),
+            auth_active_key: 0,
+            asconf: false,
+            adaptation_indication: None,
         }
     }
 }
@@ -238,6 +273,38 @@ impl AssociationConfig {
         }
         if self.receive_window < 1500 {
             return bad("receive_window must be at least 1500 bytes");
+        }
+        if self.auth {
+            if !self.auth_hmacs.contains(&HmacId::SHA1) {
+                // RFC 4895 §3.3: SHA-1 MUST be in every HMAC-ALGO list.
+                return bad("auth_hmacs must list SHA1 (RFC 4895 §3.3)");
+            }
+            if self
+                .auth_hmacs
+                .iter()
+                .any(|h| *h != HmacId::SHA1 && *h != HmacId::SHA256)
+            {
+                return bad("auth_hmacs may list only SHA1 and SHA256");
+            }
+            if self.auth_hmacs.len() > 8 || self.auth_chunks.len() > 64 || self.auth_keys.len() > 64
+            {
+                return bad("auth lists too long");
+            }
+            if self.auth_keys.iter().any(|(_, k)| k.len() > 1024) {
+                return bad("auth keys must not exceed 1024 bytes");
+            }
+            if self.auth_active_key != 0
+                && !self
+                    .auth_keys
+                    .iter()
+                    .any(|(id, _)| *id == self.auth_active_key)
+            {
+                return bad("auth_active_key must name a key of auth_keys (or be 0)");
+            }
+        }
+        if self.asconf && !self.auth {
+            // RFC 5061 §4.1: ASCONF is only used with AUTH.
+            return bad("asconf needs auth (RFC 5061 §4.1)");
         }
         Ok(())
     }
@@ -387,5 +454,37 @@ mod tests {
             ..AssociationConfig::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn auth_needs_sha1_and_add_ip_needs_auth() {
+        let ok = AssociationConfig {
+            auth: true,
+            asconf: true,
+            ..AssociationConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        // RFC 4895 §3.3: SHA-1 MUST be listed.
+        let no_sha1 = AssociationConfig {
+            auth_hmacs: vec![HmacId::SHA256],
+            ..ok.clone()
+        };
+        assert!(no_sha1.validate().is_err());
+        let unknown = AssociationConfig {
+            auth_hmacs: vec![HmacId::SHA1, HmacId(2)],
+            ..ok.clone()
+        };
+        assert!(unknown.validate().is_err());
+        // RFC 5061 §4.1: no Add-IP without AUTH.
+        let no_auth = AssociationConfig {
+            auth: false,
+            ..ok.clone()
+        };
+        assert!(no_auth.validate().is_err());
+        let bad_active = AssociationConfig {
+            auth_active_key: 3,
+            ..ok
+        };
+        assert!(bad_active.validate().is_err());
     }
 }

@@ -21,7 +21,8 @@
 //! 48..65  peer address (family byte 4/6, 16 address bytes)
 //! 65..82  local address (family byte 0/4/6, 16 address bytes)
 //! 82..84  length N of the peer's INIT chunk
-//! 84..84+N   the peer's INIT chunk, as received
+//! 84..116 the RANDOM of our INIT ACK (RFC 4895 §3.1; zero when AUTH is off)
+//! 116..116+N the peer's INIT chunk, as received
 //! then 32 bytes HMAC-SHA256 over everything before
 //! ```
 //!
@@ -36,8 +37,8 @@ use sha2::Sha256;
 
 use crate::time::{Timestamp, duration_micros};
 
-const VERSION: u8 = 1;
-const FIXED: usize = 84;
+const VERSION: u8 = 2;
+const FIXED: usize = 116;
 const MAC_LEN: usize = 32;
 
 /// Everything a state cookie carries.
@@ -57,6 +58,9 @@ pub(crate) struct CookieContents<'a> {
     pub(crate) local_mis: u16,
     pub(crate) peer_addr: IpAddr,
     pub(crate) local_addr: Option<IpAddr>,
+    /// The RANDOM this side sent in its INIT ACK (RFC 4895 §3.1), so the association built
+    /// from the cookie derives the same keys (§6.3, the COOKIE ECHO case).
+    pub(crate) local_random: [u8; 32],
     /// The peer's INIT chunk (header included).
     pub(crate) init: &'a [u8],
 }
@@ -213,6 +217,7 @@ impl CookieSecrets {
         out[48..65].copy_from_slice(&family_and_bytes(Some(c.peer_addr)));
         out[65..82].copy_from_slice(&family_and_bytes(c.local_addr));
         out[82..84].copy_from_slice(&init_len.to_be_bytes());
+        out[84..116].copy_from_slice(&c.local_random);
         out[FIXED..FIXED + c.init.len()].copy_from_slice(c.init);
         let body_len = len - MAC_LEN;
         let mac = Self::mac(&self.current, &out[..body_len]);
@@ -260,6 +265,10 @@ impl CookieSecrets {
             local_mis: be16(cookie, 46),
             peer_addr,
             local_addr,
+            local_random: cookie
+                .get(84..116)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(CookieError::Malformed)?,
             init: &cookie[FIXED..FIXED + init_len],
         })
     }
@@ -303,6 +312,7 @@ mod tests {
             local_mis: 2048,
             peer_addr: "198.18.0.2".parse().unwrap(),
             local_addr: Some("fd00::1".parse().unwrap()),
+            local_random: [9; 32],
             init,
         }
     }

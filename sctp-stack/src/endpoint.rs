@@ -41,8 +41,9 @@ use rand_core::{RngCore, SeedableRng};
 use crate::association::chunk::{self, push_cause};
 use crate::association::fasthash::FastHash;
 use crate::association::{
-    AcceptParams, Association, AssociationId, AssociationState, AssociationStatus, Ctx, Event,
-    InitAnswer, Message, OwnedPacket, PathError, PeerInit, SendError, SendOptions, is_unicast,
+    AcceptParams, AsconfError, Association, AssociationId, AssociationState, AssociationStatus,
+    AuthKeyError, Ctx, Event, InitAnswer, Message, OwnedPacket, PathError, PeerInit, SendError,
+    SendOptions, is_unicast,
 };
 use crate::config::{AssociationConfig, ConfigError, EndpointConfig};
 use crate::cookie::{CookieContents, CookieSecrets, staleness, staleness_micros};
@@ -220,6 +221,8 @@ struct InitAckIds {
     initial_tsn: Option<u32>,
     local_tie_tag: u32,
     peer_tie_tag: u32,
+    /// The RANDOM of an existing association (RFC 4895), reused in its INIT ACK.
+    auth_random: Option<[u8; 32]>,
 }
 
 #[derive(Debug)]
@@ -371,6 +374,12 @@ impl Endpoint {
         let tag = self.new_local_tag();
         let random_tsn = self.rng.next_u32();
         let tsn = Tsn(config.initial_tsn.unwrap_or(random_tsn));
+        // RFC 4895 §3.1: the RANDOM comes from the seeded RNG (drawn only with AUTH on, so
+        // the RNG sequence of other configurations is unchanged).
+        let mut auth_random = [0u8; 32];
+        if config.auth {
+            self.rng.fill_bytes(&mut auth_random);
+        }
         let assoc = Association::connect(
             config,
             now,
@@ -382,6 +391,7 @@ impl Endpoint {
             tag,
             tsn,
             &self.config.local_addresses,
+            auth_random,
         );
         let id = self.insert(assoc);
         self.after(id);
@@ -616,6 +626,7 @@ impl Endpoint {
             return;
         }
         let existing = self.find_for_init(dgram, pkt, &peer);
+        let mut auth_random = None;
         let (initiate_tag, initial_tsn, local_tie, peer_tie, config) = match existing {
             Some(id) => {
                 let mut answer = InitAnswer::Discard;
@@ -623,6 +634,9 @@ impl Endpoint {
                 if let Some(a) = self.get_mut(id) {
                     answer = a.answer_init(&peer, dgram.src);
                     cfg = Arc::clone(&a.config);
+                    // The association's own RANDOM, so a collision or restart cookie builds
+                    // the keys the peer computes (RFC 4895 §6.1).
+                    auth_random = a.auth_random();
                 }
                 self.after(id);
                 match answer {
@@ -677,6 +691,7 @@ impl Endpoint {
             initial_tsn,
             local_tie_tag: local_tie,
             peer_tie_tag: peer_tie,
+            auth_random,
         };
         let init_params = init.params.wire_bytes().unwrap_or(&[]);
         self.send_init_ack(now, dgram, pkt, &peer, init_params, raw, ids, &config);
@@ -716,6 +731,7 @@ impl Endpoint {
             initial_tsn,
             local_tie_tag,
             peer_tie_tag,
+            auth_random,
         } = ids;
         if self.replies.len() >= self.config.max_pending_replies {
             self.stats.replies_dropped += 1;
@@ -745,8 +761,20 @@ impl Endpoint {
             local_mis: config.inbound_streams,
             peer_addr: dgram.src,
             local_addr: Some(dgram.dst),
+            local_random: match (config.auth, auth_random) {
+                (true, Some(r)) => r,
+                (true, None) => {
+                    let mut r = [0u8; 32];
+                    self.rng.fill_bytes(&mut r);
+                    r
+                }
+                (false, _) => [0; 32],
+            },
             init: raw_init,
         };
+        let local_auth = config
+            .auth
+            .then(|| crate::association::auth::LocalAuth::new(config, contents.local_random));
         let cookie_len = contents.encoded_len();
         let mut cookie = core::mem::take(&mut self.cookie_buf);
         cookie.clear();
@@ -764,7 +792,7 @@ impl Endpoint {
             &self.config.local_addresses,
             peer.supported_types,
         );
-        crate::association::push_pr_sctp_params(&mut params, config);
+        crate::association::push_extension_params(&mut params, config, local_auth.as_ref());
         let mut report_len = 0;
         for raw in chunk::raw_params(init_params) {
             let t = raw.param_type();
@@ -1361,6 +1389,65 @@ impl AssociationMut<'_> {
         let mut res = Err(PathError::UnknownAddress);
         self.ep
             .with_assoc(self.id, |a, _| res = a.set_primary(addr));
+        res
+    }
+
+    /// Adds (or replaces) the endpoint-pair shared key `key_id` on this association (RFC
+    /// 4895 §6.1); AUTH must be in use. The peer must hold the same key before it is
+    /// activated here.
+    pub fn auth_add_key(&mut self, key_id: u16, key: &[u8]) -> Result<(), AuthKeyError> {
+        let mut res = Err(AuthKeyError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.auth_add_key(key_id, key));
+        res
+    }
+
+    /// Makes `key_id` the shared key of outgoing AUTH chunks (RFC 4895 §6.1). Incoming AUTH
+    /// chunks are accepted with any key held.
+    pub fn auth_activate_key(&mut self, key_id: u16) -> Result<(), AuthKeyError> {
+        let mut res = Err(AuthKeyError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.auth_activate_key(key_id));
+        res
+    }
+
+    /// Deletes the shared key `key_id` (not the active one): AUTH chunks with it are then
+    /// discarded.
+    pub fn auth_delete_key(&mut self, key_id: u16) -> Result<(), AuthKeyError> {
+        let mut res = Err(AuthKeyError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.auth_delete_key(key_id));
+        res
+    }
+
+    /// Adds a local address to the association with an ASCONF (RFC 5061 §4.2.1); Add-IP
+    /// (with AUTH) must be in use. [`Event::AddressRequestDone`](crate::Event) reports the
+    /// peer's answer; the address is used from then on.
+    pub fn add_local_address(&mut self, addr: IpAddr) -> Result<(), AsconfError> {
+        let now = self.ep.now;
+        let mut res = Err(AsconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.add_local_address(now, addr));
+        res
+    }
+
+    /// Removes a local address from the association with an ASCONF (RFC 5061 §4.2.2). It
+    /// stops being a source address at once; the last address cannot be removed.
+    pub fn remove_local_address(&mut self, addr: IpAddr) -> Result<(), AsconfError> {
+        let now = self.ep.now;
+        let mut res = Err(AsconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.remove_local_address(now, addr));
+        res
+    }
+
+    /// Asks the peer to send to our address `addr` as its primary path (Set Primary
+    /// Address, RFC 5061 §4.2.4).
+    pub fn request_peer_primary(&mut self, addr: IpAddr) -> Result<(), AsconfError> {
+        let now = self.ep.now;
+        let mut res = Err(AsconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.request_peer_primary(now, addr));
         res
     }
 

@@ -11,7 +11,9 @@
 //! - [`pcap`]: a pcap writer for raw-IP and UDP-encapsulated SCTP captures.
 //! - [`endpoint`]: the sans-IO [`Endpoint`] (listeners, associations, demultiplexing) and
 //!   its call contract; [`association`]: the RFC 9260 state machine and its types.
-//! - [`config`]: every tunable with its RFC 9260 §16 default.
+//! - [`config`]: every tunable with its RFC 9260 §16 default, and the switches of the
+//!   extensions (PR-SCTP, SCTP-AUTH with its shared keys, Add-IP, Adaptation Layer
+//!   Indication).
 //! - `sim` (feature `sim`): a deterministic network simulator for tests.
 #![forbid(unsafe_code)]
 
@@ -27,8 +29,9 @@ pub mod time;
 pub mod wire;
 
 pub use association::{
-    AbortReason, AssociationId, AssociationState, AssociationStatus, ErrorCause, Event, LostReason,
-    Message, PathError, PathState, PathStatus, PrPolicy, SendError, SendOptions,
+    AbortReason, AddressRequest, AsconfError, AssociationId, AssociationState, AssociationStatus,
+    AuthKeyError, ErrorCause, Event, LostReason, Message, PathError, PathState, PathStatus,
+    PeerAddressChange, PrPolicy, SendError, SendOptions,
 };
 pub use config::{AssociationConfig, ConfigError, EndpointConfig};
 pub use endpoint::{

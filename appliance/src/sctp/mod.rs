@@ -93,6 +93,52 @@ pub struct NetArgs {
     /// Busy-poll when idle instead of sleeping (lowest latency, one core per worker).
     #[arg(long)]
     pub busy_poll: bool,
+    /// Offer SCTP-AUTH (RFC 4895, HMAC-SHA256 then HMAC-SHA1, the empty key 0) and Add-IP
+    /// (RFC 5061, ASCONF authenticated); each is used when the peer supports it too.
+    #[arg(long)]
+    pub auth: bool,
+}
+
+/// `--asconf-add ADDR --asconf-after SECS`: add a local address to the running association
+/// with an ASCONF (RFC 5061; needs --auth and a peer with AUTH and Add-IP). The association
+/// is not shut down before the peer answered; a refusal fails the run.
+#[derive(Debug, Args, Clone)]
+pub struct AsconfArgs {
+    /// Add this local address to the association with an ASCONF (needs --auth); the transfer
+    /// does not end before the peer answered it.
+    #[arg(long, value_name = "ADDR", value_parser = parse_ip, requires = "auth")]
+    pub asconf_add: Option<IpAddr>,
+    /// Seconds after the association is established to send the ASCONF.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "asconf_add",
+        default_value_t = 1.0
+    )]
+    pub asconf_after: f64,
+}
+
+impl AsconfArgs {
+    /// The address and delay, checked.
+    pub fn plan(&self) -> Result<Option<(IpAddr, core::time::Duration)>, Failure> {
+        let Some(addr) = self.asconf_add else {
+            return Ok(None);
+        };
+        if addr.is_unspecified() || addr.is_multicast() {
+            return Err(Failure::address(format!(
+                "--asconf-add {addr}: not a unicast address"
+            )));
+        }
+        if !self.asconf_after.is_finite() || !(0.0..=86_400.0).contains(&self.asconf_after) {
+            return Err(Failure::usage(
+                "--asconf-after must be a number of seconds between 0 and 86400",
+            ));
+        }
+        Ok(Some((
+            addr,
+            core::time::Duration::from_secs_f64(self.asconf_after),
+        )))
+    }
 }
 
 /// A port number in 1..=65535.
@@ -222,6 +268,12 @@ impl NetArgs {
             random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
         c.endpoint.association.pmtu = self.mtu;
         c.endpoint.association.nodelay = self.nodelay;
+        if self.auth {
+            // RFC 4895 with the default HMAC list (SHA-256, then SHA-1) and key 0; Add-IP
+            // with it (RFC 5061 §4.1: ASCONF only authenticated).
+            c.endpoint.association.auth = true;
+            c.endpoint.association.asconf = true;
+        }
         c.endpoint.local_addresses = self.multi_home_addresses()?;
         c.max_packet = c.max_packet.max(usize::from(self.mtu));
         c.capture.clone_from(&self.pcap);

@@ -27,8 +27,8 @@ use sctp_stack::{AssociationId, ConnectRequest, Event, PrPolicy, SendError, Send
 use serde::Serialize;
 
 use super::{
-    BackendArg, NetArgs, join, on_signals, parse_local_port, parse_port, rate, resolve_hosts,
-    runtime_failure, single_remote, stopped_status,
+    AsconfArgs, BackendArg, NetArgs, join, on_signals, parse_local_port, parse_port, rate,
+    resolve_hosts, runtime_failure, single_remote, stopped_status,
 };
 use crate::exit::{ExitStatus, Failure, Outcome};
 
@@ -47,7 +47,7 @@ enum PerfMode {
     /// Accept associations and measure what they deliver.
     Server(PerfServerArgs),
     /// Send to a perf (or tsctp) server and measure until everything is acknowledged.
-    Client(PerfClientArgs),
+    Client(Box<PerfClientArgs>),
 }
 
 /// Arguments of `rsp sctp perf server`.
@@ -118,6 +118,8 @@ pub struct PerfClientArgs {
     /// Print the result as one JSON object on standard output.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    asconf: AsconfArgs,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -384,6 +386,11 @@ struct PerfClient {
     error: Option<String>,
     result: mpsc::Sender<ClientReport>,
     stop_also: Vec<dataplane::runtime::WorkerRemote>,
+    /// `--asconf-add`: the address and the delay after the association is established.
+    asconf: Option<(IpAddr, Duration)>,
+    asconf_at: Option<Timestamp>,
+    asconf_done: bool,
+    shutdown_deferred: bool,
 }
 
 impl PerfClient {
@@ -424,7 +431,29 @@ impl PerfClient {
             }
         }
         self.done_sending = true;
-        a.shutdown();
+        if self.asconf_pending() {
+            // --asconf-add was asked for: the association stays up until it is answered.
+            self.shutdown_deferred = true;
+        } else {
+            a.shutdown();
+        }
+    }
+
+    /// An --asconf-add request not yet answered by the peer.
+    fn asconf_pending(&self) -> bool {
+        self.asconf.is_some() && !self.asconf_done
+    }
+
+    /// The ASCONF was answered (or could not be sent): a deferred shutdown happens now.
+    fn asconf_finished(&mut self, cx: &mut Context<'_>) {
+        self.asconf_done = true;
+        if self.shutdown_deferred
+            && let Some(id) = self.id
+            && let Some(mut a) = cx.association(id)
+        {
+            self.shutdown_deferred = false;
+            a.shutdown();
+        }
     }
 
     fn report(&mut self, cx: &mut Context<'_>) {
@@ -496,6 +525,9 @@ impl App for PerfClient {
                 if let Amount::Duration(d) = self.amount {
                     self.send_deadline = Some(cx.now().saturating_add(d));
                 }
+                if let Some((_, after)) = self.asconf {
+                    self.asconf_at = Some(cx.now().saturating_add(after));
+                }
                 tracing::info!(peer = %self.peer, "association established; sending");
                 self.pump(cx);
             }
@@ -506,6 +538,16 @@ impl App for PerfClient {
                 }
             }
             Event::ShutdownComplete => self.finish = Some(cx.now()),
+            Event::AddressRequestDone { request, error } => {
+                match error {
+                    None => tracing::info!(?request, "the peer accepted the ASCONF request"),
+                    Some(code) => {
+                        self.error
+                            .get_or_insert(format!("the peer refused {request:?}: {code:?}"));
+                    }
+                }
+                self.asconf_finished(cx);
+            }
             Event::Aborted(r) => {
                 self.error
                     .get_or_insert(format!("association aborted {}", abort_text(&r)));
@@ -523,10 +565,15 @@ impl App for PerfClient {
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {
-        [self.send_deadline, self.connect_deadline, self.give_up_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.send_deadline,
+            self.connect_deadline,
+            self.give_up_at,
+            self.asconf_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn timeout(&mut self, cx: &mut Context<'_>) {
@@ -546,11 +593,28 @@ impl App for PerfClient {
                 a.abort(b"perf timeout");
             }
         }
+        if self.asconf_at.is_some_and(|t| t <= now) {
+            self.asconf_at = None;
+            if let Some((addr, _)) = self.asconf {
+                let res = cx.association(id).map(|mut a| a.add_local_address(addr));
+                match res {
+                    Some(Ok(())) => tracing::info!(%addr, "ASCONF: adding local address"),
+                    Some(Err(e)) => {
+                        self.error
+                            .get_or_insert(format!("--asconf-add {addr}: {e}"));
+                        self.asconf_finished(cx);
+                    }
+                    None => {}
+                }
+            }
+        }
         if self.send_deadline.is_some_and(|t| t <= now) {
             self.send_deadline = None;
             if !self.done_sending {
                 self.done_sending = true;
-                if let Some(mut a) = cx.association(id) {
+                if self.asconf_pending() {
+                    self.shutdown_deferred = true;
+                } else if let Some(mut a) = cx.association(id) {
                     a.shutdown();
                 }
             }
@@ -570,7 +634,7 @@ impl App for PerfClient {
 pub fn run(args: PerfArgs, signals: TerminationSignals) -> Outcome {
     match args.mode {
         PerfMode::Server(a) => run_server(a, signals),
-        PerfMode::Client(a) => run_client(a, signals),
+        PerfMode::Client(a) => run_client(*a, signals),
     }
 }
 
@@ -643,6 +707,12 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         _ => Amount::Messages(1024),
     };
     let connect_timeout = seconds(args.connect_timeout, "--connect-timeout")?;
+    let asconf = args.asconf.plan()?;
+    if asconf.is_some() && args.net.backend == BackendArg::Memory {
+        return Err(Failure::usage(
+            "--asconf-add needs a network backend (udp or raw), not memory",
+        ));
+    }
     let give_up = seconds(args.timeout, "--timeout")?;
     let mut config = args.net.runtime_config("rsp-perf")?;
     let length = args.length as usize;
@@ -701,7 +771,16 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         if args.net.backend == BackendArg::Udp {
             req = req.with_encaps_port(args.remote_udp_port);
         }
-        (req, args.net.link_spec(args.remote_udp_port)?)
+        // With --asconf-add the link also takes the address to be added (a single --bind
+        // becomes a wildcard link); the association lists only the --bind address(es).
+        let mut link_net = args.net.clone();
+        if let Some((addr, _)) = asconf
+            && link_net.bind.len() == 1
+            && !link_net.bind.contains(&addr)
+        {
+            link_net.bind.push(addr);
+        }
+        (req, link_net.link_spec(args.remote_udp_port)?)
     };
     let stop_also: Vec<_> = server.iter().filter_map(|s| s.remote(0)).collect();
     let tx = Mutex::new(tx);
@@ -735,6 +814,10 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         error: None,
         result: tx.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         stop_also: stop_also.clone(),
+        asconf,
+        asconf_at: None,
+        asconf_done: false,
+        shutdown_deferred: false,
     })
     .map_err(runtime_failure)?;
     let remote = rt.remote(0);

@@ -9,6 +9,12 @@
 //! user commands (send with any PR-SCTP policy, receive, shutdown, abort, connect). PR-SCTP
 //! is negotiated, so fuzzer-chosen FORWARD TSN chunks reach the receiver.
 //!
+//! AUTH (RFC 4895) and Add-IP (RFC 5061) are negotiated too; B requires DATA to be
+//! authenticated. Under `cfg(fuzzing)` HMACs are not checked, so AUTH chunks the fuzzer
+//! builds with a known key id and HMAC length let its DATA, ASCONF and ASCONF ACK chunks
+//! (with serials near the fixed initial TSN) reach the association; key changes and address
+//! requests are user commands.
+//!
 //! Invariants checked after every operation: nothing panics; the association count stays
 //! bounded; every association's send and receive buffers stay within their configured
 //! limits; `poll_timeout` is never in the past after `handle_timeout`.
@@ -19,7 +25,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use sctp_stack::time::Timestamp;
-use sctp_stack::wire::Ppid;
+use sctp_stack::wire::{ChunkType, Ppid};
 use sctp_stack::{
     AssociationConfig, AssociationId, ConnectRequest, Datagram, Endpoint, EndpointConfig, Event,
     PrPolicy, SendOptions,
@@ -28,6 +34,8 @@ use sctp_stack::{
 const PORT: u16 = 5000;
 const A_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 1));
 const B_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+/// A second address of A, which the fuzzer may add with Add-IP.
+const A2_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1));
 const MAX_ASSOCS: usize = 64;
 
 struct Input<'a> {
@@ -65,12 +73,20 @@ fn config() -> AssociationConfig {
     c.max_message_size = 64 * 1024;
     c.outbound_streams = 4;
     c.inbound_streams = 4;
+    c.auth = true;
+    c.asconf = true;
+    // Fixed, so ASCONF serials (which start at the initial TSN, RFC 5061) can be aimed at.
+    c.initial_tsn = Some(1000);
     c
 }
 
 fn endpoint(seed: u8) -> Endpoint {
     let mut c = EndpointConfig::with_seed([seed; 32]);
     c.association = config();
+    if seed == 2 {
+        // B requires DATA to be authenticated (RFC 4895 §3.2).
+        c.association.auth_chunks = vec![ChunkType::DATA];
+    }
     c.max_associations = MAX_ASSOCS;
     Endpoint::new(c).expect("valid config")
 }
@@ -104,7 +120,7 @@ impl World {
             );
         }
         while let Some(t) = self.b.poll_transmit(now, &mut self.buf) {
-            if t.dst == A_ADDR && self.wire.len() < 256 {
+            if (t.dst == A_ADDR || t.dst == A2_ADDR) && self.wire.len() < 256 {
                 self.wire.push((false, B_ADDR, self.buf[..t.len].to_vec()));
             }
             learn(&self.buf[..t.len], &mut self.tag_to_a, None);
@@ -200,6 +216,101 @@ fn learn(pkt: &[u8], tag: &mut u32, port: Option<&mut u16>) {
     }
 }
 
+/// An AUTH chunk (key id and HMAC identifier chosen by the input, usually 0 and SHA-256)
+/// followed by chunks of the kinds AUTH protects: DATA, ASCONF (serial near 1000, Add/Delete/
+/// Set Primary of a few addresses, wildcard included) and ASCONF ACK.
+fn authenticated(inp: &mut Input<'_>, src_port: u16, dst_port: u16, vtag: u32) -> Vec<u8> {
+    let mut p = Vec::with_capacity(256);
+    p.extend_from_slice(&src_port.to_be_bytes());
+    p.extend_from_slice(&dst_port.to_be_bytes());
+    p.extend_from_slice(&vtag.to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    let sel = inp.byte().unwrap_or(0);
+    let (key, hmac, hlen): (u16, u16, usize) = match sel % 8 {
+        0 => (1, 3, 32),
+        1 => (0, 1, 20),
+        2 => (0, 2, 32),
+        3 => (0, 3, 5),
+        _ => (0, 3, 32),
+    };
+    let chunk = |p: &mut Vec<u8>, ty: u8, flags: u8, value: &[u8]| {
+        p.push(ty);
+        p.push(flags);
+        p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+        p.extend_from_slice(value);
+        while p.len() % 4 != 0 {
+            p.push(0);
+        }
+    };
+    let mut auth = key.to_be_bytes().to_vec();
+    auth.extend_from_slice(&hmac.to_be_bytes());
+    auth.resize(4 + hlen, 0);
+    chunk(&mut p, 0x0F, 0, &auth);
+    let addrs: [[u8; 4]; 4] = [
+        [0, 0, 0, 0],
+        [198, 18, 0, 1],
+        [198, 18, 1, 1],
+        [198, 18, 0, 2],
+    ];
+    let n = inp.byte().unwrap_or(1) % 3 + 1;
+    for _ in 0..n {
+        let kind = inp.byte().unwrap_or(0);
+        match kind % 4 {
+            0 => {
+                let tsn = 1000u32.wrapping_add(u32::from(inp.byte().unwrap_or(0)));
+                let mut v = tsn.to_be_bytes().to_vec();
+                v.extend_from_slice(&[0, u8::from(kind & 4 != 0), 0, 0, 0, 0, 0, 0]);
+                v.extend_from_slice(inp.bytes(usize::from(inp_len(kind))));
+                chunk(&mut p, 0, 0x03 | (kind & 0x04), &v);
+            }
+            1 => {
+                let delta = inp.byte().unwrap_or(0) % 4;
+                let serial = 999u32.wrapping_add(u32::from(delta));
+                let mut v = serial.to_be_bytes().to_vec();
+                v.extend_from_slice(&[0, 5, 0, 8, 198, 18, 0, 1]);
+                for i in 0..inp.byte().unwrap_or(0) % 4 {
+                    let req = inp.byte().unwrap_or(0);
+                    let ty: u16 = [0xC001, 0xC002, 0xC004, 0xC006][usize::from(req % 4)];
+                    let addr = addrs[usize::from(req / 4 % 4)];
+                    v.extend_from_slice(&ty.to_be_bytes());
+                    v.extend_from_slice(&16u16.to_be_bytes());
+                    v.extend_from_slice(&u32::from(i).to_be_bytes());
+                    v.extend_from_slice(&[0, 5, 0, 8]);
+                    v.extend_from_slice(&addr);
+                }
+                chunk(&mut p, 0xC1, 0, &v);
+            }
+            2 => {
+                let serial = 1000u32.wrapping_add(u32::from(inp.byte().unwrap_or(0) % 4));
+                let mut v = serial.to_be_bytes().to_vec();
+                for i in 0..inp.byte().unwrap_or(0) % 3 {
+                    let err = inp.byte().unwrap_or(0) & 1 == 1;
+                    if err {
+                        v.extend_from_slice(&[0xC0, 0x03, 0, 16]);
+                        v.extend_from_slice(&u32::from(i + 1).to_be_bytes());
+                        v.extend_from_slice(&[0, 0xA0, 0, 8, 0, 0, 0, 0]);
+                    } else {
+                        v.extend_from_slice(&[0xC0, 0x05, 0, 8]);
+                        v.extend_from_slice(&u32::from(i + 1).to_be_bytes());
+                    }
+                }
+                chunk(&mut p, 0x80, 0, &v);
+            }
+            _ => {
+                let ty = inp.byte().unwrap_or(0);
+                let len = usize::from(inp.byte().unwrap_or(0));
+                let value = inp.bytes(len).to_vec();
+                chunk(&mut p, ty, 0, &value);
+            }
+        }
+    }
+    p
+}
+
+fn inp_len(kind: u8) -> u8 {
+    kind / 8 + 1
+}
+
 /// A packet with a common header and chunks of fuzzer-chosen type, flags and value.
 fn structured(inp: &mut Input<'_>, src_port: u16, dst_port: u16, vtag: u32) -> Vec<u8> {
     let mut p = Vec::with_capacity(256);
@@ -259,7 +370,7 @@ fuzz_target!(|data: &[u8]| {
         if steps > 512 {
             break;
         }
-        match op % 12 {
+        match op % 16 {
             // Raw bytes into B, from A's address.
             0 => {
                 let len = usize::from(inp.u16().unwrap_or(0) % 1500);
@@ -367,6 +478,53 @@ fuzz_target!(|data: &[u8]| {
                 let port = inp.u16().unwrap_or(0);
                 let _ =
                     w.a.connect(now, ConnectRequest::new(B_ADDR, PORT).with_local_port(port));
+            }
+            // Authenticated DATA / ASCONF / ASCONF ACK aimed at B's association.
+            12 => {
+                let pkt = authenticated(&mut inp, w.a_port, PORT, w.tag_to_b);
+                let src = [A_ADDR, A2_ADDR][usize::from(inp.byte().unwrap_or(0) & 1)];
+                w.deliver(true, src, &pkt);
+            }
+            // The same aimed at A's association.
+            13 => {
+                let pkt = authenticated(&mut inp, PORT, w.a_port, w.tag_to_a);
+                w.deliver(false, B_ADDR, &pkt);
+            }
+            // Address requests (RFC 5061) from either side.
+            14 => {
+                let which = inp.byte().unwrap_or(0);
+                let addr = [A_ADDR, A2_ADDR, B_ADDR, IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
+                    [usize::from(which / 8 % 4)];
+                let (ep, ids) = if which & 1 == 0 {
+                    (&mut w.a, &w.a_ids)
+                } else {
+                    (&mut w.b, &w.b_ids)
+                };
+                if let Some(id) = ids.first()
+                    && let Some(mut a) = ep.association(*id)
+                {
+                    let _ = match which / 2 % 4 {
+                        0 => a.add_local_address(addr),
+                        1 => a.remove_local_address(addr),
+                        _ => a.request_peer_primary(addr),
+                    };
+                }
+            }
+            // Shared key changes (RFC 4895 §6.1).
+            15 => {
+                let which = inp.byte().unwrap_or(0);
+                let key_id = u16::from(inp.byte().unwrap_or(0) % 3);
+                let ep = if which & 1 == 0 { &mut w.a } else { &mut w.b };
+                let ids = if which & 1 == 0 { &w.a_ids } else { &w.b_ids };
+                if let Some(id) = ids.first()
+                    && let Some(mut a) = ep.association(*id)
+                {
+                    let _ = match which / 2 % 3 {
+                        0 => a.auth_add_key(key_id, &[which; 8]),
+                        1 => a.auth_activate_key(key_id),
+                        _ => a.auth_delete_key(key_id),
+                    };
+                }
             }
             // Aimed chunks with a wrong tag (verification tag rules).
             _ => {

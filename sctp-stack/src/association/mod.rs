@@ -17,10 +17,17 @@
 //!   priority (in `send`, when the buffer is full), and tells the peer with a FORWARD TSN;
 //!   the receiver skips the TSNs and SSNs it names. Without PR-SCTP on the association all
 //!   messages are reliable and a FORWARD TSN from the peer is an unrecognized chunk.
+//! - SCTP-AUTH (RFC 4895, `auth`) and Add-IP (RFC 5061, `asconf`) exist only once
+//!   negotiated (`Option`s): without them the DATA/SACK path tests one `None` per chunk. With
+//!   AUTH, `poll_transmit` inserts an AUTH chunk before the first chunk the peer requires
+//!   authenticated and signs the packet before the checksum; `handle_packet` verifies AUTH
+//!   chunks and drops chunks this side requires authenticated that come without one.
 //! - Packets are produced on demand by `poll_transmit`: control chunks first, then DATA,
 //!   bundled up to the path MTU. Nothing is encoded ahead of time except replies that must
 //!   outlive the association (ABORT), which go to the endpoint's reply queue.
 
+mod asconf;
+pub(crate) mod auth;
 pub(crate) mod chunk;
 pub(crate) mod fasthash;
 mod inbound;
@@ -53,6 +60,10 @@ use outbound::{FillLimits, Outbound};
 use path::{MAX_PATHS, Path};
 use timer::{PathIdx, Timer, TimerTable};
 
+use asconf::AsconfState;
+pub use asconf::{AddressRequest, AsconfError, PeerAddressChange};
+pub use auth::AuthKeyError;
+use auth::{Auth, LocalAuth, PeerAuth, Verdict};
 pub use inbound::Message;
 pub use outbound::{PrPolicy, SendError, SendOptions};
 pub use path::PathState;
@@ -164,6 +175,24 @@ pub enum Event {
         /// Its new state.
         state: PathState,
     },
+    /// A request of `add_local_address`, `remove_local_address` or `request_peer_primary`
+    /// was answered by the peer's ASCONF ACK (RFC 5061 §5.3): `error` is `None` when it was
+    /// accepted, else the cause the peer gave (Delete Last Remaining IP Address, Delete
+    /// Source IP Address, Resource Shortage, Unresolvable Address, ...).
+    AddressRequestDone {
+        /// The request.
+        request: AddressRequest,
+        /// The peer's error cause, if it refused.
+        error: Option<CauseCode>,
+    },
+    /// The peer added, deleted or asked to make primary one of its addresses with an
+    /// authenticated ASCONF (RFC 5061 §5.2). Dropped when thousands of events wait unread.
+    PeerAddressChange {
+        /// The peer's address.
+        addr: IpAddr,
+        /// What changed.
+        change: PeerAddressChange,
+    },
     /// The association is gone; this is its last event.
     Closed,
 }
@@ -214,6 +243,21 @@ pub struct AssociationStatus {
     /// Messages abandoned by their PR-SCTP policy after (some of) their chunks were sent
     /// (RFC 7496 §4.3.3 `abandoned_sent`); the peer skips them on a FORWARD TSN.
     pub abandoned_sent: u64,
+    /// SCTP-AUTH (RFC 4895) is in use: both sides offered it with a common HMAC.
+    pub auth: bool,
+    /// The HMAC algorithm of outgoing AUTH chunks, when AUTH is in use.
+    pub auth_hmac: Option<crate::wire::HmacId>,
+    /// The shared key identifier of outgoing AUTH chunks, when AUTH is in use.
+    pub auth_active_key: Option<u16>,
+    /// Add-IP (RFC 5061) is in use: both sides support ASCONF, with AUTH.
+    pub asconf: bool,
+    /// Packets (or their tails) dropped because an AUTH chunk did not verify or a chunk
+    /// that must be authenticated came without one (RFC 4895 §6.3).
+    pub auth_discarded: u64,
+    /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6), if it sent one.
+    pub peer_adaptation_indication: Option<u32>,
+    /// This side's addresses in the association (RFC 9260 §6.4, changed by Add-IP).
+    pub local_addresses: Vec<IpAddr>,
 }
 
 /// A snapshot of one path (one peer address), for monitoring.
@@ -278,13 +322,15 @@ pub(crate) struct Ctx<'a> {
 pub(crate) const MAX_LOCAL_ADDRESSES: usize = 16;
 
 /// Events beyond this many unread ones are dropped if they are only informational
-/// (`PeerError`), so a peer cannot grow the queue of an application that does not poll.
+/// (`PeerError`, `PathChange`, `PeerAddressChange`), so a peer cannot grow the queue of an application that does not poll.
 const MAX_INFO_EVENTS: usize = 4096;
 
 impl Ctx<'_> {
     fn event(&mut self, e: Event) {
-        if matches!(e, Event::PeerError(_) | Event::PathChange { .. })
-            && self.events.len() >= MAX_INFO_EVENTS
+        if matches!(
+            e,
+            Event::PeerError(_) | Event::PathChange { .. } | Event::PeerAddressChange { .. }
+        ) && self.events.len() >= MAX_INFO_EVENTS
         {
             return;
         }
@@ -449,6 +495,16 @@ pub(crate) struct Association {
     /// The path the latest DATA arrived on: SACKs go back there (RFC 9260 §6.4), so they
     /// follow the peer's failover even where our own data path is still the old one.
     sack_path: Option<PathIdx>,
+    /// What this side offers for SCTP-AUTH (when enabled in the configuration).
+    local_auth: Option<Box<LocalAuth>>,
+    /// The AUTH state once negotiated (RFC 4895).
+    auth: Option<Box<Auth>>,
+    /// Packets dropped by AUTH verification (RFC 4895 §6.3).
+    auth_discarded: u64,
+    /// Add-IP state once negotiated (RFC 5061).
+    asconf: Option<Box<AsconfState>>,
+    /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
+    peer_adaptation: Option<u32>,
 }
 
 /// What the endpoint should do with a COOKIE ECHO for an existing association.
@@ -494,6 +550,13 @@ pub(crate) struct PeerInit {
     /// The peer supports PR-SCTP: it listed Forward-TSN-Supported (RFC 3758 §3.3.1) or
     /// FORWARD TSN among its Supported Extensions (RFC 5061 §4.2.7).
     pub(crate) forward_tsn: bool,
+    /// The peer's RANDOM, CHUNKS and HMAC-ALGO (RFC 4895 §3).
+    pub(crate) auth: PeerAuth,
+    /// The peer listed ASCONF and ASCONF ACK among its Supported Extensions (RFC 5061
+    /// §4.2.7).
+    pub(crate) asconf: bool,
+    /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
+    pub(crate) adaptation: Option<u32>,
 }
 
 impl PeerInit {
@@ -519,6 +582,9 @@ impl PeerInit {
             host_name: false,
             supported_types: (true, true),
             forward_tsn: false,
+            auth: PeerAuth::default(),
+            asconf: false,
+            adaptation: None,
         };
         for param in params.iter() {
             // A known parameter with a malformed value is ignored.
@@ -547,7 +613,13 @@ impl PeerInit {
                 Param::ForwardTsnSupported => p.forward_tsn = true,
                 Param::SupportedExtensions(types) => {
                     p.forward_tsn |= types.iter().any(|t| t == ChunkType::FORWARD_TSN);
+                    p.asconf = types.iter().any(|t| t == ChunkType::ASCONF)
+                        && types.iter().any(|t| t == ChunkType::ASCONF_ACK);
                 }
+                Param::Random(_) | Param::ChunkList(_) | Param::RequestedHmacAlgorithms(_) => {
+                    p.auth.take_param(&param)
+                }
+                Param::AdaptationLayerIndication(code) => p.adaptation = Some(code),
                 // RFC 9260 §3.2.1: for a parameter we do not implement, "stop" action bits
                 // end the parameter processing.
                 other
@@ -648,6 +720,10 @@ pub(crate) fn understood_param(t: ParamType) -> bool {
             | ParamType::HEARTBEAT_INFO
             | ParamType::SUPPORTED_EXTENSIONS
             | ParamType::FORWARD_TSN_SUPPORTED
+            | ParamType::RANDOM
+            | ParamType::CHUNK_LIST
+            | ParamType::REQUESTED_HMAC_ALGORITHM
+            | ParamType::ADAPTATION_LAYER_INDICATION
     )
 }
 
@@ -714,6 +790,11 @@ impl Association {
             local_addrs: Vec::new(),
             rtx_avoid: None,
             sack_path: None,
+            local_auth: None,
+            auth: None,
+            auth_discarded: 0,
+            asconf: None,
+            peer_adaptation: None,
         }
     }
 
@@ -730,6 +811,7 @@ impl Association {
         local_tag: u32,
         initial_tsn: Tsn,
         local_addrs: &[IpAddr],
+        auth_random: [u8; auth::RANDOM_LEN],
     ) -> Association {
         let local = local.or_else(|| pick_local(local_addrs, peer));
         let path = Path::new(peer, local, encaps_port, PathState::Active, &config);
@@ -747,6 +829,9 @@ impl Association {
             },
         );
         a.local_addrs = local_addrs.to_vec();
+        if a.config.auth {
+            a.local_auth = Some(Box::new(LocalAuth::new(&a.config, auth_random)));
+        }
         a.pending.init = true;
         let rto = a.paths[0].rto.rto();
         a.timers.start(Timer::T1Init, now + rto);
@@ -783,6 +868,12 @@ impl Association {
         a.local_mis = c.local_mis;
         a.peer_tag = c.peer_tag;
         a.local_addrs = p.local_addrs.to_vec();
+        if a.config.auth {
+            // The RANDOM of our INIT ACK travelled in the cookie (RFC 4895 §6.3, the COOKIE
+            // ECHO case: the association key exists before the AUTH bundled after the
+            // COOKIE ECHO is verified).
+            a.local_auth = Some(Box::new(LocalAuth::new(&a.config, c.local_random)));
+        }
         a.install_peer(&p.peer, p.src, now);
         a.pending.cookie_ack = true;
         a.start_heartbeats(now, ctx);
@@ -840,6 +931,20 @@ impl Association {
         }
         self.timers.set_path_count(self.paths.len());
         self.routing_changed = true;
+        // RFC 4895 §6: AUTH is used when both sides offered it with a common HMAC.
+        self.auth = self
+            .local_auth
+            .as_deref()
+            .and_then(|l| Auth::negotiate(&self.config, l, &peer.auth))
+            .map(Box::new);
+        // RFC 5061 §4.1: Add-IP only with AUTH, when both sides support ASCONF.
+        self.asconf = (self.config.asconf && peer.asconf && self.auth.is_some()).then(|| {
+            Box::new(AsconfState::new(
+                self.local_initial_tsn.get(),
+                peer.initial_tsn.get(),
+            ))
+        });
+        self.peer_adaptation = peer.adaptation;
     }
 
     fn start_heartbeats(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
@@ -930,7 +1035,7 @@ impl Association {
             local_port: self.local_port,
             peer_port: self.peer_port,
             primary: p.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.remote),
-            peer_addresses: self.paths.iter().map(|p| p.remote).collect(),
+            peer_addresses: self.peer_addresses().collect(),
             outbound_streams: self.data.as_ref().map_or(0, |d| d.out.outbound_streams()),
             inbound_streams: self.local_mis,
             srtt: p.and_then(|p| p.rto.srtt()),
@@ -944,11 +1049,19 @@ impl Association {
             pr_sctp: self.data.as_ref().is_some_and(|d| d.out.pr),
             abandoned_unsent: self.data.as_ref().map_or(0, |d| d.out.abandoned().0),
             abandoned_sent: self.data.as_ref().map_or(0, |d| d.out.abandoned().1),
+            auth: self.auth.is_some(),
+            auth_hmac: self.auth.as_ref().map(|a| a.send_hmac()),
+            auth_active_key: self.auth.as_ref().map(|a| a.active_key()),
+            asconf: self.asconf.is_some(),
+            auth_discarded: self.auth_discarded,
+            peer_adaptation_indication: self.peer_adaptation,
+            local_addresses: self.local_addrs.clone(),
             paths: {
                 let send = self.send_path();
                 self.paths
                     .iter()
                     .enumerate()
+                    .filter(|(_, p)| !p.removed)
                     .map(|(i, p)| PathStatus {
                         remote: p.remote,
                         local: p.local,
@@ -968,7 +1081,7 @@ impl Association {
     }
 
     pub(crate) fn peer_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.paths.iter().map(|p| p.remote)
+        self.paths.iter().filter(|p| !p.removed).map(|p| p.remote)
     }
 
     // ---------------------------------------------------------------- user commands
@@ -1026,13 +1139,37 @@ impl Association {
 
     /// Makes the path to `addr` the primary path (RFC 9260 §6.4).
     pub(crate) fn set_primary(&mut self, addr: IpAddr) -> Result<(), PathError> {
-        let i = self.path_of(addr).ok_or(PathError::UnknownAddress)?;
+        let i = self.live_path_of(addr).ok_or(PathError::UnknownAddress)?;
         let p = self.paths.get(i).ok_or(PathError::UnknownAddress)?;
         if !matches!(p.state, PathState::Active | PathState::PotentiallyFailed) {
             return Err(PathError::NotActive);
         }
         self.primary = i;
         Ok(())
+    }
+
+    /// Adds a shared key (RFC 4895 §6.1).
+    pub(crate) fn auth_add_key(&mut self, id: u16, key: &[u8]) -> Result<(), AuthKeyError> {
+        self.auth
+            .as_mut()
+            .ok_or(AuthKeyError::NotNegotiated)?
+            .add_key(id, key)
+    }
+
+    /// Activates a shared key for sending.
+    pub(crate) fn auth_activate_key(&mut self, id: u16) -> Result<(), AuthKeyError> {
+        self.auth
+            .as_mut()
+            .ok_or(AuthKeyError::NotNegotiated)?
+            .activate_key(id)
+    }
+
+    /// Deletes a shared key.
+    pub(crate) fn auth_delete_key(&mut self, id: u16) -> Result<(), AuthKeyError> {
+        self.auth
+            .as_mut()
+            .ok_or(AuthKeyError::NotNegotiated)?
+            .delete_key(id)
     }
 
     /// Starts a graceful shutdown (RFC 9260 §9.2).
@@ -1095,7 +1232,7 @@ impl Association {
                     tag_reflected: false,
                     causes,
                 };
-                self.queue_reply(ctx, tag, &abort);
+                self.queue_reply(ctx, tag, ChunkType::ABORT, &abort);
             }
         }
         ctx.event(Event::Aborted(AbortReason::Local(c)));
@@ -1104,11 +1241,18 @@ impl Association {
 
     /// Queues a one-chunk packet to the primary path in the endpoint's reply queue (for
     /// packets that must go out although the association is closing).
-    fn queue_reply(&self, ctx: &mut Ctx<'_>, vtag: u32, chunk: &dyn Encode) {
+    fn queue_reply(&self, ctx: &mut Ctx<'_>, vtag: u32, ty: ChunkType, chunk: &dyn Encode) {
         let Some(path) = self.paths.get(self.primary) else {
             return;
         };
-        let len = COMMON_HEADER_LEN + chunk.encoded_len();
+        // Room for an AUTH chunk if the peer requires this chunk type authenticated (RFC
+        // 4895 §6.2: an ABORT may be listed; SHUTDOWN COMPLETE never is, §3.2).
+        let auth_len = self
+            .auth
+            .as_deref()
+            .filter(|a| a.send_required.contains(ty))
+            .map_or(0, |a| a.placeholder().encoded_len());
+        let len = COMMON_HEADER_LEN + auth_len + chunk.encoded_len();
         let mut bytes = vec![0u8; len];
         let header = CommonHeader {
             source_port: self.local_port,
@@ -1118,8 +1262,12 @@ impl Association {
         let Ok(mut b) = PacketBuilder::new(&mut bytes, len, header) else {
             return;
         };
-        if b.push(chunk).is_err() {
+        let mut auth_at = None;
+        if !push_authenticated(&self.auth, &mut b, &mut auth_at, ty, chunk) {
             return;
+        }
+        if let (Some(at), Some(a)) = (auth_at, self.auth.as_deref()) {
+            a.sign(b.written_mut(), at);
         }
         let n = b.finish();
         bytes.truncate(n);
@@ -1210,6 +1358,9 @@ impl Association {
             return;
         }
         path.state = state;
+        if path.removed {
+            return;
+        }
         let addr = path.remote;
         let rto = path.rto.rto();
         if state == PathState::PotentiallyFailed && self.is_open_for_heartbeat() {
@@ -1438,7 +1589,8 @@ impl Association {
             Timer::T3Rtx(p) => self.on_t3(p, now, ctx),
             Timer::Heartbeat(p) => self.on_heartbeat_timer(p, now, ctx),
             Timer::PrLifetime => self.on_pr_lifetime(now, ctx),
-            Timer::T4Asconf | Timer::Reconfig => {}
+            Timer::T4Asconf => self.on_t4(now, ctx),
+            Timer::Reconfig => {}
         }
     }
 
@@ -1462,7 +1614,8 @@ impl Association {
         }
         // §6.4.1: retransmit what timed out to another active destination if possible.
         self.rtx_avoid = Some(p);
-        if counts {
+        // A path the peer deleted (RFC 5061) only hands its chunks over; it counts nothing.
+        if counts && self.paths.get(p).is_some_and(|path| !path.removed) {
             // §6.3.3 / §8.1 / §8.2: a timeout is an error on the path and association.
             self.count_path_error(p, now, ctx);
             if self.count_error() {
@@ -1499,6 +1652,9 @@ impl Association {
         let Some(path) = self.paths.get_mut(p) else {
             return;
         };
+        if path.removed {
+            return;
+        }
         let unanswered = path.hb_outstanding.take().is_some();
         let idle = !path.sent_in_hb_period;
         path.sent_in_hb_period = false;
@@ -1578,12 +1734,56 @@ impl Association {
         }
         let mut had_data = false;
         let mut index = 0usize;
-        for ch in pkt.chunks() {
+        // RFC 4895 §6.3: chunks after a verified AUTH chunk are authenticated.
+        let mut authenticated = false;
+        let mut chunks = pkt.chunks();
+        loop {
+            let at = chunks.offset();
+            let Some(ch) = chunks.next() else { break };
             if self.is_closed() {
                 break;
             }
             let first_chunk = index == 0;
             index += 1;
+            if let Some(a) = self.auth.as_deref() {
+                let ty = ch.chunk_type();
+                if ty == ChunkType::AUTH {
+                    if authenticated {
+                        // Only the first AUTH chunk counts; later ones are covered by it.
+                        continue;
+                    }
+                    match crate::wire::Auth::parse(&ch).map(|c| a.verify(pkt.as_bytes(), at, &c)) {
+                        Ok(Verdict::Valid) => {
+                            authenticated = true;
+                            continue;
+                        }
+                        Ok(Verdict::UnsupportedHmac) => {
+                            // §6.3: report "Unsupported HMAC Identifier" and discard.
+                            let id = crate::wire::Auth::parse(&ch).map_or(0, |c| c.hmac_id.get());
+                            push_cause(
+                                &mut self.pending.errors,
+                                MAX_PENDING_ERRORS,
+                                CauseCode::UNSUPPORTED_HMAC_IDENTIFIER,
+                                &id.to_be_bytes(),
+                            );
+                            self.auth_discarded = self.auth_discarded.saturating_add(1);
+                            break;
+                        }
+                        _ => {
+                            // §6.3: an AUTH chunk that does not verify: the packet is
+                            // discarded from here on, silently.
+                            self.auth_discarded = self.auth_discarded.saturating_add(1);
+                            break;
+                        }
+                    }
+                }
+                if !authenticated && a.recv_required.contains(ty) {
+                    // §6.3: a chunk this side requires authenticated, without a verified
+                    // AUTH before it, is discarded silently.
+                    self.auth_discarded = self.auth_discarded.saturating_add(1);
+                    continue;
+                }
+            }
             match ch.chunk_type() {
                 ChunkType::COOKIE_ECHO => {
                     if !first_chunk {
@@ -1641,6 +1841,16 @@ impl Association {
                     self.on_shutdown_ack(now, ctx, pkt.verification_tag(), path_idx)
                 }
                 ChunkType::ERROR => self.on_error(now, ctx, &ch),
+                // RFC 5061: only with Add-IP negotiated (which needs AUTH, so the checks above
+                // ran: both are in this side's CHUNKS list, RFC 5061 §4.1).
+                ChunkType::ASCONF if self.asconf.is_some() && authenticated => {
+                    if self.is_open_for_heartbeat() {
+                        self.on_asconf(now, ctx, &ch, src);
+                    }
+                }
+                ChunkType::ASCONF_ACK if self.asconf.is_some() && authenticated => {
+                    self.on_asconf_ack(now, ctx, &ch);
+                }
                 ChunkType::ECNE | ChunkType::CWR | ChunkType::PAD => {}
                 _ => {
                     // RFC 9260 §3.2: unrecognized chunk types follow their action bits.
@@ -1793,6 +2003,7 @@ impl Association {
             if was_setup {
                 self.local_os = c.local_os;
                 self.local_mis = c.local_mis;
+                self.take_cookie_random(c);
                 self.install_peer(peer, src, now);
                 self.establish(now, ctx);
             }
@@ -1811,6 +2022,7 @@ impl Association {
                 State::CookieWait { .. } | State::CookieEchoed { .. }
             ) {
                 if self.data.is_none() {
+                    self.take_cookie_random(c);
                     self.install_peer(peer, src, now);
                 }
                 self.establish(now, ctx);
@@ -1820,6 +2032,19 @@ impl Association {
         }
         // §5.2.4: any other combination is silently discarded.
         CookieVerdict::Discard
+    }
+
+    /// The RANDOM of the INIT ACK the cookie came from becomes ours (RFC 4895 §6.1: the
+    /// key vectors are those of the INIT and INIT ACK that built the association).
+    fn take_cookie_random(&mut self, c: &CookieContents<'_>) {
+        if self.config.auth {
+            self.local_auth = Some(Box::new(LocalAuth::new(&self.config, c.local_random)));
+        }
+    }
+
+    /// This side's RANDOM (answered in an INIT ACK for this association, §5.2.1/§5.2.2).
+    pub(crate) fn auth_random(&self) -> Option<[u8; auth::RANDOM_LEN]> {
+        self.local_auth.as_ref().map(|l| l.random)
     }
 
     fn establish(&mut self, now: Timestamp, ctx: &mut Ctx<'_>) {
@@ -1847,6 +2072,7 @@ impl Association {
         self.local_initial_tsn = Tsn(c.local_initial_tsn);
         self.local_os = c.local_os;
         self.local_mis = c.local_mis;
+        self.take_cookie_random(c);
         self.timers.stop_all();
         self.pending = Pending::default();
         let primary_remote = src;
@@ -2209,7 +2435,7 @@ impl Association {
         let sc = ShutdownComplete {
             tag_reflected: false,
         };
-        self.queue_reply(ctx, self.peer_tag, &sc);
+        self.queue_reply(ctx, self.peer_tag, ChunkType::SHUTDOWN_COMPLETE, &sc);
     }
 
     fn on_error(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) {
@@ -2278,6 +2504,7 @@ impl Association {
             || p.heartbeat != 0
             || !p.heartbeat_acks.is_empty()
             || !p.errors.is_empty()
+            || self.asconf.as_ref().is_some_and(|s| s.wants_transmit())
         {
             return true;
         }
@@ -2353,6 +2580,7 @@ impl Association {
             .or_else(|| {
                 (0..self.paths.len()).find(|i| self.pending.heartbeat & (1 << (*i).min(7)) != 0)
             })
+            .or_else(|| self.asconf_path())
             .or_else(|| {
                 // §6.4: a SACK SHOULD go to the address the DATA came from.
                 let due = self.data.as_ref().is_some_and(|d| d.inb.sack_due_now());
@@ -2377,8 +2605,19 @@ impl Association {
             verification_tag: self.peer_tag,
         };
         let mut w = PacketBuilder::new(buf, limit, header).ok()?;
+        // Where the AUTH chunk of this packet went, once one was needed (RFC 4895 §6.2).
+        let mut auth_at: Option<usize> = None;
 
-        if confirmed && self.pending.cookie_ack && w.push(&CookieAck).is_ok() {
+        if confirmed
+            && self.pending.cookie_ack
+            && push_authenticated(
+                &self.auth,
+                &mut w,
+                &mut auth_at,
+                ChunkType::COOKIE_ACK,
+                &CookieAck,
+            )
+        {
             self.pending.cookie_ack = false;
         }
         // SACK: when due now, or bundled with data we are about to send anyway (§6.2).
@@ -2407,21 +2646,38 @@ impl Association {
                 gap_blocks: FixedList::from_items(&self.sack_blocks),
                 duplicate_tsns: FixedList::from_items(sack.dups.list()),
             };
-            let _ = w.push(&chunk);
+            let _ = push_authenticated(&self.auth, &mut w, &mut auth_at, ChunkType::SACK, &chunk);
             drop(sack);
             self.timers.stop(Timer::DelayedSack);
         }
         if confirmed && !self.pending.errors.is_empty() {
             let errs = core::mem::take(&mut self.pending.errors);
             let pushed = TlvList::from_bytes(&errs)
-                .map(|causes| w.push(&ErrorChunk { causes }).is_ok())
+                .map(|causes| {
+                    push_authenticated(
+                        &self.auth,
+                        &mut w,
+                        &mut auth_at,
+                        ChunkType::ERROR,
+                        &ErrorChunk { causes },
+                    )
+                })
                 .unwrap_or(true);
             if !pushed {
                 // Too large for what is left: try again in the next packet.
                 self.pending.errors = errs;
             }
         }
-        if confirmed && self.pending.shutdown_ack && w.push(&ShutdownAck).is_ok() {
+        if confirmed
+            && self.pending.shutdown_ack
+            && push_authenticated(
+                &self.auth,
+                &mut w,
+                &mut auth_at,
+                ChunkType::SHUTDOWN_ACK,
+                &ShutdownAck,
+            )
+        {
             self.pending.shutdown_ack = false;
         }
         if confirmed && self.pending.shutdown {
@@ -2429,7 +2685,13 @@ impl Association {
             let chunk = Shutdown {
                 cumulative_tsn_ack: cum,
             };
-            if w.push(&chunk).is_ok() {
+            if push_authenticated(
+                &self.auth,
+                &mut w,
+                &mut auth_at,
+                ChunkType::SHUTDOWN,
+                &chunk,
+            ) {
                 self.pending.shutdown = false;
             }
         }
@@ -2440,7 +2702,14 @@ impl Association {
             let Some((_, info)) = self.pending.heartbeat_acks.pop_front() else {
                 break;
             };
-            if w.push(&HeartbeatAck { info: &info }).is_err() {
+            let hb_ack = HeartbeatAck { info: &info };
+            if !push_authenticated(
+                &self.auth,
+                &mut w,
+                &mut auth_at,
+                ChunkType::HEARTBEAT_ACK,
+                &hb_ack,
+            ) {
                 self.pending.heartbeat_acks.push_front((path_idx, info));
                 break;
             }
@@ -2452,7 +2721,8 @@ impl Association {
             info[0..8].copy_from_slice(&nonce.to_be_bytes());
             info[8..16].copy_from_slice(&now.as_micros().to_be_bytes());
             info[16] = u8::try_from(path_idx).unwrap_or(u8::MAX);
-            if w.push(&Heartbeat { info: &info }).is_ok() {
+            let hb = Heartbeat { info: &info };
+            if push_authenticated(&self.auth, &mut w, &mut auth_at, ChunkType::HEARTBEAT, &hb) {
                 self.pending.heartbeat &= !hb_bit;
                 if let Some(p) = self.paths.get_mut(path_idx) {
                     p.hb_outstanding = Some(nonce);
@@ -2462,6 +2732,10 @@ impl Association {
                     self.timers.start(Timer::Heartbeat(path_idx), now + rto);
                 }
             }
+        }
+        // ASCONF ACKs owed to this path's address and our ASCONF (RFC 5061 §5.1, §5.2).
+        if self.asconf.is_some() {
+            self.write_asconf(now, &mut w, path_idx, confirmed, &mut auth_at);
         }
         // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
         if carries_data
@@ -2473,7 +2747,13 @@ impl Association {
                 new_cumulative_tsn: new_cum,
                 streams: FixedList::from_items(&self.fwd_streams),
             };
-            if w.push(&chunk).is_ok() {
+            if push_authenticated(
+                &self.auth,
+                &mut w,
+                &mut auth_at,
+                ChunkType::FORWARD_TSN,
+                &chunk,
+            ) {
                 // RFC 3758 §3.5 C5: with a FORWARD TSN sent, at least one T3-rtx timer
                 // runs, so a lost FORWARD TSN is sent again (A5).
                 let running =
@@ -2495,7 +2775,14 @@ impl Association {
             && let Some(d) = self.data.as_mut()
         {
             let immediate = matches!(self.state, State::ShutdownPending);
-            let room = w.remaining();
+            // Room for the AUTH chunk if DATA must be authenticated and none is in yet.
+            let auth_room = self
+                .auth
+                .as_deref()
+                .filter(|a| auth_at.is_none() && a.send_required.contains(ChunkType::DATA))
+                .map_or(0, |a| a.placeholder().encoded_len());
+            let room = w.remaining().saturating_sub(auth_room);
+            let auth = &self.auth;
             let wrote = d.out.fill_packet(
                 now,
                 path_idx,
@@ -2515,7 +2802,10 @@ impl Association {
                         ending: dr.flags & outbound::flags::END != 0,
                         payload: dr.payload,
                     };
-                    w.push(&chunk).is_ok()
+                    if auth.is_none() {
+                        return w.push(&chunk).is_ok();
+                    }
+                    push_authenticated(auth, &mut w, &mut auth_at, ChunkType::DATA, &chunk)
                 },
             );
             if wrote > 0 {
@@ -2525,6 +2815,9 @@ impl Association {
         }
         if w.is_empty() {
             return None;
+        }
+        if let (Some(at), Some(a)) = (auth_at, self.auth.as_deref()) {
+            a.sign(w.written_mut(), at);
         }
         Some((w.finish(), path_idx))
     }
@@ -2546,7 +2839,7 @@ impl Association {
         params.extend(preservative_ms.map(Param::CookiePreservative));
         // RFC 9260 §3.3.2.1 / §6.4: a multi-homed endpoint lists its addresses.
         push_address_params(&mut params, &self.local_addrs, (true, true));
-        push_pr_sctp_params(&mut params, &self.config);
+        push_extension_params(&mut params, &self.config, self.local_auth.as_deref());
         let params = params.as_slice();
         let init = Init {
             initiate_tag: self.local_tag,
@@ -2583,28 +2876,92 @@ impl Association {
         // §5.1 C: COOKIE ECHO first; an ERROR reporting unrecognized INIT ACK parameters may
         // follow it (§3.2.2).
         w.push(&CookieEcho { cookie }).ok()?;
+        let mut auth_at = None;
         if let Some(r) = report.take()
             && let Ok(causes) = TlvList::from_bytes(&r)
         {
-            let _ = w.push(&ErrorChunk { causes });
+            let _ = push_authenticated(
+                &self.auth,
+                &mut w,
+                &mut auth_at,
+                ChunkType::ERROR,
+                &ErrorChunk { causes },
+            );
+        }
+        if let (Some(at), Some(a)) = (auth_at, self.auth.as_deref()) {
+            a.sign(w.written_mut(), at);
         }
         Some((w.finish(), self.primary))
     }
 }
 
-/// The chunk types listed in our Supported Extensions parameter (RFC 5061 §4.2.7).
-const SUPPORTED_EXTENSIONS: [ChunkType; 1] = [ChunkType::FORWARD_TSN];
+/// The chunk types listed in our Supported Extensions parameter (RFC 5061 §4.2.7): what is
+/// switched on of PR-SCTP, AUTH and Add-IP.
+fn supported_extensions(config: &AssociationConfig) -> &'static [ChunkType] {
+    const FWD: ChunkType = ChunkType::FORWARD_TSN;
+    const AUTH: ChunkType = ChunkType::AUTH;
+    const ASCONF: ChunkType = ChunkType::ASCONF;
+    const ACK: ChunkType = ChunkType::ASCONF_ACK;
+    match (config.pr_sctp, config.auth, config.auth && config.asconf) {
+        (true, true, true) => &[FWD, AUTH, ASCONF, ACK],
+        (true, true, false) => &[FWD, AUTH],
+        (true, false, _) => &[FWD],
+        (false, true, true) => &[AUTH, ASCONF, ACK],
+        (false, true, false) => &[AUTH],
+        (false, false, _) => &[],
+    }
+}
 
-/// Appends the parameters offering PR-SCTP when it is enabled: Forward-TSN-Supported (RFC
-/// 3758 §3.1, §3.3.1) and Supported Extensions listing FORWARD TSN (RFC 5061 §4.2.7), as
-/// usrsctp and Linux send them.
-pub(crate) fn push_pr_sctp_params(params: &mut Vec<Param<'_>>, config: &AssociationConfig) {
+/// Appends the extension parameters of INIT and INIT ACK: Supported Extensions (RFC 5061
+/// §4.2.7) listing what is on, Forward-TSN-Supported for PR-SCTP (RFC 3758 §3.1, §3.3.1, as
+/// usrsctp and Linux send both), RANDOM, CHUNKS and HMAC-ALGO for AUTH (RFC 4895 §3), and the
+/// Adaptation Layer Indication (RFC 5061 §4.2.6).
+pub(crate) fn push_extension_params<'a>(
+    params: &mut Vec<Param<'a>>,
+    config: &AssociationConfig,
+    auth: Option<&'a LocalAuth>,
+) {
+    let ext = supported_extensions(config);
+    if !ext.is_empty() {
+        params.push(Param::SupportedExtensions(FixedList::from_items(ext)));
+    }
     if config.pr_sctp {
-        params.push(Param::SupportedExtensions(FixedList::from_items(
-            &SUPPORTED_EXTENSIONS,
-        )));
         params.push(Param::ForwardTsnSupported);
     }
+    if let Some(a) = auth {
+        a.push_params(params);
+    }
+    if let Some(code) = config.adaptation_indication {
+        params.push(Param::AdaptationLayerIndication(code));
+    }
+}
+
+/// Pushes `chunk` of type `ty`, preceded by an AUTH chunk if the peer requires `ty`
+/// authenticated and the packet has none yet (RFC 4895 §6.2: the AUTH chunk goes before
+/// the first chunk that must be authenticated; everything after it is covered). Returns
+/// whether the chunk went in; without room for both, neither does.
+pub(crate) fn push_authenticated(
+    auth: &Option<Box<Auth>>,
+    w: &mut PacketBuilder<'_>,
+    auth_at: &mut Option<usize>,
+    ty: ChunkType,
+    chunk: &dyn Encode,
+) -> bool {
+    if let Some(a) = auth.as_deref()
+        && auth_at.is_none()
+        && a.send_required.contains(ty)
+    {
+        let ph = a.placeholder();
+        if ph.encoded_len().saturating_add(chunk.encoded_len()) > w.remaining() {
+            return false;
+        }
+        let at = w.len();
+        if w.push(&ph).is_err() {
+            return false;
+        }
+        *auth_at = Some(at);
+    }
+    w.push(chunk).is_ok()
 }
 
 /// Appends IPv4/IPv6 Address parameters for `addrs` of the families `(v4, v6)` the peer

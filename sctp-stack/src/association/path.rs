@@ -151,6 +151,9 @@ pub(crate) struct Path {
     pub(crate) sent_in_hb_period: bool,
     /// The nonce of the heartbeat in flight, if one is unacknowledged.
     pub(crate) hb_outstanding: Option<u64>,
+    /// The peer deleted the address with an ASCONF (RFC 5061 §5.2): the path stays in the
+    /// table (its index is referenced by chunks in flight) but is never used again.
+    pub(crate) removed: bool,
 }
 
 impl Path {
@@ -177,6 +180,7 @@ impl Path {
             last_data_sent: None,
             sent_in_hb_period: false,
             hb_outstanding: None,
+            removed: false,
         };
         path.cwnd = path.initial_cwnd();
         path

@@ -357,6 +357,18 @@ impl<'b> PacketBuilder<'b> {
         Ok(())
     }
 
+    /// Bytes written so far (common header included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The packet written so far (common header included), for a last change before
+    /// [`PacketBuilder::finish`] (the HMAC of an AUTH chunk, RFC 4895 §6.2).
+    pub fn written_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        self.buf.get_mut(..len).unwrap_or_default()
+    }
+
     /// Writes the CRC32c into the header; returns the packet length.
     pub fn finish(self) -> usize {
         let len = self.len;

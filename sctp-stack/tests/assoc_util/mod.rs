@@ -363,3 +363,153 @@ impl Pair {
             .expect("association alive")
     }
 }
+
+/// SCTP-AUTH (RFC 4895) computed independently of the crate, so tests can forge correctly
+/// authenticated packets from recorded INIT and INIT ACK chunks.
+pub mod auth {
+    use hmac::{Hmac, Mac};
+
+    pub const AUTH: u8 = 0x0F;
+    pub const ASCONF: u8 = 0xC1;
+    pub const ASCONF_ACK: u8 = 0x80;
+
+    /// The key vector of an INIT or INIT ACK value: its RANDOM, CHUNKS and HMAC-ALGO
+    /// parameters, headers included, unpadded, in that order (RFC 4895 §6.1).
+    pub fn key_vector(init_value: &[u8]) -> Vec<u8> {
+        let mut found: [Option<Vec<u8>>; 3] = [None, None, None];
+        let mut at = 16;
+        while at + 4 <= init_value.len() {
+            let ty = u16::from_be_bytes([init_value[at], init_value[at + 1]]);
+            let len = u16::from_be_bytes([init_value[at + 2], init_value[at + 3]]) as usize;
+            if len < 4 || at + len > init_value.len() {
+                break;
+            }
+            let slot = match ty {
+                0x8002 => Some(0),
+                0x8003 => Some(1),
+                0x8004 => Some(2),
+                _ => None,
+            };
+            if let Some(i) = slot {
+                found[i] = Some(init_value[at..at + len].to_vec());
+            }
+            at += (len + 3) & !3;
+        }
+        found.into_iter().flatten().flatten().collect()
+    }
+
+    /// Shared key || smaller vector || larger vector (compared as big-endian numbers).
+    pub fn association_key(shared: &[u8], v1: &[u8], v2: &[u8]) -> Vec<u8> {
+        let strip = |v: &[u8]| {
+            v.iter()
+                .position(|b| *b != 0)
+                .map_or(&[][..], |i| &v[i..])
+                .to_vec()
+        };
+        let (s1, s2) = (strip(v1), strip(v2));
+        let first_is_v1 = (s1.len(), &s1, v1.len()) < (s2.len(), &s2, v2.len());
+        let mut k = shared.to_vec();
+        if first_is_v1 {
+            k.extend_from_slice(v1);
+            k.extend_from_slice(v2);
+        } else {
+            k.extend_from_slice(v2);
+            k.extend_from_slice(v1);
+        }
+        k
+    }
+
+    pub fn hmac(id: u16, key: &[u8], data: &[u8]) -> Vec<u8> {
+        match id {
+            1 => {
+                let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap();
+                m.update(data);
+                m.finalize().into_bytes().to_vec()
+            }
+            _ => {
+                let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+                m.update(data);
+                m.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
+    /// A packet of `before`, an AUTH chunk (key `key_id`, algorithm `hmac_id`) signed with
+    /// `assoc_key`, then `after`; correct CRC32c. `corrupt` flips one HMAC bit.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_authenticated(
+        sp: u16,
+        dp: u16,
+        vtag: u32,
+        key_id: u16,
+        hmac_id: u16,
+        assoc_key: &[u8],
+        before: &[super::Chunk],
+        after: &[super::Chunk],
+        corrupt: bool,
+    ) -> Vec<u8> {
+        let hlen = if hmac_id == 1 { 20 } else { 32 };
+        let mut v = Vec::new();
+        v.extend_from_slice(&key_id.to_be_bytes());
+        v.extend_from_slice(&hmac_id.to_be_bytes());
+        v.extend_from_slice(&vec![0u8; hlen]);
+        let mut chunks = before.to_vec();
+        chunks.push(super::chunk(AUTH, 0, &v));
+        chunks.extend_from_slice(after);
+        let mut p = super::build(sp, dp, vtag, &chunks);
+        // Locate the AUTH chunk: after the header and the `before` chunks.
+        let mut at = 12;
+        for c in before {
+            at += (4 + c.value.len() + 3) & !3;
+        }
+        let mac = hmac(hmac_id, assoc_key, &p[at..]);
+        p[at + 8..at + 8 + hlen].copy_from_slice(&mac[..hlen]);
+        if corrupt {
+            p[at + 8] ^= 0x01;
+        }
+        p[8..12].fill(0);
+        let crc = crc32c::crc32c(&p);
+        p[8..12].copy_from_slice(&crc.to_le_bytes());
+        p
+    }
+
+    /// An IPv4 address parameter.
+    pub fn ipv4_param(a: std::net::Ipv4Addr) -> Vec<u8> {
+        super::tlv(5, &a.octets())
+    }
+
+    /// An ASCONF value: serial, address parameter, then `params` (already encoded).
+    pub fn asconf_value(serial: u32, lookup: std::net::Ipv4Addr, params: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = serial.to_be_bytes().to_vec();
+        v.extend_from_slice(&ipv4_param(lookup));
+        for p in params {
+            v.extend_from_slice(p);
+        }
+        v
+    }
+
+    /// An Add/Delete/Set Primary IP Address request parameter (0xC001/0xC002/0xC004).
+    pub fn request(ty: u16, corr: u32, a: std::net::Ipv4Addr) -> Vec<u8> {
+        let mut v = corr.to_be_bytes().to_vec();
+        v.extend_from_slice(&ipv4_param(a));
+        super::tlv(ty, &v)
+    }
+
+    /// The (type, correlation id, first cause code) of each response in an ASCONF ACK value.
+    pub fn ack_responses(value: &[u8]) -> Vec<(u16, u32, Option<u16>)> {
+        let mut out = Vec::new();
+        let mut at = 4;
+        while at + 8 <= value.len() {
+            let ty = u16::from_be_bytes([value[at], value[at + 1]]);
+            let len = u16::from_be_bytes([value[at + 2], value[at + 3]]) as usize;
+            if len < 8 || at + len > value.len() {
+                break;
+            }
+            let corr = u32::from_be_bytes(value[at + 4..at + 8].try_into().unwrap());
+            let cause = (len >= 12).then(|| u16::from_be_bytes([value[at + 8], value[at + 9]]));
+            out.push((ty, corr, cause));
+            at += (len + 3) & !3;
+        }
+        out
+    }
+}

@@ -197,7 +197,9 @@ impl RegistrarApp {
             let target = match &t.to {
                 Destination::Association(r) => self.by_ref.get(r).copied(),
                 Destination::Peer { id, endpoint } => self.peer_target(cx, *id, endpoint),
-                Destination::PoolElement(endpoint) => self.endpoint_target(cx, endpoint),
+                Destination::PoolElement(endpoint) => {
+                    self.endpoint_target(cx, endpoint, self.asap_port)
+                }
                 Destination::AsapAnnounce | Destination::EnrpMulticast => {
                     let group = if t.to == Destination::AsapAnnounce {
                         &self.multicast.asap
@@ -257,14 +259,28 @@ impl RegistrarApp {
         {
             return Some(*a);
         }
-        self.endpoint_target(cx, endpoint)
+        self.endpoint_target(cx, endpoint, self.enrp_port)
     }
 
-    /// An association to `endpoint`: an existing outgoing one, or a new one.
+    /// An association whose peer is at `port` on one of `addresses`, if any.
+    fn existing_association(&self, addresses: &[IpAddr], port: u16) -> Option<AssociationId> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.peer_port == port && c.addresses.iter().any(|a| addresses.contains(a)))
+            .map(|(id, _)| *id)
+    }
+
+    /// An association to `endpoint`: an existing one (ours, or one the endpoint opened to us),
+    /// or a new one from `local_port`. Like RSPLIB, a registrar speaks ENRP from its ENRP
+    /// port and ASAP from its ASAP port: RSPLIB accepts a peer's PRESENCE only over an
+    /// association whose remote port is the ENRP port the PRESENCE announces, and two
+    /// registrars connecting to each other at once end up with one association (an INIT
+    /// collision, RFC 9260 §5.2.1) instead of two.
     fn endpoint_target(
         &mut self,
         cx: &mut Context<'_>,
         endpoint: &TransportParameter,
+        local_port: u16,
     ) -> Option<AssociationId> {
         if endpoint.protocol != TransportProtocol::Sctp {
             return None;
@@ -277,11 +293,17 @@ impl RegistrarApp {
         {
             return Some(*a);
         }
+        if let Some(a) = self.existing_association(&endpoint.addresses, port) {
+            return Some(a);
+        }
         // The first address the stack accepts (the link may serve one family only).
         let mut last_error = None;
         for &addr in &endpoint.addresses {
             let encaps = self.peer_udp_ports.get(&(addr, port)).copied().unwrap_or(0);
-            match cx.connect(ConnectRequest::new(addr, port).with_encaps_port(encaps)) {
+            let req = ConnectRequest::new(addr, port)
+                .with_local_port(local_port)
+                .with_encaps_port(encaps);
+            match cx.connect(req) {
                 Ok(id) => {
                     tracing::debug!("connecting to {}", endpoint_text(addr, port));
                     self.conn(id).endpoint = Some((addr, port));

@@ -104,8 +104,10 @@ guest_pe() { # REGISTRAR TAG
   guest "rspserver -registrar=$1:3863 -echo -poolhandle=EchoPool -logfile=/tmp/pe-$2.log \
     -logcolor=off >/tmp/pe-$2.out 2>&1 &"
 }
-# Our view: `rsp hsdump --json` of our registrar.
-our_dump() { in_ns "$RSP" hsdump 198.18.0.1 --raw --bind 198.18.0.1 --json --timeout 10; }
+# Our view: `rsp hsdump --json` of our registrar r1 (or the one at ENRP port PORT).
+our_dump() { # [PORT]
+  in_ns "$RSP" hsdump "198.18.0.1:${1:-9901}" --raw --bind 198.18.0.1 --json --timeout 10
+}
 # PE identifiers (8 hex digits) of a JSON dump whose home is HOME (8 hex digits; "any" for all).
 our_pes() { # JSON HOME
   python3 -c '
@@ -181,7 +183,9 @@ peered_setup() { # CAPTURE [R2-IDENTIFIER]
   if [ -n "${2:-}" ]; then
     guest_registrar 9901 9902
     start_registrar r1 "$OUR_ID" --peer 198.18.0.2:9901 --peer 198.18.0.1:9902
-    start_registrar r2 "$2" --peer 198.18.0.2:9901 --peer 198.18.0.1:9901
+    # r2 notices a silent peer late, so rspregistrar is the first to start the takeover.
+    start_registrar r2 "$2" --peer 198.18.0.2:9901 --peer 198.18.0.1:9901 \
+      --peer-max-time-last-heard 60000 --peer-max-time-no-response 60000
   else
     guest_registrar 9901
     start_registrar r1 "$OUR_ID" --peer 198.18.0.2:9901
@@ -230,11 +234,11 @@ sc_takeover_by_rsp() {
   check_capture takeover-by-rsp
 }
 
-sc_takeover_by_rsplib() {
-  # RSPLIB completes a takeover only when every other peer acknowledged its INIT_TAKEOVER, so a
-  # third registrar takes part: our r2, with an identifier above any rspregistrar picks, loses
-  # the race (the lower identifier wins) and acknowledges RSPLIB's INIT_TAKEOVER.
-  local i home
+sc_takeover_by_rsplib() { # (RSPLIB sends no TAKEOVER_SERVER: only the PE's new home is checked)
+  # RSPLIB completes a takeover only when another peer acknowledges its INIT_TAKEOVER (with
+  # none it lets the takeover expire), so a third registrar takes part: our r2, which notices
+  # the silence late and acknowledges RSPLIB's INIT_TAKEOVER.
+  local i home d
   peered_setup takeover-by-rsplib fffffff0 || return 1
   stop_registrar r1 KILL
   for i in $(seq 1 60); do
@@ -243,12 +247,18 @@ sc_takeover_by_rsplib() {
     sleep 1
   done
   [ "$home" = "$THEIR_ID" ] || { echo "PE $OUR_PE still homed at '$home' after our registrar died"; grep -v DEBUG "$WORK/r2.log" | tail; return 1; }
-  grep -q "PR:$THEIR_ID took over PR:$OUR_ID" "$WORK/r2.log" ||
-    { echo "r2 did not see rspregistrar's TAKEOVER_SERVER"; grep -v DEBUG "$WORK/r2.log" | tail; return 1; }
+  # Our r2 acknowledged the takeover and follows: it lists the PE with its new home.
+  for i in $(seq 1 30); do
+    d=$(our_dump 9902 2>/dev/null) || d='{"pools":[]}'
+    our_pes "$d" "$THEIR_ID" | grep -qx "$OUR_PE" && break
+    sleep 1
+  done
+  our_pes "$d" "$THEIR_ID" | grep -qx "$OUR_PE" ||
+    { echo "r2 does not list PE $OUR_PE with home $THEIR_ID: $d"; grep -v DEBUG "$WORK/r2.log" | tail; return 1; }
   cap_stop 0
-  check_capture takeover-by-rsplib && has takeover-by-rsplib 'enrp.message_type == 7' INIT_TAKEOVER \
-    && has takeover-by-rsplib 'enrp.message_type == 8' INIT_TAKEOVER_ACK \
-    && has takeover-by-rsplib 'enrp.message_type == 9' TAKEOVER_SERVER
+  check_capture takeover-by-rsplib \
+    && has takeover-by-rsplib 'enrp.message_type == 7 && ip.src == 198.18.0.2' INIT_TAKEOVER \
+    && has takeover-by-rsplib 'enrp.message_type == 8 && ip.src == 198.18.0.1' INIT_TAKEOVER_ACK
 }
 
 # One scenario in a subshell: its registrar is stopped when the subshell ends.

@@ -7,7 +7,9 @@
 //! `cspinterval`, and the security controls `allow-register` / `allow-resolve` as lists,
 //! `resolution-rate`, `unreachable-rate`, `verify-pe-addresses`, `discover-peers`,
 //! `max-pools`, `max-pes`, `max-pes-per-pool`, `max-owned-pes`, `max-pes-per-address`,
-//! `max-peers`); unknown keys are errors.
+//! `max-peers`, and the ENRP peer timers in milliseconds `peer-heartbeat-cycle`,
+//! `peer-max-time-last-heard`, `peer-max-time-no-response`, `takeover-expiry-interval`);
+//! unknown keys are errors.
 //! Multicast announces are off unless asked for (`auto` picks RSPLIB's groups). A flag
 //! given on the command line overrides the file's value (`--peer` replaces the file's list).
 
@@ -237,6 +239,48 @@ pub fn parse_limit(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The ENRP peer timers in milliseconds (RSPLIB's names: peerheartbeatcycle,
+/// peermaxtimelastheard, peermaxtimenoresponse, takeoverexpiryinterval). `None` keeps the
+/// core's default (RSPLIB's values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerTimers {
+    /// Interval between PRESENCE messages to each peer.
+    pub heartbeat_cycle: Option<u64>,
+    /// A peer not heard for this long is asked for a PRESENCE.
+    pub max_time_last_heard: Option<u64>,
+    /// A peer that does not answer that request within this time is taken over.
+    pub max_time_no_response: Option<u64>,
+    /// How long a takeover waits for the other peers' acknowledgements.
+    pub takeover_expiry: Option<u64>,
+}
+
+impl PeerTimers {
+    fn overridden_by(self, o: PeerTimers) -> PeerTimers {
+        PeerTimers {
+            heartbeat_cycle: o.heartbeat_cycle.or(self.heartbeat_cycle),
+            max_time_last_heard: o.max_time_last_heard.or(self.max_time_last_heard),
+            max_time_no_response: o.max_time_no_response.or(self.max_time_no_response),
+            takeover_expiry: o.takeover_expiry.or(self.takeover_expiry),
+        }
+    }
+
+    fn apply(&self, core: &mut RegistrarConfig) {
+        let ms = Duration::from_millis;
+        if let Some(v) = self.heartbeat_cycle {
+            core.presence_interval = ms(v);
+        }
+        if let Some(v) = self.max_time_last_heard {
+            core.max_time_last_heard = ms(v);
+        }
+        if let Some(v) = self.max_time_no_response {
+            core.max_time_no_response = ms(v);
+        }
+        if let Some(v) = self.takeover_expiry {
+            core.takeover_expiry = ms(v);
+        }
+    }
+}
+
 /// The registrar's security controls and limits (RFC 5351 §6 / RFC 5355: authorize PEs and
 /// PUs, protect against resource exhaustion). `None` keeps the core's default.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -370,6 +414,10 @@ struct FileConfig {
     max_owned_pes: Option<u64>,
     max_pes_per_address: Option<u64>,
     max_peers: Option<u64>,
+    peer_heartbeat_cycle: Option<u64>,
+    peer_max_time_last_heard: Option<u64>,
+    peer_max_time_no_response: Option<u64>,
+    takeover_expiry_interval: Option<u64>,
 }
 
 /// The registrar's own settings (everything but the network options), as given.
@@ -403,6 +451,8 @@ pub struct Settings {
     pub csp_interval: Option<u64>,
     /// Access lists, rate limits and resource limits.
     pub security: Security,
+    /// ENRP peer supervision and takeover timers.
+    pub peer_timers: PeerTimers,
 }
 
 impl Settings {
@@ -423,6 +473,7 @@ impl Settings {
             csp_server: over.csp_server.or(self.csp_server),
             csp_interval: over.csp_interval.or(self.csp_interval),
             security: self.security.overridden_by(over.security),
+            peer_timers: self.peer_timers.overridden_by(over.peer_timers),
         }
     }
 
@@ -537,6 +588,24 @@ impl Settings {
             max_pes_per_address: limit("max-pes-per-address", file.max_pes_per_address)?,
             max_peers: limit("max-peers", file.max_peers)?,
         };
+        s.peer_timers = PeerTimers {
+            heartbeat_cycle: count("peer-heartbeat-cycle", file.peer_heartbeat_cycle, MAX_MS)?,
+            max_time_last_heard: count(
+                "peer-max-time-last-heard",
+                file.peer_max_time_last_heard,
+                MAX_MS,
+            )?,
+            max_time_no_response: count(
+                "peer-max-time-no-response",
+                file.peer_max_time_no_response,
+                MAX_MS,
+            )?,
+            takeover_expiry: count(
+                "takeover-expiry-interval",
+                file.takeover_expiry_interval,
+                MAX_MS,
+            )?,
+        };
         Ok(s)
     }
 }
@@ -635,6 +704,7 @@ impl Settings {
             core.max_handle_resolution_items = n as usize;
         }
         self.security.apply(&mut core)?;
+        self.peer_timers.apply(&mut core);
         Ok(Resolved {
             core,
             asap_port: asap.port(),
@@ -769,6 +839,25 @@ mod tests {
         assert!(r.core.unreachable_rate.is_none());
         assert!(!r.core.verify_pe_addresses);
         assert!(!r.core.discover_peers);
+    }
+
+    #[test]
+    fn peer_timers_reach_the_core() {
+        let s = Settings {
+            peer_timers: PeerTimers {
+                max_time_last_heard: Some(60_000),
+                takeover_expiry: Some(9_000),
+                ..PeerTimers::default()
+            },
+            ..Settings::default()
+        };
+        let r = s.resolve(&[]).expect("valid");
+        assert_eq!(r.core.max_time_last_heard, Duration::from_secs(60));
+        assert_eq!(r.core.takeover_expiry, Duration::from_secs(9));
+        assert_eq!(
+            r.core.presence_interval,
+            RegistrarConfig::default().presence_interval
+        );
     }
 
     #[test]

@@ -69,8 +69,9 @@ use crate::exit::{ExitStatus, Failure, Outcome};
 use crate::sctp::{NetArgs, join, on_signals, parse_port, runtime_failure};
 use config::{
     Announce, DEFAULT_CSP_INTERVAL_MS, MAX_BAD_PE_REPORTS, MAX_HRES_ITEMS, MAX_MS, PeerSpec,
-    Security, Settings, parse_access_rule, parse_asap_announce, parse_csp_server, parse_endpoint,
-    parse_enrp_announce, parse_identifier, parse_limit, parse_on_off, parse_peer, parse_rate,
+    PeerTimers, Security, Settings, parse_access_rule, parse_asap_announce, parse_csp_server,
+    parse_endpoint, parse_enrp_announce, parse_identifier, parse_limit, parse_on_off, parse_peer,
+    parse_rate,
 };
 use rserpool::registrar::{AccessRule, RateLimit};
 
@@ -83,7 +84,8 @@ pub struct RegistrarArgs {
     /// asap-announce, enrp-announce, metrics, cspserver, cspinterval, allow-register = [..],
     /// allow-resolve = [..], resolution-rate, unreachable-rate, verify-pe-addresses and
     /// discover-peers as booleans, max-pools, max-pes, max-pes-per-pool, max-owned-pes,
-    /// max-pes-per-address, max-peers); flags override it.
+    /// max-pes-per-address, max-peers, peer-heartbeat-cycle, peer-max-time-last-heard,
+    /// peer-max-time-no-response, takeover-expiry-interval); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Local ASAP endpoint (default 0.0.0.0:3863); the address is the one announced to
@@ -174,6 +176,18 @@ pub struct RegistrarArgs {
     /// serves with an empty handlespace (default 5000; lower it for tests and demos).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=MAX_MS))]
     mentor_hunt: Option<u64>,
+    /// Milliseconds between ENRP PRESENCE messages to each peer (default 2440).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    peer_heartbeat_cycle: Option<u64>,
+    /// Milliseconds a peer may stay silent before it is asked for a PRESENCE (default 5000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    peer_max_time_last_heard: Option<u64>,
+    /// Milliseconds a silent peer has to answer before it is taken over (default 5000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    peer_max_time_no_response: Option<u64>,
+    /// Milliseconds a takeover waits for the other peers' acknowledgements (default 5000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
+    takeover_expiry_interval: Option<u64>,
     /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -211,6 +225,12 @@ impl RegistrarArgs {
                 max_owned_pes: self.max_owned_pes,
                 max_pes_per_address: self.max_pes_per_address,
                 max_peers: self.max_peers,
+            },
+            peer_timers: PeerTimers {
+                heartbeat_cycle: self.peer_heartbeat_cycle,
+                max_time_last_heard: self.peer_max_time_last_heard,
+                max_time_no_response: self.peer_max_time_no_response,
+                takeover_expiry: self.takeover_expiry_interval,
             },
         }
     }

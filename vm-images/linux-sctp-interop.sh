@@ -2,12 +2,10 @@
 # Linux kernel SCTP (in the x86_64 guest) <-> our stack (`rsp sctp`, raw IP in the test namespace):
 # issue 10, item 6.
 #
-# STATUS: echo, echo-reverse, bulk-to-guest, bulk-from-guest, multihoming and prsctp pass and run
-# in CI (.ci/guest.sh). auth-asconf has its flags now (`rsp sctp perf client --auth --asconf-add
-# ADDR --asconf-after SECS`, verified against usrsctp in .ci/interop.sh) but has not been run
-# against the guest kernel yet. idata and reconf wait on the `rsp sctp` flags of issue 4 (--idata,
-# --reset-streams-after): rsp rejects the unknown flag and the scenario fails, so run them only
-# once those exist.
+# STATUS: echo, echo-reverse, bulk-to-guest, bulk-from-guest, multihoming, prsctp and auth-asconf
+# pass and run in CI (.ci/guest.sh). idata and reconf wait on the `rsp sctp` flags of issue 4
+# (--idata, --reset-streams-after): rsp rejects the unknown flag and the scenario fails, so run
+# them only once those exist.
 #
 #   vm-images/linux-sctp-interop.sh [--rsp PATH] [--keep-captures DIR] [SCENARIO...]
 #
@@ -183,10 +181,16 @@ sc_auth_asconf() { # AUTH-protected ASCONF adds our second address to a running 
   guest_sink 9
   cap_start 0 asconf
   host_perf 198.18.0.2 9 --bind 198.18.0.1 --auth --asconf-add 198.18.1.1 --asconf-after 2 \
-    --bytes 20971520 --length 8192 >"$WORK/asconf.json" 2>&1 &
-  local perf=$!
-  sleep 5
-  remaddr=$(guest 'cat /proc/net/sctp/remaddr')
+    --bytes 41943040 --length 8192 >"$WORK/asconf.json" 2>&1 &
+  local perf=$! i
+  # The kernel's view while the association lasts: poll until it lists the added address.
+  sleep 2
+  for i in $(seq 1 40); do
+    remaddr=$(guest 'cat /proc/net/sctp/remaddr')
+    grep -q '198.18.1.1' <<<"$remaddr" && break
+    kill -0 "$perf" 2>/dev/null || break
+    sleep 0.2
+  done
   wait "$perf" || { cat "$WORK/asconf.json"; return 1; }
   cap_stop 0
   grep -q '198.18.1.1' <<<"$remaddr" || { echo "ASCONF did not add 198.18.1.1: $remaddr"; return 1; }

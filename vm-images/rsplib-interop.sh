@@ -13,8 +13,13 @@
 #                       each; both handlespaces list both PEs with the right homes.
 #   takeover-by-rsp     as enrp-sync, then rspregistrar is killed (SIGKILL): our registrar takes it
 #                       over and becomes the home of its PE.
-#   takeover-by-rsplib  as enrp-sync, then our registrar is killed (SIGKILL): rspregistrar becomes
-#                       the home of the PE that was ours.
+#   takeover-by-rsplib  as enrp-sync plus a second registrar of ours; then our first registrar is
+#                       killed (SIGKILL): rspregistrar takes it over (our second one acknowledges)
+#                       and becomes the home of the PE that was ours.
+#   rsp-pe-at-rsplib    our PingPong pool element (`rsp server --pingpong`) registers at
+#                       rspregistrar; RSPLIB's pingpongclient resolves the pool there and gets Pongs.
+#   rsp-pu-at-rsp       RSPLIB's rspserver (PingPong) registers at our registrar; our pool user
+#                       (`rsp pingpong`) resolves it there and gets every Ping answered.
 # Each scenario boots a fresh guest (about 10 s), captures the tap and requires the capture to be
 # tshark-clean (ABORTs are expected where a process is killed) and to decode as ASAP and ENRP;
 # it ends with "PASS name" or "FAIL name"; the last line is "rsplib-interop: N passed, N failed".
@@ -37,7 +42,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib)
+ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp)
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ALL[@]}")
 NAME=rsplib
 RG=("$VM_DIR/run-guest.sh")
@@ -144,8 +149,9 @@ guest_registrar_id() {
     "$WORK/r1.log" | head -1
 }
 # Both captures' protocols: ASAP and ENRP decoded, wire clean (kills produce ABORTs).
-check_capture() { # NAME
-  clean "$1" aborts-allowed && has "$1" asap 'ASAP messages' && has "$1" enrp 'ENRP messages'
+check_capture() { # NAME [asap-only]
+  clean "$1" aborts-allowed && has "$1" asap 'ASAP messages' || return 1
+  [ "${2:-}" = asap-only ] || has "$1" enrp 'ENRP messages'
 }
 
 # ---- scenarios ------------------------------------------------------------------------------------
@@ -259,6 +265,46 @@ sc_takeover_by_rsplib() { # (RSPLIB sends no TAKEOVER_SERVER: only the PE's new 
   check_capture takeover-by-rsplib \
     && has takeover-by-rsplib 'enrp.message_type == 7 && ip.src == 198.18.0.2' INIT_TAKEOVER \
     && has takeover-by-rsplib 'enrp.message_type == 8 && ip.src == 198.18.0.1' INIT_TAKEOVER_ACK
+}
+
+sc_rsp_pe_at_rsplib() {
+  local out acks pe
+  boot 1
+  cap_start 0 rsp-pe-at-rsplib
+  guest_registrar
+  ip netns exec "rspvm-$NAME" "$RSP" server --pingpong --pool PingPongPool --backend raw \
+    --bind 198.18.0.1 --port 7000 --registrar 198.18.0.2:3863 --duration 60 \
+    >"$WORK/pe.log" 2>&1 &
+  pe=$!
+  sleep 4
+  out=$(guest 'timeout -s INT 8 pingpongclient -registrar=198.18.0.2:3863 \
+      -poolhandle=PingPongPool -interval=200 -logcolor=off >/tmp/pu.log 2>&1
+    tail -5 /tmp/pu.log
+    echo "acks=$(grep -c "Ack #[0-9]* from PE" /tmp/pu.log)"')
+  kill -TERM "$pe" 2>/dev/null || true
+  wait "$pe" 2>/dev/null || true
+  acks=$(sed -n 's/^acks=//p' <<<"$out")
+  [ "${acks:-0}" -ge 5 ] || { echo "pingpongclient got ${acks:-0} Pongs from our PE"; echo "$out"; tail -20 "$WORK/pe.log"; return 1; }
+  cap_stop 0
+  check_capture rsp-pe-at-rsplib asap-only && has rsp-pe-at-rsplib 'asap.message_type == 1' REGISTRATION \
+    && has rsp-pe-at-rsplib 'pingpongprotocol' 'PingPong messages'
+}
+
+sc_rsp_pu_at_rsp() {
+  local rc
+  boot 1
+  cap_start 0 rsp-pu-at-rsp
+  start_registrar r1 "$OUR_ID"
+  guest "rspserver -registrar=198.18.0.1:3863 -pingpong -poolhandle=PingPongPool \
+    -logfile=/tmp/pe.log -logcolor=off >/tmp/pe.out 2>&1 &"
+  wait_our_pes 1 30 >/dev/null
+  rc=0
+  in_ns "$RSP" pingpong --pool PingPongPool --registrar 198.18.0.1:3863 --backend raw \
+    --bind 198.18.0.1 --count 20 --interval 100 --duration 30 >"$WORK/pu.log" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || { echo "rsp pingpong exited $rc"; tail -20 "$WORK/pu.log"; return 1; }
+  cap_stop 0
+  check_capture rsp-pu-at-rsp asap-only && has rsp-pu-at-rsp 'asap.message_type == 3' HANDLE_RESOLUTION \
+    && has rsp-pu-at-rsp 'pingpongprotocol' 'PingPong messages'
 }
 
 # One scenario in a subshell: its registrar is stopped when the subshell ends.

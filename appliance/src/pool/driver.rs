@@ -268,7 +268,7 @@ pub struct DriverStats {
 }
 
 /// A session core and its application as one in-worker [`App`].
-pub struct Driver<C: SessionCore, A: Application<C>> {
+pub(crate) struct Driver<C: SessionCore, A: Application<C>> {
     core: C,
     app: A,
     config: DriverConfig,

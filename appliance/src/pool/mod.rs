@@ -2,6 +2,8 @@
 //!
 //! - [`driver`]: the in-worker driver of a session core ([`rserpool::session::Server`] or
 //!   [`rserpool::session::Client`]) and the application on top of it;
+//! - [`blocking`]: the blocking, socket-like Enhanced Mode API (pool user sessions, pool
+//!   element accept) for applications;
 //! - [`policy`]: `--policy NAME[:ARG...]` with RSPLIB's names;
 //! - [`PoolArgs`]: the options every pool tool shares (registrars, announces, UDP ports
 //!   of PEs, SCTP timers), and [`start`], which puts a driver on a runtime.
@@ -10,11 +12,12 @@
 //! SERVER_ANNOUNCE listening is off by default (`--asap-announce auto` joins RSPLIB's
 //! 239.0.0.50:3863); registrars are given with `--registrar ADDR:PORT[/UDPPORT]`.
 
-pub mod apps;
-pub mod csp;
+pub(crate) mod apps;
+pub mod blocking;
+pub(crate) mod csp;
 pub mod driver;
-pub mod policy;
-pub mod tools;
+pub(crate) mod policy;
+pub(crate) mod tools;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -238,7 +241,7 @@ pub fn local_address_towards(to: SocketAddr) -> Option<IpAddr> {
 }
 
 /// A driver running on its runtime.
-pub struct Running {
+pub(crate) struct Running {
     /// The runtime.
     pub runtime: Runtime,
     /// The worker (stop, wake).
@@ -273,7 +276,7 @@ impl Running {
 
 /// Starts a runtime with one worker running `build(now)`'s core and application under a
 /// [`Driver`]. `announce`: the SERVER_ANNOUNCE group to listen on.
-pub fn start<C, A, B>(
+pub(crate) fn start<C, A, B>(
     config: RuntimeConfig,
     links: dataplane::runtime::LinkSpec,
     driver_config: DriverConfig,

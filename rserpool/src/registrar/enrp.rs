@@ -256,6 +256,8 @@ impl Registrar {
             Timer::PeerCheck(id),
             after(now, self.config.max_time_last_heard),
         );
+        // A takeover of it by another registrar is void: it is alive.
+        self.takeover_by.remove(&id);
         // The target of our takeover is alive after all (RSPLIB).
         if self.takeovers.remove(&id).is_some() {
             self.timers.cancel(Timer::TakeoverExpiry(id));
@@ -544,6 +546,18 @@ impl Registrar {
                 after(now, self.config.max_time_no_response),
             );
         } else {
+            // Another registrar's takeover of this peer that we acknowledged is under way:
+            // let it finish (its TAKEOVER_SERVER removes the peer) instead of racing it.
+            // Should the initiator never finish, the record goes stale and we take over.
+            let patience = self.config.takeover_expiry.saturating_mul(2);
+            if let Some(&(by, at)) = self.takeover_by.get(&id)
+                && self.peers.contains_key(&by)
+                && now.saturating_duration_since(at) < patience
+            {
+                self.timers.set(Timer::PeerCheck(id), after(at, patience));
+                return;
+            }
+            self.takeover_by.remove(&id);
             // RFC 5353 §3.4.3: no answer either: the peer MUST be considered dead and SHOULD
             // be taken over (§3.5).
             self.start_takeover(now, id);
@@ -605,7 +619,9 @@ impl Registrar {
                 return;
             }
         }
-        let _ = now;
+        if self.peers.contains_key(&target) {
+            self.takeover_by.insert(target, (from, now));
+        }
         // RFC 5353 §3.5.1: acknowledge the initiator.
         self.send_enrp(from, EnrpBody::InitTakeoverAck { target });
     }
@@ -670,6 +686,8 @@ impl Registrar {
     }
 
     fn remove_peer(&mut self, id: RegistrarId) {
+        self.takeover_by.remove(&id);
+        self.takeover_by.retain(|_, (by, _)| *by != id);
         if self.peers.remove(&id).is_some() {
             self.timers.cancel(Timer::PeerCheck(id));
             self.timers.cancel(Timer::Transfer(id));

@@ -443,6 +443,10 @@ pub struct Registrar {
     per_address: HashMap<IpAddr, usize>,
     peers: BTreeMap<RegistrarId, Peer>,
     takeovers: BTreeMap<RegistrarId, Takeover>,
+    /// Takeovers another registrar started and we acknowledged: target -> (initiator, when).
+    /// While one is fresh we do not start a competing takeover of the same target (RSPLIB
+    /// keeps the same record per peer). At most one entry per peer.
+    takeover_by: BTreeMap<RegistrarId, (RegistrarId, Timestamp)>,
     /// Where a handle table export to a peer continues (flag M), keyed by peer and flag W.
     /// Entries older than the table transfer timeout are stale (the requester gave up).
     cursors: HashMap<(RegistrarId, bool), (Continuation, Timestamp)>,
@@ -492,6 +496,7 @@ impl Registrar {
             per_address: HashMap::new(),
             peers: BTreeMap::new(),
             takeovers: BTreeMap::new(),
+            takeover_by: BTreeMap::new(),
             cursors: HashMap::new(),
             timers: TimerTable::default(),
             transmits: VecDeque::new(),

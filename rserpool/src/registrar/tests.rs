@@ -1428,6 +1428,48 @@ fn crashed_registrar_is_taken_over_by_the_first_detector_and_its_pes_rehomed() {
 }
 
 #[test]
+fn an_acknowledged_takeover_is_not_raced_even_when_it_waits_for_a_silent_peer() {
+    // Registrar 2 (home of the PEs) and registrar 3 crash together. Registrar 0 notices 2
+    // first; its INIT_TAKEOVER reaches registrar 1 before 1's own check, so 1 acknowledges
+    // and must not start a takeover of its own, although 0's takeover only completes at its
+    // expiry (3 never acknowledges). Found over real sockets, where a departed `rsp hsdump`
+    // was the silent peer: both survivors took over.
+    let mut net = Net::new(4, |i, c| {
+        if i == 1 {
+            c.max_time_no_response += Duration::from_millis(200);
+        }
+    });
+    net.settle();
+    let pes: Vec<usize> = (0..2)
+        .map(|_| net.add_pe("P", PolicyInfo::round_robin()))
+        .collect();
+    for pe in &pes {
+        assert!(accepted(&net.register(*pe, 2)));
+    }
+    net.crashed[2] = true;
+    net.crashed[3] = true;
+    net.run_for(Duration::from_secs(30));
+    let completed: Vec<usize> = net
+        .events
+        .iter()
+        .filter(
+            |(_, e)| matches!(e, Event::TakeoverCompleted { target, .. } if *target == reg_id(2)),
+        )
+        .map(|(r, _)| *r)
+        .collect();
+    assert_eq!(completed, vec![0], "exactly one takeover of registrar 2");
+    assert!(
+        !net.events_of(1)
+            .any(|e| *e == Event::TakeoverStarted { target: reg_id(2) }),
+        "registrar 1 raced an acknowledged takeover"
+    );
+    for pe in &pes {
+        assert_eq!(net.home_at(0, *pe), Some(reg_id(0)));
+        assert_eq!(net.home_at(1, *pe), Some(reg_id(0)));
+    }
+}
+
+#[test]
 fn simultaneous_takeover_race_is_won_by_the_lower_identifier() {
     let (mut net, pes) = crash_scenario(|_, _| {});
     net.run_for(Duration::from_secs(16));

@@ -1,10 +1,10 @@
 //! The `rsp` appliance: the command-line tools, and the blocking Enhanced Mode API for
 //! applications ([`pool::blocking`]).
 //!
-//! Each subcommand lives in its own module and is one line of [`Command`]; its module owns
+//! Each subcommand lives in its own module and is one line of the `Command` enum; its module owns
 //! its arguments (a clap `Args` struct) and its `run` function, which returns an
-//! [`exit::Outcome`]. `main` only parses, sets up logging and signals, and turns the outcome
-//! into the process exit status (see [`exit`] for the documented codes).
+//! `exit::Outcome`. `main` only parses, sets up logging and signals, and turns the outcome
+//! into the process exit status (see the `exit` module for the documented codes).
 #![forbid(unsafe_code)]
 
 /// `println!` that ignores a closed standard output (`rsp demo | head`) instead of

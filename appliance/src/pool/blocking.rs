@@ -2,7 +2,7 @@
 //! `rsp_recv` style) on top of the sans-IO session cores.
 //!
 //! A [`PoolUser`] or [`PoolElement`] starts one runtime worker that runs the session core
-//! ([`rserpool::session::Client`] / [`Server`]) under the [`Driver`]; the application's
+//! ([`rserpool::session::Client`] / [`Server`]) under the in-worker driver; the application's
 //! threads talk to it through a shared queue and wait on a condition variable:
 //!
 //! - requests (connect, send, cookie, failover, close) are queued, the worker is woken and

@@ -1,7 +1,7 @@
 //! The in-worker driver of the sans-IO session cores ([`Server`], [`Client`]) and of the
 //! application (a service or a pool user tool) that sits on top of them.
 //!
-//! One [`Driver`] runs on one worker of the dataplane runtime and owns:
+//! One `Driver` runs on one worker of the dataplane runtime and owns:
 //!
 //! - the associations: every one gets an [`AssocRef`] (a counter, never reused); outgoing
 //!   ones remember the [`Target`] and endpoint of the [`Command::Connect`] they answer, so

@@ -4,9 +4,9 @@
 //!   [`rserpool::session::Client`]) and the application on top of it;
 //! - [`blocking`]: the blocking, socket-like Enhanced Mode API (pool user sessions, pool
 //!   element accept) for applications;
-//! - [`policy`]: `--policy NAME[:ARG...]` with RSPLIB's names;
+//! - `policy`: `--policy NAME[:ARG...]` with RSPLIB's names;
 //! - [`PoolArgs`]: the options every pool tool shares (registrars, announces, UDP ports
-//!   of PEs, SCTP timers), and [`start`], which puts a driver on a runtime.
+//!   of PEs, SCTP timers), and `start`, which puts a driver on a runtime.
 //!
 //! Like `rsp registrar`, the tools run on one worker over UDP encapsulation by default.
 //! SERVER_ANNOUNCE listening is off by default (`--asap-announce auto` joins RSPLIB's

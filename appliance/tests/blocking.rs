@@ -1,4 +1,5 @@
-//! The blocking Enhanced Mode API (`appliance::pool::blocking`) as an application uses it:
+//! The blocking API (`appliance::pool::blocking`) as an application uses it: a Basic Mode
+//! handle resolution, then Enhanced Mode:
 //! two pool elements written like a classic echo server (accept, recv, send, send a cookie)
 //! and a pool user written like a classic client (connect to a pool handle, send, recv),
 //! against an `rsp registrar` process on loopback over UDP encapsulation. The serving PE
@@ -180,6 +181,15 @@ fn a_blocking_pool_user_fails_over_between_blocking_pool_elements_with_the_cooki
     };
     let (c, l) = runtime(free_udp_port(), "test-pu");
     let pu = PoolUser::start(c, l, dc, client, seed()).expect("PU starts");
+    // Basic Mode: a handle resolution names one of the two PEs; an unknown pool fails.
+    let resolved = pu
+        .resolve(PoolHandle::from("BlockingEchoPool"))
+        .expect("the pool resolves");
+    assert!(
+        [7101, 7102].contains(&resolved.user_transport.port),
+        "{resolved:?}"
+    );
+    assert!(pu.resolve(PoolHandle::from("NoSuchPool")).is_err());
     let session = pu
         .connect(
             PoolHandle::from("BlockingEchoPool"),

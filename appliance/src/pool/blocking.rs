@@ -1,5 +1,7 @@
-//! Blocking, socket-like Enhanced Mode API (RSPLIB's `rsp_socket`/`rsp_connect`/`rsp_send`/
-//! `rsp_recv` style) on top of the sans-IO session cores.
+//! Blocking, socket-like RSerPool API (RSPLIB's `rsp_socket`/`rsp_connect`/`rsp_send`/
+//! `rsp_recv` style) on top of the sans-IO session cores: Enhanced Mode sessions, and the
+//! Basic Mode calls of a pool user ([`PoolUser::resolve`], [`PoolUser::report_failure`];
+//! a pool element registers on start and deregisters on [`PoolElement::stop`]).
 //!
 //! A [`PoolUser`] or [`PoolElement`] starts one runtime worker that runs the session core
 //! ([`rserpool::session::Client`] / [`Server`]) under the in-worker driver; the application's
@@ -52,8 +54,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rserpool::Timestamp;
 use rserpool::pe;
+use rserpool::pu::Resolve;
 use rserpool::session::{Client, ClientConfig, Server, ServerConfig, SessionId, client, server};
-use rserpool::wire::{PeIdentifier, PoolHandle};
+use rserpool::wire::{PeIdentifier, PoolElement as WirePoolElement, PoolHandle};
 
 use super::driver::{Application, DriverConfig};
 use super::{Running, start};
@@ -126,10 +129,20 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// What the worker answers to a request.
+#[derive(Debug)]
+enum Answer {
+    Done,
+    Session(SessionId),
+    PoolElement(Box<WirePoolElement>),
+}
+
 /// A request from an application thread to the worker.
 #[derive(Debug)]
 enum Request {
     Connect(PoolHandle),
+    Resolve(PoolHandle),
+    ReportFailure(PoolHandle, PeIdentifier),
     Send {
         session: SessionId,
         ppid: u32,
@@ -157,7 +170,7 @@ struct SessionState {
 #[derive(Debug, Default)]
 struct State {
     requests: VecDeque<(u64, Request)>,
-    answers: HashMap<u64, Result<Option<SessionId>, ApiError>>,
+    answers: HashMap<u64, Result<Answer, ApiError>>,
     next_ticket: u64,
     sessions: HashMap<SessionId, SessionState>,
     accept: VecDeque<SessionId>,
@@ -229,7 +242,7 @@ struct Handle {
 
 impl Handle {
     /// Queues `req`, wakes the worker and waits for its answer.
-    fn request(&self, req: Request) -> Result<Option<SessionId>, ApiError> {
+    fn request(&self, req: Request) -> Result<Answer, ApiError> {
         let ticket = {
             let mut st = self.shared.lock();
             if st.stopped {
@@ -254,10 +267,32 @@ impl Handle {
 /// The worker side: answers requests, turns core events into notifications.
 struct Bridge {
     shared: Arc<Shared>,
+    /// Basic Mode resolutions waiting for the registrar (ticket, pool); bounded by the PU
+    /// core's own limit on pending resolutions.
+    resolving: Vec<(u64, PoolHandle)>,
 }
 
 impl Bridge {
-    fn answer(&self, ticket: u64, result: Result<Option<SessionId>, ApiError>) {
+    fn new(shared: Arc<Shared>) -> Self {
+        Bridge {
+            shared,
+            resolving: Vec::new(),
+        }
+    }
+
+    /// Resolves `pool` for request `ticket`: answered now, or kept until the registrar
+    /// answers.
+    fn resolve(&mut self, core: &mut Client, now: Timestamp, ticket: u64, pool: PoolHandle) {
+        match core.resolve(now, &pool) {
+            Ok(Resolve::Selected(pe)) => {
+                self.answer(ticket, Ok(Answer::PoolElement(Box::new(pe))));
+            }
+            Ok(_) => self.resolving.push((ticket, pool)),
+            Err(e) => self.answer(ticket, Err(refused(e))),
+        }
+    }
+
+    fn answer(&self, ticket: u64, result: Result<Answer, ApiError>) {
         self.shared.lock().answers.insert(ticket, result);
     }
 
@@ -275,7 +310,8 @@ fn refused(e: impl std::fmt::Debug) -> ApiError {
 }
 
 impl Application<Client> for Bridge {
-    fn event(&mut self, _core: &mut Client, _now: Timestamp, event: client::Event) {
+    fn event(&mut self, core: &mut Client, now: Timestamp, event: client::Event) {
+        let mut resolution = None;
         {
             let mut st = self.shared.lock();
             match event {
@@ -297,9 +333,31 @@ impl Application<Client> for Bridge {
                 }
                 client::Event::Failed { session, .. } => st.notify(session, Notification::Failed),
                 client::Event::Closed { session } => st.notify(session, Notification::Closed),
+                client::Event::Resolution {
+                    pool_handle,
+                    resolved,
+                } => resolution = Some((pool_handle, resolved)),
                 // Cookies are kept by the core for the failover; business cards are not
                 // surfaced by this API.
                 _ => {}
+            }
+        }
+        if let Some((pool, resolved)) = resolution {
+            let (waiting, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.resolving)
+                .into_iter()
+                .partition(|(_, p)| *p == pool);
+            self.resolving = rest;
+            for (ticket, pool) in waiting {
+                if resolved {
+                    self.resolve(core, now, ticket, pool);
+                } else {
+                    self.answer(
+                        ticket,
+                        Err(ApiError::Refused(format!(
+                            "pool {pool} could not be resolved"
+                        ))),
+                    );
+                }
             }
         }
         self.done();
@@ -312,22 +370,25 @@ impl Application<Client> for Bridge {
         }
         for (ticket, req) in requests {
             let result = match req {
-                Request::Connect(pool) => core
-                    .connect(now, pool)
-                    .map(Some)
-                    .map_err(refused)
-                    .inspect(|s| {
-                        if let Some(s) = s {
-                            self.shared.lock().sessions.entry(*s).or_default();
-                        }
-                    }),
+                Request::Connect(pool) => core.connect(now, pool).map_err(refused).map(|s| {
+                    self.shared.lock().sessions.entry(s).or_default();
+                    Answer::Session(s)
+                }),
+                Request::Resolve(pool) => {
+                    self.resolve(core, now, ticket, pool);
+                    continue;
+                }
+                Request::ReportFailure(pool, pe) => {
+                    core.report_failure(now, &pool, pe);
+                    Ok(Answer::Done)
+                }
                 Request::Send {
                     session,
                     ppid,
                     bytes,
                 } => core
                     .send(now, session, ppid, &bytes)
-                    .map(|()| None)
+                    .map(|()| Answer::Done)
                     .map_err(|e| match e {
                         rserpool::session::SendError::NotConnected => ApiError::NotConnected,
                         other => refused(other),
@@ -337,11 +398,11 @@ impl Application<Client> for Bridge {
                 )),
                 Request::Failover(session) => {
                     core.failover(now, session);
-                    Ok(None)
+                    Ok(Answer::Done)
                 }
                 Request::Close(session) => {
                     core.close(now, session);
-                    Ok(None)
+                    Ok(Answer::Done)
                 }
                 Request::Deregister => Err(ApiError::Refused(
                     "a pool user is not registered".to_owned(),
@@ -408,8 +469,11 @@ impl Application<Server> for Bridge {
         }
         for (ticket, req) in requests {
             let result = match req {
-                Request::Connect(_) | Request::Failover(_) => Err(ApiError::Refused(
-                    "a pool element accepts sessions; it does not connect".to_owned(),
+                Request::Connect(_)
+                | Request::Failover(_)
+                | Request::Resolve(_)
+                | Request::ReportFailure(..) => Err(ApiError::Refused(
+                    "a pool element accepts sessions; it does not use pools".to_owned(),
                 )),
                 Request::Send {
                     session,
@@ -417,19 +481,19 @@ impl Application<Server> for Bridge {
                     bytes,
                 } => core
                     .send(now, session, ppid, &bytes)
-                    .map(|()| None)
+                    .map(|()| Answer::Done)
                     .map_err(refused),
                 Request::Cookie { session, cookie } => core
                     .send_cookie(now, session, &cookie)
-                    .map(|()| None)
+                    .map(|()| Answer::Done)
                     .map_err(refused),
                 Request::Close(session) => {
                     core.close(now, session);
-                    Ok(None)
+                    Ok(Answer::Done)
                 }
                 Request::Deregister => {
                     core.deregister(now);
-                    Ok(None)
+                    Ok(Answer::Done)
                 }
             };
             self.answer(ticket, result);
@@ -555,7 +619,7 @@ impl PoolUser {
         let s = Arc::clone(&shared);
         let running = start(config, links, driver, None, move |now| {
             let core = Client::new(client, Box::new(ChaCha8Rng::from_seed(seed)), now);
-            (core, Bridge { shared: s })
+            (core, Bridge::new(s))
         })?;
         Ok(PoolUser {
             handle: Handle {
@@ -568,10 +632,9 @@ impl PoolUser {
 
     /// Opens a session to `pool` and waits (at most `timeout`) until a PE serves it.
     pub fn connect(&self, pool: PoolHandle, timeout: Duration) -> Result<Session, ApiError> {
-        let id = self
-            .handle
-            .request(Request::Connect(pool))?
-            .ok_or_else(|| ApiError::Refused("no session".to_owned()))?;
+        let Answer::Session(id) = self.handle.request(Request::Connect(pool))? else {
+            return Err(ApiError::Refused("no session".to_owned()));
+        };
         let session = Session {
             id,
             handle: self.handle.clone(),
@@ -594,6 +657,24 @@ impl PoolUser {
                 Err(ApiError::Timeout)
             }
         }
+    }
+
+    /// Basic Mode: one PE of `pool`, chosen by the pool's policy (from the cache, else by a
+    /// handle resolution at a registrar; the wait is bounded by the PU core's request
+    /// timeouts).
+    pub fn resolve(&self, pool: PoolHandle) -> Result<WirePoolElement, ApiError> {
+        match self.handle.request(Request::Resolve(pool))? {
+            Answer::PoolElement(pe) => Ok(*pe),
+            _ => Err(ApiError::Refused("no pool element".to_owned())),
+        }
+    }
+
+    /// Basic Mode: PE `pe` of `pool` could not be used (ENDPOINT_UNREACHABLE to the
+    /// registrar, RFC 5352 §3.5).
+    pub fn report_failure(&self, pool: PoolHandle, pe: PeIdentifier) -> Result<(), ApiError> {
+        self.handle
+            .request(Request::ReportFailure(pool, pe))
+            .map(|_| ())
     }
 
     /// Stops the worker (sessions end with it).
@@ -639,7 +720,7 @@ impl PoolElement {
         let s = Arc::clone(&shared);
         let running = start(config, links, driver, None, move |now| {
             let core = Server::new(server, Box::new(ChaCha8Rng::from_seed(seed)), now);
-            (core, Bridge { shared: s })
+            (core, Bridge::new(s))
         })?;
         Ok(PoolElement {
             handle: Handle {

@@ -169,6 +169,15 @@ pub enum Event {
         /// The session.
         session: SessionId,
     },
+    /// Basic Mode: a handle resolution [`Client::resolve`] left pending is answered:
+    /// `resolved` true means [`Client::resolve`] now selects from the fresh cache entries;
+    /// false means the registrar refused or did not answer.
+    Resolution {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Whether PEs are known now.
+        resolved: bool,
+    },
 }
 
 /// Counters (monotonic).
@@ -380,6 +389,26 @@ impl Client {
         self.try_resolve(now, session);
         self.pump(now);
         Ok(session)
+    }
+
+    /// Basic Mode (RFC 5351 §3, RFC 5352 §3.3): a PE of `handle` chosen by the pool policy
+    /// from the cache, or [`pu::Resolve::Pending`] while a HANDLE_RESOLUTION is under way
+    /// ([`Event::Resolution`] tells when to ask again).
+    pub fn resolve(
+        &mut self,
+        now: Timestamp,
+        handle: &PoolHandle,
+    ) -> Result<pu::Resolve, pu::ResolveError> {
+        let r = self.pu.resolve(now, handle);
+        self.pump(now);
+        r
+    }
+
+    /// Basic Mode: the application could not use PE `id` of `handle` (RFC 5352 §3.5: an
+    /// ENDPOINT_UNREACHABLE goes to the registrar; the PE leaves the cache).
+    pub fn report_failure(&mut self, now: Timestamp, handle: &PoolHandle, id: PeIdentifier) {
+        self.pu.report_failure(now, handle, id);
+        self.pump(now);
     }
 
     /// Sends a user message on `session`; `Err(NotConnected)` while it has no PE.
@@ -787,6 +816,10 @@ impl Client {
                 pu::Event::Resolved { pool_handle, .. } => (pool_handle, true),
                 pu::Event::ResolutionFailed { pool_handle, .. } => (pool_handle, false),
             };
+            self.out.event(Event::Resolution {
+                pool_handle: handle.clone(),
+                resolved,
+            });
             let waiting: Vec<SessionId> = self
                 .sessions
                 .iter()

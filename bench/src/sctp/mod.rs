@@ -4,6 +4,8 @@
 //! |---|---|---|---|
 //! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), bound: crc32c + memcpy | >= 5x each peer |
 //! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto` | >= 5x |
+//! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation | bare UDP ping-pong on std sockets | <= 1.5x |
+//! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations) | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
 //!
 //! Fairness: both stacks run in one thread, as a pair of sans-IO endpoints exchanging
@@ -23,6 +25,7 @@
 
 mod ours;
 mod proto;
+mod runtime;
 
 use std::time::{Duration, Instant};
 
@@ -140,6 +143,12 @@ fn bound(size: usize, messages: u64) -> Throughput {
     }
 }
 
+/// Cores this process may run on (P5's row names it: on 2 cores the kernel's loopback
+/// work and the other workers share them).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Resident set size of this process in bytes (Linux `/proc/self/statm`).
 fn rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -232,6 +241,45 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         "ns",
         hist.value_at_quantile(0.99) as f64,
         None,
+    ));
+
+    // P4: echo RTT through the runtime over loopback UDP vs a bare UDP ping-pong.
+    let (warm4, n4) = if opts.quick {
+        (500, 5_000)
+    } else {
+        (2_000, 30_000)
+    };
+    let lim4 = Duration::from_secs(30);
+    let bare = runtime::udp_echo(64, warm4, n4, lim4)?;
+    let rt = runtime::runtime_echo(64, warm4, n4, lim4)?;
+    for (q, o, p) in [("p50", rt.p50, bare.p50), ("p99", rt.p99, bare.p99)] {
+        rows.push(Row::compare(
+            format!("sctp.p4_udp_echo_64B_rtt_{q}"),
+            "ns",
+            o as f64,
+            "bare UDP",
+            p as f64,
+            Better::Lower,
+            Some(1.5),
+        ));
+    }
+
+    // P5: one worker vs two, same associations, loopback UDP.
+    let (warm5, meas5) = if opts.quick {
+        (Duration::from_millis(300), Duration::from_secs(1))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(3))
+    };
+    let one = runtime::scaling(1, 8, 1200, warm5, meas5)?;
+    let two = runtime::scaling(2, 8, 1200, warm5, meas5)?;
+    rows.push(Row::compare(
+        format!("sctp.p5_two_vs_one_worker_1200B_{}cores", cores()),
+        "B/s",
+        two,
+        "1 worker",
+        one,
+        Better::Higher,
+        Some(1.8),
     ));
 
     // P8: memory per idle association.

@@ -2,8 +2,8 @@
 //!
 //! | id | what | peers | goal |
 //! |---|---|---|---|
-//! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), bound: crc32c + memcpy | >= 5x each peer |
-//! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto` | >= 5x |
+//! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
+//! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
 //! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation | bare UDP ping-pong on std sockets | <= 1.5x |
 //! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations) | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
@@ -26,6 +26,8 @@
 mod ours;
 mod proto;
 mod runtime;
+#[cfg(feature = "usrsctp")]
+mod usrsctp;
 
 use std::time::{Duration, Instant};
 
@@ -109,6 +111,53 @@ fn proto_transfer(w: &Workload, depth: usize) -> Result<Throughput, String> {
     Ok(t)
 }
 
+#[cfg(feature = "usrsctp")]
+fn usrsctp_transfer(w: &Workload) -> Result<Throughput, String> {
+    let mut p = usrsctp::Pair::connect()?;
+    let t = p.transfer(w)?;
+    if t.messages < w.messages {
+        return Err(format!(
+            "usrsctp delivered only {} of {} messages within {:?}",
+            t.messages, w.messages, w.limit
+        ));
+    }
+    Ok(t)
+}
+
+/// usrsctp's row for a metric, or nothing when the feature is off.
+#[cfg(feature = "usrsctp")]
+fn usrsctp_row(
+    metric: &str,
+    unit: &str,
+    ours: f64,
+    rounds: usize,
+    w: &Workload,
+    key: fn(&Throughput) -> f64,
+) -> Result<Option<Row>, String> {
+    let t = best_of(rounds, || usrsctp_transfer(w), key)?;
+    Ok(Some(Row::compare(
+        metric,
+        unit,
+        ours,
+        "usrsctp",
+        key(&t),
+        Better::Higher,
+        Some(5.0),
+    )))
+}
+
+#[cfg(not(feature = "usrsctp"))]
+fn usrsctp_row(
+    _: &str,
+    _: &str,
+    _: f64,
+    _: usize,
+    _: &Workload,
+    _: fn(&Throughput) -> f64,
+) -> Result<Option<Row>, String> {
+    Ok(None)
+}
+
 fn proto_best(
     rounds: usize,
     w: &Workload,
@@ -186,6 +235,14 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         Better::Higher,
         Some(5.0),
     ));
+    rows.extend(usrsctp_row(
+        "sctp.p1_memory_pair_1200B_vs_usrsctp",
+        unit,
+        ours1.bytes_per_sec(),
+        rounds,
+        &w1,
+        Throughput::bytes_per_sec,
+    )?);
     rows.push(Row::compare(
         "sctp.p1_memory_pair_1200B_vs_bound",
         unit,
@@ -220,6 +277,14 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         Better::Higher,
         Some(5.0),
     ));
+    rows.extend(usrsctp_row(
+        "sctp.p3_memory_pair_64B_vs_usrsctp",
+        "msg/s",
+        ours3.msgs_per_sec(),
+        rounds,
+        &w3,
+        Throughput::msgs_per_sec,
+    )?);
 
     // Echo round trip in memory (the stack's share of P4's latency).
     let mut pair = ours::Pair::connect()?;

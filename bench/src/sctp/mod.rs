@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
 //! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
+//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | (ours only so far; usrsctp not yet) | - |
 //! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation | bare UDP ping-pong on std sockets | <= 1.5x |
 //! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations) | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
@@ -192,6 +193,83 @@ fn bound(size: usize, messages: u64) -> Throughput {
     }
 }
 
+/// Whether the effective user is root (`/proc/self/status`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// P2 rows: ours between two namespaces, or skipped rows saying why.
+fn p2(opts: Opts) -> Vec<Row> {
+    use runtime::Encaps;
+    let cases = [
+        (Encaps::Raw, 1024),
+        (Encaps::Raw, 8192),
+        (Encaps::Udp, 1024),
+        (Encaps::Udp, 8192),
+    ];
+    let metric = |e: Encaps, size: usize| {
+        let e = if e == Encaps::Raw { "raw" } else { "udp" };
+        format!("sctp.p2_veth_{e}_{size}B")
+    };
+    let skip_all = |reason: &str| {
+        cases
+            .iter()
+            .map(|&(e, n)| Row::skipped(metric(e, n), "B/s", reason))
+            .collect::<Vec<_>>()
+    };
+    if !is_root() {
+        return skip_all("needs root (namespaces, raw sockets)");
+    }
+    // The namespaces are deleted when `net` drops, also on error or panic.
+    let mut net = dataplane::netns::TestNet::new("bench");
+    let setup = (|| -> std::io::Result<(String, String)> {
+        let a = net.namespace("a")?;
+        let b = net.namespace("b")?;
+        net.veth(
+            (&a, "veth-a", &["198.18.0.1/24"]),
+            (&b, "veth-b", &["198.18.0.2/24"]),
+        )?;
+        net.drop_protocol_unreachable(&a)?;
+        net.drop_protocol_unreachable(&b)?;
+        Ok((a, b))
+    })();
+    let (a, b) = match setup {
+        Ok(x) => x,
+        Err(e) => return skip_all(&format!("namespace setup failed: {e}")),
+    };
+    let (warmup, measure) = if opts.quick {
+        (Duration::from_millis(300), Duration::from_secs(1))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(2))
+    };
+    let mut rows = Vec::new();
+    for (e, size) in cases {
+        let r = runtime::namespaces(
+            &a,
+            &b,
+            [198, 18, 0, 1].into(),
+            [198, 18, 0, 2].into(),
+            e,
+            size,
+            warmup,
+            measure,
+        );
+        rows.push(match r {
+            Ok(v) => Row::absolute(metric(e, size), "B/s", v, None),
+            Err(err) => Row::skipped(metric(e, size), "B/s", &err),
+        });
+    }
+    drop(net);
+    rows
+}
+
 /// Cores this process may run on (P5's row names it: on 2 cores the kernel's loopback
 /// work and the other workers share them).
 fn cores() -> usize {
@@ -346,6 +424,9 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         Better::Higher,
         Some(1.8),
     ));
+
+    // P2: two namespaces over veth (needs root).
+    rows.extend(p2(opts));
 
     // P8: memory per idle association.
     let count = if opts.quick { 100_000 } else { 1_000_000 };

@@ -291,6 +291,10 @@ pub fn udp_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Result
 /// Opens `assocs` associations to its own UDP port, sends `size`-byte messages on the client
 /// ends as fast as flow control allows, and counts what the server ends receive.
 struct Blast {
+    /// Listen on [`PORT`] (the receiving side).
+    listen: bool,
+    /// Where to connect: `None` for the worker's own UDP port (P5), or a peer (P2).
+    peer: Option<ConnectRequest>,
     assocs: usize,
     payload: Vec<u8>,
     clients: HashSet<AssociationId>,
@@ -316,16 +320,19 @@ impl Blast {
 
 impl App for Blast {
     fn start(&mut self, cx: &mut Context<'_>) {
-        if let Err(e) = cx.listen(PORT) {
+        if self.listen
+            && let Err(e) = cx.listen(PORT)
+        {
             eprintln!("bench: blast listen: {e:?}");
             return;
         }
-        let Some(port) = cx.info().local_udp_port else {
-            return;
+        let req = match (&self.peer, cx.info().local_udp_port) {
+            (Some(r), _) => r.clone(),
+            (None, Some(port)) => ConnectRequest::new(LOCALHOST, PORT).with_encaps_port(port),
+            (None, None) => return,
         };
         for _ in 0..self.assocs {
-            let req = ConnectRequest::new(LOCALHOST, PORT).with_encaps_port(port);
-            match cx.connect(req) {
+            match cx.connect(req.clone()) {
                 Ok(id) => {
                     self.clients.insert(id);
                 }
@@ -376,6 +383,8 @@ pub fn scaling(
     let mut cfg = config(workers, 50 + workers as u8);
     cfg.endpoint.max_associations = 4 * assocs + 16;
     let rt = Runtime::start(cfg, LinkSpec::Udp(udp()), move |_| Blast {
+        listen: true,
+        peer: None,
         assocs: per,
         payload: vec![0x5au8; size],
         clients: HashSet::new(),
@@ -392,6 +401,104 @@ pub fn scaling(
     stop(rt, "scaling")?;
     if bytes == 0 {
         return Err(format!("{workers} worker(s) delivered nothing"));
+    }
+    Ok(bytes as f64 / elapsed.as_secs_f64())
+}
+
+/// Which encapsulation P2 runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encaps {
+    /// SCTP directly over IP (raw sockets).
+    Raw,
+    /// SCTP over UDP (RFC 6951), port 9899 on both sides.
+    Udp,
+}
+
+/// P2, ours: one sender runtime in namespace `ns_a` (one worker pinned to core 0) sending
+/// `size`-byte messages on one association to a receiver runtime in `ns_b` (one worker
+/// pinned to core 1) at `b_addr`; payload bytes per second delivered, measured over
+/// `measure` after `warmup`.
+#[allow(clippy::too_many_arguments)]
+pub fn namespaces(
+    ns_a: &str,
+    ns_b: &str,
+    a_addr: Ipv4Addr,
+    b_addr: Ipv4Addr,
+    encaps: Encaps,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<f64, String> {
+    let links = |bind: Ipv4Addr| match encaps {
+        Encaps::Raw => LinkSpec::Raw(dataplane::raw::RawConfig {
+            ipv6: false,
+            bind4: Some(bind),
+            ..Default::default()
+        }),
+        Encaps::Udp => LinkSpec::Udp(UdpConfig {
+            bind: IpAddr::V4(bind),
+            ..UdpConfig::default()
+        }),
+    };
+    let rt_config = |core: usize, seed: u8| {
+        let mut c = config(1, seed);
+        c.endpoint.association.pmtu = 1500;
+        c.pinning = dataplane::runtime::Pinning::Cores(vec![core]);
+        c
+    };
+    let delivered = Arc::new(AtomicU64::new(0));
+    let d2 = delivered.clone();
+    let (la, lb) = (links(a_addr), links(b_addr));
+    let (ca, cb) = (rt_config(0, 61), rt_config(1, 62));
+    // Runtime threads inherit the namespace of the thread that starts them.
+    let receiver = dataplane::netns::in_namespace(ns_b, move || {
+        Runtime::start(cb, lb, move |_| Blast {
+            listen: true,
+            peer: None,
+            assocs: 0,
+            payload: Vec::new(),
+            clients: HashSet::new(),
+            delivered: d2.clone(),
+            local: 0,
+        })
+    })
+    .map_err(|e| format!("namespace {ns_b}: {e}"))?
+    .map_err(|e| format!("P2 receiver: {e}"))?;
+    let req = ConnectRequest::new(IpAddr::V4(b_addr), PORT);
+    let sender = dataplane::netns::in_namespace(ns_a, move || {
+        Runtime::start(ca, la, move |_| Blast {
+            listen: false,
+            peer: Some(req.clone()),
+            assocs: 1,
+            payload: vec![0x5au8; size],
+            clients: HashSet::new(),
+            delivered: Arc::new(AtomicU64::new(0)),
+            local: 0,
+        })
+    });
+    let sender = match sender {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let _ = stop(receiver, "P2 receiver");
+            return Err(format!("P2 sender: {e}"));
+        }
+        Err(e) => {
+            let _ = stop(receiver, "P2 receiver");
+            return Err(format!("namespace {ns_a}: {e}"));
+        }
+    };
+    std::thread::sleep(warmup);
+    let start_bytes = delivered.load(Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(measure);
+    let bytes = delivered.load(Ordering::Relaxed) - start_bytes;
+    let elapsed = start.elapsed();
+    let s = stop(sender, "P2 sender");
+    let r = stop(receiver, "P2 receiver");
+    s?;
+    r?;
+    if bytes == 0 {
+        return Err(format!("P2 {encaps:?} {size} B: nothing delivered"));
     }
     Ok(bytes as f64 / elapsed.as_secs_f64())
 }

@@ -5,14 +5,20 @@
 //! # Call contract
 //!
 //! - usrsctp is one stack per process. [`Stack::get`] initialises it once, without its own
-//!   threads (`usrsctp_init_nothreads`, no UDP or raw sockets), and registers one AF_CONN
-//!   address: every [`ConnSocket`] of the process binds to and connects through it, so all
-//!   sockets share one in-memory link and are told apart by their SCTP ports.
-//! - Packets usrsctp sends are queued by its output callback ([`Stack::take_output`] drains
-//!   them, oldest first; at most [`OUTPUT_LIMIT`] wait, further packets are dropped and
-//!   counted by [`Stack::dropped`], as a full link would). The caller feeds packets back in
-//!   with [`Stack::input`]; a packet given to `input` may queue new packets (SACKs, answers),
-//!   so pump until `take_output` returns `None`.
+//!   threads (`usrsctp_init_nothreads`, no UDP or raw sockets), and registers the default
+//!   AF_CONN address [`ConnAddr::DEFAULT`]: sockets that bind and connect through it share one
+//!   in-memory link and are told apart by their SCTP ports. [`Stack::register`] adds more
+//!   addresses (links), e.g. one per side when packets travel over real sockets.
+//! - An AF_CONN address names the link a packet travels on: usrsctp hands a packet for a
+//!   peer reached through address `x` to the output callback with `x`, and a packet given to
+//!   [`Stack::input_on`]`(x, ..)` comes from (and to) `x`. So the side that connects through
+//!   `x` gets its answers with `input_on(x)`, and the listening side receives on the address
+//!   the packets arrive on.
+//! - Packets usrsctp sends are queued per address by its output callback
+//!   ([`Stack::take_output_for`] drains one address, oldest first; at most [`OUTPUT_LIMIT`] wait
+//!   in all, further packets are dropped and counted by [`Stack::dropped`], as a full link
+//!   would). A packet given to `input` may queue new packets (SACKs, answers), so pump until
+//!   nothing is left.
 //! - Without threads, time moves only when the caller says so: [`Stack::handle_timers`]
 //!   with the milliseconds elapsed since its previous call.
 //! - Sockets are one-to-one style (`SOCK_STREAM`); [`ConnSocket::set_nonblocking`] makes
@@ -111,21 +117,36 @@ unsafe extern "C" {
     fn usrsctp_close(so: *mut c_void);
 }
 
-/// The AF_CONN address every socket of the process uses: an opaque token to usrsctp, never
-/// dereferenced by it (it only hands it back to the output callback and compares it).
-const CONN_ADDR: usize = 1;
+/// An AF_CONN address: an opaque non-zero token to usrsctp, never dereferenced by it (it only
+/// hands it back to the output callback and compares it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnAddr(usize);
 
-fn conn_addr() -> *mut c_void {
-    CONN_ADDR as *mut c_void
+impl ConnAddr {
+    /// The address registered by [`Stack::get`].
+    pub const DEFAULT: ConnAddr = ConnAddr(1);
+
+    fn ptr(self) -> *mut c_void {
+        self.0 as *mut c_void
+    }
 }
 
-static OUTPUT: Mutex<VecDeque<Vec<u8>>> = Mutex::new(VecDeque::new());
+/// Queued output: per address, oldest first.
+struct Output {
+    total: usize,
+    queues: Vec<(usize, VecDeque<Vec<u8>>)>,
+}
+
+static OUTPUT: Mutex<Output> = Mutex::new(Output {
+    total: 0,
+    queues: Vec::new(),
+});
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static INIT: OnceLock<()> = OnceLock::new();
 
 /// usrsctp's output callback: copies the packet into the bounded queue. Never unwinds.
 unsafe extern "C" fn conn_output(
-    _addr: *mut c_void,
+    addr: *mut c_void,
     buf: *mut c_void,
     len: usize,
     _tos: u8,
@@ -137,11 +158,17 @@ unsafe extern "C" fn conn_output(
     // SAFETY: usrsctp passes a buffer of `len` readable bytes that stays valid for the
     // duration of this call; we copy it out before returning.
     let packet = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
-    let mut q = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
-    if q.len() >= OUTPUT_LIMIT {
+    let key = addr as usize;
+    let mut out = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
+    if out.total >= OUTPUT_LIMIT {
         DROPPED.fetch_add(1, Ordering::Relaxed);
-    } else {
-        q.push_back(packet);
+        return 0;
+    }
+    out.total += 1;
+    match out.queues.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, q)) => q.push_back(packet),
+        // Bounded: one queue per registered address (usrsctp sends only to those).
+        None => out.queues.push((key, VecDeque::from([packet]))),
     }
     0
 }
@@ -168,7 +195,7 @@ impl Stack {
             unsafe { usrsctp_init_nothreads(0, Some(conn_output), None) };
             // SAFETY: the address is an opaque token; usrsctp stores it and never reads
             // through it.
-            unsafe { usrsctp_register_address(conn_addr()) };
+            unsafe { usrsctp_register_address(ConnAddr::DEFAULT.ptr()) };
         });
         Stack { _private: () }
     }
@@ -179,20 +206,51 @@ impl Stack {
         unsafe { usrsctp_handle_timers(elapsed_ms) };
     }
 
-    /// Hands a packet (an SCTP common header and chunks) to usrsctp as received on the
-    /// process's AF_CONN link.
-    pub fn input(&self, packet: &[u8]) {
-        // SAFETY: `packet` is valid for `len` bytes during the call; usrsctp copies it into
-        // its own buffers before returning. The address is the registered token.
-        unsafe { usrsctp_conninput(conn_addr(), packet.as_ptr().cast(), packet.len(), 0) };
+    /// Registers AF_CONN address number `n` (1 is [`ConnAddr::DEFAULT`], registered by
+    /// [`get`](Self::get)); `None` for 0. Registering twice is harmless.
+    pub fn register(&self, n: usize) -> Option<ConnAddr> {
+        if n == 0 {
+            return None;
+        }
+        let a = ConnAddr(n);
+        if a != ConnAddr::DEFAULT {
+            // SAFETY: the address is an opaque token; usrsctp stores it and never reads
+            // through it.
+            unsafe { usrsctp_register_address(a.ptr()) };
+        }
+        Some(a)
     }
 
-    /// The oldest packet usrsctp sent that nobody took yet.
+    /// Hands a packet (an SCTP common header and chunks) to usrsctp as received on the
+    /// default AF_CONN link.
+    pub fn input(&self, packet: &[u8]) {
+        self.input_on(ConnAddr::DEFAULT, packet);
+    }
+
+    /// Hands a packet to usrsctp as received on link `addr` (see the module documentation).
+    pub fn input_on(&self, addr: ConnAddr, packet: &[u8]) {
+        // SAFETY: `packet` is valid for `len` bytes during the call; usrsctp copies it into
+        // its own buffers before returning. The address is a registered token.
+        unsafe { usrsctp_conninput(addr.ptr(), packet.as_ptr().cast(), packet.len(), 0) };
+    }
+
+    /// The oldest packet usrsctp sent on the default link that nobody took yet.
     pub fn take_output(&self) -> Option<Vec<u8>> {
-        OUTPUT
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+        self.take_output_for(ConnAddr::DEFAULT)
+    }
+
+    /// The oldest packet usrsctp sent on link `addr` that nobody took yet.
+    pub fn take_output_for(&self, addr: ConnAddr) -> Option<Vec<u8>> {
+        let mut out = OUTPUT.lock().unwrap_or_else(PoisonError::into_inner);
+        let p = out
+            .queues
+            .iter_mut()
+            .find(|(k, _)| *k == addr.0)
+            .and_then(|(_, q)| q.pop_front());
+        if p.is_some() {
+            out.total -= 1;
+        }
+        p
     }
 
     /// Packets dropped because the output queue was full.
@@ -234,6 +292,10 @@ impl fmt::Debug for ConnSocket {
     }
 }
 
+// SAFETY: usrsctp serialises access to a socket with its own locks (its sockets are used
+// from its timer and receive threads too), so a socket may move to another thread.
+unsafe impl Send for ConnSocket {}
+
 fn check(rc: c_int) -> io::Result<()> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -242,11 +304,11 @@ fn check(rc: c_int) -> io::Result<()> {
     }
 }
 
-fn sockaddr(port: u16) -> SockaddrConn {
+fn sockaddr(addr: ConnAddr, port: u16) -> SockaddrConn {
     SockaddrConn {
         family: AF_CONN as u16,
         port: port.to_be(),
-        addr: conn_addr(),
+        addr: addr.ptr(),
     }
 }
 
@@ -285,9 +347,14 @@ impl ConnSocket {
         self.setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF, clamp(recv))
     }
 
-    /// Binds to `port` on the AF_CONN link.
+    /// Binds to `port` on the default AF_CONN link.
     pub fn bind(&self, port: u16) -> io::Result<()> {
-        let mut a = sockaddr(port);
+        self.bind_on(ConnAddr::DEFAULT, port)
+    }
+
+    /// Binds to `port` on link `addr`.
+    pub fn bind_on(&self, addr: ConnAddr, port: u16) -> io::Result<()> {
+        let mut a = sockaddr(addr, port);
         // SAFETY: `a` is a valid sockaddr_conn of SOCKADDR_LEN bytes, alive for the call.
         check(unsafe { usrsctp_bind(self.so.as_ptr(), (&raw mut a).cast(), SOCKADDR_LEN) })
     }
@@ -300,7 +367,7 @@ impl ConnSocket {
 
     /// Accepts an association: `Ok(None)` when none is ready on a non-blocking socket.
     pub fn accept(&self) -> io::Result<Option<ConnSocket>> {
-        let mut a = sockaddr(0);
+        let mut a = sockaddr(ConnAddr::DEFAULT, 0);
         let mut len = SOCKADDR_LEN;
         // SAFETY: `a` and `len` are live and describe a buffer of `len` bytes.
         let so = unsafe { usrsctp_accept(self.so.as_ptr(), (&raw mut a).cast(), &raw mut len) };
@@ -317,10 +384,15 @@ impl ConnSocket {
         }
     }
 
-    /// Starts an association to `port` on the AF_CONN link (a non-blocking socket returns
-    /// at once: the handshake proceeds as packets are pumped).
+    /// Starts an association to `port` on the default AF_CONN link (a non-blocking socket
+    /// returns at once: the handshake proceeds as packets are pumped).
     pub fn connect(&self, port: u16) -> io::Result<()> {
-        let mut a = sockaddr(port);
+        self.connect_via(ConnAddr::DEFAULT, port)
+    }
+
+    /// Starts an association to `port` through link `addr`.
+    pub fn connect_via(&self, addr: ConnAddr, port: u16) -> io::Result<()> {
+        let mut a = sockaddr(addr, port);
         // SAFETY: `a` is a valid sockaddr_conn of SOCKADDR_LEN bytes, alive for the call.
         match check(unsafe { usrsctp_connect(self.so.as_ptr(), (&raw mut a).cast(), SOCKADDR_LEN) })
         {

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
 //! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
-//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | (ours only so far; usrsctp not yet) | - |
+//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | usrsctp over UDP (AF_CONN + UDP sockets); raw: ours only | >= 5x |
 //! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation | bare UDP ping-pong on std sockets | <= 1.5x |
 //! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations) | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
@@ -261,13 +261,64 @@ fn p2(opts: Opts) -> Vec<Row> {
             warmup,
             measure,
         );
-        rows.push(match r {
-            Ok(v) => Row::absolute(metric(e, size), "B/s", v, None),
-            Err(err) => Row::skipped(metric(e, size), "B/s", &err),
+        let peer = p2_usrsctp(e, size, &a, &b, warmup, measure);
+        rows.push(match (r, peer) {
+            (Ok(v), Some(Ok(p))) => Row::compare(
+                metric(e, size),
+                "B/s",
+                v,
+                "usrsctp",
+                p,
+                Better::Higher,
+                Some(5.0),
+            ),
+            (Ok(v), _) => Row::absolute(metric(e, size), "B/s", v, None),
+            (Err(err), _) => Row::skipped(metric(e, size), "B/s", &err),
         });
     }
     drop(net);
     rows
+}
+
+/// usrsctp's figure for a P2 case: over UDP only (its raw-IP mode needs its own threads and
+/// raw sockets, not wrapped yet), and only with the `usrsctp` feature.
+#[cfg(feature = "usrsctp")]
+fn p2_usrsctp(
+    e: runtime::Encaps,
+    size: usize,
+    a: &str,
+    b: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> Option<Result<f64, String>> {
+    if e != runtime::Encaps::Udp {
+        return None;
+    }
+    let r = usrsctp::over_udp(
+        a,
+        b,
+        [198, 18, 0, 1].into(),
+        [198, 18, 0, 2].into(),
+        size,
+        warmup,
+        measure,
+    );
+    if let Err(err) = &r {
+        eprintln!("bench: P2 usrsctp {size} B: {err}");
+    }
+    Some(r)
+}
+
+#[cfg(not(feature = "usrsctp"))]
+fn p2_usrsctp(
+    _: runtime::Encaps,
+    _: usize,
+    _: &str,
+    _: &str,
+    _: Duration,
+    _: Duration,
+) -> Option<Result<f64, String>> {
+    None
 }
 
 /// Cores this process may run on (P5's row names it: on 2 cores the kernel's loopback

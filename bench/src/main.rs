@@ -48,7 +48,7 @@ const SUITES: &[(&str, &str, Suite)] = &[
     ),
     (
         "sctp",
-        "SCTP stack: in-memory pair vs sctp-proto (P1, P3), idle association memory (P8)",
+        "SCTP stack: in-memory pair vs sctp-proto and usrsctp (P1, P3), namespaces over veth (P2, root), echo RTT vs bare UDP (P4), 1 vs 2 workers (P5), idle association memory (P8)",
         sctp::run,
     ),
     (

@@ -181,6 +181,10 @@ pub fn over_udp(
         .map_err(err("udp connect"))?;
     for s in [&sock_a, &sock_b] {
         s.set_nonblocking(true).map_err(err("udp nonblocking"))?;
+        // The buffers our runtime's UDP links ask for (capped by net.core.[rw]mem_max).
+        let s = socket2::SockRef::from(s);
+        let _ = s.set_recv_buffer_size(dataplane::udp::DEFAULT_SOCKET_BUFFER);
+        let _ = s.set_send_buffer_size(dataplane::udp::DEFAULT_SOCKET_BUFFER);
     }
     let (pa, pb) = (port(), port());
     let listener = stack.socket().map_err(err("socket"))?;

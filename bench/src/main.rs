@@ -1,10 +1,11 @@
 //! Benchmarks of every layer, each next to a peer measured in the same run.
 //!
-//! `cargo run --release -p bench -- <suite> [--quick] [--json]`
+//! `cargo run --release -p bench -- <suite> [--quick] [--json] [--plots DIR]`
 //!
 //! Suites print a table (or, with `--json`, a list of
 //! `{metric, ours, peer, peer_value, unit, ratio, goal, met}` objects). `--quick` shortens
-//! every measurement for smoke runs. The exit code is 0 when the run completed, whether or
+//! every measurement for smoke runs; `--plots DIR` writes an SVG bar chart (ours vs
+//! peer) per compared metric into `DIR`. The exit code is 0 when the run completed, whether or
 //! not goals were met (goals are reported, not asserted).
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,7 @@ mod report;
 
 mod failover;
 mod handlespace;
+mod plot;
 mod registrar;
 mod sctp;
 mod wire;
@@ -46,7 +48,7 @@ const SUITES: &[(&str, &str, Suite)] = &[
     ),
     (
         "sctp",
-        "SCTP stack: in-memory pair vs sctp-proto (P1, P3), idle association memory (P8)",
+        "SCTP stack: in-memory pair vs sctp-proto and usrsctp (P1, P3), namespaces over veth (P2, root), echo RTT vs bare UDP (P4), 1 vs 2 workers (P5), idle association memory (P8)",
         sctp::run,
     ),
     (
@@ -57,7 +59,7 @@ const SUITES: &[(&str, &str, Suite)] = &[
 ];
 
 fn usage() -> String {
-    let mut s = String::from("usage: bench <suite> [--quick] [--json]\nsuites:\n");
+    let mut s = String::from("usage: bench <suite> [--quick] [--json] [--plots DIR]\nsuites:\n");
     for (name, what, _) in SUITES {
         s.push_str(&format!("  {name:<12} {what}\n"));
     }
@@ -68,9 +70,18 @@ fn main() {
     let mut suite = None;
     let mut opts = Opts { quick: false };
     let mut json = false;
-    for arg in std::env::args().skip(1) {
+    let mut plots: Option<std::path::PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => opts.quick = true,
+            "--plots" => match args.next() {
+                Some(d) => plots = Some(d.into()),
+                None => {
+                    eprintln!("bench: --plots needs a directory\n{}", usage());
+                    std::process::exit(2);
+                }
+            },
             "--json" => json = true,
             "-h" | "--help" => {
                 print!("{}", usage());
@@ -97,6 +108,15 @@ fn main() {
                 report::print_json(&rows);
             } else {
                 report::print_table(&rows);
+            }
+            if let Some(dir) = plots {
+                match plot::write(&dir, &rows) {
+                    Ok(n) => eprintln!("bench: {n} plot(s) in {}", dir.display()),
+                    Err(e) => {
+                        eprintln!("bench {name}: plots: {e}");
+                        std::process::exit(1);
+                    }
+                }
             }
         }
         Err(e) => {

@@ -100,6 +100,23 @@ impl Row {
     }
 }
 
+impl Row {
+    /// A metric that could not be measured in this run: `ours` is NaN (JSON `null`), `peer`
+    /// says why, and there is no ratio.
+    pub fn skipped(metric: impl Into<String>, unit: impl Into<String>, reason: &str) -> Row {
+        Row {
+            metric: metric.into(),
+            ours: f64::NAN,
+            peer: format!("skipped: {reason}"),
+            peer_value: None,
+            unit: unit.into(),
+            ratio: None,
+            goal: String::new(),
+            met: None,
+        }
+    }
+}
+
 /// Prints rows as an aligned table.
 pub fn print_table(rows: &[Row]) {
     println!(

@@ -100,6 +100,8 @@ pub mod udp;
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 pub mod uring;
+#[cfg(all(target_os = "linux", feature = "usrsctp"))]
+pub mod usrsctp;
 
 pub use any::AnyLink;
 pub use link::{Backend, Interest, Link, LinkError, LinkStats, Readiness, Waker};

@@ -2,8 +2,11 @@
 //!
 //! | id | what | peers | goal |
 //! |---|---|---|---|
-//! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), bound: crc32c + memcpy | >= 5x each peer |
-//! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto` | >= 5x |
+//! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
+//! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
+//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | usrsctp over UDP (AF_CONN + UDP sockets); raw: ours only | >= 5x |
+//! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation | bare UDP ping-pong on std sockets | <= 1.5x |
+//! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations) | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
 //!
 //! Fairness: both stacks run in one thread, as a pair of sans-IO endpoints exchanging
@@ -23,6 +26,9 @@
 
 mod ours;
 mod proto;
+mod runtime;
+#[cfg(feature = "usrsctp")]
+mod usrsctp;
 
 use std::time::{Duration, Instant};
 
@@ -106,6 +112,53 @@ fn proto_transfer(w: &Workload, depth: usize) -> Result<Throughput, String> {
     Ok(t)
 }
 
+#[cfg(feature = "usrsctp")]
+fn usrsctp_transfer(w: &Workload) -> Result<Throughput, String> {
+    let mut p = usrsctp::Pair::connect()?;
+    let t = p.transfer(w)?;
+    if t.messages < w.messages {
+        return Err(format!(
+            "usrsctp delivered only {} of {} messages within {:?}",
+            t.messages, w.messages, w.limit
+        ));
+    }
+    Ok(t)
+}
+
+/// usrsctp's row for a metric, or nothing when the feature is off.
+#[cfg(feature = "usrsctp")]
+fn usrsctp_row(
+    metric: &str,
+    unit: &str,
+    ours: f64,
+    rounds: usize,
+    w: &Workload,
+    key: fn(&Throughput) -> f64,
+) -> Result<Option<Row>, String> {
+    let t = best_of(rounds, || usrsctp_transfer(w), key)?;
+    Ok(Some(Row::compare(
+        metric,
+        unit,
+        ours,
+        "usrsctp",
+        key(&t),
+        Better::Higher,
+        Some(5.0),
+    )))
+}
+
+#[cfg(not(feature = "usrsctp"))]
+fn usrsctp_row(
+    _: &str,
+    _: &str,
+    _: f64,
+    _: usize,
+    _: &Workload,
+    _: fn(&Throughput) -> f64,
+) -> Result<Option<Row>, String> {
+    Ok(None)
+}
+
 fn proto_best(
     rounds: usize,
     w: &Workload,
@@ -138,6 +191,140 @@ fn bound(size: usize, messages: u64) -> Throughput {
         bytes: messages * size as u64,
         elapsed: start.elapsed(),
     }
+}
+
+/// Whether the effective user is root (`/proc/self/status`).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// P2 rows: ours between two namespaces, or skipped rows saying why.
+fn p2(opts: Opts) -> Vec<Row> {
+    use runtime::Encaps;
+    let cases = [
+        (Encaps::Raw, 1024),
+        (Encaps::Raw, 8192),
+        (Encaps::Udp, 1024),
+        (Encaps::Udp, 8192),
+    ];
+    let metric = |e: Encaps, size: usize| {
+        let e = if e == Encaps::Raw { "raw" } else { "udp" };
+        format!("sctp.p2_veth_{e}_{size}B")
+    };
+    let skip_all = |reason: &str| {
+        cases
+            .iter()
+            .map(|&(e, n)| Row::skipped(metric(e, n), "B/s", reason))
+            .collect::<Vec<_>>()
+    };
+    if !is_root() {
+        return skip_all("needs root (namespaces, raw sockets)");
+    }
+    // The namespaces are deleted when `net` drops, also on error or panic.
+    let mut net = dataplane::netns::TestNet::new("bench");
+    let setup = (|| -> std::io::Result<(String, String)> {
+        let a = net.namespace("a")?;
+        let b = net.namespace("b")?;
+        net.veth(
+            (&a, "veth-a", &["198.18.0.1/24"]),
+            (&b, "veth-b", &["198.18.0.2/24"]),
+        )?;
+        net.drop_protocol_unreachable(&a)?;
+        net.drop_protocol_unreachable(&b)?;
+        Ok((a, b))
+    })();
+    let (a, b) = match setup {
+        Ok(x) => x,
+        Err(e) => return skip_all(&format!("namespace setup failed: {e}")),
+    };
+    let (warmup, measure) = if opts.quick {
+        (Duration::from_millis(300), Duration::from_secs(1))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(2))
+    };
+    let mut rows = Vec::new();
+    for (e, size) in cases {
+        let r = runtime::namespaces(
+            &a,
+            &b,
+            [198, 18, 0, 1].into(),
+            [198, 18, 0, 2].into(),
+            e,
+            size,
+            warmup,
+            measure,
+        );
+        let peer = p2_usrsctp(e, size, &a, &b, warmup, measure);
+        rows.push(match (r, peer) {
+            (Ok(v), Some(Ok(p))) => Row::compare(
+                metric(e, size),
+                "B/s",
+                v,
+                "usrsctp",
+                p,
+                Better::Higher,
+                Some(5.0),
+            ),
+            (Ok(v), _) => Row::absolute(metric(e, size), "B/s", v, None),
+            (Err(err), _) => Row::skipped(metric(e, size), "B/s", &err),
+        });
+    }
+    drop(net);
+    rows
+}
+
+/// usrsctp's figure for a P2 case: over UDP only (its raw-IP mode needs its own threads and
+/// raw sockets, not wrapped yet), and only with the `usrsctp` feature.
+#[cfg(feature = "usrsctp")]
+fn p2_usrsctp(
+    e: runtime::Encaps,
+    size: usize,
+    a: &str,
+    b: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> Option<Result<f64, String>> {
+    if e != runtime::Encaps::Udp {
+        return None;
+    }
+    let r = usrsctp::over_udp(
+        a,
+        b,
+        [198, 18, 0, 1].into(),
+        [198, 18, 0, 2].into(),
+        size,
+        warmup,
+        measure,
+    );
+    if let Err(err) = &r {
+        eprintln!("bench: P2 usrsctp {size} B: {err}");
+    }
+    Some(r)
+}
+
+#[cfg(not(feature = "usrsctp"))]
+fn p2_usrsctp(
+    _: runtime::Encaps,
+    _: usize,
+    _: &str,
+    _: &str,
+    _: Duration,
+    _: Duration,
+) -> Option<Result<f64, String>> {
+    None
+}
+
+/// Cores this process may run on (P5's row names it: on 2 cores the kernel's loopback
+/// work and the other workers share them).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Resident set size of this process in bytes (Linux `/proc/self/statm`).
@@ -177,6 +364,14 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         Better::Higher,
         Some(5.0),
     ));
+    rows.extend(usrsctp_row(
+        "sctp.p1_memory_pair_1200B_vs_usrsctp",
+        unit,
+        ours1.bytes_per_sec(),
+        rounds,
+        &w1,
+        Throughput::bytes_per_sec,
+    )?);
     rows.push(Row::compare(
         "sctp.p1_memory_pair_1200B_vs_bound",
         unit,
@@ -211,6 +406,14 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         Better::Higher,
         Some(5.0),
     ));
+    rows.extend(usrsctp_row(
+        "sctp.p3_memory_pair_64B_vs_usrsctp",
+        "msg/s",
+        ours3.msgs_per_sec(),
+        rounds,
+        &w3,
+        Throughput::msgs_per_sec,
+    )?);
 
     // Echo round trip in memory (the stack's share of P4's latency).
     let mut pair = ours::Pair::connect()?;
@@ -233,6 +436,48 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         hist.value_at_quantile(0.99) as f64,
         None,
     ));
+
+    // P4: echo RTT through the runtime over loopback UDP vs a bare UDP ping-pong.
+    let (warm4, n4) = if opts.quick {
+        (500, 5_000)
+    } else {
+        (2_000, 30_000)
+    };
+    let lim4 = Duration::from_secs(30);
+    let bare = runtime::udp_echo(64, warm4, n4, lim4)?;
+    let rt = runtime::runtime_echo(64, warm4, n4, lim4)?;
+    for (q, o, p) in [("p50", rt.p50, bare.p50), ("p99", rt.p99, bare.p99)] {
+        rows.push(Row::compare(
+            format!("sctp.p4_udp_echo_64B_rtt_{q}"),
+            "ns",
+            o as f64,
+            "bare UDP",
+            p as f64,
+            Better::Lower,
+            Some(1.5),
+        ));
+    }
+
+    // P5: one worker vs two, same associations, loopback UDP.
+    let (warm5, meas5) = if opts.quick {
+        (Duration::from_millis(300), Duration::from_secs(1))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(3))
+    };
+    let one = runtime::scaling(1, 8, 1200, warm5, meas5)?;
+    let two = runtime::scaling(2, 8, 1200, warm5, meas5)?;
+    rows.push(Row::compare(
+        format!("sctp.p5_two_vs_one_worker_1200B_{}cores", cores()),
+        "B/s",
+        two,
+        "1 worker",
+        one,
+        Better::Higher,
+        Some(1.8),
+    ));
+
+    // P2: two namespaces over veth (needs root).
+    rows.extend(p2(opts));
 
     // P8: memory per idle association.
     let count = if opts.quick { 100_000 } else { 1_000_000 };

@@ -1,0 +1,504 @@
+//! P4 and P5: our stack inside the per-core runtime over loopback UDP encapsulation
+//! (RFC 6951), unprivileged.
+//!
+//! - P4 (echo RTT): a client runtime (one worker, in-worker application) sends a 64-byte
+//!   message to a server runtime (one worker, in-worker echo application) and waits for it to
+//!   come back before sending the next; both workers sleep when idle (no busy-polling). The
+//!   peer, measured in the same run, is a bare UDP ping-pong of the same 64-byte payload
+//!   between two threads on blocking `std::net::UdpSocket`s: the floor set by the kernel's
+//!   loopback path and two thread wake-ups per round trip, which the runtime pays as well.
+//! - P5 (scaling): one runtime whose workers connect associations to their own UDP port
+//!   (so each worker runs client and server ends, and both ends of an association may live on
+//!   different workers) and send 1200-byte messages as fast as flow control allows. The same
+//!   number of associations runs once with one worker and once with two; the figure is the
+//!   payload delivered per second. Workers are pinned one per core. On a 2-core machine the
+//!   kernel's loopback work (softirq) shares those cores with the workers.
+//!
+//! Every loop is bounded in count and in time: runs stop at a deadline even when a peer
+//! stalls, and runtimes are joined with a timeout.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use dataplane::runtime::{App, Context, LinkSpec, Runtime, RuntimeConfig};
+use dataplane::udp::UdpConfig;
+use hdrhistogram::Histogram;
+use sctp_stack::wire::Ppid;
+use sctp_stack::{AssociationId, ConnectRequest, Event, SendError, SendOptions};
+
+use super::ours::bench_config;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The SCTP port the echo and sink applications listen on.
+const PORT: u16 = 7;
+/// How long a runtime may take to stop before the suite reports an error.
+const JOIN: Duration = Duration::from_secs(10);
+
+fn udp() -> UdpConfig {
+    UdpConfig {
+        bind: LOCALHOST,
+        port: 0,
+        ..UdpConfig::default()
+    }
+}
+
+fn config(workers: usize, seed: u8) -> RuntimeConfig {
+    let mut c = RuntimeConfig::default();
+    c.workers = workers;
+    c.endpoint.rng_seed = [seed; 32];
+    c.endpoint.association = bench_config();
+    c.thread_name = format!("bench-w{seed}");
+    c
+}
+
+fn stop(rt: Runtime, what: &str) -> Result<(), String> {
+    rt.stop();
+    match rt.join_timeout(JOIN) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{what} runtime: {e}")),
+        Err(_) => Err(format!("{what} runtime did not stop within {JOIN:?}")),
+    }
+}
+
+/// Round-trip latencies (ns) of a run.
+pub struct Rtt {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+}
+
+fn rtt_of(h: &Histogram<u64>) -> Rtt {
+    Rtt {
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+    }
+}
+
+/// Echoes every message back on its stream; a message that finds no send space is dropped
+/// (P4 keeps one message in flight, so this never happens there).
+struct Echo;
+
+impl App for Echo {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        if let Err(e) = cx.listen(PORT) {
+            eprintln!("bench: echo listen: {e:?}");
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        if !matches!(event, Event::DataReadable) {
+            return;
+        }
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        for _ in 0..1024 {
+            let Some(m) = a.recv() else { break };
+            let _ = a.send(m.stream, m.ppid, m.data, SendOptions::default());
+        }
+    }
+}
+
+/// Sends one message, waits for its echo, records the round trip, repeats.
+struct PingClient {
+    server_udp_port: u16,
+    payload: Vec<u8>,
+    warmup: u64,
+    count: u64,
+    deadline: Instant,
+    id: Option<AssociationId>,
+    sent_at: Instant,
+    done: u64,
+    hist: Option<Histogram<u64>>,
+    result: mpsc::Sender<Result<Histogram<u64>, String>>,
+}
+
+impl PingClient {
+    fn send(&mut self, cx: &mut Context<'_>, id: AssociationId) {
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        self.sent_at = Instant::now();
+        if let Err(e) = a.send(0, Ppid(0), self.payload.as_slice(), SendOptions::default()) {
+            self.finish(cx, Err(format!("send: {e:?}")));
+        }
+    }
+
+    fn finish(&mut self, cx: &mut Context<'_>, r: Result<(), String>) {
+        if let Some(h) = self.hist.take() {
+            let _ = self.result.send(r.map(|()| h));
+        }
+        cx.stop_runtime();
+    }
+}
+
+impl App for PingClient {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        let req = ConnectRequest::new(LOCALHOST, PORT).with_encaps_port(self.server_udp_port);
+        match cx.connect(req) {
+            Ok(id) => self.id = Some(id),
+            Err(e) => self.finish(cx, Err(format!("connect: {e:?}"))),
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        match event {
+            Event::Connected => self.send(cx, id),
+            Event::DataReadable => {
+                let mut got = false;
+                if let Some(mut a) = cx.association(id) {
+                    while a.recv().is_some() {
+                        got = true;
+                    }
+                }
+                if !got {
+                    return;
+                }
+                let rtt = self.sent_at.elapsed().as_nanos() as u64;
+                self.done += 1;
+                if self.done > self.warmup
+                    && let Some(h) = &mut self.hist
+                {
+                    let _ = h.record(rtt);
+                }
+                if self.done >= self.warmup + self.count {
+                    self.finish(cx, Ok(()));
+                } else if Instant::now() > self.deadline {
+                    self.finish(cx, Err("echo run passed its deadline".into()));
+                } else {
+                    self.send(cx, id);
+                }
+            }
+            Event::Closed => self.finish(cx, Err("association closed".into())),
+            _ => {}
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        if Instant::now() > self.deadline + Duration::from_secs(1) {
+            self.finish(cx, Err("echo run passed its deadline".into()));
+        }
+    }
+}
+
+/// P4, ours: echo round trips through two runtimes over loopback UDP.
+pub fn runtime_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Result<Rtt, String> {
+    let server = Runtime::start(config(1, 41), LinkSpec::Udp(udp()), |_| Echo)
+        .map_err(|e| format!("echo server: {e}"))?;
+    let Some(server_udp_port) = server.local_udp_port() else {
+        let _ = stop(server, "echo server");
+        return Err("echo server has no UDP port".into());
+    };
+    let (tx, rx) = mpsc::channel();
+    let deadline = Instant::now() + limit;
+    let payload = vec![0x5au8; size];
+    let hist = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let client = Runtime::start(config(1, 42), LinkSpec::Udp(udp()), move |_| PingClient {
+        server_udp_port,
+        payload: payload.clone(),
+        warmup,
+        count,
+        deadline,
+        id: None,
+        sent_at: Instant::now(),
+        done: 0,
+        hist: Some(hist.clone()),
+        result: tx.clone(),
+    });
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = stop(server, "echo server");
+            return Err(format!("echo client: {e}"));
+        }
+    };
+    let r = rx
+        .recv_timeout(limit + Duration::from_secs(5))
+        .map_err(|_| "echo client reported nothing".to_string())
+        .and_then(|r| r);
+    let c = stop(client, "echo client");
+    let s = stop(server, "echo server");
+    let h = r?;
+    c?;
+    s?;
+    Ok(rtt_of(&h))
+}
+
+/// P4, peer: a bare UDP ping-pong between two threads on blocking std sockets.
+pub fn udp_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Result<Rtt, String> {
+    let io = |e: std::io::Error| format!("udp echo: {e}");
+    let server = UdpSocket::bind((LOCALHOST, 0)).map_err(io)?;
+    let client = UdpSocket::bind((LOCALHOST, 0)).map_err(io)?;
+    let server_addr = server.local_addr().map_err(io)?;
+    client.connect(server_addr).map_err(io)?;
+    server
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(io)?;
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(io)?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    let stop2 = stopping.clone();
+    let deadline = Instant::now() + limit;
+    let echo = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        // Bounded by the stop flag and the run's deadline.
+        while !stop2.load(Ordering::Relaxed) && Instant::now() < deadline + Duration::from_secs(1) {
+            if let Ok((n, from)) = server.recv_from(&mut buf) {
+                let _ = server.send_to(&buf[..n], from);
+            }
+        }
+    });
+    let payload = vec![0x5au8; size];
+    let mut buf = vec![0u8; 65536];
+    let mut hist = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut result = Ok(());
+    for i in 0..warmup + count {
+        if Instant::now() > deadline {
+            result = Err("bare UDP echo passed its deadline".to_string());
+            break;
+        }
+        let t = Instant::now();
+        if let Err(e) = client.send(&payload) {
+            result = Err(io(e));
+            break;
+        }
+        match client.recv(&mut buf) {
+            Ok(n) if n == size => {}
+            Ok(n) => {
+                result = Err(format!("udp echo: {n} bytes back, sent {size}"));
+                break;
+            }
+            Err(e) => {
+                result = Err(io(e));
+                break;
+            }
+        }
+        if i >= warmup {
+            let _ = hist.record(t.elapsed().as_nanos() as u64);
+        }
+    }
+    stopping.store(true, Ordering::Relaxed);
+    let _ = echo.join();
+    result.map(|()| rtt_of(&hist))
+}
+
+/// Opens `assocs` associations to its own UDP port, sends `size`-byte messages on the client
+/// ends as fast as flow control allows, and counts what the server ends receive.
+struct Blast {
+    /// Listen on [`PORT`] (the receiving side).
+    listen: bool,
+    /// Where to connect: `None` for the worker's own UDP port (P5), or a peer (P2).
+    peer: Option<ConnectRequest>,
+    assocs: usize,
+    payload: Vec<u8>,
+    clients: HashSet<AssociationId>,
+    delivered: Arc<AtomicU64>,
+    local: u64,
+}
+
+impl Blast {
+    fn fill(&mut self, cx: &mut Context<'_>, id: AssociationId) {
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        // Bounded: the send buffer fills long before this count.
+        for _ in 0..4096 {
+            match a.send(0, Ppid(0), self.payload.as_slice(), SendOptions::default()) {
+                Ok(()) => {}
+                Err(SendError::WouldBlock) => break,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl App for Blast {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        if self.listen
+            && let Err(e) = cx.listen(PORT)
+        {
+            eprintln!("bench: blast listen: {e:?}");
+            return;
+        }
+        let req = match (&self.peer, cx.info().local_udp_port) {
+            (Some(r), _) => r.clone(),
+            (None, Some(port)) => ConnectRequest::new(LOCALHOST, PORT).with_encaps_port(port),
+            (None, None) => return,
+        };
+        for _ in 0..self.assocs {
+            match cx.connect(req.clone()) {
+                Ok(id) => {
+                    self.clients.insert(id);
+                }
+                Err(e) => eprintln!("bench: blast connect: {e:?}"),
+            }
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        match event {
+            Event::Connected | Event::SendSpace if self.clients.contains(&id) => self.fill(cx, id),
+            Event::DataReadable => {
+                if let Some(mut a) = cx.association(id) {
+                    for _ in 0..4096 {
+                        let Some(m) = a.recv() else { break };
+                        self.local += m.data.len() as u64;
+                    }
+                }
+            }
+            Event::Closed => {
+                self.clients.remove(&id);
+            }
+            _ => {}
+        }
+    }
+
+    fn poll(&mut self, _cx: &mut Context<'_>) {
+        if self.local > 0 {
+            self.delivered.fetch_add(self.local, Ordering::Relaxed);
+            self.local = 0;
+        }
+    }
+}
+
+/// P5: payload bytes per second delivered by `workers` workers running `assocs`
+/// associations in total (each worker opens its share), measured over `measure` after
+/// `warmup`.
+pub fn scaling(
+    workers: usize,
+    assocs: usize,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<f64, String> {
+    let delivered = Arc::new(AtomicU64::new(0));
+    let d2 = delivered.clone();
+    let per = assocs.div_ceil(workers);
+    let mut cfg = config(workers, 50 + workers as u8);
+    cfg.endpoint.max_associations = 4 * assocs + 16;
+    let rt = Runtime::start(cfg, LinkSpec::Udp(udp()), move |_| Blast {
+        listen: true,
+        peer: None,
+        assocs: per,
+        payload: vec![0x5au8; size],
+        clients: HashSet::new(),
+        delivered: d2.clone(),
+        local: 0,
+    })
+    .map_err(|e| format!("scaling runtime: {e}"))?;
+    std::thread::sleep(warmup);
+    let start_bytes = delivered.load(Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(measure);
+    let bytes = delivered.load(Ordering::Relaxed) - start_bytes;
+    let elapsed = start.elapsed();
+    stop(rt, "scaling")?;
+    if bytes == 0 {
+        return Err(format!("{workers} worker(s) delivered nothing"));
+    }
+    Ok(bytes as f64 / elapsed.as_secs_f64())
+}
+
+/// Which encapsulation P2 runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encaps {
+    /// SCTP directly over IP (raw sockets).
+    Raw,
+    /// SCTP over UDP (RFC 6951), port 9899 on both sides.
+    Udp,
+}
+
+/// P2, ours: one sender runtime in namespace `ns_a` (one worker pinned to core 0) sending
+/// `size`-byte messages on one association to a receiver runtime in `ns_b` (one worker
+/// pinned to core 1) at `b_addr`; payload bytes per second delivered, measured over
+/// `measure` after `warmup`.
+#[allow(clippy::too_many_arguments)]
+pub fn namespaces(
+    ns_a: &str,
+    ns_b: &str,
+    a_addr: Ipv4Addr,
+    b_addr: Ipv4Addr,
+    encaps: Encaps,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<f64, String> {
+    let links = |bind: Ipv4Addr| match encaps {
+        Encaps::Raw => LinkSpec::Raw(dataplane::raw::RawConfig {
+            ipv6: false,
+            bind4: Some(bind),
+            ..Default::default()
+        }),
+        Encaps::Udp => LinkSpec::Udp(UdpConfig {
+            bind: IpAddr::V4(bind),
+            ..UdpConfig::default()
+        }),
+    };
+    let rt_config = |core: usize, seed: u8| {
+        let mut c = config(1, seed);
+        c.endpoint.association.pmtu = 1500;
+        c.pinning = dataplane::runtime::Pinning::Cores(vec![core]);
+        c
+    };
+    let delivered = Arc::new(AtomicU64::new(0));
+    let d2 = delivered.clone();
+    let (la, lb) = (links(a_addr), links(b_addr));
+    let (ca, cb) = (rt_config(0, 61), rt_config(1, 62));
+    // Runtime threads inherit the namespace of the thread that starts them.
+    let receiver = dataplane::netns::in_namespace(ns_b, move || {
+        Runtime::start(cb, lb, move |_| Blast {
+            listen: true,
+            peer: None,
+            assocs: 0,
+            payload: Vec::new(),
+            clients: HashSet::new(),
+            delivered: d2.clone(),
+            local: 0,
+        })
+    })
+    .map_err(|e| format!("namespace {ns_b}: {e}"))?
+    .map_err(|e| format!("P2 receiver: {e}"))?;
+    let req = ConnectRequest::new(IpAddr::V4(b_addr), PORT);
+    let sender = dataplane::netns::in_namespace(ns_a, move || {
+        Runtime::start(ca, la, move |_| Blast {
+            listen: false,
+            peer: Some(req.clone()),
+            assocs: 1,
+            payload: vec![0x5au8; size],
+            clients: HashSet::new(),
+            delivered: Arc::new(AtomicU64::new(0)),
+            local: 0,
+        })
+    });
+    let sender = match sender {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let _ = stop(receiver, "P2 receiver");
+            return Err(format!("P2 sender: {e}"));
+        }
+        Err(e) => {
+            let _ = stop(receiver, "P2 receiver");
+            return Err(format!("namespace {ns_a}: {e}"));
+        }
+    };
+    std::thread::sleep(warmup);
+    let start_bytes = delivered.load(Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(measure);
+    let bytes = delivered.load(Ordering::Relaxed) - start_bytes;
+    let elapsed = start.elapsed();
+    let s = stop(sender, "P2 sender");
+    let r = stop(receiver, "P2 receiver");
+    s?;
+    r?;
+    if bytes == 0 {
+        return Err(format!("P2 {encaps:?} {size} B: nothing delivered"));
+    }
+    Ok(bytes as f64 / elapsed.as_secs_f64())
+}

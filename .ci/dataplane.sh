@@ -16,3 +16,7 @@ fi
 timeout 900 cargo test -p dataplane --test raw_netns -- --ignored --test-threads=2
 # Flips the global kernel.io_uring_disabled sysctl (restored by the test): runs alone.
 timeout 300 cargo test -p dataplane --test uring_fallback -- --ignored --test-threads=1
+# libusrsctp as a benchmark peer (feature usrsctp, libusrsctp-dev): the FFI wrapper's tests,
+# and clippy of the bench with it (the workspace builds without it by default).
+timeout 600 cargo test -p dataplane --features usrsctp --test usrsctp
+timeout 900 cargo clippy -p bench --features usrsctp --all-targets -- -D warnings

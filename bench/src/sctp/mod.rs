@@ -125,7 +125,7 @@ fn usrsctp_transfer(w: &Workload) -> Result<Throughput, String> {
     Ok(t)
 }
 
-/// usrsctp's row for a metric, or nothing when the feature is off.
+/// usrsctp's row for a metric (a skipped row when the feature is off).
 #[cfg(feature = "usrsctp")]
 fn usrsctp_row(
     metric: &str,
@@ -149,14 +149,18 @@ fn usrsctp_row(
 
 #[cfg(not(feature = "usrsctp"))]
 fn usrsctp_row(
-    _: &str,
-    _: &str,
+    metric: &str,
+    unit: &str,
     _: f64,
     _: usize,
     _: &Workload,
     _: fn(&Throughput) -> f64,
 ) -> Result<Option<Row>, String> {
-    Ok(None)
+    Ok(Some(Row::skipped(
+        metric,
+        unit,
+        "usrsctp peer: build with --features usrsctp (needs libusrsctp-dev)",
+    )))
 }
 
 fn proto_best(

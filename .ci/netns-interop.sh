@@ -28,6 +28,8 @@
 #   perf       rsp sctp perf client -> usrsctp tsctp (server)      IPv4
 #              usrsctp tsctp -> rsp sctp perf server                IPv4
 #   bulk       rsp sctp perf client -> usrsctp discard_server      IPv6 (counted by usrsctp)
+# and once, over raw IP: multi-homed rsp perf client (two veth pairs, 198.18.0.0/24 and
+# 198.18.1.0/24) -> usrsctp tsctp, the primary path's veth taken down after a second.
 # Every scenario checks what arrived on both sides (as .ci/interop.sh does), and every capture
 # written by rsp (--pcap) must pass .ci/lib/tshark-check.sh and carry its SCTP the way the backend
 # says: never inside UDP for raw, always inside UDP for udp.
@@ -114,6 +116,8 @@ trap 'echo "netns-interop: terminated" >&2; exit 143' TERM HUP
 # ---- network ------------------------------------------------------------------------------------
 A4=198.18.0.1
 B4=198.18.0.2
+A4_2=198.18.1.1
+B4_2=198.18.1.2
 A6=fd00::1
 B6=fd00::2
 # Every setup command is bounded and fails the suite by name.
@@ -144,6 +148,14 @@ table inet rsp_netns_interop {
 }
 EOF
   done
+  # A second veth pair (IPv4 only) for the multi-homing scenario.
+  net ip -n "$NS_A" link add va2 type veth peer name vb2 netns "$NS_B"
+  net ip -n "$NS_A" addr add "$A4_2/24" dev va2
+  net ip -n "$NS_B" addr add "$B4_2/24" dev vb2
+  net ip -n "$NS_A" link set va2 up
+  net ip -n "$NS_B" link set vb2 up
+  timeout 10 ip netns exec "$NS_A" ping -q -c 1 -W 2 "$B4_2" >/dev/null ||
+    die "no IPv4 across the second veth pair"
   timeout 10 ip netns exec "$NS_A" ping -q -c 1 -W 2 "$B4" >/dev/null ||
     die "no IPv4 across the veth pair"
   timeout 10 ip netns exec "$NS_A" ping -q -c 1 -W 2 "$B6" >/dev/null ||
@@ -337,6 +349,50 @@ for BACKEND in raw udp; do
     "$(rate "$WORK/$tag.out") bit/s ($CAPTURE_NOTE)"
 done
 
+# ---- multi-homing: rsp on two addresses -> tsctp, the primary's veth taken down mid-transfer ---
+BACKEND=raw
+tag=raw-v4-multihome-failover
+MH_BYTES=$((BYTES * 5))
+MH_MSGS=$(((MH_BYTES + LEN - 1) / LEN))
+bg "$tag-tsctp" "$NS_B" 120 "$U/tsctp" -E 0 -n 0
+srv=$LAST_PID
+settle
+bg "$tag" "$NS_A" 120 "$RSP" sctp perf client "$B4" 5001 --backend raw --bind "$A4,$A4_2" \
+  --bytes "$MH_BYTES" -l "$LEN" --json --timeout 100 --pcap "$WORK/$tag.pcap"
+perf=$LAST_PID
+sleep 1
+# usrsctp learned our second address from the INIT; ours learned its second from the INIT ACK.
+# The primary path is where the COOKIE ECHO went (usrsctp may answer the INIT from either of
+# its addresses): its link goes down.
+primary=$(timeout 10 tshark -n -c 10 -r "$WORK/$tag.pcap" -T fields -e sctp.chunk_type \
+  -e ip.dst 2>/dev/null | awk '$1 == "10" { print $2; exit }')
+case "$primary" in
+  "$B4_2") down_dev=va2 alternate=$B4 ;;
+  "$B4") down_dev=va alternate=$B4_2 ;;
+  *) fail "$tag: no COOKIE ECHO in the capture after a second ('$primary')" ;;
+esac
+in_ns "$NS_A" 10 ip link set "$down_dev" down
+wait_exit "$perf" 110 || fail "$tag: rsp sctp perf client exited with $?"
+in_ns "$NS_A" 10 ip link set "$down_dev" up
+# tsctp prints its report after the shutdown, behind much debug output: wait for it (bounded).
+for _ in $(seq 1 300); do
+  grep -aqE "(^|[^0-9])$LEN, $MH_MSGS, [0-9]+, $MH_BYTES, " "$WORK/$tag-tsctp.out" && break
+  sleep 0.1
+done
+stop "$srv"
+grep -q "\"bytes_sent\":$MH_BYTES,\"messages_sent\":$MH_MSGS,.*\"completed\":true" \
+  "$WORK/$tag.out" || fail "$tag: $(cat "$WORK/$tag.out")"
+grep -q "\"$B4\"" "$WORK/$tag.out" && grep -q "\"$B4_2\"" "$WORK/$tag.out" ||
+  fail "$tag: not both of usrsctp's addresses are paths: $(cat "$WORK/$tag.out")"
+grep -aqE "(^|[^0-9])$LEN, $MH_MSGS, [0-9]+, $MH_BYTES, " "$WORK/$tag-tsctp.out" ||
+  fail "$tag: tsctp did not report $MH_BYTES bytes in $MH_MSGS messages after the failover"
+check_pcap "$tag"
+second=$(timeout 120 tshark -n -r "$WORK/$tag.pcap" \
+  -Y "sctp.chunk_type == 0 && ip.dst == $alternate" 2>/dev/null | wc -l)
+[ "$second" -gt 0 ] || fail "$tag: no DATA went to $alternate after the primary's link went down"
+ok "$tag: $MH_BYTES bytes to tsctp, primary path to $primary down after 1 s ($down_dev)," \
+  "$second DATA packets to $alternate ($CAPTURE_NOTE)"
+
 drops() {
   timeout 10 ip netns exec "$1" nft list chain inet rsp_netns_interop out 2>/dev/null |
     awk '{ for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
@@ -344,4 +400,5 @@ drops() {
 echo "netns-interop: ICMP(v6) answers to SCTP dropped by nftables: $(drops "$NS_A") in $NS_A (rsp)," \
   "$(drops "$NS_B") in $NS_B (usrsctp)"
 echo "netns-interop: all $PASS scenarios passed in $((SECONDS - T0))s (raw IP and UDP encapsulation:" \
-  "IPv4 and IPv6 echo both ways, IPv4 tsctp both ways, IPv6 bulk to usrsctp)"
+  "IPv4 and IPv6 echo both ways, IPv4 tsctp both ways, IPv6 bulk to usrsctp; multi-homed" \
+  "failover to tsctp over two veth pairs)"

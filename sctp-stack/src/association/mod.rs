@@ -1930,6 +1930,16 @@ impl Association {
             c.into_boxed_slice()
         });
         self.install_peer(&peer, src, now);
+        // The INIT ACK may come from another of the peer's addresses than the INIT went to:
+        // the primary path now leads there, so a multi-homed endpoint sends from its local
+        // address best suited to it (longest common prefix), as for every other path. Else
+        // the peer's answers (SACKs go to the DATA's source, RFC 9260 §6.4) would follow a
+        // link the data does not use, and die with it.
+        if let Some(l) = pick_local(&self.local_addrs, src)
+            && let Some(p) = self.paths.get_mut(self.primary)
+        {
+            p.local = Some(l);
+        }
         self.timers.stop(Timer::T1Init);
         // §5.1 C: send COOKIE ECHO, start T1-cookie.
         self.state = State::CookieEchoed {

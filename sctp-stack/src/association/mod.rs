@@ -891,6 +891,7 @@ impl Association {
         out.blocked = false;
         // RFC 3758 §3.3: PR-SCTP is used only if both sides list Forward-TSN-Supported.
         out.pr = self.config.pr_sctp && peer.forward_tsn;
+        out.scheduler = self.config.stream_scheduler;
         let inb = Inbound::new(
             peer.initial_tsn,
             inbound_streams,
@@ -1146,6 +1147,30 @@ impl Association {
         }
         self.primary = i;
         Ok(())
+    }
+
+    /// Sets an outbound stream's scheduling priority (RFC 8260 §3.4).
+    pub(crate) fn set_stream_priority(
+        &mut self,
+        stream: u16,
+        priority: u16,
+    ) -> Result<(), SendError> {
+        let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
+        if d.out.set_stream_priority(stream, priority) {
+            Ok(())
+        } else {
+            Err(SendError::InvalidStream)
+        }
+    }
+
+    /// Sets an outbound stream's scheduling weight (RFC 8260 §3.6).
+    pub(crate) fn set_stream_weight(&mut self, stream: u16, weight: u16) -> Result<(), SendError> {
+        let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
+        if d.out.set_stream_weight(stream, weight) {
+            Ok(())
+        } else {
+            Err(SendError::InvalidStream)
+        }
     }
 
     /// Adds a shared key (RFC 4895 §6.1).

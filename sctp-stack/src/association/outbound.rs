@@ -21,7 +21,7 @@ use core::time::Duration;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::config::AssociationConfig;
+use crate::config::{AssociationConfig, StreamScheduler};
 use crate::serial::{Ssn, Tsn};
 use crate::time::Timestamp;
 use crate::wire::ForwardTsnStream;
@@ -127,13 +127,28 @@ struct OutMessage {
     offset: usize,
     ssn: Ssn,
     pr: Pr,
+    /// Arrival order over all streams (the FCFS scheduler, RFC 8260 §3.1).
+    seq: u64,
 }
 
 #[derive(Debug, Default)]
 struct OutStream {
     next_ssn: Ssn,
     queue: VecDeque<OutMessage>,
+    /// Priority for [`StreamScheduler::Priority`]: lower goes first.
+    priority: u16,
+    /// Weight for [`StreamScheduler::WeightedFair`]; 0 (unset) counts as 1.
+    weight: u16,
+    /// Virtual finish time of the stream's last scheduled message (WFQ).
+    finish: u64,
+    /// Virtual finish time of the message at the head of the queue (WFQ), fixed when it
+    /// became the head (self-clocked fair queueing).
+    head_tag: u64,
 }
+
+/// The WFQ virtual time unit per byte at weight 1: large enough that a weight up to
+/// `u16::MAX` still advances the virtual clock by at least one per byte-ish message.
+const WFQ_SCALE: u64 = 1 << 16;
 
 /// The state of a chunk in the retransmission queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +274,16 @@ pub(crate) struct FillLimits {
 #[derive(Debug)]
 pub(crate) struct Outbound {
     streams: HashMap<u16, OutStream, FastHash>,
+    /// The streams with queued messages, in round-robin order (every scheduler keeps it;
+    /// ties between streams are broken by this order).
     rr: VecDeque<u16>,
+    /// The stream scheduler (RFC 8260 §3).
+    pub(crate) scheduler: StreamScheduler,
+    /// Next arrival number (FCFS).
+    next_seq: u64,
+    /// The WFQ system virtual time (self-clocked: the finish time of the last scheduled
+    /// message).
+    vtime: u64,
     current: Option<OutMessage>,
     /// Bytes of user data not yet cut into chunks.
     queued_bytes: usize,
@@ -302,6 +326,9 @@ impl Outbound {
         Outbound {
             streams: HashMap::default(),
             rr: VecDeque::new(),
+            scheduler: StreamScheduler::RoundRobin,
+            next_seq: 0,
+            vtime: 0,
             current: None,
             queued_bytes: 0,
             unacked_bytes: 0,
@@ -428,6 +455,9 @@ impl Outbound {
         let st = self.streams.entry(stream).or_default();
         if st.queue.is_empty() {
             self.rr.push_back(stream);
+            if self.scheduler == StreamScheduler::WeightedFair {
+                st.head_tag = Self::wfq_tag(self.vtime, st, data.len());
+            }
         }
         st.queue.push_back(OutMessage {
             stream,
@@ -438,7 +468,9 @@ impl Outbound {
             offset: 0,
             ssn: Ssn(0),
             pr,
+            seq: self.next_seq,
         });
+        self.next_seq = self.next_seq.wrapping_add(1);
         Ok(match pr {
             Pr::Until(d) => Some(d),
             _ => None,
@@ -582,7 +614,8 @@ impl Outbound {
     /// (RFC 3758 §3.5: an expired message is not sent).
     fn next_message(&mut self, now: Timestamp) -> Option<OutMessage> {
         loop {
-            let stream = self.rr.pop_front()?;
+            let pick = self.pick_stream()?;
+            let stream = self.rr.remove(pick)?;
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
@@ -591,6 +624,13 @@ impl Outbound {
             };
             if !st.queue.is_empty() {
                 self.rr.push_back(stream);
+            }
+            if self.scheduler == StreamScheduler::WeightedFair {
+                st.finish = st.head_tag;
+                self.vtime = st.head_tag;
+                if let Some(next) = st.queue.front() {
+                    st.head_tag = Self::wfq_tag(self.vtime, st, next.data.len());
+                }
             }
             if msg.pr.expired(now) {
                 self.queued_bytes = self.queued_bytes.saturating_sub(msg.data.len());
@@ -602,6 +642,69 @@ impl Outbound {
                 st.next_ssn = st.next_ssn.next();
             }
             return Some(msg);
+        }
+    }
+
+    /// Sets the priority of an outbound stream (RFC 8260 §3.4; lower goes first).
+    pub(crate) fn set_stream_priority(&mut self, stream: u16, priority: u16) -> bool {
+        if stream >= self.outbound_streams {
+            return false;
+        }
+        self.streams.entry(stream).or_default().priority = priority;
+        true
+    }
+
+    /// Sets the weight of an outbound stream (RFC 8260 §3.6; 0 counts as 1).
+    pub(crate) fn set_stream_weight(&mut self, stream: u16, weight: u16) -> bool {
+        if stream >= self.outbound_streams {
+            return false;
+        }
+        self.streams.entry(stream).or_default().weight = weight;
+        true
+    }
+
+    /// The WFQ finish tag of a message of `len` bytes becoming the head of `st`: it starts
+    /// at the later of the system virtual time and the stream's last finish. Messages
+    /// abandoned from the queue leave the tag as it was (a small unfairness, never a stall).
+    fn wfq_tag(vtime: u64, st: &OutStream, len: usize) -> u64 {
+        let w = u64::from(st.weight.max(1));
+        let cost = (len as u64).saturating_mul(WFQ_SCALE) / w;
+        vtime.max(st.finish).saturating_add(cost.max(1))
+    }
+
+    /// The index in `rr` of the stream the scheduler serves next. Round robin takes the
+    /// front without looking at anything (the default costs nothing extra); the others scan
+    /// the streams with queued data (at most the negotiated outbound streams), ties going to
+    /// the earliest in round-robin order.
+    fn pick_stream(&self) -> Option<usize> {
+        if self.rr.is_empty() {
+            return None;
+        }
+        let head = |s: &u16| {
+            self.streams
+                .get(s)
+                .and_then(|st| st.queue.front().map(|m| (st, m)))
+        };
+        match self.scheduler {
+            StreamScheduler::RoundRobin => Some(0),
+            StreamScheduler::Fcfs => self
+                .rr
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| head(s).map_or(u64::MAX, |(_, m)| m.seq))
+                .map(|(i, _)| i),
+            StreamScheduler::Priority => self
+                .rr
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| head(s).map_or(u32::MAX, |(st, _)| u32::from(st.priority)))
+                .map(|(i, _)| i),
+            StreamScheduler::WeightedFair => self
+                .rr
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| head(s).map_or(u64::MAX, |(st, _)| st.head_tag))
+                .map(|(i, _)| i),
         }
     }
 
@@ -668,7 +771,7 @@ impl Outbound {
         if let Some(m) = &self.current {
             return Some(m.data.len().saturating_sub(m.offset).min(max_payload));
         }
-        let stream = *self.rr.front()?;
+        let stream = *self.rr.get(self.pick_stream()?)?;
         let m = self.streams.get(&stream)?.queue.front()?;
         Some(m.data.len().min(max_payload))
     }

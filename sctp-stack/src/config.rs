@@ -150,6 +150,11 @@ pub struct AssociationConfig {
     /// chunks a message is sent whole before the next one is scheduled (its fragments need
     /// consecutive TSNs). Default: [`StreamScheduler::RoundRobin`].
     pub stream_scheduler: StreamScheduler,
+    /// Offer I-DATA (RFC 8260): list I-DATA among the Supported Extensions; when the peer
+    /// lists it too, user messages travel in I-DATA chunks (MID and FSN), fragments of
+    /// messages on different streams interleave, and DATA chunks are refused. PR-SCTP is not
+    /// used on such an association yet (I-FORWARD TSN is not implemented). Off by default.
+    pub i_data: bool,
 }
 
 /// A stream scheduler (RFC 8260 §3): picks the outbound stream whose next message is sent.
@@ -215,6 +220,7 @@ impl Default for AssociationConfig {
             asconf: false,
             adaptation_indication: None,
             stream_scheduler: StreamScheduler::RoundRobin,
+            i_data: false,
         }
     }
 }

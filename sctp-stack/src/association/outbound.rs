@@ -33,6 +33,9 @@ use super::timer::{PathIdx, Timer, TimerTable};
 /// Size of the DATA chunk header (RFC 9260 §3.3.1).
 pub(crate) const DATA_HEADER: usize = 16;
 
+/// Size of the I-DATA chunk header (RFC 8260 §2.1).
+pub(crate) const IDATA_HEADER: usize = 20;
+
 /// The partial reliability policy of one message (PR-SCTP, RFC 3758 and RFC 7496).
 ///
 /// A policy takes effect only when PR-SCTP is in use on the association: enabled in
@@ -129,11 +132,19 @@ struct OutMessage {
     pr: Pr,
     /// Arrival order over all streams (the FCFS scheduler, RFC 8260 §3.1).
     seq: u64,
+    /// Message Identifier (I-DATA, RFC 8260 §2.1), assigned with the first fragment.
+    mid: u32,
+    /// Fragment Sequence Number of the next fragment (I-DATA).
+    fsn: u32,
 }
 
 #[derive(Debug, Default)]
 struct OutStream {
     next_ssn: Ssn,
+    /// Next MID of an ordered message (I-DATA, RFC 8260 §2.1).
+    next_mid: u32,
+    /// Next MID of an unordered message: a separate space (RFC 8260 §2.1).
+    next_umid: u32,
     queue: VecDeque<OutMessage>,
     /// Priority for [`StreamScheduler::Priority`]: lower goes first.
     priority: u16,
@@ -149,6 +160,9 @@ struct OutStream {
 /// The WFQ virtual time unit per byte at weight 1: large enough that a weight up to
 /// `u16::MAX` still advances the virtual clock by at least one per byte-ish message.
 const WFQ_SCALE: u64 = 1 << 16;
+
+/// With I-DATA, WFQ charges a stream about one fragment per turn: this many bytes at most.
+const WFQ_IDATA_QUANTUM: usize = 1200;
 
 /// The state of a chunk in the retransmission queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +184,10 @@ struct SentChunk {
     len: u32,
     stream: u16,
     ssn: Ssn,
+    /// The PPID on a first fragment; with I-DATA the FSN on the others (RFC 8260 §2.1).
     ppid: u32,
+    /// The MID (I-DATA only).
+    mid: u32,
     flags: u8,
     path: PathIdx,
     sent_at: Timestamp,
@@ -207,7 +224,10 @@ pub(crate) struct DataRef<'a> {
     pub(crate) tsn: Tsn,
     pub(crate) stream: u16,
     pub(crate) ssn: Ssn,
+    /// The PPID (DATA, or the first I-DATA fragment) or the FSN (later I-DATA fragments).
     pub(crate) ppid: u32,
+    /// The MID (I-DATA only).
+    pub(crate) mid: u32,
     pub(crate) flags: u8,
     pub(crate) payload: &'a [u8],
 }
@@ -284,6 +304,11 @@ pub(crate) struct Outbound {
     /// The WFQ system virtual time (self-clocked: the finish time of the last scheduled
     /// message).
     vtime: u64,
+    /// I-DATA is in use (RFC 8260 §2.1): MIDs and FSNs instead of SSNs, and a partly sent
+    /// message goes back to its stream after each fragment so streams interleave.
+    pub(crate) idata: bool,
+    /// Bytes of the data chunk header: 16 (DATA) or 20 (I-DATA).
+    hdr: usize,
     current: Option<OutMessage>,
     /// Bytes of user data not yet cut into chunks.
     queued_bytes: usize,
@@ -329,6 +354,8 @@ impl Outbound {
             scheduler: StreamScheduler::RoundRobin,
             next_seq: 0,
             vtime: 0,
+            idata: false,
+            hdr: DATA_HEADER,
             current: None,
             queued_bytes: 0,
             unacked_bytes: 0,
@@ -456,7 +483,12 @@ impl Outbound {
         if st.queue.is_empty() {
             self.rr.push_back(stream);
             if self.scheduler == StreamScheduler::WeightedFair {
-                st.head_tag = Self::wfq_tag(self.vtime, st, data.len());
+                let cost = if self.idata {
+                    data.len().min(WFQ_IDATA_QUANTUM)
+                } else {
+                    data.len()
+                };
+                st.head_tag = Self::wfq_tag(self.vtime, st, cost);
             }
         }
         st.queue.push_back(OutMessage {
@@ -469,6 +501,8 @@ impl Outbound {
             ssn: Ssn(0),
             pr,
             seq: self.next_seq,
+            mid: 0,
+            fsn: 0,
         });
         self.next_seq = self.next_seq.wrapping_add(1);
         Ok(match pr {
@@ -629,20 +663,53 @@ impl Outbound {
                 st.finish = st.head_tag;
                 self.vtime = st.head_tag;
                 if let Some(next) = st.queue.front() {
-                    st.head_tag = Self::wfq_tag(self.vtime, st, next.data.len());
+                    let cost = Self::wfq_cost(self.idata, next);
+                    st.head_tag = Self::wfq_tag(self.vtime, st, cost);
                 }
             }
-            if msg.pr.expired(now) {
+            if msg.offset == 0 && msg.pr.expired(now) {
                 self.queued_bytes = self.queued_bytes.saturating_sub(msg.data.len());
                 self.abandoned_unsent += 1;
                 continue;
             }
-            if !msg.unordered {
-                msg.ssn = st.next_ssn;
-                st.next_ssn = st.next_ssn.next();
+            if msg.offset == 0 {
+                if self.idata {
+                    // RFC 8260 §2.1: one MID space for ordered and one for unordered
+                    // messages per stream, both 32-bit serial numbers.
+                    let space = if msg.unordered {
+                        &mut st.next_umid
+                    } else {
+                        &mut st.next_mid
+                    };
+                    msg.mid = *space;
+                    *space = space.wrapping_add(1);
+                } else if !msg.unordered {
+                    msg.ssn = st.next_ssn;
+                    st.next_ssn = st.next_ssn.next();
+                }
             }
             return Some(msg);
         }
+    }
+
+    /// Puts a partly sent message back at the head of its stream (I-DATA interleaving).
+    fn requeue_partial(&mut self, m: OutMessage) {
+        let stream = m.stream;
+        let st = self.streams.entry(stream).or_default();
+        if st.queue.is_empty() {
+            self.rr.push_back(stream);
+        }
+        if self.scheduler == StreamScheduler::WeightedFair {
+            let cost = Self::wfq_cost(true, &m);
+            st.head_tag = Self::wfq_tag(self.vtime, st, cost);
+        }
+        st.queue.push_front(m);
+    }
+
+    /// Switches the sender to I-DATA (RFC 8260), once negotiated.
+    pub(crate) fn use_idata(&mut self) {
+        self.idata = true;
+        self.hdr = IDATA_HEADER;
     }
 
     /// Sets the priority of an outbound stream (RFC 8260 §3.4; lower goes first).
@@ -661,6 +728,17 @@ impl Outbound {
         }
         self.streams.entry(stream).or_default().weight = weight;
         true
+    }
+
+    /// The bytes WFQ charges for serving `m` once: the whole message with DATA, about one
+    /// fragment with I-DATA (a message is then served a fragment at a time).
+    fn wfq_cost(idata: bool, m: &OutMessage) -> usize {
+        let rest = m.data.len().saturating_sub(m.offset);
+        if idata {
+            rest.min(WFQ_IDATA_QUANTUM)
+        } else {
+            rest
+        }
     }
 
     /// The WFQ finish tag of a message of `len` bytes becoming the head of `st`: it starts
@@ -727,6 +805,14 @@ impl Outbound {
             return None;
         }
         let mut f = 0;
+        // I-DATA: the PPID travels in the first fragment only, the FSN in the others
+        // (RFC 8260 §2.1).
+        let ppid_or_fsn = if msg.offset == 0 || !self.idata {
+            msg.ppid
+        } else {
+            msg.fsn
+        };
+        msg.fsn = msg.fsn.wrapping_add(1);
         if msg.offset == 0 {
             f |= flags::BEGIN;
         }
@@ -745,7 +831,8 @@ impl Outbound {
             len: u32::try_from(len).unwrap_or(u32::MAX),
             stream: msg.stream,
             ssn: msg.ssn,
-            ppid: msg.ppid,
+            ppid: ppid_or_fsn,
+            mid: msg.mid,
             flags: f,
             path,
             sent_at: now,
@@ -759,6 +846,12 @@ impl Outbound {
         msg.offset += len;
         if msg.offset >= msg.data.len() {
             self.current = None;
+        } else if self.idata
+            && let Some(m) = self.current.take()
+        {
+            // RFC 8260 §1: the rest of the message waits its stream's next turn, so a
+            // large message does not hold up the other streams.
+            self.requeue_partial(m);
         }
         self.queued_bytes = self.queued_bytes.saturating_sub(len);
         self.unacked_bytes += len;
@@ -773,7 +866,7 @@ impl Outbound {
         }
         let stream = *self.rr.get(self.pick_stream()?)?;
         let m = self.streams.get(&stream)?.queue.front()?;
-        Some(m.data.len().min(max_payload))
+        Some(m.data.len().saturating_sub(m.offset).min(max_payload))
     }
 
     fn data_ref(&self, idx: usize) -> Option<DataRef<'_>> {
@@ -783,13 +876,14 @@ impl Outbound {
             stream: c.stream,
             ssn: c.ssn,
             ppid: c.ppid,
+            mid: c.mid,
             flags: c.flags,
             payload: c.payload(),
         })
     }
 
-    fn chunk_size(len: usize) -> usize {
-        (DATA_HEADER + len + 3) & !3
+    fn chunk_size(hdr: usize, len: usize) -> usize {
+        (hdr + len + 3) & !3
     }
 
     /// Fills one packet bound for `path_idx` with DATA chunks: the pending fast
@@ -822,7 +916,7 @@ impl Outbound {
             while idx < self.sent.len() && self.fast_pending > 0 {
                 let Some(c) = self.sent.get(idx) else { break };
                 if c.fast_pending {
-                    let size = Self::chunk_size(c.len as usize);
+                    let size = Self::chunk_size(self.hdr, c.len as usize);
                     if size > room {
                         break;
                     }
@@ -881,7 +975,7 @@ impl Outbound {
                 }
                 let Some(c) = self.sent.get(idx) else { break };
                 if c.state == ChunkState::ToRetransmit {
-                    let size = Self::chunk_size(c.len as usize);
+                    let size = Self::chunk_size(self.hdr, c.len as usize);
                     if size > room {
                         break;
                     }
@@ -910,7 +1004,7 @@ impl Outbound {
         if self.burst_packets >= config.max_burst {
             return written;
         }
-        let max_payload_packet = max_packet.saturating_sub(12 + DATA_HEADER) & !3;
+        let max_payload_packet = max_packet.saturating_sub(12 + self.hdr) & !3;
         if let Some(p) = paths.get_mut(path_idx) {
             p.decay_idle_cwnd(now);
         }
@@ -933,7 +1027,7 @@ impl Outbound {
             let Some(len) = self.next_chunk_len(max_payload_packet) else {
                 break;
             };
-            if len == 0 || Self::chunk_size(len) > room {
+            if len == 0 || Self::chunk_size(self.hdr, len) > room {
                 break;
             }
             // §6.1 (A): respect the peer's rwnd, except for one zero window probe when
@@ -960,7 +1054,7 @@ impl Outbound {
                 break;
             };
             let Some(dr) = self.data_ref(idx) else { break };
-            let size = Self::chunk_size(dr.payload.len());
+            let size = Self::chunk_size(self.hdr, dr.payload.len());
             let tsn = dr.tsn;
             if !emit(dr) {
                 // Cannot happen with a correct room computation; keep the chunk queued for
@@ -1013,7 +1107,7 @@ impl Outbound {
         if path.flight_size >= path.cwnd {
             return false;
         }
-        let max_payload_packet = path.max_packet().saturating_sub(12 + DATA_HEADER) & !3;
+        let max_payload_packet = path.max_packet().saturating_sub(12 + self.hdr) & !3;
         let Some(len) = self.next_chunk_len(max_payload_packet) else {
             return false;
         };

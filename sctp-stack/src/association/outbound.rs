@@ -161,6 +161,10 @@ struct OutStream {
 /// `u16::MAX` still advances the virtual clock by at least one per byte-ish message.
 const WFQ_SCALE: u64 = 1 << 16;
 
+/// With I-DATA, a message this small is never held back to bound the incomplete messages
+/// at the peer: it takes one chunk, or two at the smallest path MTUs, and completes at once.
+const SMALL_MESSAGE: usize = 1024;
+
 /// With I-DATA, WFQ charges a stream about one fragment per turn: this many bytes at most.
 const WFQ_IDATA_QUANTUM: usize = 1200;
 
@@ -309,6 +313,13 @@ pub(crate) struct Outbound {
     pub(crate) idata: bool,
     /// Bytes of the data chunk header: 16 (DATA) or 20 (I-DATA).
     hdr: usize,
+    /// I-DATA: total size of the messages partly cut into chunks.
+    in_progress: usize,
+    /// I-DATA: a message of more than one chunk starts only while `in_progress` plus its
+    /// size stays within this (half the peer's initial window), unless none is in progress:
+    /// the peer must hold every fragment of an incomplete message, and without partial
+    /// delivery a window full of incomplete messages would never drain.
+    in_progress_limit: usize,
     current: Option<OutMessage>,
     /// Bytes of user data not yet cut into chunks.
     queued_bytes: usize,
@@ -356,6 +367,8 @@ impl Outbound {
             vtime: 0,
             idata: false,
             hdr: DATA_HEADER,
+            in_progress: 0,
+            in_progress_limit: (peer_rwnd / 2) as usize,
             current: None,
             queued_bytes: 0,
             unacked_bytes: 0,
@@ -762,7 +775,14 @@ impl Outbound {
             self.streams
                 .get(s)
                 .and_then(|st| st.queue.front().map(|m| (st, m)))
+                .filter(|(_, m)| self.may_start(m))
         };
+        if self.idata && self.in_progress > 0 && self.scheduler == StreamScheduler::RoundRobin {
+            // Some heads may have to wait (see `in_progress_limit`); a partly sent message
+            // always may go on, so there is a candidate. (The other schedulers rank the
+            // waiting heads last.)
+            return self.rr.iter().position(|s| head(s).is_some());
+        }
         match self.scheduler {
             StreamScheduler::RoundRobin => Some(0),
             StreamScheduler::Fcfs => self
@@ -786,6 +806,16 @@ impl Outbound {
         }
     }
 
+    /// Whether the message at the head of a stream may be served now (I-DATA: see
+    /// `in_progress_limit`; small messages, which complete in one chunk, always may).
+    fn may_start(&self, m: &OutMessage) -> bool {
+        !self.idata
+            || self.in_progress == 0
+            || m.offset > 0
+            || m.data.len() <= SMALL_MESSAGE
+            || self.in_progress.saturating_add(m.data.len()) <= self.in_progress_limit
+    }
+
     /// Cuts the next chunk of at most `max_payload` bytes, assigns it a TSN and appends it
     /// to the retransmission queue. Returns its index in the queue.
     fn cut_chunk(
@@ -803,6 +833,13 @@ impl Outbound {
         let len = remaining.min(max_payload);
         if len == 0 {
             return None;
+        }
+        if self.idata {
+            if msg.offset == 0 && len < remaining {
+                self.in_progress += msg.data.len();
+            } else if msg.offset > 0 && len == remaining {
+                self.in_progress = self.in_progress.saturating_sub(msg.data.len());
+            }
         }
         let mut f = 0;
         // I-DATA: the PPID travels in the first fragment only, the FSN in the others

@@ -152,8 +152,9 @@ pub struct AssociationConfig {
     pub stream_scheduler: StreamScheduler,
     /// Offer I-DATA (RFC 8260): list I-DATA among the Supported Extensions; when the peer
     /// lists it too, user messages travel in I-DATA chunks (MID and FSN), fragments of
-    /// messages on different streams interleave, and DATA chunks are refused. PR-SCTP is not
-    /// used on such an association yet (I-FORWARD TSN is not implemented). Off by default.
+    /// messages on different streams interleave, and DATA chunks are refused. The peer's
+    /// I-FORWARD TSN is processed, but this side does not generate it yet, so its own
+    /// messages stay reliable on such an association. Off by default.
     pub i_data: bool,
 }
 

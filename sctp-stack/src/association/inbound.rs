@@ -655,6 +655,86 @@ impl Inbound {
         new_cum: Tsn,
         streams: &mut dyn Iterator<Item = (u16, Ssn)>,
     ) -> ForwardVerdict {
+        let limit_key = match self.forward_cum(new_cum) {
+            Ok(k) => k,
+            Err(v) => return v,
+        };
+        self.forward_reasm(limit_key, streams)
+    }
+
+    /// Processes an I-FORWARD TSN (RFC 8260 §2.3.2): moves the cumulative TSN ack point as a
+    /// FORWARD TSN does, then for each `(stream, unordered, mid)` listed drops the partly
+    /// reassembled messages of that stream and ordering up to `mid` and, for ordered ones,
+    /// skips the stream's MIDs to after `mid`, delivering what is then in order.
+    pub(crate) fn on_iforward_tsn(
+        &mut self,
+        new_cum: Tsn,
+        entries: &mut dyn Iterator<Item = (u16, bool, u32)>,
+    ) -> ForwardVerdict {
+        if let Err(v) = self.forward_cum(new_cum) {
+            return v;
+        }
+        let serial_le = |a: u32, b: u32| (b.wrapping_sub(a) as i32) >= 0;
+        let mut index: Option<Vec<(u16, u32)>> = None;
+        for (stream, unordered, mid) in entries.take(MAX_FORWARD_STREAMS) {
+            if stream >= self.inbound_streams {
+                continue;
+            }
+            let abandoned: Vec<(u16, bool, u32)> = self
+                .ireasm
+                .range((stream, unordered, 0)..=(stream, unordered, u32::MAX))
+                .map(|(k, _)| *k)
+                .filter(|k| serial_le(k.2, mid))
+                .collect();
+            for k in abandoned {
+                if let Some(part) = self.ireasm.remove(&k) {
+                    self.buffered = self
+                        .buffered
+                        .saturating_sub(part.bytes + part.frags.len() * ITEM_OVERHEAD);
+                }
+            }
+            if unordered {
+                continue;
+            }
+            let next = self.next_mid.get(&stream).copied().unwrap_or(0);
+            if !serial_le(next, mid) {
+                continue; // already past it
+            }
+            if !self.pending_mid.is_empty() {
+                let keys = index.get_or_insert_with(|| {
+                    let mut k: Vec<(u16, u32)> = self.pending_mid.keys().copied().collect();
+                    k.sort_unstable();
+                    k
+                });
+                let lo = keys.partition_point(|&(st, _)| st < stream);
+                let hi = keys.partition_point(|&(st, _)| st <= stream);
+                let mut skipped: Vec<u32> = keys
+                    .get(lo..hi)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&(_, m)| m)
+                    .filter(|&m| serial_le(next, m) && serial_le(m, mid))
+                    .collect();
+                skipped.sort_unstable_by_key(|&m| m.wrapping_sub(next));
+                for m in skipped {
+                    if let Some(msg) = self.pending_mid.remove(&(stream, m)) {
+                        self.ready.push_back(msg);
+                    }
+                }
+            }
+            let mut n = mid.wrapping_add(1);
+            while let Some(msg) = self.pending_mid.remove(&(stream, n)) {
+                self.ready.push_back(msg);
+                n = n.wrapping_add(1);
+            }
+            self.next_mid.insert(stream, n);
+        }
+        ForwardVerdict::Advanced
+    }
+
+    /// The part of FORWARD TSN and I-FORWARD TSN processing that moves the cumulative TSN
+    /// ack point (RFC 3758 §3.6). Returns the unwrapped key of the New Cumulative TSN.
+    fn forward_cum(&mut self, new_cum: Tsn) -> Result<u64, ForwardVerdict> {
         // RFC 3758 §3.6: a SACK follows the delayed SACK rules of a DATA chunk; the ack
         // point moving over a gap makes it immediate (RFC 9260 §6.7), and an out-of-date
         // FORWARD TSN hints that our last SACK was lost: acknowledge at once in all cases.
@@ -662,14 +742,14 @@ impl Inbound {
         if !new_cum.is_after(self.cum_ack) {
             // RFC 3758 §3.6: behind or at the cumulative TSN point: out of date; the
             // cumulative TSN MUST NOT be updated.
-            return ForwardVerdict::Stale;
+            return Err(ForwardVerdict::Stale);
         }
         // The peer cannot have sent TSNs further beyond the highest one received than our
         // window allows (each carries at least one byte, RFC 9260 §6.1 A); a New Cumulative
         // TSN there is a protocol violation (as usrsctp treats it), never a reason to jump.
         let ahead = self.highest_received().distance_to(new_cum);
         if ahead > 0 && u64::from(ahead.unsigned_abs()) > self.window as u64 {
-            return ForwardVerdict::Violation;
+            return Err(ForwardVerdict::Violation);
         }
         let skip = u64::from(self.cum_ack.distance_to(new_cum).unsigned_abs());
         let limit_key = self.cum_key + skip;
@@ -695,6 +775,15 @@ impl Inbound {
             self.cum_ack = e;
             self.gaps.remove(0);
         }
+        Ok(limit_key)
+    }
+
+    /// The FORWARD TSN part that drops skipped partial messages and skips SSNs.
+    fn forward_reasm(
+        &mut self,
+        limit_key: u64,
+        streams: &mut dyn Iterator<Item = (u16, Ssn)>,
+    ) -> ForwardVerdict {
         // RFC 3758 §3.6: partly reassembled messages with fragments at or below the New
         // Cumulative TSN were abandoned by the sender: drop them, and the fragments of the
         // same message that directly follow.

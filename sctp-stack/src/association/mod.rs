@@ -50,8 +50,8 @@ use crate::time::Timestamp;
 use crate::wire::{
     Abort, COMMON_HEADER_LEN, CauseCode, ChunkType, CommonHeader, CookieAck, CookieEcho, Data,
     Encode, ErrorChunk, FixedList, ForwardTsn, ForwardTsnStream, GapAckBlock, Heartbeat,
-    HeartbeatAck, IData, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid, RawChunk,
-    Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
+    HeartbeatAck, IData, IForwardTsn, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid,
+    RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
 };
 
 pub(crate) use chunk::push_cause;
@@ -909,8 +909,9 @@ impl Association {
         out.pr = self.config.pr_sctp && peer.forward_tsn;
         out.scheduler = self.config.stream_scheduler;
         // RFC 8260 §2.1: I-DATA is used when both sides list it in their Supported
-        // Extensions; then DATA is not used. I-FORWARD TSN (§2.3) is not implemented yet,
-        // so PR-SCTP is not used on an I-DATA association (policies degrade to reliable).
+        // Extensions; then DATA is not used. Generating I-FORWARD TSN (§2.3) is not
+        // implemented yet, so this side's messages are reliable on an I-DATA association
+        // (policies degrade to reliable); the peer's I-FORWARD TSN is processed.
         if self.config.i_data && peer.idata {
             out.use_idata();
             out.pr = false;
@@ -1892,6 +1893,16 @@ impl Association {
                 ChunkType::SACK => self.on_sack(now, ctx, &ch),
                 // RFC 3758 §3.3.1: without PR-SCTP negotiated a FORWARD TSN is an unknown
                 // chunk and follows its action bits (skip and report) below.
+                // RFC 8260 §2.3: with I-DATA, PR-SCTP uses I-FORWARD TSN. (This side does not
+                // generate it yet, but processes the peer's.)
+                ChunkType::I_FORWARD_TSN
+                    if self.config.pr_sctp && self.data.as_ref().is_some_and(|d| d.out.idata) =>
+                {
+                    if self.on_iforward_tsn(now, ctx, &ch) {
+                        had_data = true;
+                        self.sack_path = path_idx.or(self.sack_path);
+                    }
+                }
                 ChunkType::FORWARD_TSN if self.data.as_ref().is_some_and(|d| d.out.pr) => {
                     if self.on_forward_tsn(now, ctx, &ch) {
                         had_data = true;
@@ -2279,6 +2290,49 @@ impl Association {
             DataVerdict::MessageTooLarge => {
                 self.violation(now, ctx, Violation::MessageTooLarge);
                 return false;
+            }
+        }
+        true
+    }
+
+    /// RFC 8260 §2.3.2: an I-FORWARD TSN. Returns true if it was processed.
+    fn on_iforward_tsn(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) -> bool {
+        if matches!(
+            self.state,
+            State::CookieWait { .. } | State::CookieEchoed { .. } | State::ShutdownAckSent { .. }
+        ) {
+            return false;
+        }
+        let Some(d) = self.data.as_mut() else {
+            return false;
+        };
+        let Ok(f) = IForwardTsn::parse(ch) else {
+            self.violation(
+                now,
+                ctx,
+                Violation::MalformedChunk(ChunkType::I_FORWARD_TSN),
+            );
+            return false;
+        };
+        let verdict = d.inb.on_iforward_tsn(
+            f.new_cumulative_tsn,
+            &mut f
+                .streams
+                .iter()
+                .map(|e| (e.stream_id, e.unordered, e.mid.0)),
+        );
+        match verdict {
+            ForwardVerdict::Violation => {
+                self.violation(now, ctx, Violation::ForwardTsnBeyondWindow);
+                return false;
+            }
+            ForwardVerdict::Stale => {}
+            ForwardVerdict::Advanced => {
+                self.last_activity = now;
+                if d.inb.has_ready() && !self.readable_reported {
+                    self.readable_reported = true;
+                    ctx.event(Event::DataReadable);
+                }
             }
         }
         true

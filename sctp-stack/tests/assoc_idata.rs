@@ -738,3 +738,39 @@ fn an_iforward_tsn_drops_the_abandoned_message_and_delivers_what_waited_behind_i
         t.wrapping_add(2)
     );
 }
+
+#[test]
+fn multi_packet_messages_are_sent_when_the_peer_requires_data_or_idata_authenticated() {
+    // The AUTH chunk takes room in every packet, so full-size fragments must be cut smaller
+    // (before the fix a message larger than one packet never left).
+    for i_data in [false, true] {
+        let mut ca = idata_config();
+        ca.auth = true;
+        ca.i_data = i_data;
+        let mut cb = ca.clone();
+        let ty = if i_data { I_DATA } else { ct::DATA };
+        cb.auth_chunks = vec![sctp_stack::wire::ChunkType(ty)];
+        let (mut p, log) = Pair::connected_recorded(
+            13,
+            ca,
+            cb,
+            LinkConfig::with_latency(Duration::from_millis(5)),
+        );
+        assert_eq!(status(&mut p, A).i_data, i_data);
+        assert!(status(&mut p, A).auth);
+        let data = msg(1, 6000);
+        p.send(A, 0, &data).unwrap();
+        p.net.run_for(Duration::from_millis(300));
+        let got = p.recv_all(B);
+        assert_eq!(got.len(), 1, "I-DATA {i_data}");
+        assert_eq!(got[0].data, data);
+        let l = log.lock().unwrap();
+        let with_data: Vec<&Rec> = l.iter().filter(|r| r.from == A && r.has(ty)).collect();
+        assert!(with_data.len() >= 5);
+        for r in with_data {
+            let auth = r.chunks.iter().position(|c| c.ty == auth::AUTH);
+            let first = r.chunks.iter().position(|c| c.ty == ty);
+            assert!(auth.is_some() && auth < first, "AUTH must precede the data");
+        }
+    }
+}

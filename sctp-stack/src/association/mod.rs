@@ -2913,12 +2913,19 @@ impl Association {
             && let Some(d) = self.data.as_mut()
         {
             let immediate = matches!(self.state, State::ShutdownPending);
-            // Room for the AUTH chunk if DATA must be authenticated and none is in yet.
-            let auth_room = self
+            // Room for the AUTH chunk if DATA (or I-DATA) must be authenticated and none is
+            // in yet.
+            let data_type = if d.out.idata {
+                ChunkType::I_DATA
+            } else {
+                ChunkType::DATA
+            };
+            let auth_overhead = self
                 .auth
                 .as_deref()
-                .filter(|a| auth_at.is_none() && a.send_required.contains(ChunkType::DATA))
+                .filter(|a| a.send_required.contains(data_type))
                 .map_or(0, |a| a.placeholder().encoded_len());
+            let auth_room = if auth_at.is_none() { auth_overhead } else { 0 };
             let room = w.remaining().saturating_sub(auth_room);
             let auth = &self.auth;
             let idata = d.out.idata;
@@ -2928,7 +2935,11 @@ impl Association {
                 &mut self.paths,
                 &mut self.timers,
                 &self.config,
-                FillLimits { room, immediate },
+                FillLimits {
+                    room,
+                    immediate,
+                    overhead: auth_overhead,
+                },
                 &mut |dr| {
                     if idata {
                         let chunk = IData {

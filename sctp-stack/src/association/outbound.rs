@@ -293,6 +293,10 @@ pub(crate) struct FillLimits {
     pub(crate) room: usize,
     /// Set the I bit on new chunks (shutdown pending, RFC 7053 §4.1).
     pub(crate) immediate: bool,
+    /// Bytes every packet of data needs besides the data chunks (an AUTH chunk when the
+    /// peer requires DATA or I-DATA to be authenticated): fragments are cut that much
+    /// smaller so a full-size one still fits.
+    pub(crate) overhead: usize,
 }
 
 #[derive(Debug)]
@@ -1041,7 +1045,7 @@ impl Outbound {
         if self.burst_packets >= config.max_burst {
             return written;
         }
-        let max_payload_packet = max_packet.saturating_sub(12 + self.hdr) & !3;
+        let max_payload_packet = max_packet.saturating_sub(12 + self.hdr + limits.overhead) & !3;
         if let Some(p) = paths.get_mut(path_idx) {
             p.decay_idle_cwnd(now);
         }
@@ -1886,6 +1890,7 @@ mod tests {
                 FillLimits {
                     room: 1248,
                     immediate: false,
+                    overhead: 0,
                 },
                 &mut |d| {
                     tsns.push(d.tsn.get());
@@ -2249,6 +2254,7 @@ mod tests {
             FillLimits {
                 room: 1248,
                 immediate: false,
+                overhead: 0,
             },
             &mut |d| {
                 ssns.push(d.ssn);

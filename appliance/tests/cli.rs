@@ -410,3 +410,116 @@ fn perf_with_auth_adds_an_address_with_an_authenticated_asconf() {
     let sstatus = wait_bounded(&mut server, Duration::from_secs(15)).expect("server --once ended");
     assert!(sstatus.success(), "server: {sstatus:?}");
 }
+
+#[test]
+fn idata_stream_and_scheduler_options_are_checked() {
+    let perf = |extra: &[&str]| {
+        let mut a: Vec<&str> = vec![
+            "sctp",
+            "perf",
+            "client",
+            "--backend",
+            "memory",
+            "--bytes",
+            "1000",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    assert_one_line_error(&perf(&["--scheduler", "lottery"]), 2, "lottery");
+    assert_one_line_error(&perf(&["--streams", "0"]), 2, "--streams");
+    assert_one_line_error(&perf(&["--streams", "70000"]), 2, "70000");
+    // The client and the servers take them too.
+    for tool in [
+        &["sctp", "server", "--echo"][..],
+        &["sctp", "client", "127.0.0.1", "7"][..],
+        &["sctp", "perf", "server"][..],
+    ] {
+        let mut a = tool.to_vec();
+        a.extend_from_slice(&["--idata", "--streams", "4", "--scheduler", "nope"]);
+        assert_one_line_error(&run(&a), 2, "nope");
+    }
+}
+
+/// Counts the SCTP chunks by type in a pcap file of raw IP packets (link type 101, as
+/// `--pcap` writes them), with or without UDP encapsulation.
+fn chunk_types_in_pcap(path: &std::path::Path) -> std::collections::HashMap<u8, usize> {
+    let d = std::fs::read(path).expect("pcap");
+    assert_eq!(
+        u32::from_le_bytes(d[20..24].try_into().unwrap()),
+        101,
+        "raw IP pcap"
+    );
+    let mut types = std::collections::HashMap::new();
+    let mut off = 24;
+    while off + 16 <= d.len() {
+        let incl = u32::from_le_bytes(d[off + 8..off + 12].try_into().unwrap()) as usize;
+        let pkt = &d[off + 16..(off + 16 + incl).min(d.len())];
+        off += 16 + incl;
+        let (proto, mut sctp) = if pkt[0] >> 4 == 4 {
+            (pkt[9], &pkt[usize::from(pkt[0] & 15) * 4..])
+        } else {
+            (pkt[6], &pkt[40..])
+        };
+        if proto == 17 {
+            sctp = &sctp[8..];
+        }
+        let mut i = 12;
+        while i + 4 <= sctp.len() {
+            *types.entry(sctp[i]).or_default() += 1;
+            let len = usize::from(u16::from_be_bytes([sctp[i + 2], sctp[i + 3]]));
+            if len < 4 {
+                break;
+            }
+            i += (len + 3) & !3;
+        }
+    }
+    types
+}
+
+#[test]
+fn perf_with_idata_over_several_streams_and_each_scheduler_completes() {
+    let dir = std::env::temp_dir().join(format!("rsp-cli-idata-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for scheduler in ["fcfs", "rr", "prio", "wfq"] {
+        let pcap = dir.join(format!("{scheduler}.pcap"));
+        let out = run(&[
+            "sctp",
+            "perf",
+            "client",
+            "--backend",
+            "memory",
+            "--idata",
+            "--streams",
+            "4",
+            "--scheduler",
+            scheduler,
+            "--bytes",
+            "2000000",
+            "-l",
+            "100000",
+            "--json",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{scheduler}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap())
+                .expect("JSON");
+        assert_eq!(v["completed"], true, "{scheduler}");
+        assert_eq!(v["bytes_sent"], 2_000_000, "{scheduler}");
+        assert_eq!(v["messages_sent"], 20, "{scheduler}");
+        let types = chunk_types_in_pcap(&pcap);
+        assert!(
+            types.get(&64).copied().unwrap_or(0) > 100,
+            "{scheduler}: {types:?}"
+        );
+        assert_eq!(types.get(&0), None, "{scheduler}: DATA despite I-DATA");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

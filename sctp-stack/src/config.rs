@@ -146,6 +146,37 @@ pub struct AssociationConfig {
     pub asconf: bool,
     /// The Adaptation Layer Indication (RFC 5061 §4.2.6) to send in INIT and INIT ACK, if any.
     pub adaptation_indication: Option<u32>,
+    /// Which outbound stream sends next (the stream schedulers of RFC 8260 §3). With DATA
+    /// chunks a message is sent whole before the next one is scheduled (its fragments need
+    /// consecutive TSNs). Default: [`StreamScheduler::RoundRobin`].
+    pub stream_scheduler: StreamScheduler,
+    /// Offer I-DATA (RFC 8260): list I-DATA among the Supported Extensions; when the peer
+    /// lists it too, user messages travel in I-DATA chunks (MID and FSN), fragments of
+    /// messages on different streams interleave, and DATA chunks are refused. The peer's
+    /// I-FORWARD TSN is processed, but this side does not generate it yet, so its own
+    /// messages stay reliable on such an association. Off by default.
+    pub i_data: bool,
+}
+
+/// A stream scheduler (RFC 8260 §3): picks the outbound stream whose next message is sent.
+/// Per-stream priorities and weights are set on a running association through
+/// [`AssociationMut`](crate::AssociationMut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StreamScheduler {
+    /// First come first served (RFC 8260 §3.1): messages leave in the order they were
+    /// handed to `send`, whatever their stream.
+    Fcfs,
+    /// Round robin (RFC 8260 §3.2): the streams with queued messages take turns.
+    #[default]
+    RoundRobin,
+    /// Priority (RFC 8260 §3.4): the stream with the lowest priority value and queued data
+    /// always goes first; streams of equal priority take turns. Streams default to
+    /// priority 0.
+    Priority,
+    /// Weighted fair queueing (RFC 8260 §3.6): streams share the bandwidth in proportion to
+    /// their weights (bytes, self-clocked fair queueing). Streams default to weight 1.
+    WeightedFair,
 }
 
 impl Default for AssociationConfig {
@@ -189,6 +220,8 @@ impl Default for AssociationConfig {
             auth_active_key: 0,
             asconf: false,
             adaptation_indication: None,
+            stream_scheduler: StreamScheduler::RoundRobin,
+            i_data: false,
         }
     }
 }

@@ -1392,6 +1392,30 @@ impl AssociationMut<'_> {
         res
     }
 
+    /// Sets the priority of outbound stream `stream` for the
+    /// [`StreamScheduler::Priority`](crate::StreamScheduler::Priority) scheduler (RFC 8260
+    /// §3.4): lower values go first; streams start at 0. Fails with `InvalidStream` for a
+    /// stream beyond the negotiated outbound streams, `NotConnected` before the handshake.
+    pub fn set_stream_priority(&mut self, stream: u16, priority: u16) -> Result<(), SendError> {
+        let mut res = Err(SendError::NotConnected);
+        self.ep.with_assoc(self.id, |a, _| {
+            res = a.set_stream_priority(stream, priority)
+        });
+        res
+    }
+
+    /// Sets the weight of outbound stream `stream` for the
+    /// [`StreamScheduler::WeightedFair`](crate::StreamScheduler::WeightedFair) scheduler
+    /// (RFC 8260 §3.6): streams with queued data share the sending in proportion to their
+    /// weights, in bytes; streams start at weight 1 (0 counts as 1). Errors as
+    /// [`AssociationMut::set_stream_priority`].
+    pub fn set_stream_weight(&mut self, stream: u16, weight: u16) -> Result<(), SendError> {
+        let mut res = Err(SendError::NotConnected);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.set_stream_weight(stream, weight));
+        res
+    }
+
     /// Adds (or replaces) the endpoint-pair shared key `key_id` on this association (RFC
     /// 4895 §6.1); AUTH must be in use. The peer must hold the same key before it is
     /// activated here.

@@ -33,7 +33,7 @@ pub use association::{
     AuthKeyError, ErrorCause, Event, LostReason, Message, PathError, PathState, PathStatus,
     PeerAddressChange, PrPolicy, SendError, SendOptions,
 };
-pub use config::{AssociationConfig, ConfigError, EndpointConfig};
+pub use config::{AssociationConfig, ConfigError, EndpointConfig, StreamScheduler};
 pub use endpoint::{
     AssociationMut, ConnectError, ConnectRequest, Datagram, Endpoint, EndpointStats, ListenError,
     Transmit,

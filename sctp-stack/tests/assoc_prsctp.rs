@@ -3,7 +3,8 @@
 //! sides, and hostile FORWARD TSNs.
 //!
 //! Known gaps (deliberately not tested because not implemented):
-//! - I-FORWARD TSN (RFC 8260 §2.3): I-DATA is not implemented, so it is never negotiated.
+//! - Generating I-FORWARD TSN (RFC 8260 §2.3): on an I-DATA association this side's
+//!   messages stay reliable; a received I-FORWARD TSN is processed (see assoc_idata.rs).
 //! - Per-stream abandoned counters (RFC 7496 §4.3.4 `SCTP_PR_STREAM_STATUS`); the
 //!   association totals exist.
 

@@ -97,6 +97,43 @@ pub struct NetArgs {
     /// (RFC 5061, ASCONF authenticated); each is used when the peer supports it too.
     #[arg(long)]
     pub auth: bool,
+    /// Offer I-DATA (RFC 8260): used when the peer offers it too; then fragments of
+    /// messages on different streams interleave.
+    #[arg(long)]
+    pub idata: bool,
+    /// Outbound streams to request (perf client: and spread the messages over them, round
+    /// robin). Default: 10 (perf client: 1 stream used).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub streams: Option<u16>,
+    /// Stream scheduler (RFC 8260 §3): first come first served, round robin, priority or
+    /// weighted fair queueing (all streams at the default priority 0 and weight 1).
+    #[arg(long, value_enum, default_value_t = SchedulerArg::Rr)]
+    pub scheduler: SchedulerArg,
+}
+
+/// `--scheduler`: the stream scheduler of RFC 8260 §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchedulerArg {
+    /// First come first served.
+    Fcfs,
+    /// Round robin over the streams with queued data.
+    Rr,
+    /// Strict priority by stream.
+    Prio,
+    /// Weighted fair queueing (bytes).
+    Wfq,
+}
+
+impl SchedulerArg {
+    /// The stack's scheduler.
+    pub fn scheduler(self) -> sctp_stack::StreamScheduler {
+        match self {
+            SchedulerArg::Fcfs => sctp_stack::StreamScheduler::Fcfs,
+            SchedulerArg::Rr => sctp_stack::StreamScheduler::RoundRobin,
+            SchedulerArg::Prio => sctp_stack::StreamScheduler::Priority,
+            SchedulerArg::Wfq => sctp_stack::StreamScheduler::WeightedFair,
+        }
+    }
 }
 
 /// `--asconf-add ADDR --asconf-after SECS`: add a local address to the running association
@@ -268,6 +305,11 @@ impl NetArgs {
             random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
         c.endpoint.association.pmtu = self.mtu;
         c.endpoint.association.nodelay = self.nodelay;
+        c.endpoint.association.i_data = self.idata;
+        c.endpoint.association.stream_scheduler = self.scheduler.scheduler();
+        if let Some(n) = self.streams {
+            c.endpoint.association.outbound_streams = n;
+        }
         if self.auth {
             // RFC 4895 with the default HMAC list (SHA-256, then SHA-1) and key 0; Add-IP
             // with it (RFC 5061 §4.1: ASCONF only authenticated).

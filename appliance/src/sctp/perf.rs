@@ -100,9 +100,6 @@ pub struct PerfClientArgs {
     /// The value of --pr-policy.
     #[arg(long, value_name = "N", requires = "pr_policy")]
     pr_value: Option<u32>,
-    /// Spread the messages over this many streams (round robin).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    streams: u16,
     /// The peer's UDP encapsulation port.
     #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
     remote_udp_port: u16,
@@ -797,7 +794,8 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         amount,
         options,
         abandoned: 0,
-        streams: args.streams,
+        // --streams N requests N outbound streams and spreads the messages over them.
+        streams: args.net.streams.unwrap_or(1),
         template: template.clone(),
         id: None,
         peer: String::new(),

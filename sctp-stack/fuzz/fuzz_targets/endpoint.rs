@@ -15,6 +15,11 @@
 //! (with serials near the fixed initial TSN) reach the association; key changes and address
 //! requests are user commands.
 //!
+//! The first input byte picks the mode: I-DATA (RFC 8260) on both sides or not, and the
+//! stream scheduler. With I-DATA, fuzzer-built I-DATA chunks (TSNs near the fixed initial
+//! TSN, any MID and FSN, huge MID gaps) and I-FORWARD TSN chunks reach B's association,
+//! DATA chunks abort it, and the user changes stream priorities and weights.
+//!
 //! Invariants checked after every operation: nothing panics; the association count stays
 //! bounded; every association's send and receive buffers stay within their configured
 //! limits; `poll_timeout` is never in the past after `handle_timeout`.
@@ -28,7 +33,7 @@ use sctp_stack::time::Timestamp;
 use sctp_stack::wire::{ChunkType, Ppid};
 use sctp_stack::{
     AssociationConfig, AssociationId, ConnectRequest, Datagram, Endpoint, EndpointConfig, Event,
-    PrPolicy, SendOptions,
+    PrPolicy, SendOptions, StreamScheduler,
 };
 
 const PORT: u16 = 5000;
@@ -61,6 +66,27 @@ impl Input<'_> {
     }
 }
 
+/// The per-run mode from the first input byte: (I-DATA, scheduler).
+#[derive(Clone, Copy)]
+struct Mode {
+    i_data: bool,
+    scheduler: StreamScheduler,
+}
+
+impl Mode {
+    fn from_byte(b: u8) -> Mode {
+        Mode {
+            i_data: b & 1 == 1,
+            scheduler: [
+                StreamScheduler::RoundRobin,
+                StreamScheduler::Fcfs,
+                StreamScheduler::Priority,
+                StreamScheduler::WeightedFair,
+            ][usize::from(b / 2 % 4)],
+        }
+    }
+}
+
 fn config() -> AssociationConfig {
     let mut c = AssociationConfig::default();
     c.rto_initial = Duration::from_millis(100);
@@ -80,9 +106,11 @@ fn config() -> AssociationConfig {
     c
 }
 
-fn endpoint(seed: u8) -> Endpoint {
+fn endpoint(seed: u8, mode: Mode) -> Endpoint {
     let mut c = EndpointConfig::with_seed([seed; 32]);
     c.association = config();
+    c.association.i_data = mode.i_data;
+    c.association.stream_scheduler = mode.scheduler;
     if seed == 2 {
         // B requires DATA to be authenticated (RFC 4895 §3.2).
         c.association.auth_chunks = vec![ChunkType::DATA];
@@ -335,11 +363,56 @@ fn structured(inp: &mut Input<'_>, src_port: u16, dst_port: u16, vtag: u32) -> V
     p
 }
 
-fn setup() -> World {
+/// An I-DATA chunk (RFC 8260 §2.1) with fuzzer-chosen fields, or an I-FORWARD TSN
+/// (§2.3), behind a correct common header; TSNs near A's fixed initial TSN.
+fn idata_packet(inp: &mut Input<'_>, src_port: u16, dst_port: u16, vtag: u32) -> Vec<u8> {
+    let mut p = Vec::with_capacity(256);
+    p.extend_from_slice(&src_port.to_be_bytes());
+    p.extend_from_slice(&dst_port.to_be_bytes());
+    p.extend_from_slice(&vtag.to_be_bytes());
+    p.extend_from_slice(&[0; 4]);
+    let kind = inp.byte().unwrap_or(0);
+    let tsn = 1000u32.wrapping_add(u32::from(inp.u16().unwrap_or(0) % 2048));
+    let stream = u16::from(inp.byte().unwrap_or(0) % 5);
+    let mid = match inp.byte().unwrap_or(0) {
+        m @ 0..=200 => u32::from(m % 8),
+        m => u32::from(m) << 24 | u32::from(inp.u16().unwrap_or(0)),
+    };
+    let mut v = Vec::new();
+    if kind & 0x80 == 0 {
+        let flags = kind & 0x0f;
+        let word = u32::from(inp.u16().unwrap_or(0) % 64);
+        let len = usize::from(inp.u16().unwrap_or(0) % 4000);
+        v.extend_from_slice(&tsn.to_be_bytes());
+        v.extend_from_slice(&stream.to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&mid.to_be_bytes());
+        v.extend_from_slice(&word.to_be_bytes());
+        v.extend_from_slice(&vec![kind; len]);
+        p.extend_from_slice(&[64, flags]);
+    } else {
+        // I-FORWARD TSN: New Cumulative TSN, then (stream, reserved + U flag, MID) entries.
+        v.extend_from_slice(&tsn.to_be_bytes());
+        for i in 0..(kind & 7) {
+            v.extend_from_slice(&(stream + u16::from(i)).to_be_bytes());
+            v.extend_from_slice(&u16::from(i & 1).to_be_bytes());
+            v.extend_from_slice(&mid.wrapping_add(u32::from(i)).to_be_bytes());
+        }
+        p.extend_from_slice(&[194, 0]);
+    }
+    p.extend_from_slice(&((4 + v.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&v);
+    while p.len() % 4 != 0 {
+        p.push(0);
+    }
+    p
+}
+
+fn setup(mode: Mode) -> World {
     let mut w = World {
         now: Timestamp::from_secs(1),
-        a: endpoint(1),
-        b: endpoint(2),
+        a: endpoint(1, mode),
+        b: endpoint(2, mode),
         wire: Vec::new(),
         buf: vec![0; 65_535],
         a_ids: Vec::new(),
@@ -362,8 +435,9 @@ fn setup() -> World {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut w = setup();
     let mut inp = Input { data };
+    let mode = Mode::from_byte(inp.byte().unwrap_or(0));
+    let mut w = setup(mode);
     let mut steps = 0;
     while let Some(op) = inp.byte() {
         steps += 1;
@@ -478,6 +552,32 @@ fuzz_target!(|data: &[u8]| {
                 let port = inp.u16().unwrap_or(0);
                 let _ =
                     w.a.connect(now, ConnectRequest::new(B_ADDR, PORT).with_local_port(port));
+            }
+            // I-DATA or I-FORWARD TSN aimed at B's association, or stream scheduling
+            // parameters changed by either user.
+            11 => {
+                let which = inp.byte().unwrap_or(0);
+                if which & 1 == 0 {
+                    let pkt = idata_packet(&mut inp, w.a_port, PORT, w.tag_to_b);
+                    w.deliver(true, A_ADDR, &pkt);
+                } else {
+                    let stream = u16::from(inp.byte().unwrap_or(0) % 6);
+                    let value = inp.u16().unwrap_or(0);
+                    let (ep, ids) = if which & 2 == 0 {
+                        (&mut w.a, &w.a_ids)
+                    } else {
+                        (&mut w.b, &w.b_ids)
+                    };
+                    if let Some(id) = ids.first()
+                        && let Some(mut a) = ep.association(*id)
+                    {
+                        let _ = if which & 4 == 0 {
+                            a.set_stream_priority(stream, value)
+                        } else {
+                            a.set_stream_weight(stream, value)
+                        };
+                    }
+                }
             }
             // Authenticated DATA / ASCONF / ASCONF ACK aimed at B's association.
             12 => {

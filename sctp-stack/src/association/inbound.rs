@@ -52,6 +52,19 @@ struct RecvChunk {
     data: Vec<u8>,
 }
 
+/// An I-DATA message being reassembled.
+#[derive(Debug, Default)]
+struct IPartial {
+    /// The PPID, from the first fragment.
+    ppid: u32,
+    /// The FSN of the last fragment (E bit), once received.
+    last: Option<u32>,
+    /// Fragments by FSN.
+    frags: BTreeMap<u32, Vec<u8>>,
+    /// Payload bytes held.
+    bytes: usize,
+}
+
 /// What happened to one received DATA chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DataVerdict {
@@ -97,6 +110,15 @@ pub(crate) struct Inbound {
     gaps: Vec<(Tsn, Tsn)>,
     dups: Vec<Tsn>,
     reasm: BTreeMap<u64, RecvChunk>,
+    /// I-DATA messages being reassembled, by (stream, unordered, MID) (RFC 8260 §2.1).
+    /// Bounded by the receive window like `reasm` (every fragment is charged).
+    ireasm: BTreeMap<(u16, bool, u32), IPartial>,
+    /// The next MID expected per ordered stream (I-DATA).
+    next_mid: HashMap<u16, u32, FastHash>,
+    /// Complete ordered I-DATA messages waiting for an earlier MID, by (stream, MID).
+    pending_mid: HashMap<(u16, u32), Message, FastHash>,
+    /// I-DATA fragments or messages dropped as contradictory (bad FSN, MID delivered).
+    idata_rejected: u64,
     /// The next SSN expected per ordered stream (streams never used have no entry).
     next_ssn: HashMap<u16, Ssn, FastHash>,
     /// Complete ordered messages waiting for an earlier SSN, by (stream, SSN).
@@ -128,6 +150,10 @@ impl Inbound {
             gaps: Vec::new(),
             dups: Vec::new(),
             reasm: BTreeMap::new(),
+            ireasm: BTreeMap::new(),
+            next_mid: HashMap::default(),
+            pending_mid: HashMap::default(),
+            idata_rejected: 0,
             next_ssn: HashMap::default(),
             pending: HashMap::default(),
             ready: VecDeque::new(),
@@ -249,50 +275,10 @@ impl Inbound {
         chunk_flags: u8,
         payload: &[u8],
     ) -> DataVerdict {
-        if payload.is_empty() {
-            // RFC 9260 §6.2: a DATA chunk with no user data MUST be answered with ABORT.
-            return DataVerdict::NoUserData;
-        }
-        // A packet that arrives while a gap exists is acknowledged at once, whether or not
-        // it fills the gap (RFC 9260 §6.7).
-        self.gap_seen |= !self.gaps.is_empty();
-        if self.is_received(tsn) {
-            // §6.2: report duplicates in the next SACK, which goes out without delay.
-            if self.dups.len() < MAX_DUPS {
-                self.dups.push(tsn);
-            }
-            self.sack_now = true;
-            return DataVerdict::Duplicate;
-        }
-        let offset = self.cum_ack.distance_to(tsn);
-        if !(1..=65535).contains(&offset) {
-            // Not representable in a gap ack block: far beyond any window we offered.
-            self.sack_now = true;
-            return DataVerdict::Dropped;
-        }
-        if stream >= self.inbound_streams {
-            // RFC 9260 §6.5: acknowledge the TSN, discard the data, report the error.
-            if !self.mark_received(tsn) {
-                return DataVerdict::Dropped;
-            }
-            self.sack_now = true;
-            return DataVerdict::InvalidStream;
-        }
-        let cost = payload.len() + ITEM_OVERHEAD;
-        if !self.make_room(tsn, cost) {
-            // RFC 9260 §6.2: dropped data is not acknowledged; SACK at once with the
-            // current window.
-            self.sack_now = true;
-            return DataVerdict::Dropped;
-        }
-        if !self.mark_received(tsn) {
-            self.sack_now = true;
-            return DataVerdict::Dropped;
-        }
-        if chunk_flags & flags::IMMEDIATE != 0 {
-            // RFC 7053 §4.2: SACK without delay.
-            self.sack_now = true;
-        }
+        let cost = match self.admit(tsn, stream, chunk_flags, payload.len()) {
+            Ok(cost) => cost,
+            Err(v) => return v,
+        };
         let unordered = chunk_flags & flags::UNORDERED != 0;
         let whole = chunk_flags & (flags::BEGIN | flags::END) == flags::BEGIN | flags::END;
         if whole {
@@ -324,6 +310,202 @@ impl Inbound {
             },
         );
         self.try_reassemble(key)
+    }
+
+    /// The checks every DATA or I-DATA chunk goes through before its content is looked at:
+    /// user data present, duplicate, window, stream. On success the TSN is marked received
+    /// and the buffer cost of the chunk is returned (not yet charged).
+    fn admit(
+        &mut self,
+        tsn: Tsn,
+        stream: u16,
+        chunk_flags: u8,
+        len: usize,
+    ) -> Result<usize, DataVerdict> {
+        if len == 0 {
+            // RFC 9260 §6.2: a DATA chunk with no user data MUST be answered with ABORT.
+            return Err(DataVerdict::NoUserData);
+        }
+        // A packet that arrives while a gap exists is acknowledged at once, whether or not
+        // it fills the gap (RFC 9260 §6.7).
+        self.gap_seen |= !self.gaps.is_empty();
+        if self.is_received(tsn) {
+            // §6.2: report duplicates in the next SACK, which goes out without delay.
+            if self.dups.len() < MAX_DUPS {
+                self.dups.push(tsn);
+            }
+            self.sack_now = true;
+            return Err(DataVerdict::Duplicate);
+        }
+        let offset = self.cum_ack.distance_to(tsn);
+        if !(1..=65535).contains(&offset) {
+            // Not representable in a gap ack block: far beyond any window we offered.
+            self.sack_now = true;
+            return Err(DataVerdict::Dropped);
+        }
+        if stream >= self.inbound_streams {
+            // RFC 9260 §6.5: acknowledge the TSN, discard the data, report the error.
+            if !self.mark_received(tsn) {
+                return Err(DataVerdict::Dropped);
+            }
+            self.sack_now = true;
+            return Err(DataVerdict::InvalidStream);
+        }
+        let cost = len + ITEM_OVERHEAD;
+        if !self.make_room(tsn, cost) {
+            // RFC 9260 §6.2: dropped data is not acknowledged; SACK at once with the
+            // current window.
+            self.sack_now = true;
+            return Err(DataVerdict::Dropped);
+        }
+        if !self.mark_received(tsn) {
+            self.sack_now = true;
+            return Err(DataVerdict::Dropped);
+        }
+        if chunk_flags & flags::IMMEDIATE != 0 {
+            // RFC 7053 §4.2: SACK without delay.
+            self.sack_now = true;
+        }
+        Ok(cost)
+    }
+
+    /// Processes one I-DATA chunk (RFC 8260 §2.1): TSN bookkeeping as for DATA, then
+    /// reassembly keyed by (stream, U bit, MID) in FSN order, and delivery of ordered
+    /// messages in MID order. `ppid_or_fsn` is the PPID on a first fragment, the FSN on the
+    /// others. Fragments that contradict what is held (a second first fragment, an FSN
+    /// beyond the last one, a MID already delivered) are dropped and counted.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_idata(
+        &mut self,
+        tsn: Tsn,
+        stream: u16,
+        mid: u32,
+        ppid_or_fsn: u32,
+        chunk_flags: u8,
+        payload: &[u8],
+    ) -> DataVerdict {
+        let cost = match self.admit(tsn, stream, chunk_flags, payload.len()) {
+            Ok(cost) => cost,
+            Err(v) => return v,
+        };
+        let unordered = chunk_flags & flags::UNORDERED != 0;
+        let begin = chunk_flags & flags::BEGIN != 0;
+        let end = chunk_flags & flags::END != 0;
+        if !unordered {
+            let next = self.next_mid.get(&stream).copied().unwrap_or(0);
+            if (mid.wrapping_sub(next) as i32) < 0 {
+                // A MID already delivered: the TSN stays acknowledged, the data goes.
+                self.idata_rejected += 1;
+                return DataVerdict::Accepted;
+            }
+        }
+        if begin && end {
+            if payload.len() > self.max_message {
+                return DataVerdict::MessageTooLarge;
+            }
+            self.buffered += cost;
+            self.deliver_mid(
+                Message {
+                    stream,
+                    ppid: Ppid(ppid_or_fsn),
+                    unordered,
+                    data: payload.to_vec(),
+                },
+                mid,
+            );
+            return DataVerdict::Accepted;
+        }
+        let fsn = if begin { 0 } else { ppid_or_fsn };
+        let key = (stream, unordered, mid);
+        if !begin && fsn == 0 {
+            // RFC 8260 §2.1: FSN 0 is the first fragment, which has the B bit.
+            self.idata_rejected += 1;
+            return DataVerdict::Accepted;
+        }
+        let part = self.ireasm.entry(key).or_default();
+        let contradicts = part.frags.contains_key(&fsn)
+            || part.last.is_some_and(|l| fsn > l || end)
+            || (end && part.frags.keys().next_back().is_some_and(|&k| k > fsn));
+        if contradicts {
+            self.idata_rejected += 1;
+            if part.frags.is_empty() {
+                self.ireasm.remove(&key);
+            }
+            return DataVerdict::Accepted;
+        }
+        if part.bytes + payload.len() > self.max_message {
+            return DataVerdict::MessageTooLarge;
+        }
+        self.buffered += cost;
+        part.bytes += payload.len();
+        if begin {
+            part.ppid = ppid_or_fsn;
+        }
+        if end {
+            part.last = Some(fsn);
+        }
+        part.frags.insert(fsn, payload.to_vec());
+        let complete = part
+            .last
+            .is_some_and(|l| part.frags.len() as u64 == u64::from(l) + 1);
+        if !complete {
+            return DataVerdict::Accepted;
+        }
+        let Some(part) = self.ireasm.remove(&key) else {
+            return DataVerdict::Accepted;
+        };
+        let pieces = part.frags.len();
+        let mut data = Vec::with_capacity(part.bytes);
+        for (_, f) in part.frags {
+            data.extend_from_slice(&f);
+        }
+        // Charged once as a message from now on.
+        self.buffered = self
+            .buffered
+            .saturating_sub(pieces.saturating_sub(1) * ITEM_OVERHEAD);
+        self.deliver_mid(
+            Message {
+                stream,
+                ppid: Ppid(part.ppid),
+                unordered,
+                data,
+            },
+            mid,
+        );
+        DataVerdict::Accepted
+    }
+
+    /// Hands a complete I-DATA message to the application queue, ordered ones in MID order
+    /// per stream (32-bit serial arithmetic, RFC 8260 §2.1).
+    fn deliver_mid(&mut self, msg: Message, mid: u32) {
+        if msg.unordered {
+            self.ready.push_back(msg);
+            return;
+        }
+        let stream = msg.stream;
+        let next = self.next_mid.get(&stream).copied().unwrap_or(0);
+        let d = mid.wrapping_sub(next) as i32;
+        if d < 0 || (d > 0 && self.pending_mid.contains_key(&(stream, mid))) {
+            self.idata_rejected += 1;
+            self.buffered = self.buffered.saturating_sub(msg.data.len() + ITEM_OVERHEAD);
+            return;
+        }
+        if d > 0 {
+            self.pending_mid.insert((stream, mid), msg);
+            return;
+        }
+        self.ready.push_back(msg);
+        let mut n = next.wrapping_add(1);
+        while let Some(m) = self.pending_mid.remove(&(stream, n)) {
+            self.ready.push_back(m);
+            n = n.wrapping_add(1);
+        }
+        self.next_mid.insert(stream, n);
+    }
+
+    /// I-DATA fragments or messages dropped because they contradicted what was held.
+    pub(crate) fn idata_rejected(&self) -> u64 {
+        self.idata_rejected
     }
 
     /// Ensures `cost` more bytes fit, reneging out-of-order chunks above `tsn` if needed.
@@ -473,6 +655,86 @@ impl Inbound {
         new_cum: Tsn,
         streams: &mut dyn Iterator<Item = (u16, Ssn)>,
     ) -> ForwardVerdict {
+        let limit_key = match self.forward_cum(new_cum) {
+            Ok(k) => k,
+            Err(v) => return v,
+        };
+        self.forward_reasm(limit_key, streams)
+    }
+
+    /// Processes an I-FORWARD TSN (RFC 8260 §2.3.2): moves the cumulative TSN ack point as a
+    /// FORWARD TSN does, then for each `(stream, unordered, mid)` listed drops the partly
+    /// reassembled messages of that stream and ordering up to `mid` and, for ordered ones,
+    /// skips the stream's MIDs to after `mid`, delivering what is then in order.
+    pub(crate) fn on_iforward_tsn(
+        &mut self,
+        new_cum: Tsn,
+        entries: &mut dyn Iterator<Item = (u16, bool, u32)>,
+    ) -> ForwardVerdict {
+        if let Err(v) = self.forward_cum(new_cum) {
+            return v;
+        }
+        let serial_le = |a: u32, b: u32| (b.wrapping_sub(a) as i32) >= 0;
+        let mut index: Option<Vec<(u16, u32)>> = None;
+        for (stream, unordered, mid) in entries.take(MAX_FORWARD_STREAMS) {
+            if stream >= self.inbound_streams {
+                continue;
+            }
+            let abandoned: Vec<(u16, bool, u32)> = self
+                .ireasm
+                .range((stream, unordered, 0)..=(stream, unordered, u32::MAX))
+                .map(|(k, _)| *k)
+                .filter(|k| serial_le(k.2, mid))
+                .collect();
+            for k in abandoned {
+                if let Some(part) = self.ireasm.remove(&k) {
+                    self.buffered = self
+                        .buffered
+                        .saturating_sub(part.bytes + part.frags.len() * ITEM_OVERHEAD);
+                }
+            }
+            if unordered {
+                continue;
+            }
+            let next = self.next_mid.get(&stream).copied().unwrap_or(0);
+            if !serial_le(next, mid) {
+                continue; // already past it
+            }
+            if !self.pending_mid.is_empty() {
+                let keys = index.get_or_insert_with(|| {
+                    let mut k: Vec<(u16, u32)> = self.pending_mid.keys().copied().collect();
+                    k.sort_unstable();
+                    k
+                });
+                let lo = keys.partition_point(|&(st, _)| st < stream);
+                let hi = keys.partition_point(|&(st, _)| st <= stream);
+                let mut skipped: Vec<u32> = keys
+                    .get(lo..hi)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&(_, m)| m)
+                    .filter(|&m| serial_le(next, m) && serial_le(m, mid))
+                    .collect();
+                skipped.sort_unstable_by_key(|&m| m.wrapping_sub(next));
+                for m in skipped {
+                    if let Some(msg) = self.pending_mid.remove(&(stream, m)) {
+                        self.ready.push_back(msg);
+                    }
+                }
+            }
+            let mut n = mid.wrapping_add(1);
+            while let Some(msg) = self.pending_mid.remove(&(stream, n)) {
+                self.ready.push_back(msg);
+                n = n.wrapping_add(1);
+            }
+            self.next_mid.insert(stream, n);
+        }
+        ForwardVerdict::Advanced
+    }
+
+    /// The part of FORWARD TSN and I-FORWARD TSN processing that moves the cumulative TSN
+    /// ack point (RFC 3758 §3.6). Returns the unwrapped key of the New Cumulative TSN.
+    fn forward_cum(&mut self, new_cum: Tsn) -> Result<u64, ForwardVerdict> {
         // RFC 3758 §3.6: a SACK follows the delayed SACK rules of a DATA chunk; the ack
         // point moving over a gap makes it immediate (RFC 9260 §6.7), and an out-of-date
         // FORWARD TSN hints that our last SACK was lost: acknowledge at once in all cases.
@@ -480,14 +742,14 @@ impl Inbound {
         if !new_cum.is_after(self.cum_ack) {
             // RFC 3758 §3.6: behind or at the cumulative TSN point: out of date; the
             // cumulative TSN MUST NOT be updated.
-            return ForwardVerdict::Stale;
+            return Err(ForwardVerdict::Stale);
         }
         // The peer cannot have sent TSNs further beyond the highest one received than our
         // window allows (each carries at least one byte, RFC 9260 §6.1 A); a New Cumulative
         // TSN there is a protocol violation (as usrsctp treats it), never a reason to jump.
         let ahead = self.highest_received().distance_to(new_cum);
         if ahead > 0 && u64::from(ahead.unsigned_abs()) > self.window as u64 {
-            return ForwardVerdict::Violation;
+            return Err(ForwardVerdict::Violation);
         }
         let skip = u64::from(self.cum_ack.distance_to(new_cum).unsigned_abs());
         let limit_key = self.cum_key + skip;
@@ -513,6 +775,15 @@ impl Inbound {
             self.cum_ack = e;
             self.gaps.remove(0);
         }
+        Ok(limit_key)
+    }
+
+    /// The FORWARD TSN part that drops skipped partial messages and skips SSNs.
+    fn forward_reasm(
+        &mut self,
+        limit_key: u64,
+        streams: &mut dyn Iterator<Item = (u16, Ssn)>,
+    ) -> ForwardVerdict {
         // RFC 3758 §3.6: partly reassembled messages with fragments at or below the New
         // Cumulative TSN were abandoned by the sender: drop them, and the fragments of the
         // same message that directly follow.

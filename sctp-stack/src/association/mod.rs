@@ -45,13 +45,13 @@ use rand_core::RngCore;
 
 use crate::config::AssociationConfig;
 use crate::cookie::CookieContents;
-use crate::serial::Tsn;
+use crate::serial::{Fsn, Mid, Tsn};
 use crate::time::Timestamp;
 use crate::wire::{
     Abort, COMMON_HEADER_LEN, CauseCode, ChunkType, CommonHeader, CookieAck, CookieEcho, Data,
     Encode, ErrorChunk, FixedList, ForwardTsn, ForwardTsnStream, GapAckBlock, Heartbeat,
-    HeartbeatAck, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid, RawChunk, Sack,
-    Shutdown, ShutdownAck, ShutdownComplete, TlvList,
+    HeartbeatAck, IData, IForwardTsn, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid,
+    RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
 };
 
 pub(crate) use chunk::push_cause;
@@ -243,6 +243,12 @@ pub struct AssociationStatus {
     /// Messages abandoned by their PR-SCTP policy after (some of) their chunks were sent
     /// (RFC 7496 §4.3.3 `abandoned_sent`); the peer skips them on a FORWARD TSN.
     pub abandoned_sent: u64,
+    /// I-DATA (RFC 8260) is in use: both sides listed it.
+    pub i_data: bool,
+    /// I-DATA fragments or messages received and dropped because they contradicted what
+    /// was held (a second first fragment, an FSN past the last fragment, a MID already
+    /// delivered).
+    pub i_data_rejected: u64,
     /// SCTP-AUTH (RFC 4895) is in use: both sides offered it with a common HMAC.
     pub auth: bool,
     /// The HMAC algorithm of outgoing AUTH chunks, when AUTH is in use.
@@ -425,6 +431,8 @@ pub(crate) enum Violation {
     /// RFC 3758 §3.6: a FORWARD TSN whose New Cumulative TSN lies further beyond the highest
     /// TSN received than the receive window allows the peer to have sent.
     ForwardTsnBeyondWindow,
+    /// RFC 8260 §2.1: a DATA chunk on an association that negotiated I-DATA.
+    DataOnIData,
 }
 
 impl Association {
@@ -438,6 +446,10 @@ impl Association {
                 b"SACK acknowledges a TSN that was not sent".to_vec(),
             ),
             Violation::MessageTooLarge => (CauseCode::OUT_OF_RESOURCE, Vec::new()),
+            Violation::DataOnIData => (
+                CauseCode::PROTOCOL_VIOLATION,
+                b"DATA chunk on an association using I-DATA".to_vec(),
+            ),
             Violation::MalformedChunk(t) => (
                 CauseCode::PROTOCOL_VIOLATION,
                 format!("malformed {t} chunk").into_bytes(),
@@ -555,6 +567,8 @@ pub(crate) struct PeerInit {
     /// The peer listed ASCONF and ASCONF ACK among its Supported Extensions (RFC 5061
     /// §4.2.7).
     pub(crate) asconf: bool,
+    /// The peer listed I-DATA among its Supported Extensions (RFC 8260 §2.2).
+    pub(crate) idata: bool,
     /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
     pub(crate) adaptation: Option<u32>,
 }
@@ -584,6 +598,7 @@ impl PeerInit {
             forward_tsn: false,
             auth: PeerAuth::default(),
             asconf: false,
+            idata: false,
             adaptation: None,
         };
         for param in params.iter() {
@@ -615,6 +630,7 @@ impl PeerInit {
                     p.forward_tsn |= types.iter().any(|t| t == ChunkType::FORWARD_TSN);
                     p.asconf = types.iter().any(|t| t == ChunkType::ASCONF)
                         && types.iter().any(|t| t == ChunkType::ASCONF_ACK);
+                    p.idata = types.iter().any(|t| t == ChunkType::I_DATA);
                 }
                 Param::Random(_) | Param::ChunkList(_) | Param::RequestedHmacAlgorithms(_) => {
                     p.auth.take_param(&param)
@@ -891,6 +907,15 @@ impl Association {
         out.blocked = false;
         // RFC 3758 §3.3: PR-SCTP is used only if both sides list Forward-TSN-Supported.
         out.pr = self.config.pr_sctp && peer.forward_tsn;
+        out.scheduler = self.config.stream_scheduler;
+        // RFC 8260 §2.1: I-DATA is used when both sides list it in their Supported
+        // Extensions; then DATA is not used. Generating I-FORWARD TSN (§2.3) is not
+        // implemented yet, so this side's messages are reliable on an I-DATA association
+        // (policies degrade to reliable); the peer's I-FORWARD TSN is processed.
+        if self.config.i_data && peer.idata {
+            out.use_idata();
+            out.pr = false;
+        }
         let inb = Inbound::new(
             peer.initial_tsn,
             inbound_streams,
@@ -1049,6 +1074,8 @@ impl Association {
             pr_sctp: self.data.as_ref().is_some_and(|d| d.out.pr),
             abandoned_unsent: self.data.as_ref().map_or(0, |d| d.out.abandoned().0),
             abandoned_sent: self.data.as_ref().map_or(0, |d| d.out.abandoned().1),
+            i_data: self.data.as_ref().is_some_and(|d| d.out.idata),
+            i_data_rejected: self.data.as_ref().map_or(0, |d| d.inb.idata_rejected()),
             auth: self.auth.is_some(),
             auth_hmac: self.auth.as_ref().map(|a| a.send_hmac()),
             auth_active_key: self.auth.as_ref().map(|a| a.active_key()),
@@ -1146,6 +1173,30 @@ impl Association {
         }
         self.primary = i;
         Ok(())
+    }
+
+    /// Sets an outbound stream's scheduling priority (RFC 8260 §3.4).
+    pub(crate) fn set_stream_priority(
+        &mut self,
+        stream: u16,
+        priority: u16,
+    ) -> Result<(), SendError> {
+        let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
+        if d.out.set_stream_priority(stream, priority) {
+            Ok(())
+        } else {
+            Err(SendError::InvalidStream)
+        }
+    }
+
+    /// Sets an outbound stream's scheduling weight (RFC 8260 §3.6).
+    pub(crate) fn set_stream_weight(&mut self, stream: u16, weight: u16) -> Result<(), SendError> {
+        let d = self.data.as_mut().ok_or(SendError::NotConnected)?;
+        if d.out.set_stream_weight(stream, weight) {
+            Ok(())
+        } else {
+            Err(SendError::InvalidStream)
+        }
     }
 
     /// Adds a shared key (RFC 4895 §6.1).
@@ -1819,8 +1870,22 @@ impl Association {
                     }
                     return;
                 }
+                ChunkType::DATA if self.data.as_ref().is_some_and(|d| d.out.idata) => {
+                    // RFC 8260 §2.1: once I-DATA is negotiated, a DATA chunk is a protocol
+                    // violation and the association is aborted.
+                    self.violation(now, ctx, Violation::DataOnIData);
+                    return;
+                }
                 ChunkType::DATA => {
-                    if self.on_data(now, ctx, &ch) {
+                    if self.on_data(now, ctx, &ch, false) {
+                        had_data = true;
+                        self.sack_path = path_idx.or(self.sack_path);
+                    }
+                }
+                // Without I-DATA negotiated an I-DATA chunk is unknown and follows its action
+                // bits below (RFC 8260 §2.1).
+                ChunkType::I_DATA if self.data.as_ref().is_some_and(|d| d.out.idata) => {
+                    if self.on_data(now, ctx, &ch, true) {
                         had_data = true;
                         self.sack_path = path_idx.or(self.sack_path);
                     }
@@ -1828,6 +1893,16 @@ impl Association {
                 ChunkType::SACK => self.on_sack(now, ctx, &ch),
                 // RFC 3758 §3.3.1: without PR-SCTP negotiated a FORWARD TSN is an unknown
                 // chunk and follows its action bits (skip and report) below.
+                // RFC 8260 §2.3: with I-DATA, PR-SCTP uses I-FORWARD TSN. (This side does not
+                // generate it yet, but processes the peer's.)
+                ChunkType::I_FORWARD_TSN
+                    if self.config.pr_sctp && self.data.as_ref().is_some_and(|d| d.out.idata) =>
+                {
+                    if self.on_iforward_tsn(now, ctx, &ch) {
+                        had_data = true;
+                        self.sack_path = path_idx.or(self.sack_path);
+                    }
+                }
                 ChunkType::FORWARD_TSN if self.data.as_ref().is_some_and(|d| d.out.pr) => {
                     if self.on_forward_tsn(now, ctx, &ch) {
                         had_data = true;
@@ -2155,8 +2230,15 @@ impl Association {
                 && self.paths.len() < MAX_PATHS
     }
 
-    /// Returns true if the chunk carried new data (for SACK timing).
-    fn on_data(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) -> bool {
+    /// Returns true if the chunk carried new data (for SACK timing). `idata`: the chunk is
+    /// an I-DATA chunk (the caller checked that I-DATA is in use).
+    fn on_data(
+        &mut self,
+        now: Timestamp,
+        ctx: &mut Ctx<'_>,
+        ch: &RawChunk<'_>,
+        idata: bool,
+    ) -> bool {
         if matches!(
             self.state,
             State::CookieWait { .. } | State::CookieEchoed { .. } | State::ShutdownAckSent { .. }
@@ -2166,18 +2248,31 @@ impl Association {
         let Some(d) = self.data.as_mut() else {
             return false;
         };
-        let Ok(v) = Data::parse(ch) else {
-            self.violation(now, ctx, Violation::MalformedChunk(ChunkType::DATA));
-            return false;
+        let (verdict, tsn, stream_id) = if idata {
+            let Ok(v) = IData::parse(ch) else {
+                self.violation(now, ctx, Violation::MalformedChunk(ChunkType::I_DATA));
+                return false;
+            };
+            let word = if v.beginning { v.ppid.get() } else { v.fsn.0 };
+            let verdict = d
+                .inb
+                .on_idata(v.tsn, v.stream_id, v.mid.0, word, v.flags(), v.payload);
+            (verdict, v.tsn, v.stream_id)
+        } else {
+            let Ok(v) = Data::parse(ch) else {
+                self.violation(now, ctx, Violation::MalformedChunk(ChunkType::DATA));
+                return false;
+            };
+            let verdict = d.inb.on_data(
+                v.tsn,
+                v.stream_id,
+                v.ssn,
+                v.ppid.get(),
+                v.flags(),
+                v.payload,
+            );
+            (verdict, v.tsn, v.stream_id)
         };
-        let verdict = d.inb.on_data(
-            v.tsn,
-            v.stream_id,
-            v.ssn,
-            v.ppid.get(),
-            v.flags(),
-            v.payload,
-        );
         match verdict {
             DataVerdict::Accepted => {
                 self.last_activity = now;
@@ -2190,7 +2285,7 @@ impl Association {
             DataVerdict::InvalidStream => {
                 // §6.5: ERROR with Invalid Stream Identifier (stream, reserved).
                 let mut info = [0u8; 4];
-                info[..2].copy_from_slice(&v.stream_id.to_be_bytes());
+                info[..2].copy_from_slice(&stream_id.to_be_bytes());
                 push_cause(
                     &mut self.pending.errors,
                     MAX_PENDING_ERRORS,
@@ -2199,12 +2294,55 @@ impl Association {
                 );
             }
             DataVerdict::NoUserData => {
-                self.violation(now, ctx, Violation::NoUserData(v.tsn));
+                self.violation(now, ctx, Violation::NoUserData(tsn));
                 return false;
             }
             DataVerdict::MessageTooLarge => {
                 self.violation(now, ctx, Violation::MessageTooLarge);
                 return false;
+            }
+        }
+        true
+    }
+
+    /// RFC 8260 §2.3.2: an I-FORWARD TSN. Returns true if it was processed.
+    fn on_iforward_tsn(&mut self, now: Timestamp, ctx: &mut Ctx<'_>, ch: &RawChunk<'_>) -> bool {
+        if matches!(
+            self.state,
+            State::CookieWait { .. } | State::CookieEchoed { .. } | State::ShutdownAckSent { .. }
+        ) {
+            return false;
+        }
+        let Some(d) = self.data.as_mut() else {
+            return false;
+        };
+        let Ok(f) = IForwardTsn::parse(ch) else {
+            self.violation(
+                now,
+                ctx,
+                Violation::MalformedChunk(ChunkType::I_FORWARD_TSN),
+            );
+            return false;
+        };
+        let verdict = d.inb.on_iforward_tsn(
+            f.new_cumulative_tsn,
+            &mut f
+                .streams
+                .iter()
+                .map(|e| (e.stream_id, e.unordered, e.mid.0)),
+        );
+        match verdict {
+            ForwardVerdict::Violation => {
+                self.violation(now, ctx, Violation::ForwardTsnBeyondWindow);
+                return false;
+            }
+            ForwardVerdict::Stale => {}
+            ForwardVerdict::Advanced => {
+                self.last_activity = now;
+                if d.inb.has_ready() && !self.readable_reported {
+                    self.readable_reported = true;
+                    ctx.event(Event::DataReadable);
+                }
             }
         }
         true
@@ -2785,22 +2923,58 @@ impl Association {
             && let Some(d) = self.data.as_mut()
         {
             let immediate = matches!(self.state, State::ShutdownPending);
-            // Room for the AUTH chunk if DATA must be authenticated and none is in yet.
-            let auth_room = self
+            // Room for the AUTH chunk if DATA (or I-DATA) must be authenticated and none is
+            // in yet.
+            let data_type = if d.out.idata {
+                ChunkType::I_DATA
+            } else {
+                ChunkType::DATA
+            };
+            let auth_overhead = self
                 .auth
                 .as_deref()
-                .filter(|a| auth_at.is_none() && a.send_required.contains(ChunkType::DATA))
+                .filter(|a| a.send_required.contains(data_type))
                 .map_or(0, |a| a.placeholder().encoded_len());
+            let auth_room = if auth_at.is_none() { auth_overhead } else { 0 };
             let room = w.remaining().saturating_sub(auth_room);
             let auth = &self.auth;
+            let idata = d.out.idata;
             let wrote = d.out.fill_packet(
                 now,
                 path_idx,
                 &mut self.paths,
                 &mut self.timers,
                 &self.config,
-                FillLimits { room, immediate },
+                FillLimits {
+                    room,
+                    immediate,
+                    overhead: auth_overhead,
+                },
                 &mut |dr| {
+                    if idata {
+                        let chunk = IData {
+                            tsn: dr.tsn,
+                            stream_id: dr.stream,
+                            mid: Mid(dr.mid),
+                            ppid: Ppid(dr.ppid),
+                            fsn: Fsn(dr.ppid),
+                            immediate_sack: dr.flags & outbound::flags::IMMEDIATE != 0,
+                            unordered: dr.flags & outbound::flags::UNORDERED != 0,
+                            beginning: dr.flags & outbound::flags::BEGIN != 0,
+                            ending: dr.flags & outbound::flags::END != 0,
+                            payload: dr.payload,
+                        };
+                        if auth.is_none() {
+                            return w.push(&chunk).is_ok();
+                        }
+                        return push_authenticated(
+                            auth,
+                            &mut w,
+                            &mut auth_at,
+                            ChunkType::I_DATA,
+                            &chunk,
+                        );
+                    }
                     let chunk = Data {
                         tsn: dr.tsn,
                         stream_id: dr.stream,
@@ -2912,13 +3086,25 @@ fn supported_extensions(config: &AssociationConfig) -> &'static [ChunkType] {
     const AUTH: ChunkType = ChunkType::AUTH;
     const ASCONF: ChunkType = ChunkType::ASCONF;
     const ACK: ChunkType = ChunkType::ASCONF_ACK;
-    match (config.pr_sctp, config.auth, config.auth && config.asconf) {
-        (true, true, true) => &[FWD, AUTH, ASCONF, ACK],
-        (true, true, false) => &[FWD, AUTH],
-        (true, false, _) => &[FWD],
-        (false, true, true) => &[AUTH, ASCONF, ACK],
-        (false, true, false) => &[AUTH],
-        (false, false, _) => &[],
+    const IDATA: ChunkType = ChunkType::I_DATA;
+    match (
+        config.i_data,
+        config.pr_sctp,
+        config.auth,
+        config.auth && config.asconf,
+    ) {
+        (false, true, true, true) => &[FWD, AUTH, ASCONF, ACK],
+        (false, true, true, false) => &[FWD, AUTH],
+        (false, true, false, _) => &[FWD],
+        (false, false, true, true) => &[AUTH, ASCONF, ACK],
+        (false, false, true, false) => &[AUTH],
+        (false, false, false, _) => &[],
+        (true, true, true, true) => &[FWD, AUTH, ASCONF, ACK, IDATA],
+        (true, true, true, false) => &[FWD, AUTH, IDATA],
+        (true, true, false, _) => &[FWD, IDATA],
+        (true, false, true, true) => &[AUTH, ASCONF, ACK, IDATA],
+        (true, false, true, false) => &[AUTH, IDATA],
+        (true, false, false, _) => &[IDATA],
     }
 }
 

@@ -21,7 +21,7 @@ use core::time::Duration;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::config::AssociationConfig;
+use crate::config::{AssociationConfig, StreamScheduler};
 use crate::serial::{Ssn, Tsn};
 use crate::time::Timestamp;
 use crate::wire::ForwardTsnStream;
@@ -32,6 +32,9 @@ use super::timer::{PathIdx, Timer, TimerTable};
 
 /// Size of the DATA chunk header (RFC 9260 §3.3.1).
 pub(crate) const DATA_HEADER: usize = 16;
+
+/// Size of the I-DATA chunk header (RFC 8260 §2.1).
+pub(crate) const IDATA_HEADER: usize = 20;
 
 /// The partial reliability policy of one message (PR-SCTP, RFC 3758 and RFC 7496).
 ///
@@ -127,13 +130,43 @@ struct OutMessage {
     offset: usize,
     ssn: Ssn,
     pr: Pr,
+    /// Arrival order over all streams (the FCFS scheduler, RFC 8260 §3.1).
+    seq: u64,
+    /// Message Identifier (I-DATA, RFC 8260 §2.1), assigned with the first fragment.
+    mid: u32,
+    /// Fragment Sequence Number of the next fragment (I-DATA).
+    fsn: u32,
 }
 
 #[derive(Debug, Default)]
 struct OutStream {
     next_ssn: Ssn,
+    /// Next MID of an ordered message (I-DATA, RFC 8260 §2.1).
+    next_mid: u32,
+    /// Next MID of an unordered message: a separate space (RFC 8260 §2.1).
+    next_umid: u32,
     queue: VecDeque<OutMessage>,
+    /// Priority for [`StreamScheduler::Priority`]: lower goes first.
+    priority: u16,
+    /// Weight for [`StreamScheduler::WeightedFair`]; 0 (unset) counts as 1.
+    weight: u16,
+    /// Virtual finish time of the stream's last scheduled message (WFQ).
+    finish: u64,
+    /// Virtual finish time of the message at the head of the queue (WFQ), fixed when it
+    /// became the head (self-clocked fair queueing).
+    head_tag: u64,
 }
+
+/// The WFQ virtual time unit per byte at weight 1: large enough that a weight up to
+/// `u16::MAX` still advances the virtual clock by at least one per byte-ish message.
+const WFQ_SCALE: u64 = 1 << 16;
+
+/// With I-DATA, a message this small is never held back to bound the incomplete messages
+/// at the peer: it takes one chunk, or two at the smallest path MTUs, and completes at once.
+const SMALL_MESSAGE: usize = 1024;
+
+/// With I-DATA, WFQ charges a stream about one fragment per turn: this many bytes at most.
+const WFQ_IDATA_QUANTUM: usize = 1200;
 
 /// The state of a chunk in the retransmission queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +188,10 @@ struct SentChunk {
     len: u32,
     stream: u16,
     ssn: Ssn,
+    /// The PPID on a first fragment; with I-DATA the FSN on the others (RFC 8260 §2.1).
     ppid: u32,
+    /// The MID (I-DATA only).
+    mid: u32,
     flags: u8,
     path: PathIdx,
     sent_at: Timestamp,
@@ -192,7 +228,10 @@ pub(crate) struct DataRef<'a> {
     pub(crate) tsn: Tsn,
     pub(crate) stream: u16,
     pub(crate) ssn: Ssn,
+    /// The PPID (DATA, or the first I-DATA fragment) or the FSN (later I-DATA fragments).
     pub(crate) ppid: u32,
+    /// The MID (I-DATA only).
+    pub(crate) mid: u32,
     pub(crate) flags: u8,
     pub(crate) payload: &'a [u8],
 }
@@ -254,12 +293,37 @@ pub(crate) struct FillLimits {
     pub(crate) room: usize,
     /// Set the I bit on new chunks (shutdown pending, RFC 7053 §4.1).
     pub(crate) immediate: bool,
+    /// Bytes every packet of data needs besides the data chunks (an AUTH chunk when the
+    /// peer requires DATA or I-DATA to be authenticated): fragments are cut that much
+    /// smaller so a full-size one still fits.
+    pub(crate) overhead: usize,
 }
 
 #[derive(Debug)]
 pub(crate) struct Outbound {
     streams: HashMap<u16, OutStream, FastHash>,
+    /// The streams with queued messages, in round-robin order (every scheduler keeps it;
+    /// ties between streams are broken by this order).
     rr: VecDeque<u16>,
+    /// The stream scheduler (RFC 8260 §3).
+    pub(crate) scheduler: StreamScheduler,
+    /// Next arrival number (FCFS).
+    next_seq: u64,
+    /// The WFQ system virtual time (self-clocked: the finish time of the last scheduled
+    /// message).
+    vtime: u64,
+    /// I-DATA is in use (RFC 8260 §2.1): MIDs and FSNs instead of SSNs, and a partly sent
+    /// message goes back to its stream after each fragment so streams interleave.
+    pub(crate) idata: bool,
+    /// Bytes of the data chunk header: 16 (DATA) or 20 (I-DATA).
+    hdr: usize,
+    /// I-DATA: total size of the messages partly cut into chunks.
+    in_progress: usize,
+    /// I-DATA: a message of more than one chunk starts only while `in_progress` plus its
+    /// size stays within this (half the peer's initial window), unless none is in progress:
+    /// the peer must hold every fragment of an incomplete message, and without partial
+    /// delivery a window full of incomplete messages would never drain.
+    in_progress_limit: usize,
     current: Option<OutMessage>,
     /// Bytes of user data not yet cut into chunks.
     queued_bytes: usize,
@@ -302,6 +366,13 @@ impl Outbound {
         Outbound {
             streams: HashMap::default(),
             rr: VecDeque::new(),
+            scheduler: StreamScheduler::RoundRobin,
+            next_seq: 0,
+            vtime: 0,
+            idata: false,
+            hdr: DATA_HEADER,
+            in_progress: 0,
+            in_progress_limit: (peer_rwnd / 2) as usize,
             current: None,
             queued_bytes: 0,
             unacked_bytes: 0,
@@ -428,6 +499,14 @@ impl Outbound {
         let st = self.streams.entry(stream).or_default();
         if st.queue.is_empty() {
             self.rr.push_back(stream);
+            if self.scheduler == StreamScheduler::WeightedFair {
+                let cost = if self.idata {
+                    data.len().min(WFQ_IDATA_QUANTUM)
+                } else {
+                    data.len()
+                };
+                st.head_tag = Self::wfq_tag(self.vtime, st, cost);
+            }
         }
         st.queue.push_back(OutMessage {
             stream,
@@ -438,7 +517,11 @@ impl Outbound {
             offset: 0,
             ssn: Ssn(0),
             pr,
+            seq: self.next_seq,
+            mid: 0,
+            fsn: 0,
         });
+        self.next_seq = self.next_seq.wrapping_add(1);
         Ok(match pr {
             Pr::Until(d) => Some(d),
             _ => None,
@@ -582,7 +665,8 @@ impl Outbound {
     /// (RFC 3758 §3.5: an expired message is not sent).
     fn next_message(&mut self, now: Timestamp) -> Option<OutMessage> {
         loop {
-            let stream = self.rr.pop_front()?;
+            let pick = self.pick_stream()?;
+            let stream = self.rr.remove(pick)?;
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
@@ -592,17 +676,148 @@ impl Outbound {
             if !st.queue.is_empty() {
                 self.rr.push_back(stream);
             }
-            if msg.pr.expired(now) {
+            if self.scheduler == StreamScheduler::WeightedFair {
+                st.finish = st.head_tag;
+                self.vtime = st.head_tag;
+                if let Some(next) = st.queue.front() {
+                    let cost = Self::wfq_cost(self.idata, next);
+                    st.head_tag = Self::wfq_tag(self.vtime, st, cost);
+                }
+            }
+            if msg.offset == 0 && msg.pr.expired(now) {
                 self.queued_bytes = self.queued_bytes.saturating_sub(msg.data.len());
                 self.abandoned_unsent += 1;
                 continue;
             }
-            if !msg.unordered {
-                msg.ssn = st.next_ssn;
-                st.next_ssn = st.next_ssn.next();
+            if msg.offset == 0 {
+                if self.idata {
+                    // RFC 8260 §2.1: one MID space for ordered and one for unordered
+                    // messages per stream, both 32-bit serial numbers.
+                    let space = if msg.unordered {
+                        &mut st.next_umid
+                    } else {
+                        &mut st.next_mid
+                    };
+                    msg.mid = *space;
+                    *space = space.wrapping_add(1);
+                } else if !msg.unordered {
+                    msg.ssn = st.next_ssn;
+                    st.next_ssn = st.next_ssn.next();
+                }
             }
             return Some(msg);
         }
+    }
+
+    /// Puts a partly sent message back at the head of its stream (I-DATA interleaving).
+    fn requeue_partial(&mut self, m: OutMessage) {
+        let stream = m.stream;
+        let st = self.streams.entry(stream).or_default();
+        if st.queue.is_empty() {
+            self.rr.push_back(stream);
+        }
+        if self.scheduler == StreamScheduler::WeightedFair {
+            let cost = Self::wfq_cost(true, &m);
+            st.head_tag = Self::wfq_tag(self.vtime, st, cost);
+        }
+        st.queue.push_front(m);
+    }
+
+    /// Switches the sender to I-DATA (RFC 8260), once negotiated.
+    pub(crate) fn use_idata(&mut self) {
+        self.idata = true;
+        self.hdr = IDATA_HEADER;
+    }
+
+    /// Sets the priority of an outbound stream (RFC 8260 §3.4; lower goes first).
+    pub(crate) fn set_stream_priority(&mut self, stream: u16, priority: u16) -> bool {
+        if stream >= self.outbound_streams {
+            return false;
+        }
+        self.streams.entry(stream).or_default().priority = priority;
+        true
+    }
+
+    /// Sets the weight of an outbound stream (RFC 8260 §3.6; 0 counts as 1).
+    pub(crate) fn set_stream_weight(&mut self, stream: u16, weight: u16) -> bool {
+        if stream >= self.outbound_streams {
+            return false;
+        }
+        self.streams.entry(stream).or_default().weight = weight;
+        true
+    }
+
+    /// The bytes WFQ charges for serving `m` once: the whole message with DATA, about one
+    /// fragment with I-DATA (a message is then served a fragment at a time).
+    fn wfq_cost(idata: bool, m: &OutMessage) -> usize {
+        let rest = m.data.len().saturating_sub(m.offset);
+        if idata {
+            rest.min(WFQ_IDATA_QUANTUM)
+        } else {
+            rest
+        }
+    }
+
+    /// The WFQ finish tag of a message of `len` bytes becoming the head of `st`: it starts
+    /// at the later of the system virtual time and the stream's last finish. Messages
+    /// abandoned from the queue leave the tag as it was (a small unfairness, never a stall).
+    fn wfq_tag(vtime: u64, st: &OutStream, len: usize) -> u64 {
+        let w = u64::from(st.weight.max(1));
+        let cost = (len as u64).saturating_mul(WFQ_SCALE) / w;
+        vtime.max(st.finish).saturating_add(cost.max(1))
+    }
+
+    /// The index in `rr` of the stream the scheduler serves next. Round robin takes the
+    /// front without looking at anything (the default costs nothing extra); the others scan
+    /// the streams with queued data (at most the negotiated outbound streams), ties going to
+    /// the earliest in round-robin order.
+    fn pick_stream(&self) -> Option<usize> {
+        if self.rr.is_empty() {
+            return None;
+        }
+        let head = |s: &u16| {
+            self.streams
+                .get(s)
+                .and_then(|st| st.queue.front().map(|m| (st, m)))
+                .filter(|(_, m)| self.may_start(m))
+        };
+        if self.idata && self.in_progress > 0 && self.scheduler == StreamScheduler::RoundRobin {
+            // Some heads may have to wait (see `in_progress_limit`); a partly sent message
+            // always may go on, so there is a candidate. (The other schedulers rank the
+            // waiting heads last.)
+            return self.rr.iter().position(|s| head(s).is_some());
+        }
+        match self.scheduler {
+            StreamScheduler::RoundRobin => Some(0),
+            StreamScheduler::Fcfs => self
+                .rr
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| head(s).map_or(u64::MAX, |(_, m)| m.seq))
+                .map(|(i, _)| i),
+            StreamScheduler::Priority => self
+                .rr
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| head(s).map_or(u32::MAX, |(st, _)| u32::from(st.priority)))
+                .map(|(i, _)| i),
+            StreamScheduler::WeightedFair => self
+                .rr
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| head(s).map_or(u64::MAX, |(st, _)| st.head_tag))
+                .map(|(i, _)| i),
+        }
+    }
+
+    /// Whether the message at the head of a stream may be served now (I-DATA: see
+    /// `in_progress_limit`; small messages, which complete in one chunk, always may).
+    fn may_start(&self, m: &OutMessage) -> bool {
+        !self.idata
+            || self.in_progress == 0
+            || m.offset > 0
+            || m.data.len() <= SMALL_MESSAGE
+            || self.in_progress.saturating_add(m.data.len()) <= self.in_progress_limit
     }
 
     /// Cuts the next chunk of at most `max_payload` bytes, assigns it a TSN and appends it
@@ -623,7 +838,22 @@ impl Outbound {
         if len == 0 {
             return None;
         }
+        if self.idata {
+            if msg.offset == 0 && len < remaining {
+                self.in_progress += msg.data.len();
+            } else if msg.offset > 0 && len == remaining {
+                self.in_progress = self.in_progress.saturating_sub(msg.data.len());
+            }
+        }
         let mut f = 0;
+        // I-DATA: the PPID travels in the first fragment only, the FSN in the others
+        // (RFC 8260 §2.1).
+        let ppid_or_fsn = if msg.offset == 0 || !self.idata {
+            msg.ppid
+        } else {
+            msg.fsn
+        };
+        msg.fsn = msg.fsn.wrapping_add(1);
         if msg.offset == 0 {
             f |= flags::BEGIN;
         }
@@ -642,7 +872,8 @@ impl Outbound {
             len: u32::try_from(len).unwrap_or(u32::MAX),
             stream: msg.stream,
             ssn: msg.ssn,
-            ppid: msg.ppid,
+            ppid: ppid_or_fsn,
+            mid: msg.mid,
             flags: f,
             path,
             sent_at: now,
@@ -656,6 +887,12 @@ impl Outbound {
         msg.offset += len;
         if msg.offset >= msg.data.len() {
             self.current = None;
+        } else if self.idata
+            && let Some(m) = self.current.take()
+        {
+            // RFC 8260 §1: the rest of the message waits its stream's next turn, so a
+            // large message does not hold up the other streams.
+            self.requeue_partial(m);
         }
         self.queued_bytes = self.queued_bytes.saturating_sub(len);
         self.unacked_bytes += len;
@@ -668,9 +905,9 @@ impl Outbound {
         if let Some(m) = &self.current {
             return Some(m.data.len().saturating_sub(m.offset).min(max_payload));
         }
-        let stream = *self.rr.front()?;
+        let stream = *self.rr.get(self.pick_stream()?)?;
         let m = self.streams.get(&stream)?.queue.front()?;
-        Some(m.data.len().min(max_payload))
+        Some(m.data.len().saturating_sub(m.offset).min(max_payload))
     }
 
     fn data_ref(&self, idx: usize) -> Option<DataRef<'_>> {
@@ -680,13 +917,14 @@ impl Outbound {
             stream: c.stream,
             ssn: c.ssn,
             ppid: c.ppid,
+            mid: c.mid,
             flags: c.flags,
             payload: c.payload(),
         })
     }
 
-    fn chunk_size(len: usize) -> usize {
-        (DATA_HEADER + len + 3) & !3
+    fn chunk_size(hdr: usize, len: usize) -> usize {
+        (hdr + len + 3) & !3
     }
 
     /// Fills one packet bound for `path_idx` with DATA chunks: the pending fast
@@ -719,7 +957,7 @@ impl Outbound {
             while idx < self.sent.len() && self.fast_pending > 0 {
                 let Some(c) = self.sent.get(idx) else { break };
                 if c.fast_pending {
-                    let size = Self::chunk_size(c.len as usize);
+                    let size = Self::chunk_size(self.hdr, c.len as usize);
                     if size > room {
                         break;
                     }
@@ -778,7 +1016,7 @@ impl Outbound {
                 }
                 let Some(c) = self.sent.get(idx) else { break };
                 if c.state == ChunkState::ToRetransmit {
-                    let size = Self::chunk_size(c.len as usize);
+                    let size = Self::chunk_size(self.hdr, c.len as usize);
                     if size > room {
                         break;
                     }
@@ -807,7 +1045,7 @@ impl Outbound {
         if self.burst_packets >= config.max_burst {
             return written;
         }
-        let max_payload_packet = max_packet.saturating_sub(12 + DATA_HEADER) & !3;
+        let max_payload_packet = max_packet.saturating_sub(12 + self.hdr + limits.overhead) & !3;
         if let Some(p) = paths.get_mut(path_idx) {
             p.decay_idle_cwnd(now);
         }
@@ -830,7 +1068,7 @@ impl Outbound {
             let Some(len) = self.next_chunk_len(max_payload_packet) else {
                 break;
             };
-            if len == 0 || Self::chunk_size(len) > room {
+            if len == 0 || Self::chunk_size(self.hdr, len) > room {
                 break;
             }
             // §6.1 (A): respect the peer's rwnd, except for one zero window probe when
@@ -857,7 +1095,7 @@ impl Outbound {
                 break;
             };
             let Some(dr) = self.data_ref(idx) else { break };
-            let size = Self::chunk_size(dr.payload.len());
+            let size = Self::chunk_size(self.hdr, dr.payload.len());
             let tsn = dr.tsn;
             if !emit(dr) {
                 // Cannot happen with a correct room computation; keep the chunk queued for
@@ -910,7 +1148,7 @@ impl Outbound {
         if path.flight_size >= path.cwnd {
             return false;
         }
-        let max_payload_packet = path.max_packet().saturating_sub(12 + DATA_HEADER) & !3;
+        let max_payload_packet = path.max_packet().saturating_sub(12 + self.hdr) & !3;
         let Some(len) = self.next_chunk_len(max_payload_packet) else {
             return false;
         };
@@ -1652,6 +1890,7 @@ mod tests {
                 FillLimits {
                     room: 1248,
                     immediate: false,
+                    overhead: 0,
                 },
                 &mut |d| {
                     tsns.push(d.tsn.get());
@@ -2015,6 +2254,7 @@ mod tests {
             FillLimits {
                 room: 1248,
                 immediate: false,
+                overhead: 0,
             },
             &mut |d| {
                 ssns.push(d.ssn);

@@ -3,9 +3,10 @@
 # issue 10, item 6.
 #
 # STATUS: echo, echo-reverse, bulk-to-guest, bulk-from-guest, multihoming, prsctp and auth-asconf
-# pass and run in CI (.ci/guest.sh). idata and reconf wait on the `rsp sctp` flags of issue 4
-# (--idata, --reset-streams-after): rsp rejects the unknown flag and the scenario fails, so run
-# them only once those exist.
+# pass and run in CI (.ci/guest.sh). idata: rsp offers I-DATA (`--idata`) but the guest kernel's
+# INIT ACK does not list it with the sysctl and socket options below, so the association uses
+# DATA and the scenario fails (open: find the kernel setting). reconf waits on RE-CONFIG in our
+# stack (`--reset-streams-after`).
 #
 #   vm-images/linux-sctp-interop.sh [--rsp PATH] [--keep-captures DIR] [SCENARIO...]
 #

@@ -636,3 +636,40 @@ fn a_listed_loopback_or_link_local_address_is_not_used_from_a_global_one() {
             .all(|r| r.dst == b1() || r.dst == b2())
     );
 }
+
+#[test]
+fn after_a_primary_failure_the_shutdown_completes_over_the_active_path() {
+    // The SHUTDOWN COMPLETE goes where data goes, not to the failed primary: the peer closes
+    // one link latency after us instead of retransmitting its SHUTDOWN ACK (found against
+    // usrsctp across two veth pairs, whose SHUTDOWN ACK kept coming until it gave up).
+    let cfg = fast_config();
+    let mut m = connected(16, cfg.clone(), cfg.clone(), LinkConfig::default());
+    m.net.run_for(Duration::from_secs(1));
+    m.net.set_address_up(b1(), false);
+    let mut next = 0u64;
+    let mut got = Vec::new();
+    m.transfer_for(&mut next, 300, &mut got, Duration::from_secs(30));
+    assert_in_order_exactly_once(&got, 300);
+    assert_eq!(m.data_path(A), Some(b2()));
+    m.events(A);
+    m.events(B);
+    let a = m.a;
+    m.net
+        .node(A)
+        .endpoint
+        .association(a)
+        .expect("association")
+        .shutdown();
+    assert!(m.net.run_until(Duration::from_secs(10), |n| {
+        n.node(A).has_event(&Event::ShutdownComplete)
+    }));
+    let a_done = m.net.now();
+    assert!(m.net.run_until(Duration::from_secs(10), |n| {
+        n.node(B).has_event(&Event::ShutdownComplete)
+    }));
+    let gap = m.net.now().saturating_duration_since(a_done);
+    assert!(
+        gap < cfg.rto_min,
+        "the peer closed {gap:?} after us: our SHUTDOWN COMPLETE was lost"
+    );
+}

@@ -1293,7 +1293,14 @@ impl Association {
     /// Queues a one-chunk packet to the primary path in the endpoint's reply queue (for
     /// packets that must go out although the association is closing).
     fn queue_reply(&self, ctx: &mut Ctx<'_>, vtag: u32, ty: ChunkType, chunk: &dyn Encode) {
-        let Some(path) = self.paths.get(self.primary) else {
+        // The path data goes to: the primary while it is active, else the active alternate
+        // (a SHUTDOWN COMPLETE or ABORT sent to a failed primary would be lost, and the peer
+        // would retransmit its SHUTDOWN ACK until it gives up; RFC 9260 §6.4, RFC 7829 §5.1).
+        let Some(path) = self
+            .paths
+            .get(self.send_path())
+            .or_else(|| self.paths.get(self.primary))
+        else {
             return;
         };
         // Room for an AUTH chunk if the peer requires this chunk type authenticated (RFC

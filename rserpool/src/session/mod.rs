@@ -101,6 +101,8 @@
 //! let Some(Command::Connect { target: Target::Session(s), endpoint }) = cli.poll_command() else { panic!() };
 //! assert_eq!((s, endpoint.port), (session, 7));
 //! cli.handle_connected(now, Target::Session(session), AssocRef(3), &endpoint);
+//! // The registrar's answer was reported first (Basic Mode callers of `resolve` wait for it).
+//! assert!(matches!(cli.poll_event(), Some(client::Event::Resolution { resolved: true, .. })));
 //! assert!(matches!(cli.poll_event(), Some(client::Event::Connected { .. })));
 //! srv.handle_incoming(now, AssocRef(4), 40001, &[pu_addr]);
 //! let Some(server::Event::SessionAdded { session: peer, .. }) = srv.poll_event() else { panic!() };

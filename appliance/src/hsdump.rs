@@ -33,6 +33,8 @@ use sctp_stack::{ConnectRequest, Event};
 use serde_json::json;
 
 use crate::exit::{ExitStatus, Failure, Outcome};
+use crate::pool::local_address_towards;
+use crate::registrar::config::parse_identifier;
 use crate::sctp::{
     join, on_signals, parse_ip, parse_local_port, parse_port, runtime_failure, stopped_status,
 };
@@ -112,20 +114,6 @@ fn parse_target(s: &str) -> Result<Target, String> {
         return Err(format!("'{s}': a registrar needs a unicast address"));
     }
     Ok(Target { endpoint, udp_port })
-}
-
-/// A registrar identifier: decimal or `0x` hexadecimal, not 0.
-fn parse_identifier(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(h) => u32::from_str_radix(h, 16),
-        None => t.parse::<u32>(),
-    }
-    .map_err(|_| format!("'{s}' is not a registrar identifier (1-4294967295 or 0x...)"))?;
-    if v == 0 {
-        return Err("the identifier 0 is reserved (RFC 5353 §2.1)".to_owned());
-    }
-    Ok(v)
 }
 
 /// What the registrar told.
@@ -258,20 +246,9 @@ fn send(a: &Association, msg: &EnrpMessage) -> Result<(), Failure> {
 /// The address we reach `remote` from, for the Server Information parameter of our PRESENCE:
 /// `--bind`, else what the kernel's routing picks (a UDP socket's connect sends nothing).
 fn local_address(bind: Option<IpAddr>, remote: SocketAddr) -> IpAddr {
-    if let Some(b) = bind.filter(|b| !b.is_unspecified()) {
-        return b;
-    }
-    let any: SocketAddr = if remote.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    std::net::UdpSocket::bind(any)
-        .and_then(|s| {
-            s.connect(remote)?;
-            s.local_addr()
-        })
-        .map_or(remote.ip(), |a| a.ip())
+    bind.filter(|b| !b.is_unspecified())
+        .or_else(|| local_address_towards(remote))
+        .unwrap_or(remote.ip())
 }
 
 /// PRESENCE, then HANDLE_TABLE_REQUESTs until a response without flag M.
@@ -546,13 +523,5 @@ mod tests {
         ] {
             assert!(parse_target(bad).is_err(), "{bad} accepted");
         }
-    }
-
-    #[test]
-    fn identifiers_are_nonzero_decimal_or_hex() {
-        assert_eq!(parse_identifier("0x10"), Ok(16));
-        assert_eq!(parse_identifier("77"), Ok(77));
-        assert!(parse_identifier("0").is_err());
-        assert!(parse_identifier("x").is_err());
     }
 }

@@ -32,6 +32,9 @@ pub enum AnyLink {
     RawUring(crate::uring::RawUringLink),
     /// In-memory fabric node.
     Memory(MemoryLink),
+    /// A DPDK queue pair (feature `dpdk`).
+    #[cfg(all(target_os = "linux", feature = "dpdk"))]
+    Dpdk(crate::dpdk::DpdkLink),
 }
 
 macro_rules! dispatch {
@@ -48,6 +51,8 @@ macro_rules! dispatch {
             ))]
             AnyLink::RawUring($l) => $e,
             AnyLink::Memory($l) => $e,
+            #[cfg(all(target_os = "linux", feature = "dpdk"))]
+            AnyLink::Dpdk($l) => $e,
         }
     };
 }
@@ -118,6 +123,13 @@ impl From<crate::raw::RawPollLink> for AnyLink {
 impl From<crate::uring::RawUringLink> for AnyLink {
     fn from(l: crate::uring::RawUringLink) -> Self {
         AnyLink::RawUring(l)
+    }
+}
+
+#[cfg(all(target_os = "linux", feature = "dpdk"))]
+impl From<crate::dpdk::DpdkLink> for AnyLink {
+    fn from(l: crate::dpdk::DpdkLink) -> Self {
+        AnyLink::Dpdk(l)
     }
 }
 

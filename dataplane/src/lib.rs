@@ -19,6 +19,7 @@
 //! | [`udp`] | UDP encapsulation, `sendmmsg`/`recvmmsg`, GSO/GRO, PKTINFO | none | the default |
 //! | [`raw`] | raw IPv4/IPv6 protocol 132 on non-blocking sockets and `poll(2)` | `CAP_NET_RAW` | portable, any kernel |
 //! | `uring` | raw IP on io_uring: multishot receive, provided buffers, linked sends | `CAP_NET_RAW` | x86_64/aarch64, Linux 6.0+ |
+//! | `dpdk` | DPDK poll-mode driver (feature `dpdk`): our own Ethernet, IPv4/IPv6, ARP, ND | root (hugepages, NIC) | see `docs/dpdk.md` |
 //! | [`memory`] | in-memory N-node fabric with latency, loss, duplication, reordering, MTU, rate | none | deterministic (manual clock) or real time |
 //!
 //! [`AnyLink`] holds any of them and dispatches once per burst with a `match`; drivers that
@@ -79,6 +80,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod any;
+#[cfg(all(target_os = "linux", feature = "dpdk"))]
+pub mod dpdk;
 pub mod link;
 pub mod memory;
 #[cfg(target_os = "linux")]

@@ -75,6 +75,8 @@ pub enum Backend {
     RawUring,
     /// An in-memory fabric without an operating system.
     Memory,
+    /// DPDK poll-mode driver with the dataplane's own Ethernet/IP (feature `dpdk`).
+    Dpdk,
 }
 
 impl fmt::Display for Backend {
@@ -84,6 +86,7 @@ impl fmt::Display for Backend {
             Backend::RawPoll => "raw (poll)",
             Backend::RawUring => "raw (io_uring)",
             Backend::Memory => "memory",
+            Backend::Dpdk => "dpdk",
         })
     }
 }

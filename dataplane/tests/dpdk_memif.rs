@@ -1,0 +1,143 @@
+//! Two DPDK link sets in one process joined by a memif pair (`net_memif` server and client on
+//! one socket): SCTP-shaped packets both ways over IPv4 and IPv6, with ARP and neighbour
+//! discovery resolving each side's MAC first. Needs libdpdk (feature `dpdk`) and root for
+//! the EAL; `--no-huge`, so no hugepages. Run by `.ci/dpdk.sh`.
+//!
+//! One test function: the EAL is initialised once per process.
+#![cfg(all(target_os = "linux", feature = "dpdk"))]
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use common::{crc_ok, sctp_packet, tsn_of};
+use dataplane::dpdk::{DpdkConfig, DpdkLink, EalConfig, InterfaceConfig, PortSelector};
+use dataplane::{Backend, Interest, Link, RxBatch, TxBatch, TxMeta};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn open(port: &str, addrs: &[&str], eal: &EalConfig) -> DpdkLink {
+    let mut c = DpdkConfig::default();
+    c.eal = eal.clone();
+    c.pool_size = 2047;
+    let addrs: Vec<_> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+    c.interfaces = vec![InterfaceConfig::new(PortSelector::Name(port.to_owned()), &addrs).unwrap()];
+    DpdkLink::open(&c).expect("open DPDK link").pop().unwrap()
+}
+
+/// Sends `n` packets from `from` to `to` (destination `dst`) and returns the TSNs `to`
+/// received, with every packet's CRC checked.
+fn exchange(from: &mut DpdkLink, to: &mut DpdkLink, dst: &str, n: u32, tsn0: u32) -> Vec<u32> {
+    let mut tx = TxBatch::new(64, 2048);
+    let mut rx = RxBatch::new(64, to.rx_slot_size());
+    for i in 0..n {
+        let meta = TxMeta {
+            src: None,
+            dst: ip(dst),
+            encaps_port: 0,
+        };
+        let payload = vec![i as u8; 100 + (i as usize * 13) % 1200];
+        assert!(tx.push(meta, &sctp_packet(5000, 6000, 7, tsn0 + i, &payload)));
+        if tx.is_full() || i + 1 == n {
+            from.send(&mut tx).unwrap();
+            assert!(
+                tx.is_empty(),
+                "send consumes everything (queued for resolution or sent)"
+            );
+        }
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while got.len() < n as usize && Instant::now() < deadline {
+        // Both sides run: the sender must see the ARP reply to release its queue.
+        from.recv(&mut rx).unwrap();
+        assert!(
+            rx.is_empty(),
+            "nothing flows back: {:?}",
+            rx.iter()
+                .map(|p| (p.meta, p.data.len()))
+                .collect::<Vec<_>>()
+        );
+        to.recv(&mut rx).unwrap();
+        for p in rx.iter() {
+            assert!(crc_ok(p.data), "CRC intact");
+            assert_eq!(p.meta.dst, ip(dst));
+            got.push(tsn_of(p.data));
+        }
+        to.wait(Interest::Read, Some(Duration::from_millis(5)))
+            .unwrap();
+    }
+    got
+}
+
+#[test]
+fn memif_pair_carries_packets_both_ways_after_arp_and_neighbour_discovery() {
+    let sock = format!("/tmp/dpdk-memif-test-{}.sock", std::process::id());
+    let eal = EalConfig::parse(&format!(
+        "--no-huge -m 256 --vdev=net_memif0,role=server,socket={sock} --vdev=net_memif1,role=client,socket={sock} --log-level=warning"
+    ))
+    .unwrap();
+    let mut a = open("net_memif0", &["198.18.7.1/24", "fd00:7::1/64"], &eal);
+    let mut b = open("net_memif1", &["198.18.7.2/24", "fd00:7::2/64"], &eal);
+    assert_eq!(a.backend(), Backend::Dpdk);
+    assert_ne!(a.mac(0), b.mac(0));
+    // The memif connection comes up asynchronously.
+    std::thread::sleep(Duration::from_millis(500));
+
+    // IPv4: a resolves b with ARP (its first packets wait, bounded, in the cache's queue).
+    let got = exchange(&mut a, &mut b, "198.18.7.2", 10, 0);
+    assert_eq!(got, (0..10).collect::<Vec<_>>(), "in order, none lost");
+    // One request, or a retry when the memif connection was still coming up.
+    let requests = a.dpdk_stats().arp_requests;
+    assert!((1..=2).contains(&requests), "{requests} ARP requests");
+    assert!(b.dpdk_stats().arp_replies >= 1);
+    assert_eq!(a.neighbour(ip("198.18.7.2")), b.mac(0));
+    // b learned a from the request addressed to it: no request of its own.
+    assert_eq!(b.neighbour(ip("198.18.7.1")), a.mac(0));
+    let got = exchange(&mut b, &mut a, "198.18.7.1", 200, 1000);
+    assert_eq!(got.len(), 200);
+    assert_eq!(b.dpdk_stats().arp_requests, 0);
+
+    // IPv6: neighbour solicitation and advertisement.
+    let got = exchange(&mut a, &mut b, "fd00:7::2", 10, 5000);
+    assert_eq!(got, (5000..5010).collect::<Vec<_>>());
+    assert!((1..=2).contains(&a.dpdk_stats().nd_solicitations));
+    assert!(b.dpdk_stats().nd_advertisements >= 1);
+    let got = exchange(&mut b, &mut a, "fd00:7::1", 50, 6000);
+    assert_eq!(got.len(), 50);
+    assert_eq!(
+        b.dpdk_stats().nd_solicitations,
+        0,
+        "learned from a's solicitation"
+    );
+
+    // An unreachable neighbour: retried, then its packets are dropped and counted.
+    let mut tx = TxBatch::new(4, 2048);
+    let meta = TxMeta {
+        src: None,
+        dst: ip("198.18.7.99"),
+        encaps_port: 0,
+    };
+    assert!(tx.push(meta, &sctp_packet(1, 2, 3, 4, b"x")));
+    a.send(&mut tx).unwrap();
+    let mut rx = RxBatch::new(8, a.rx_slot_size());
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while a.neighbour_drops() == 0 && Instant::now() < deadline {
+        a.recv(&mut rx).unwrap();
+        b.recv(&mut rx).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a.neighbour_drops(), 1);
+    assert_eq!(
+        a.dpdk_stats().arp_requests,
+        requests + 3,
+        "three requests for .99"
+    );
+    assert_eq!(a.stats().rx_dropped + b.stats().rx_dropped, 0);
+    drop(a);
+    drop(b);
+    let _ = std::fs::remove_file(&sock);
+}

@@ -63,6 +63,10 @@ pub enum BackendArg {
     Raw,
     /// In-process memory fabric (perf only: both ends in one process).
     Memory,
+    /// DPDK poll-mode driver with our own Ethernet/IP/ARP/ND (built with feature `dpdk`):
+    /// give `--eal "..."` and one `--bind` address per port (see docs/dpdk.md).
+    #[cfg(feature = "dpdk")]
+    Dpdk,
 }
 
 /// Options every `rsp sctp` tool shares.
@@ -71,6 +75,31 @@ pub struct NetArgs {
     /// Packet I/O backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Udp)]
     pub backend: BackendArg,
+    /// DPDK backend: EAL arguments, e.g. "--no-huge --vdev=net_af_packet0,iface=veth0"
+    /// (default: --no-huge -m 256 --no-pci).
+    #[cfg(feature = "dpdk")]
+    #[arg(
+        long,
+        value_name = "ARGS",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
+    pub eal: String,
+    /// DPDK backend: the ports (ids or device names such as net_af_packet0), in the order
+    /// of the addresses: port i takes the i-th IPv4 and the i-th IPv6 `--bind` address.
+    /// Default: ports 0, 1, ...
+    #[cfg(feature = "dpdk")]
+    #[arg(long = "dpdk-port", value_name = "PORT", value_delimiter = ',')]
+    pub dpdk_ports: Vec<String>,
+    /// DPDK backend: prefix length of the IPv4 `--bind` addresses (IPv6: 64); peers outside
+    /// go through `--dpdk-gateway`.
+    #[cfg(feature = "dpdk")]
+    #[arg(long, value_name = "LEN", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub dpdk_prefix: u8,
+    /// DPDK backend: next hops for destinations off the local prefixes (one per family).
+    #[cfg(feature = "dpdk")]
+    #[arg(long = "dpdk-gateway", value_name = "IP", value_delimiter = ',', value_parser = parse_ip)]
+    pub dpdk_gateway: Vec<IpAddr>,
     /// Worker threads, each with its own endpoint shard (pinned to cores when more than one).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
@@ -353,10 +382,77 @@ impl NetArgs {
                 c.max_packet = c.max_packet.max(usize::from(self.mtu));
                 Ok(LinkSpec::Raw(c))
             }
+            #[cfg(feature = "dpdk")]
+            BackendArg::Dpdk => self.dpdk_links(),
             BackendArg::Memory => Err(Failure::usage(
                 "the memory backend needs both ends in one process: use `rsp sctp perf client --backend memory`",
             )),
         }
+    }
+}
+
+#[cfg(feature = "dpdk")]
+impl NetArgs {
+    /// The DPDK configuration these options describe.
+    pub fn dpdk_config(&self) -> Result<dataplane::dpdk::DpdkConfig, Failure> {
+        use dataplane::dpdk::{DpdkConfig, EalConfig, InterfaceConfig, IpPrefix, PortSelector};
+        let eal = EalConfig::parse(&self.eal).map_err(|e| Failure::usage(e.to_string()))?;
+        let v4: Vec<IpAddr> = self.bind.iter().copied().filter(IpAddr::is_ipv4).collect();
+        let v6: Vec<IpAddr> = self.bind.iter().copied().filter(IpAddr::is_ipv6).collect();
+        if v4.is_empty() && v6.is_empty() {
+            return Err(Failure::usage(
+                "--backend dpdk needs the endpoint's own address: --bind ADDR (DPDK takes the port away from the kernel)",
+            ));
+        }
+        let ports = v4.len().max(v6.len());
+        let mut c = DpdkConfig::default();
+        c.eal = eal;
+        c.queues = usize::from(self.workers);
+        c.mtu = self.mtu;
+        for i in 0..ports {
+            let port = match self.dpdk_ports.get(i) {
+                Some(p) => match p.parse::<u16>() {
+                    Ok(n) => PortSelector::Index(n),
+                    Err(_) => PortSelector::Name(p.clone()),
+                },
+                None if self.dpdk_ports.is_empty() => PortSelector::Index(i as u16),
+                None => {
+                    return Err(Failure::usage(format!(
+                        "{ports} ports needed for the --bind addresses, {} given with --dpdk-port",
+                        self.dpdk_ports.len()
+                    )));
+                }
+            };
+            let mut addrs = Vec::new();
+            if let Some(a) = v4.get(i) {
+                addrs.push(IpPrefix {
+                    addr: *a,
+                    len: self.dpdk_prefix,
+                });
+            }
+            if let Some(a) = v6.get(i) {
+                addrs.push(IpPrefix { addr: *a, len: 64 });
+            }
+            let mut ic =
+                InterfaceConfig::new(port, &addrs).map_err(|e| Failure::usage(e.to_string()))?;
+            for g in &self.dpdk_gateway {
+                match g {
+                    IpAddr::V4(g) => ic.gateway4 = Some(*g),
+                    IpAddr::V6(g) => ic.gateway6 = Some(*g),
+                }
+            }
+            c.interfaces.push(ic);
+        }
+        Ok(c)
+    }
+
+    fn dpdk_links(&self) -> Result<LinkSpec, Failure> {
+        let c = self.dpdk_config()?;
+        let links =
+            dataplane::dpdk::DpdkLink::open(&c).map_err(|e| Failure::setup(e.to_string()))?;
+        Ok(LinkSpec::Links(
+            links.into_iter().map(dataplane::AnyLink::from).collect(),
+        ))
     }
 }
 

@@ -235,7 +235,16 @@ impl Eal {
 /// A one-line explanation of an EAL init failure with what to try.
 fn explain_init_failure(errno: c_int, config: &EalConfig) -> String {
     let text = errno_text(errno);
+    let no_hugepages = std::fs::read_to_string("/proc/meminfo").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.starts_with("HugePages_Total:") && l.split_whitespace().nth(1) == Some("0"))
+    });
     let hint = match errno {
+        libc::EACCES | libc::EPERM | libc::ENOMEM
+            if config.memory == Memory::Hugepages && no_hugepages =>
+        {
+            "no hugepages are reserved: reserve some (echo 512 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) or pass --no-huge"
+        }
         libc::EACCES | libc::EPERM => {
             "permission denied: run as root (or with CAP_SYS_ADMIN, CAP_IPC_LOCK, CAP_NET_RAW for virtual devices)"
         }

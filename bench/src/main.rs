@@ -11,6 +11,9 @@
 
 mod report;
 
+#[cfg(feature = "dpdk")]
+mod dpdk;
+
 mod failover;
 mod handlespace;
 mod plot;
@@ -31,6 +34,12 @@ type Suite = fn(Opts) -> Result<Vec<Row>, String>;
 
 /// Every suite by name. Add new suites here (one line each).
 const SUITES: &[(&str, &str, Suite)] = &[
+    #[cfg(feature = "dpdk")]
+    (
+        "dpdk",
+        "DPDK backend (af_packet PMD over veth, not NIC speed) vs io_uring raw IP, one sending core each (root)",
+        dpdk::run,
+    ),
     (
         "failover",
         "Enhanced Mode: service gap after a PE crash, default vs tuned timers (simulated)",

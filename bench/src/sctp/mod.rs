@@ -26,7 +26,7 @@
 
 mod ours;
 mod proto;
-mod runtime;
+pub(crate) mod runtime;
 #[cfg(feature = "usrsctp")]
 mod usrsctp;
 

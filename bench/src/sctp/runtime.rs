@@ -440,6 +440,35 @@ pub fn namespaces(
             ..UdpConfig::default()
         }),
     };
+    let (la, lb) = (links(a_addr), links(b_addr));
+    namespaces_with(
+        ns_a,
+        ns_b,
+        move || Ok(la),
+        lb,
+        IpAddr::V4(b_addr),
+        size,
+        warmup,
+        measure,
+    )
+    .map_err(|e| format!("P2 {encaps:?} {size} B: {e}"))
+}
+
+/// The measurement behind [`namespaces`], with the links given by the caller: the sender's
+/// links are made by `sender_links` on a thread inside `ns_a` (so backends that bind to the
+/// namespace's devices at open time, like DPDK's af_packet PMD, open there), the receiver's
+/// `receiver_links` are opened inside `ns_b`. Used by the DPDK bench (`crate::dpdk`).
+#[allow(clippy::too_many_arguments)]
+pub fn namespaces_with(
+    ns_a: &str,
+    ns_b: &str,
+    sender_links: impl FnOnce() -> Result<LinkSpec, String> + Send + 'static,
+    receiver_links: LinkSpec,
+    b_addr: IpAddr,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<f64, String> {
     let rt_config = |core: usize, seed: u8| {
         let mut c = config(1, seed);
         c.endpoint.association.pmtu = 1500;
@@ -448,7 +477,7 @@ pub fn namespaces(
     };
     let delivered = Arc::new(AtomicU64::new(0));
     let d2 = delivered.clone();
-    let (la, lb) = (links(a_addr), links(b_addr));
+    let lb = receiver_links;
     let (ca, cb) = (rt_config(0, 61), rt_config(1, 62));
     // Runtime threads inherit the namespace of the thread that starts them.
     let receiver = dataplane::netns::in_namespace(ns_b, move || {
@@ -464,8 +493,9 @@ pub fn namespaces(
     })
     .map_err(|e| format!("namespace {ns_b}: {e}"))?
     .map_err(|e| format!("P2 receiver: {e}"))?;
-    let req = ConnectRequest::new(IpAddr::V4(b_addr), PORT);
+    let req = ConnectRequest::new(b_addr, PORT);
     let sender = dataplane::netns::in_namespace(ns_a, move || {
+        let la = sender_links().map_err(|e| format!("sender links: {e}"))?;
         Runtime::start(ca, la, move |_| Blast {
             listen: false,
             peer: Some(req.clone()),
@@ -475,6 +505,7 @@ pub fn namespaces(
             delivered: Arc::new(AtomicU64::new(0)),
             local: 0,
         })
+        .map_err(|e| e.to_string())
     });
     let sender = match sender {
         Ok(Ok(s)) => s,
@@ -498,7 +529,7 @@ pub fn namespaces(
     s?;
     r?;
     if bytes == 0 {
-        return Err(format!("P2 {encaps:?} {size} B: nothing delivered"));
+        return Err("nothing delivered".to_string());
     }
     Ok(bytes as f64 / elapsed.as_secs_f64())
 }

@@ -160,8 +160,8 @@ struct Set {
 struct Pool(*mut sys::rte_mempool);
 
 // SAFETY: a mempool is a process-wide DPDK object whose get/put operations are thread-safe
-// (multi-producer/multi-consumer ring); the pointer is freed only in `Set::drop`, after every
-// link that used it is gone.
+// (multi-producer/multi-consumer ring); the pool is never freed (see `Set::drop`), so the
+// pointer stays valid in every thread.
 unsafe impl Send for Pool {}
 // SAFETY: as above; `&Pool` only hands out the pointer for thread-safe mempool operations.
 unsafe impl Sync for Pool {}
@@ -177,18 +177,15 @@ impl Set {
 impl Drop for Set {
     fn drop(&mut self) {
         for p in &self.ports {
+            // Stopped, not closed: closing a virtual device releases it for good, and a later
+            // link set of this process may configure and start the port again.
             // SAFETY: the port was started by `open` and no queue of it is used any more (every
             // link of the set is gone).
-            unsafe {
-                sys::rte_eth_dev_stop(p.id);
-                sys::rte_eth_dev_close(p.id);
-            }
+            unsafe { sys::rte_eth_dev_stop(p.id) };
         }
-        for pool in &self.pools {
-            // SAFETY: the ports whose receive queues used the pool are closed, and the links
-            // that allocated from it are gone; mbufs still in flight were freed by the closes.
-            unsafe { sys::rte_mempool_free(pool.0) };
-        }
+        // The pools are kept (DPDK memory for the life of the process): a stopped port's
+        // receive queues still hold mbufs of them, which the driver frees into them when the
+        // port is configured again or closed at exit.
         let mut busy = BUSY.lock().unwrap_or_else(PoisonError::into_inner);
         busy.retain(|id| !self.ports.iter().any(|p| p.id == *id));
     }

@@ -32,7 +32,8 @@
 //! - Payload copies: one per packet in each direction, between the mbuf and the caller's
 //!   [`RxBatch`]/[`TxBatch`] slots (the `Link` contract owns batch memory; the same copy
 //!   the io_uring backend makes on receive). Headers are written in place in the mbuf.
-//! - Dropping the last link of a set stops and closes its ports and frees its pools. The
+//! - Dropping the last link of a set stops its ports (a later set may start them again); its
+//!   mbuf pools stay allocated until the process exits (the stopped queues still own mbufs). The
 //!   EAL itself stays up until the process exits (DPDK cannot be initialised twice).
 //!
 //! # Offloads and steering

@@ -12,7 +12,8 @@
 #
 # Scenarios: echo rsp client -> echo_server (IPv4 and IPv6: ARP and NS/NA from our side); echo
 # usrsctp client -> rsp server (IPv4, after flushing b's neighbour table: the kernel resolves
-# us); 100 MB rsp perf client -> tsctp and tsctp -> rsp perf server (IPv4; tsctp has no IPv6).
+# us); 100 MB rsp perf client -> tsctp and tsctp -> rsp perf server (IPv4; tsctp has no IPv6);
+# 20 MB tsctp -> rsp perf server --workers 2 (two queue pairs); a missing PMD fails in one line.
 # Every scenario is captured on vb (dumpcap in b, Ethernet with ARP/ND) and must be tshark-clean
 # (.ci/lib/tshark-check.sh: CRC-32C verified, no malformed packet, no expert error); the
 # captures must show ARP both ways (us asking for b and answering b).
@@ -250,6 +251,24 @@ capture_check "$tag"
 grep -q "\"bytes_received\":$SENT,\"messages_received\":$MSGS,.*\"graceful\":true" \
   "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
 ok "$tag: $SENT bytes from tsctp, $(rate "$WORK/$tag-server.out") bit/s ($CAPTURE_NOTE)"
+
+# ---- two workers: two queue pairs on the port, tsctp -> rsp perf server --workers 2 --------------
+# af_packet's qpairs spread packets by flow hash (no RSS offload to configure); whatever lands
+# on the wrong worker is handed to its owner by the runtime's verification-tag steering.
+tag=dpdk-v4-perf-rsp-server-2workers
+MSGS2=$(((BYTES / 5 + LEN - 1) / LEN))
+capture_start "$tag"
+bg "$tag-server" "$NS_A" 300 "$RSP" sctp perf server --once --json --workers 2 --backend dpdk \
+  --eal "--no-huge -m 512 --vdev=net_af_packet0,iface=va,qpairs=2 --log-level=warning" --bind "$A4"
+srv=$LAST_PID
+sleep 2
+in_ns "$NS_B" 300 "$U/tsctp" -E 0 -l "$LEN" -n "$MSGS2" "$A4" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: tsctp exited with $?"
+wait_exit "$srv" 60 || fail "$tag: rsp sctp perf server --once exited with $?"
+capture_check "$tag"
+grep -q "\"bytes_received\":$((MSGS2 * LEN)),\"messages_received\":$MSGS2,.*\"graceful\":true" \
+  "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+ok "$tag: $((MSGS2 * LEN)) bytes from tsctp to 2 workers, $(rate "$WORK/$tag-server.out") bit/s ($CAPTURE_NOTE)"
 
 # ---- EAL failure: one line, non-zero exit ------------------------------------------------------
 tag=dpdk-eal-failure

@@ -511,6 +511,10 @@ pub(crate) fn nd_frame(
     let mut body = [0u8; ND_LEN - 4];
     let (kind, flags, opt) = if solicitation {
         (ICMPV6_NS, 0u8, ND_OPT_SOURCE_LL)
+    } else if dst.is_multicast() {
+        // RFC 4861 §7.2.4: an answer to a solicitation from the unspecified address MUST
+        // clear the Solicited flag and go to all-nodes; override (O) stays set.
+        (ICMPV6_NA, 0x20u8, ND_OPT_TARGET_LL)
     } else {
         // Solicited (S) and override (O) flags, RFC 4861 §7.2.4.
         (ICMPV6_NA, 0x60u8, ND_OPT_TARGET_LL)
@@ -975,6 +979,23 @@ mod tests {
                 target: peer,
                 mac: PEER_MAC
             }
+        );
+        let flags = |f: &[u8]| f[ETH_LEN + Ipv6Header::LEN + 4];
+        assert_eq!(flags(&na), 0x60, "solicited + override");
+        let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+        let dad_answer = nd_frame(
+            false,
+            OUR_MAC,
+            our,
+            all_nodes,
+            MacAddr::ipv6_multicast(all_nodes),
+            our,
+        )
+        .unwrap();
+        assert_eq!(
+            flags(&dad_answer),
+            0x20,
+            "RFC 4861 §7.2.4: S clear towards all-nodes"
         );
         // A flipped bit breaks the ICMPv6 checksum.
         let mut bad = na;

@@ -216,6 +216,8 @@ const CONTROL_LIMIT: usize = 256;
 const SERVICE_INTERVAL: Duration = Duration::from_millis(50);
 /// Sleep between polls in `wait`.
 const POLL_SLEEP: Duration = Duration::from_micros(50);
+/// How long `wait` polls without sleeping before it starts sleeping between polls.
+const SPIN: Duration = Duration::from_micros(100);
 /// Attempts to hand a burst to a full transmit ring before dropping the rest.
 const TX_RETRIES: usize = 16;
 
@@ -1132,6 +1134,12 @@ impl Link for DpdkLink {
                 Some(d) => (d - now).min(POLL_SLEEP),
                 None => POLL_SLEEP,
             };
+            // Poll without sleeping for a short while first: answers (SACKs, echoes) often
+            // arrive within microseconds, and a sleep costs tens of them.
+            if now.duration_since(start) < SPIN {
+                std::thread::yield_now();
+                continue;
+            }
             std::thread::sleep(sleep);
         }
     }

@@ -26,7 +26,8 @@
 //! - A `DpdkLink` is `Send`, not `Sync`: one worker thread calls `recv`, `send` and `wait`
 //!   (DPDK queues are single-threaded). The [`Waker`] is the only cross-thread handle.
 //! - DPDK is polled: [`Link::wait`] polls the receive queues (keeping what it found for the
-//!   next `recv`) and sleeps in short steps (50 µs) between polls when nothing arrives, so
+//!   next `recv`), spinning for the first 100 µs and then sleeping in short steps (50 µs)
+//!   between polls when nothing arrives, so
 //!   a blocking runtime uses little CPU yet answers within tens of microseconds; busy-poll
 //!   runtimes never call it.
 //! - Payload copies: one per packet in each direction, between the mbuf and the caller's

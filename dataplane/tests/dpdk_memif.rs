@@ -1,6 +1,6 @@
 //! Two DPDK link sets in one process joined by a memif pair (`net_memif` server and client on
 //! one socket): SCTP-shaped packets both ways over IPv4 and IPv6, with ARP and neighbour
-//! discovery resolving each side's MAC first. Needs libdpdk (feature `dpdk`) and root for
+//! discovery resolving each side's MAC first; then two multi-homed sets over two memif pairs. Needs libdpdk (feature `dpdk`) and root for
 //! the EAL; `--no-huge`, so no hugepages. Run by `.ci/dpdk.sh`.
 //!
 //! One test function: the EAL is initialised once per process.
@@ -20,22 +20,48 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn open(port: &str, addrs: &[&str], eal: &EalConfig) -> DpdkLink {
+    open_ports(&[(port, addrs)], eal)
+}
+
+/// A link set over several ports (multi-homing), each with its addresses.
+fn open_ports(ports: &[(&str, &[&str])], eal: &EalConfig) -> DpdkLink {
     let mut c = DpdkConfig::default();
     c.eal = eal.clone();
     c.pool_size = 2047;
-    let addrs: Vec<_> = addrs.iter().map(|a| a.parse().unwrap()).collect();
-    c.interfaces = vec![InterfaceConfig::new(PortSelector::Name(port.to_owned()), &addrs).unwrap()];
+    c.interfaces = ports
+        .iter()
+        .map(|(port, addrs)| {
+            let addrs: Vec<_> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+            InterfaceConfig::new(PortSelector::Name((*port).to_owned()), &addrs).unwrap()
+        })
+        .collect();
     DpdkLink::open(&c).expect("open DPDK link").pop().unwrap()
 }
 
 /// Sends `n` packets from `from` to `to` (destination `dst`) and returns the TSNs `to`
 /// received, with every packet's CRC checked.
 fn exchange(from: &mut DpdkLink, to: &mut DpdkLink, dst: &str, n: u32, tsn0: u32) -> Vec<u32> {
+    exchange_from(from, to, None, dst, n, tsn0)
+        .into_iter()
+        .map(|(tsn, _)| tsn)
+        .collect()
+}
+
+/// As [`exchange`], from source address `src` (or the link's choice), returning each TSN
+/// with the receiving interface index.
+fn exchange_from(
+    from: &mut DpdkLink,
+    to: &mut DpdkLink,
+    src: Option<&str>,
+    dst: &str,
+    n: u32,
+    tsn0: u32,
+) -> Vec<(u32, u32)> {
     let mut tx = TxBatch::new(64, 2048);
     let mut rx = RxBatch::new(64, to.rx_slot_size());
     for i in 0..n {
         let meta = TxMeta {
-            src: None,
+            src: src.map(ip),
             dst: ip(dst),
             encaps_port: 0,
         };
@@ -65,7 +91,10 @@ fn exchange(from: &mut DpdkLink, to: &mut DpdkLink, dst: &str, n: u32, tsn0: u32
         for p in rx.iter() {
             assert!(crc_ok(p.data), "CRC intact");
             assert_eq!(p.meta.dst, ip(dst));
-            got.push(tsn_of(p.data));
+            if let Some(src) = src {
+                assert_eq!(p.meta.src, ip(src));
+            }
+            got.push((tsn_of(p.data), p.meta.ifindex));
         }
         to.wait(Interest::Read, Some(Duration::from_millis(5)))
             .unwrap();
@@ -76,8 +105,13 @@ fn exchange(from: &mut DpdkLink, to: &mut DpdkLink, dst: &str, n: u32, tsn0: u32
 #[test]
 fn memif_pair_carries_packets_both_ways_after_arp_and_neighbour_discovery() {
     let sock = format!("/tmp/dpdk-memif-test-{}.sock", std::process::id());
+    let sock2 = format!("/tmp/dpdk-memif-test-{}-2.sock", std::process::id());
+    let sock3 = format!("/tmp/dpdk-memif-test-{}-3.sock", std::process::id());
     let eal = EalConfig::parse(&format!(
-        "--no-huge -m 256 --vdev=net_memif0,role=server,socket={sock} --vdev=net_memif1,role=client,socket={sock} --log-level=warning"
+        "--no-huge -m 512 --log-level=warning \
+         --vdev=net_memif0,role=server,socket={sock} --vdev=net_memif1,role=client,socket={sock} \
+         --vdev=net_memif2,role=server,socket={sock2} --vdev=net_memif3,role=client,socket={sock2} \
+         --vdev=net_memif4,role=server,socket={sock3} --vdev=net_memif5,role=client,socket={sock3}"
     ))
     .unwrap();
     let mut a = open("net_memif0", &["198.18.7.1/24", "fd00:7::1/64"], &eal);
@@ -139,5 +173,61 @@ fn memif_pair_carries_packets_both_ways_after_arp_and_neighbour_discovery() {
     assert_eq!(a.stats().rx_dropped + b.stats().rx_dropped, 0);
     drop(a);
     drop(b);
-    let _ = std::fs::remove_file(&sock);
+
+    // Multi-homing: two ports per side, one address each; a packet leaves through the port
+    // owning its source address (or the one on the destination's prefix) and arrives on the
+    // peer's matching port.
+    let mut a = open_ports(
+        &[
+            ("net_memif2", &["198.18.8.1/24"]),
+            ("net_memif4", &["198.18.9.1/24"]),
+        ],
+        &eal,
+    );
+    let mut b = open_ports(
+        &[
+            ("net_memif3", &["198.18.8.2/24"]),
+            ("net_memif5", &["198.18.9.2/24"]),
+        ],
+        &eal,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let b_ports = b.port_ids();
+    let a_ports = a.port_ids();
+    // 16 packets: what the cache queues per neighbour while it resolves (the default bound).
+    let got = exchange_from(&mut a, &mut b, Some("198.18.9.1"), "198.18.9.2", 16, 0);
+    assert_eq!(got.len(), 16);
+    assert!(
+        got.iter().all(|&(_, ifx)| ifx == u32::from(b_ports[1]) + 1),
+        "{got:?}"
+    );
+    let got = exchange_from(&mut a, &mut b, None, "198.18.8.2", 16, 100);
+    assert_eq!(got.len(), 16);
+    assert_eq!(a.neighbour_drops(), 0);
+    assert!(
+        got.iter().all(|&(_, ifx)| ifx == u32::from(b_ports[0]) + 1),
+        "{got:?}"
+    );
+    let got = exchange_from(&mut b, &mut a, Some("198.18.9.2"), "198.18.9.1", 20, 200);
+    assert!(
+        got.iter().all(|&(_, ifx)| ifx == u32::from(a_ports[1]) + 1),
+        "{got:?}"
+    );
+    assert_eq!(got.len(), 20);
+    // A source address the link does not own is refused, not sent from another port.
+    let mut tx = TxBatch::new(1, 2048);
+    let meta = TxMeta {
+        src: Some(ip("198.18.8.77")),
+        dst: ip("198.18.8.2"),
+        encaps_port: 0,
+    };
+    assert!(tx.push(meta, &sctp_packet(1, 2, 3, 4, b"x")));
+    let dropped = a.stats().tx_dropped;
+    a.send(&mut tx).unwrap();
+    assert_eq!(a.stats().tx_dropped, dropped + 1);
+    drop(a);
+    drop(b);
+    for s in [&sock, &sock2, &sock3] {
+        let _ = std::fs::remove_file(s);
+    }
 }

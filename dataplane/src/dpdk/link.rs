@@ -252,6 +252,12 @@ pub struct DpdkLink {
 // `&mut self` and `!Sync` guarantee).
 unsafe impl Send for DpdkLink {}
 
+/// Marks `ids` free again after a failed open (a `Set` only releases the ports it started).
+fn release_ports(ids: &[u16]) {
+    let mut busy = BUSY.lock().unwrap_or_else(PoisonError::into_inner);
+    busy.retain(|b| !ids.contains(b));
+}
+
 fn setup_error(op: impl Into<String>, code: c_int) -> DpdkError {
     let code = if code < 0 { -code } else { code };
     DpdkError::Setup {
@@ -389,6 +395,7 @@ impl DpdkLink {
                 // SAFETY: reads the thread-local rte_errno of the failed call.
                 let e = setup_error("mbuf pool creation", unsafe { sys::rsdpdk_errno() });
                 drop(set);
+                release_ports(&ids);
                 return Err(e);
             }
             set.pools.push(Pool(pool));
@@ -398,8 +405,7 @@ impl DpdkLink {
                 Ok(p) => set.ports.push(p),
                 Err(e) => {
                     drop(set);
-                    let mut busy = BUSY.lock().unwrap_or_else(PoisonError::into_inner);
-                    busy.retain(|b| !ids.contains(b));
+                    release_ports(&ids);
                     return Err(e);
                 }
             }

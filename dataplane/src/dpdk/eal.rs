@@ -105,7 +105,14 @@ impl EalConfig {
             }
         }
         c.memory = match (huge, megabytes) {
-            (Some(true), _) => Memory::Hugepages,
+            (Some(true), m) => {
+                // With hugepages, -m limits the memory reserved from them.
+                if let Some(m) = m {
+                    c.extra.push("-m".to_owned());
+                    c.extra.push(m.to_string());
+                }
+                Memory::Hugepages
+            }
             (_, Some(m)) => Memory::NoHuge { megabytes: m },
             _ => c.memory,
         };
@@ -285,8 +292,12 @@ mod tests {
         assert!(args.contains(&"--no-pci".to_owned()));
         assert!(!args.contains(&"--in-memory".to_owned()));
         // Hugepages mode never combines --no-huge with --in-memory.
-        let h = EalConfig::parse("--in-memory -a 0000:03:00.0").unwrap();
+        let h = EalConfig::parse("--in-memory -m 128 -a 0000:03:00.0").unwrap();
         let args = h.args();
+        assert!(
+            args.windows(2).any(|w| w == ["-m", "128"]),
+            "-m kept with hugepages"
+        );
         assert!(args.contains(&"--in-memory".to_owned()));
         assert!(!args.contains(&"--no-huge".to_owned()));
         assert!(!args.contains(&"--no-pci".to_owned()));

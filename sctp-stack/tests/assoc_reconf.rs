@@ -588,6 +588,44 @@ fn a_request_that_is_never_answered_ends_the_association() {
     assert_eq!(sent, 11);
 }
 
+#[test]
+fn messages_held_for_a_pending_reset_are_bounded_by_the_send_buffer() {
+    let mut ca = fast_config();
+    ca.send_buffer_size = 16 * 1024;
+    ca.send_low_water = 8 * 1024;
+    ca.max_message_size = 4 * 1024;
+    let mut net = network(12, ca, fast_config(), link());
+    // The peer never sees the request: the reset stays pending.
+    let _log = record(&mut net, |r| r.from == A && r.has(RE_CONFIG));
+    let now = net.now();
+    let a = net
+        .node(A)
+        .endpoint
+        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+    }));
+    let b = net.node(B).assoc_with_event(&Event::Connected);
+    let mut p = Pair { net, a, b };
+    p.assoc(A).reset_streams(&[0]).unwrap();
+    let mut accepted = 0;
+    let err = loop {
+        match p.send(A, 0, &[7u8; 1000]) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted <= 16, "the hold is bounded");
+    };
+    assert_eq!(err, sctp_stack::SendError::ResetPending);
+    assert_eq!(accepted, 16);
+    p.net.run_for(Duration::from_millis(300));
+    // Nothing of the held stream went out; another stream is not held.
+    assert!(p.recv_all(B).is_empty());
+    let s = p.assoc(A).status().unwrap();
+    assert!(s.send_buffered <= 16 * 1024);
+}
+
 fn param_strategy() -> impl Strategy<Value = Vec<u8>> {
     let seq = prop_oneof![Just(0u32), Just(1u32), any::<u32>()];
     let streams = prop::collection::vec(any::<u16>(), 0..600);
@@ -648,7 +686,11 @@ proptest! {
                 let init = log.lock().unwrap().iter().find(|r| r.has(ct::INIT)).unwrap()
                     .first(ct::INIT).unwrap().value.clone();
                 let seq = u32_at(&init, 12);
-                value.splice(0..0, ssn_tsn_request(seq));
+                // (Add Outgoing Streams: a forged SSN/TSN reset with the right number would
+                // legitimately move B's TSNs away from A's.)
+                let mut v = seq.to_be_bytes().to_vec();
+                v.extend_from_slice(&[0, 1, 0, 0]);
+                value.splice(0..0, tlv(17, &v));
             }
             let pkt = build(sp, dp, ab, &[chunk(RE_CONFIG, 0, &value)]);
             inject(&mut p.net, A, &pkt);
@@ -658,20 +700,16 @@ proptest! {
         // Every request gets at most one response per parameter processed (4 per chunk).
         let answered = reconf_params(&log, B).len() - base;
         prop_assert!(answered <= n * 4 + 8, "{answered} responses to {n} chunks");
-        // The association survives and still carries data both ways, in order.
-        if let Some(a) = p.net.node(A).endpoint.association(p.a) {
-            let s = a.status().unwrap();
-            let os = s.outbound_streams;
-            drop(a);
-            for i in 0..5u32 {
-                p.send(A, (i as u16) % os, &msg(i)).unwrap();
-            }
-            p.net.run_for(Duration::from_secs(2));
-            let got = p.recv_all(B);
-            prop_assert_eq!(got.len(), 5);
-            let st = p.assoc(B).status().unwrap();
-            prop_assert!(st.recv_buffered < 1 << 20);
+        // The association survives (RE-CONFIG never ends it) and still carries data in order.
+        let os = p.assoc(A).status().unwrap().outbound_streams;
+        for i in 0..5u32 {
+            p.send(A, (i as u16) % os, &msg(i)).unwrap();
         }
+        p.net.run_for(Duration::from_secs(2));
+        let got = p.recv_all(B);
+        prop_assert_eq!(got.len(), 5);
+        let st = p.assoc(B).status().unwrap();
+        prop_assert!(st.recv_buffered < 1 << 20);
     }
 }
 

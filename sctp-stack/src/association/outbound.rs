@@ -252,9 +252,10 @@ pub enum SendError {
     ShuttingDown,
     /// The association is not established yet and does not queue data before it is.
     NotConnected,
-    /// The stream waits for a stream reset (RFC 6525) and the send buffer, where its
-    /// messages wait meanwhile, is full. Retry after `Event::SendSpace` or the
-    /// `Event::StreamReset` of the stream.
+    /// The stream waits for a stream or association reset this side asked for (RFC 6525)
+    /// and the send buffer, where its messages wait meanwhile, is full. Retry after
+    /// `Event::SendSpace` or the `Event::StreamReset` (`Event::AssociationReset`) that ends
+    /// the reset. (Streams held for a reset the peer asked for answer `WouldBlock`.)
     ResetPending,
 }
 
@@ -379,6 +380,10 @@ pub(crate) struct StreamHold {
     pub(crate) barrier: u64,
     /// The streams (empty: all).
     pub(crate) streams: Vec<u16>,
+    /// Asked for by the user (`SendError::ResetPending` when the buffer is full), not by the
+    /// peer's Incoming SSN Reset Request (then `SendError::WouldBlock`, which every user
+    /// already retries).
+    pub(crate) user: bool,
 }
 
 impl StreamHold {
@@ -430,11 +435,12 @@ impl Outbound {
     /// Holds `streams` (empty: all) from now on: messages sent to them after this call wait
     /// until [`Outbound::release_hold`] with the returned barrier. Messages sent before go
     /// out first (RFC 6525 §5.1.2: the reset follows what was sent before it).
-    pub(crate) fn hold_streams(&mut self, streams: &[u16]) -> u64 {
+    pub(crate) fn hold_streams(&mut self, streams: &[u16], user: bool) -> u64 {
         let barrier = self.next_seq;
         self.holds.push(StreamHold {
             barrier,
             streams: streams.to_vec(),
+            user,
         });
         barrier
     }
@@ -477,7 +483,7 @@ impl Outbound {
         }
         let parked = core::mem::take(&mut self.parked);
         for s in parked {
-            if !self.streams.get(&s).is_some_and(|st| !st.queue.is_empty()) {
+            if self.streams.get(&s).is_none_or(|st| st.queue.is_empty()) {
                 continue;
             }
             if self.holds.iter().any(|h| h.covers(s)) {
@@ -488,9 +494,9 @@ impl Outbound {
         }
     }
 
-    /// Whether `stream` is held by a pending reset.
-    pub(crate) fn is_held(&self, stream: u16) -> bool {
-        self.holds.iter().any(|h| h.covers(stream))
+    /// Whether `stream` is held by a pending reset the user asked for.
+    fn is_held_by_user(&self, stream: u16) -> bool {
+        self.holds.iter().any(|h| h.user && h.covers(stream))
     }
 
     /// Whether the TSNs may restart (SSN/TSN reset, RFC 6525 §5.2.4): nothing sent is
@@ -623,7 +629,7 @@ impl Outbound {
             };
             if !fits {
                 self.blocked = true;
-                if !self.holds.is_empty() && self.is_held(stream) {
+                if !self.holds.is_empty() && self.is_held_by_user(stream) {
                     return Err(SendError::ResetPending);
                 }
                 return Err(SendError::WouldBlock);

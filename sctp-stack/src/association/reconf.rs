@@ -13,8 +13,8 @@
 //!   expiry without counting an error (§5.1.2).
 //! - An outgoing stream reset holds the streams at once: messages sent to them afterwards
 //!   wait in their stream queue (bounded by the send buffer; `send` answers
-//!   [`SendError::ResetPending`](crate::SendError) when it is full) while the messages sent
-//!   before go out; then the request goes with the Sender's Last Assigned TSN (§5.1.2).
+//!   [`SendError::ResetPending`](crate::SendError) when it is full, or `WouldBlock` for a
+//!   reset the peer asked for) while the messages sent before go out; then the request goes with the Sender's Last Assigned TSN (§5.1.2).
 //!   The peer's answer releases the hold (SSNs restart at 0 if it was performed). An
 //!   SSN/TSN reset holds every stream and waits until nothing is outstanding (§5.1.4).
 //! - The peer's requests are processed in request sequence number order (§5.2.1): the
@@ -302,7 +302,7 @@ impl Association {
         let mut streams = streams.to_vec();
         streams.sort_unstable();
         streams.dedup();
-        let barrier = d.out.hold_streams(&streams);
+        let barrier = d.out.hold_streams(&streams, true);
         r.queue.push_back(Request::OutgoingReset {
             streams,
             barrier,
@@ -337,7 +337,7 @@ impl Association {
         let (Some(d), Some(r)) = (self.data.as_mut(), self.reconf.as_deref_mut()) else {
             return Err(ReconfError::NotNegotiated);
         };
-        let barrier = d.out.hold_streams(&[]);
+        let barrier = d.out.hold_streams(&[], true);
         r.queue.push_back(Request::AssocReset { barrier });
         Ok(())
     }
@@ -832,7 +832,7 @@ impl Association {
         if r.outgoing_reset_pending() || r.queue.len() >= MAX_QUEUED_REQUESTS {
             return done(ReconfigResult::ERROR_REQUEST_IN_PROGRESS);
         }
-        let barrier = d.out.hold_streams(&streams);
+        let barrier = d.out.hold_streams(&streams, false);
         r.queue.push_front(Request::OutgoingReset {
             streams,
             barrier,

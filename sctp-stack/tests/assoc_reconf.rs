@@ -446,6 +446,73 @@ fn an_ssn_tsn_reset_under_traffic_restarts_both_sides_and_loses_nothing() {
 }
 
 #[test]
+fn an_ssn_tsn_reset_waits_while_the_responder_has_data_outstanding() {
+    let mut net = network(13, fast_config(), fast_config(), link());
+    // Lose B's first DATA packet once: B's data stays outstanding for a while.
+    let mut dropped = false;
+    let log = record(&mut net, move |r| {
+        if !dropped && r.from == B && r.has(ct::DATA) {
+            dropped = true;
+            return true;
+        }
+        false
+    });
+    let now = net.now();
+    let a = net
+        .node(A)
+        .endpoint
+        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+    }));
+    let b = net.node(B).assoc_with_event(&Event::Connected);
+    let mut p = Pair { net, a, b };
+    p.net.node(A).take_events();
+    p.net.node(B).take_events();
+    for i in 0..20 {
+        p.send(B, (i % 2) as u16, &msg(i)).unwrap();
+    }
+    p.net.run_for(Duration::from_millis(1));
+    p.assoc(A).reset_association().unwrap();
+    p.net.run_for(Duration::from_secs(3));
+    let got: Vec<u32> = p.recv_all(A).iter().map(|m| number(&m.data)).collect();
+    assert_eq!(got.len(), 20);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+    // §5.2.4: "In progress" while B's data was outstanding (the request number is not
+    // used up), then performed on a later transmission of the same request.
+    let res = responses(&log, B);
+    assert_eq!(
+        res.first().map(|r| r.1),
+        Some(RESULT_IN_PROGRESS),
+        "{res:?}"
+    );
+    assert_eq!(res.last().map(|r| r.1), Some(RESULT_PERFORMED), "{res:?}");
+    assert!(res.iter().all(|r| r.0 == res[0].0));
+    for node in [A, B] {
+        let ev = events(&mut p, node);
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                Event::AssociationReset {
+                    outcome: ReconfOutcome::Performed,
+                    ..
+                }
+            )),
+            "node {node}: {ev:?}"
+        );
+    }
+    // Both directions still work after the reset.
+    p.send(A, 0, &msg(100)).unwrap();
+    p.send(B, 1, &msg(200)).unwrap();
+    p.net.run_for(Duration::from_millis(500));
+    assert_eq!(number(&p.recv_all(B)[0].data), 100);
+    assert_eq!(number(&p.recv_all(A)[0].data), 200);
+}
+
+#[test]
 fn added_outgoing_streams_can_be_used_at_once() {
     let mut ca = fast_config();
     ca.outbound_streams = 2;

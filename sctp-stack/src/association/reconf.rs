@@ -123,7 +123,7 @@ impl std::error::Error for ReconfError {}
 /// One request of ours.
 #[derive(Debug, Clone)]
 enum Request {
-    /// Outgoing SSN Reset (§4.1); `barrier` names the stream hold in the sender;
+    /// Outgoing SSN Reset (§4.1); `barrier` names the stream hold in the sender (its id);
     /// `response_seq` is the peer's Incoming SSN Reset Request it answers (§5.2.3).
     OutgoingReset {
         streams: Vec<u16>,
@@ -132,7 +132,7 @@ enum Request {
     },
     /// Incoming SSN Reset (§4.2).
     IncomingReset { streams: Vec<u16> },
-    /// SSN/TSN Reset (§4.3); every stream is held from `barrier` on.
+    /// SSN/TSN Reset (§4.3); every stream is held (hold id `barrier`).
     AssocReset { barrier: u64 },
     /// Add Outgoing Streams (§4.5).
     AddOutgoing(u16),

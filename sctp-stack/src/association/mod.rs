@@ -17,8 +17,10 @@
 //!   priority (in `send`, when the buffer is full), and tells the peer with a FORWARD TSN;
 //!   the receiver skips the TSNs and SSNs it names. Without PR-SCTP on the association all
 //!   messages are reliable and a FORWARD TSN from the peer is an unrecognized chunk.
-//! - SCTP-AUTH (RFC 4895, `auth`) and Add-IP (RFC 5061, `asconf`) exist only once
-//!   negotiated (`Option`s): without them the DATA/SACK path tests one `None` per chunk. With
+//! - SCTP-AUTH (RFC 4895, `auth`), Add-IP (RFC 5061, `asconf`) and RE-CONFIG (RFC 6525,
+//!   `reconf`) exist only once negotiated (`Option`s): without them the DATA/SACK path tests
+//!   one `None` per chunk (RE-CONFIG: one flag more while a reset of ours or the peer's is
+//!   pending). With
 //!   AUTH, `poll_transmit` inserts an AUTH chunk before the first chunk the peer requires
 //!   authenticated and signs the packet before the checksum; `handle_packet` verifies AUTH
 //!   chunks and drops chunks this side requires authenticated that come without one.

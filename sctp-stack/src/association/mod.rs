@@ -2991,7 +2991,7 @@ impl Association {
             self.write_asconf(now, &mut w, path_idx, confirmed, &mut auth_at);
         }
         // RE-CONFIG responses and our request (RFC 6525 §5.1.1, §5.2).
-        if confirmed && self.reconf.is_some() {
+        if confirmed && self.reconf_wants_transmit() {
             self.write_reconf(now, &mut w, path_idx, &mut auth_at);
         }
         // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).

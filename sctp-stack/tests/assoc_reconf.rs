@@ -513,6 +513,92 @@ fn an_ssn_tsn_reset_waits_while_the_responder_has_data_outstanding() {
 }
 
 #[test]
+fn during_a_deferred_reset_new_data_of_the_stream_waits_for_the_reset() {
+    // Hand-built peer packets (as A) into B: RFC 6525 §5.2.2 receiver side.
+    let mut net = network(14, fast_config(), fast_config(), link());
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let c = Arc::clone(&cut);
+    let log = record(&mut net, move |_| {
+        c.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let now = net.now();
+    let a = net
+        .node(A)
+        .endpoint
+        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+    }));
+    let b = net.node(B).assoc_with_event(&Event::Connected);
+    let mut p = Pair { net, a, b };
+    p.net.node(B).take_events();
+    // From now on the real A hears nothing and says nothing: the test speaks for it.
+    cut.store(true, std::sync::atomic::Ordering::Relaxed);
+    let init = log
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|r| r.first(ct::INIT).cloned())
+        .unwrap();
+    let t0 = u32_at(&init.value, 12);
+    let (ab, _) = tags(&log);
+    let (sp, dp) = PORT_OF(B, &log);
+    let send = |p: &mut Pair, c: Chunk| inject(&mut p.net, A, &build(sp, dp, ab, &[c]));
+    // Outgoing SSN Reset of stream 0: A's last assigned TSN is t0 + 1, not received yet.
+    let mut req = Vec::new();
+    req.extend_from_slice(&t0.to_be_bytes()); // request seq: A's initial TSN
+    req.extend_from_slice(&0u32.to_be_bytes());
+    req.extend_from_slice(&t0.wrapping_add(1).to_be_bytes());
+    req.extend_from_slice(&0u16.to_be_bytes());
+    send(&mut p, chunk(RE_CONFIG, 0, &tlv(13, &req)));
+    p.net.run_for(Duration::from_millis(50));
+    // New data of stream 0 after the reset (SSN 0 again) arrives first: held back.
+    send(
+        &mut p,
+        chunk(
+            ct::DATA,
+            3,
+            &data_value(t0.wrapping_add(2), 0, 0, 0, b"new 0"),
+        ),
+    );
+    p.net.run_for(Duration::from_millis(50));
+    assert!(
+        p.recv_all(B).is_empty(),
+        "new-epoch data waits for the reset"
+    );
+    // The data before the reset completes it.
+    send(
+        &mut p,
+        chunk(ct::DATA, 3, &data_value(t0, 0, 0, 0, b"old 0")),
+    );
+    send(
+        &mut p,
+        chunk(
+            ct::DATA,
+            3,
+            &data_value(t0.wrapping_add(1), 0, 1, 0, b"old 1"),
+        ),
+    );
+    p.net.run_for(Duration::from_millis(50));
+    let got: Vec<Vec<u8>> = p.recv_all(B).into_iter().map(|m| m.data).collect();
+    assert_eq!(
+        got,
+        vec![b"old 0".to_vec(), b"old 1".to_vec(), b"new 0".to_vec()]
+    );
+    let res: Vec<(u32, u32)> = responses(&log, B);
+    assert_eq!(
+        res,
+        vec![(t0, RESULT_IN_PROGRESS), (t0, RESULT_PERFORMED)],
+        "In progress at once, Performed when done"
+    );
+    assert_eq!(
+        stream_resets(&events(&mut p, B)),
+        vec![(StreamDirection::Incoming, vec![0], ReconfOutcome::Performed)]
+    );
+}
+
+#[test]
 fn added_outgoing_streams_can_be_used_at_once() {
     let mut ca = fast_config();
     ca.outbound_streams = 2;

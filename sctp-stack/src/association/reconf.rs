@@ -97,7 +97,7 @@ pub enum ReconfError {
     NotEstablished,
     /// A stream number is not below the negotiated number of streams.
     InvalidStream,
-    /// More streams than fit one request ([`MAX_RESET_STREAMS`] of them).
+    /// More streams than fit one request (256).
     TooManyStreams,
     /// The number of streams to add is 0 or would exceed 65535 or the configured maximum.
     InvalidCount,

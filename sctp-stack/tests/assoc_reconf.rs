@@ -432,6 +432,20 @@ fn an_ssn_tsn_reset_under_traffic_restarts_both_sides_and_loses_nothing() {
     );
     assert_eq!(a_local, b_peer);
     assert_eq!(a_peer, b_local);
+    // The request travels behind a SACK (the responder learns first that all its data
+    // arrived); the response never behind a SACK with the new cumulative TSN.
+    for r in log.lock().unwrap().iter() {
+        let Some(at) = r.chunks.iter().position(|c| c.ty == RE_CONFIG) else {
+            continue;
+        };
+        let ty = u16::from_be_bytes([r.chunks[at].value[0], r.chunks[at].value[1]]);
+        let sack_before = r.chunks[..at].iter().any(|c| c.ty == ct::SACK);
+        match (r.from, ty) {
+            (A, 15) => assert!(sack_before, "SSN/TSN request without a SACK before it"),
+            (B, 16) => assert!(!sack_before, "a SACK ahead of the response"),
+            _ => {}
+        }
+    }
     // A's data after the reset starts at the TSN B expects, with SSN 0 on each stream.
     let req_at = first_reconf(&log, A);
     let after: Vec<_> = data_sent(&log, A)

@@ -2880,11 +2880,13 @@ impl Association {
                 .data
                 .as_ref()
                 .is_some_and(|d| d.out.wants_to_send(path, &self.config));
+        let mut sack_in_packet = false;
         if confirmed
             && let Some(d) = self.data.as_mut()
             && (d.inb.sack_due_now()
                 || (d.inb.sack_pending() && w.remaining() >= 16 && will_send_data))
         {
+            sack_in_packet = true;
             // §6.2: gap blocks and duplicates are limited to what fits the packet.
             let room = w.remaining();
             let sack = d.inb.take_sack(room);
@@ -2992,7 +2994,7 @@ impl Association {
         }
         // RE-CONFIG responses and our request (RFC 6525 §5.1.1, §5.2).
         if confirmed && self.reconf_wants_transmit() {
-            self.write_reconf(now, &mut w, path_idx, &mut auth_at);
+            self.write_reconf(now, &mut w, path_idx, &mut auth_at, sack_in_packet);
         }
         // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
         if carries_data

@@ -36,7 +36,8 @@ use crate::config::AssociationConfig;
 use crate::serial::{ReconfigSeq, Tsn};
 use crate::time::Timestamp;
 use crate::wire::{
-    ChunkType, FixedList, PacketBuilder, Param, RawChunk, ReConfig, ReconfigResult, TlvList,
+    ChunkType, FixedList, GapAckBlock, PacketBuilder, Param, RawChunk, ReConfig, ReconfigResult,
+    Sack, TlvList,
 };
 
 /// Most user requests waiting behind the outstanding one.
@@ -427,13 +428,18 @@ impl Association {
         r.send_due = true;
     }
 
-    /// Writes due responses and the due request into `w` (RFC 6525 §3.1).
+    /// Writes due responses and the due request into `w` (RFC 6525 §3.1). An SSN/TSN Reset
+    /// Request always follows a SACK in its packet (one is added unless `sack_in_packet`):
+    /// the peer learns that all its data arrived before it resets its TSNs, so a peer that
+    /// keeps its own unacknowledged data through the reset (usrsctp, which does not apply
+    /// §5.2.4 G3) never sees our new cumulative TSN beyond what it sent.
     pub(crate) fn write_reconf(
         &mut self,
         now: Timestamp,
         w: &mut PacketBuilder<'_>,
         path: PathIdx,
         auth_at: &mut Option<usize>,
+        sack_in_packet: bool,
     ) {
         self.start_next_reconf(path);
         let rto = self
@@ -462,6 +468,21 @@ impl Association {
         }
         let Some(f) = r.in_flight.as_mut() else {
             r.send_due = false;
+            return;
+        };
+        if !sack_in_packet
+            && f.reqs
+                .iter()
+                .any(|(_, q)| matches!(q, Request::AssocReset { .. }))
+            && !self.push_sack(w, auth_at)
+        {
+            // No room for both: the next packet.
+            return;
+        }
+        let Some(r) = self.reconf.as_deref_mut() else {
+            return;
+        };
+        let Some(f) = r.in_flight.as_mut() else {
             return;
         };
         f.path = path;
@@ -503,6 +524,33 @@ impl Association {
             // §5.1.1: the request is guarded by its own timer, with the RTO of the path.
             self.timers.start(Timer::Reconfig, now + rto);
         }
+    }
+
+    /// Pushes a SACK (RFC 9260 §3.3.4) of what was received into `w`.
+    fn push_sack(&mut self, w: &mut PacketBuilder<'_>, auth_at: &mut Option<usize>) -> bool {
+        let Some(d) = self.data.as_mut() else {
+            return false;
+        };
+        if w.remaining() < 16 {
+            return false;
+        }
+        let sack = d.inb.take_sack(w.remaining());
+        let blocks: Vec<GapAckBlock> = sack
+            .gap_offsets()
+            .map(|(start, end)| GapAckBlock { start, end })
+            .collect();
+        let chunk = Sack {
+            cumulative_tsn_ack: sack.cum_ack,
+            a_rwnd: sack.a_rwnd,
+            gap_blocks: FixedList::from_items(&blocks),
+            duplicate_tsns: FixedList::from_items(sack.dups.list()),
+        };
+        let ok = super::push_authenticated(&self.auth, w, auth_at, ChunkType::SACK, &chunk);
+        drop(sack);
+        if ok {
+            self.timers.stop(Timer::DelayedSack);
+        }
+        ok
     }
 
     /// The RE-CONFIG timer expired (§5.1.1): count the error, back off the RTO and send

@@ -50,8 +50,8 @@ use crate::time::Timestamp;
 use crate::wire::{
     Abort, COMMON_HEADER_LEN, CauseCode, ChunkType, CommonHeader, CookieAck, CookieEcho, Data,
     Encode, ErrorChunk, FixedList, ForwardTsn, ForwardTsnStream, GapAckBlock, Heartbeat,
-    HeartbeatAck, IData, IForwardTsn, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid,
-    RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
+    HeartbeatAck, IData, IForwardTsn, IForwardTsnStream, Init, InitAck, Packet, PacketBuilder,
+    Param, ParamType, Ppid, RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
 };
 
 pub(crate) use chunk::push_cause;
@@ -496,6 +496,8 @@ pub(crate) struct Association {
     sack_blocks: Vec<GapAckBlock>,
     /// Scratch for the stream entries of the FORWARD TSN being written.
     fwd_streams: Vec<ForwardTsnStream>,
+    /// Scratch for the entries of the I-FORWARD TSN being written.
+    ifwd_streams: Vec<IForwardTsnStream>,
     /// The endpoint must refresh its tag and address maps (tags or paths changed).
     pub(crate) routing_changed: bool,
     last_activity: Timestamp,
@@ -569,6 +571,8 @@ pub(crate) struct PeerInit {
     pub(crate) asconf: bool,
     /// The peer listed I-DATA among its Supported Extensions (RFC 8260 §2.2).
     pub(crate) idata: bool,
+    /// The peer listed I-FORWARD TSN among its Supported Extensions (RFC 8260 §2.3.1).
+    pub(crate) iforward_tsn: bool,
     /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
     pub(crate) adaptation: Option<u32>,
 }
@@ -599,6 +603,7 @@ impl PeerInit {
             auth: PeerAuth::default(),
             asconf: false,
             idata: false,
+            iforward_tsn: false,
             adaptation: None,
         };
         for param in params.iter() {
@@ -631,6 +636,7 @@ impl PeerInit {
                     p.asconf = types.iter().any(|t| t == ChunkType::ASCONF)
                         && types.iter().any(|t| t == ChunkType::ASCONF_ACK);
                     p.idata = types.iter().any(|t| t == ChunkType::I_DATA);
+                    p.iforward_tsn = types.iter().any(|t| t == ChunkType::I_FORWARD_TSN);
                 }
                 Param::Random(_) | Param::ChunkList(_) | Param::RequestedHmacAlgorithms(_) => {
                     p.auth.take_param(&param)
@@ -801,6 +807,7 @@ impl Association {
             unread: VecDeque::new(),
             sack_blocks: Vec::new(),
             fwd_streams: Vec::new(),
+            ifwd_streams: Vec::new(),
             routing_changed: true,
             last_activity: now,
             local_addrs: Vec::new(),
@@ -909,12 +916,12 @@ impl Association {
         out.pr = self.config.pr_sctp && peer.forward_tsn;
         out.scheduler = self.config.stream_scheduler;
         // RFC 8260 §2.1: I-DATA is used when both sides list it in their Supported
-        // Extensions; then DATA is not used. Generating I-FORWARD TSN (§2.3) is not
-        // implemented yet, so this side's messages are reliable on an I-DATA association
-        // (policies degrade to reliable); the peer's I-FORWARD TSN is processed.
+        // Extensions; then DATA is not used. RFC 8260 §2.3.1: PR-SCTP together with I-DATA
+        // needs I-FORWARD TSN on both sides (FORWARD TSN is never sent there); without it
+        // this side's messages are reliable (policies degrade to reliable).
         if self.config.i_data && peer.idata {
             out.use_idata();
-            out.pr = false;
+            out.pr = out.pr && peer.iforward_tsn;
         }
         let inb = Inbound::new(
             peer.initial_tsn,
@@ -2892,23 +2899,47 @@ impl Association {
         if self.asconf.is_some() {
             self.write_asconf(now, &mut w, path_idx, confirmed, &mut auth_at);
         }
-        // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
+        // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4); on
+        // an I-DATA association an I-FORWARD TSN instead (RFC 8260 §2.3).
         if carries_data
             && self.can_send_data()
             && let Some(d) = self.data.as_mut()
-            && let Some(new_cum) = d.out.take_forward_tsn(w.remaining(), &mut self.fwd_streams)
+            && d.out.forward_tsn_due()
         {
-            let chunk = ForwardTsn {
-                new_cumulative_tsn: new_cum,
-                streams: FixedList::from_items(&self.fwd_streams),
+            let pushed = if d.out.idata {
+                d.out
+                    .take_iforward_tsn(w.remaining(), &mut self.ifwd_streams)
+                    .map(|new_cum| {
+                        let chunk = IForwardTsn {
+                            new_cumulative_tsn: new_cum,
+                            streams: FixedList::from_items(&self.ifwd_streams),
+                        };
+                        push_authenticated(
+                            &self.auth,
+                            &mut w,
+                            &mut auth_at,
+                            ChunkType::I_FORWARD_TSN,
+                            &chunk,
+                        )
+                    })
+            } else {
+                d.out
+                    .take_forward_tsn(w.remaining(), &mut self.fwd_streams)
+                    .map(|new_cum| {
+                        let chunk = ForwardTsn {
+                            new_cumulative_tsn: new_cum,
+                            streams: FixedList::from_items(&self.fwd_streams),
+                        };
+                        push_authenticated(
+                            &self.auth,
+                            &mut w,
+                            &mut auth_at,
+                            ChunkType::FORWARD_TSN,
+                            &chunk,
+                        )
+                    })
             };
-            if push_authenticated(
-                &self.auth,
-                &mut w,
-                &mut auth_at,
-                ChunkType::FORWARD_TSN,
-                &chunk,
-            ) {
+            if pushed == Some(true) {
                 // RFC 3758 §3.5 C5: with a FORWARD TSN sent, at least one T3-rtx timer
                 // runs, so a lost FORWARD TSN is sent again (A5).
                 let running =
@@ -2920,7 +2951,7 @@ impl Association {
                         .map_or(self.config.rto_initial, |p| p.rto.rto());
                     self.timers.start(Timer::T3Rtx(path_idx), now + rto);
                 }
-            } else {
+            } else if pushed == Some(false) {
                 d.out.forward_tsn_unsent();
             }
         }
@@ -3094,6 +3125,8 @@ fn supported_extensions(config: &AssociationConfig) -> &'static [ChunkType] {
     const ASCONF: ChunkType = ChunkType::ASCONF;
     const ACK: ChunkType = ChunkType::ASCONF_ACK;
     const IDATA: ChunkType = ChunkType::I_DATA;
+    // RFC 8260 §2.3.1: I-FORWARD TSN is listed along with I-DATA when PR-SCTP is on.
+    const IFWD: ChunkType = ChunkType::I_FORWARD_TSN;
     match (
         config.i_data,
         config.pr_sctp,
@@ -3106,9 +3139,9 @@ fn supported_extensions(config: &AssociationConfig) -> &'static [ChunkType] {
         (false, false, true, true) => &[AUTH, ASCONF, ACK],
         (false, false, true, false) => &[AUTH],
         (false, false, false, _) => &[],
-        (true, true, true, true) => &[FWD, AUTH, ASCONF, ACK, IDATA],
-        (true, true, true, false) => &[FWD, AUTH, IDATA],
-        (true, true, false, _) => &[FWD, IDATA],
+        (true, true, true, true) => &[FWD, AUTH, ASCONF, ACK, IDATA, IFWD],
+        (true, true, true, false) => &[FWD, AUTH, IDATA, IFWD],
+        (true, true, false, _) => &[FWD, IDATA, IFWD],
         (true, false, true, true) => &[AUTH, ASCONF, ACK, IDATA],
         (true, false, true, false) => &[AUTH, IDATA],
         (true, false, false, _) => &[IDATA],

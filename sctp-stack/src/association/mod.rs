@@ -861,6 +861,91 @@ impl Association {
         a
     }
 
+    /// Adds further addresses of the peer given to `connect` (like `sctp_connectx`, RFC 6458
+    /// §9.9): each becomes a path, confirmed because the upper layer named it (RFC 9260
+    /// §5.4 (1)). The INIT goes to the first; each T1-init expiry moves it to the next one
+    /// (RFC 9260 §6.4: retransmission to an alternate address); an INIT ACK from any of them
+    /// continues the handshake. Duplicates, non-unicast addresses and addresses beyond
+    /// [`MAX_PATHS`] are ignored.
+    pub(crate) fn add_connect_alternates(&mut self, alternates: &[IpAddr]) {
+        let (local, encaps) = self
+            .paths
+            .get(self.primary)
+            .map_or((None, 0), |p| (p.local, p.encaps_port));
+        for &addr in alternates {
+            if self.paths.len() >= MAX_PATHS {
+                break;
+            }
+            if !is_unicast(addr) || self.paths.iter().any(|p| p.remote == addr) {
+                continue;
+            }
+            let from = pick_local(&self.local_addrs, addr)
+                .or_else(|| local.filter(|l| l.is_ipv4() == addr.is_ipv4()));
+            let path = Path::new(addr, from, encaps, PathState::Active, &self.config);
+            self.paths.push(path);
+        }
+        self.timers.set_path_count(self.paths.len());
+        self.routing_changed = true;
+    }
+
+    /// T1-init expired in COOKIE-WAIT: with several peer addresses given to `connect`, the
+    /// INIT goes to the next one (RFC 9260 §6.4), which inherits the backed-off RTO (§6.3.3
+    /// E2 applies to the association's INIT, whichever address it goes to).
+    fn next_connect_address(&mut self) {
+        if self.paths.len() < 2 {
+            return;
+        }
+        let rto = self.paths.get(self.primary).map(|p| p.rto.clone());
+        self.primary = (self.primary + 1) % self.paths.len();
+        if let Some(rto) = rto
+            && let Some(p) = self.paths.get_mut(self.primary)
+        {
+            p.rto = rto;
+        }
+    }
+
+    /// An INIT ACK arrived from `src`: with several peer addresses given to `connect`, the
+    /// one it came from becomes the primary path. Returns the address of the primary path
+    /// before (which `install_peer` replaces by `src` if `src` was not given).
+    fn take_connect_answer(&mut self, src: IpAddr) -> Option<IpAddr> {
+        if self.paths.len() < 2 {
+            return None;
+        }
+        if let Some(i) = self.paths.iter().position(|p| p.remote == src) {
+            self.primary = i;
+        }
+        self.paths.get(self.primary).map(|p| p.remote)
+    }
+
+    /// After `install_peer`: every address given to `connect` stays a peer address
+    /// (RFC 9260 §5.4 (1)), with congestion state for the peer's window.
+    fn keep_connect_addresses(&mut self, given: Option<IpAddr>, a_rwnd: u32) {
+        let Some(old) = given else {
+            return;
+        };
+        if !self.paths.iter().any(|p| p.remote == old) && self.paths.len() < MAX_PATHS {
+            let (local, encaps) = self
+                .paths
+                .get(self.primary)
+                .map_or((None, 0), |p| (p.local, p.encaps_port));
+            let from = pick_local(&self.local_addrs, old)
+                .or_else(|| local.filter(|l| l.is_ipv4() == old.is_ipv4()));
+            self.paths.push(Path::new(
+                old,
+                from,
+                encaps,
+                PathState::Active,
+                &self.config,
+            ));
+            self.timers.set_path_count(self.paths.len());
+        }
+        for (i, p) in self.paths.iter_mut().enumerate() {
+            if i != self.primary && p.state == PathState::Active {
+                p.init_congestion(a_rwnd);
+            }
+        }
+    }
+
     /// Creates the responder side from a valid state cookie (§5.1 D): ESTABLISHED, with the
     /// COOKIE ACK due.
     pub(crate) fn accept(
@@ -1569,6 +1654,7 @@ impl Association {
                 if let Some(p) = self.paths.get_mut(self.primary) {
                     p.rto.back_off(&self.config);
                 }
+                self.next_connect_address();
                 self.pending.init = true;
                 let rto = self.primary_rto();
                 self.timers.start(Timer::T1Init, now + rto);
@@ -2018,7 +2104,9 @@ impl Association {
             );
             c.into_boxed_slice()
         });
+        let given = self.take_connect_answer(src);
         self.install_peer(&peer, src, now);
+        self.keep_connect_addresses(given, peer.a_rwnd);
         // The INIT ACK may come from another of the peer's addresses than the INIT went to:
         // the primary path now leads there, so a multi-homed endpoint sends from its local
         // address best suited to it (longest common prefix), as for every other path. Else

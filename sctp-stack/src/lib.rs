@@ -31,7 +31,7 @@ pub mod wire;
 pub use association::{
     AbortReason, AddressRequest, AsconfError, AssociationId, AssociationState, AssociationStatus,
     AuthKeyError, ErrorCause, Event, LostReason, Message, PathError, PathState, PathStatus,
-    PeerAddressChange, PrPolicy, SendError, SendOptions,
+    PeerAddressChange, Piece, PrPolicy, SendError, SendOptions,
 };
 pub use config::{AssociationConfig, ConfigError, EndpointConfig, StreamScheduler};
 pub use endpoint::{

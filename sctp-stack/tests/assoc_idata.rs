@@ -7,9 +7,8 @@
 //!
 //! Generating I-FORWARD TSN (§2.3) is tested in assoc_iforward.rs.
 //!
-//! Known gaps (not implemented yet, so not tested here): partial delivery of large I-DATA
-//! messages (the sender instead limits the messages in progress to half the peer's
-//! window).
+//! Partial delivery of large messages is tested in assoc_partial.rs (the sender still
+//! limits the messages in progress to half the peer's window, for receivers without it).
 
 mod assoc_util;
 

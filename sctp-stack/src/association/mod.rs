@@ -64,7 +64,7 @@ use asconf::AsconfState;
 pub use asconf::{AddressRequest, AsconfError, PeerAddressChange};
 pub use auth::AuthKeyError;
 use auth::{Auth, LocalAuth, PeerAuth, Verdict};
-pub use inbound::Message;
+pub use inbound::{Message, Piece};
 pub use outbound::{PrPolicy, SendError, SendOptions};
 pub use path::PathState;
 
@@ -192,6 +192,16 @@ pub enum Event {
         addr: IpAddr,
         /// What changed.
         change: PeerAddressChange,
+    },
+    /// A message being delivered in pieces (partial delivery, see
+    /// [`Message::piece`]) will not be completed: the peer abandoned it (a FORWARD TSN or
+    /// I-FORWARD TSN skipped its rest, RFC 6458 `SCTP_PARTIAL_DELIVERY_ABORTED`). It comes
+    /// after the pieces delivered before.
+    PartialDeliveryAborted {
+        /// The stream the message arrived on.
+        stream: u16,
+        /// The message: [`Piece::message`](crate::Piece) of its pieces.
+        message: u64,
     },
     /// The association is gone; this is its last event.
     Closed,
@@ -1008,12 +1018,13 @@ impl Association {
             out.use_idata();
             out.pr = out.pr && peer.iforward_tsn;
         }
-        let inb = Inbound::new(
+        let mut inb = Inbound::new(
             peer.initial_tsn,
             inbound_streams,
             self.config.receive_window,
             self.config.max_message_size,
         );
+        inb.set_partial_delivery_point(self.config.partial_delivery_point);
         self.data = Some(Box::new(DataPath { out, inb }));
         // The primary path is where the peer's chunk came from; listed addresses become
         // further (unconfirmed) paths (RFC 9260 §5.1.2, §5.4).
@@ -2445,6 +2456,9 @@ impl Association {
                     self.readable_reported = true;
                     ctx.event(Event::DataReadable);
                 }
+                for (stream, message) in d.inb.take_pd_aborted() {
+                    ctx.event(Event::PartialDeliveryAborted { stream, message });
+                }
             }
         }
         true
@@ -2480,6 +2494,9 @@ impl Association {
                 if d.inb.has_ready() && !self.readable_reported {
                     self.readable_reported = true;
                     ctx.event(Event::DataReadable);
+                }
+                for (stream, message) in d.inb.take_pd_aborted() {
+                    ctx.event(Event::PartialDeliveryAborted { stream, message });
                 }
             }
         }

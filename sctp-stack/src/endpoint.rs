@@ -16,6 +16,12 @@
 //! current [`Timestamp`]; commands given through [`AssociationMut`] take effect at the
 //! time of the most recent call that passed one.
 //!
+//! Received messages are whole unless the association's configuration sets a partial
+//! delivery point: then `recv` may return a large message in pieces
+//! ([`Message::piece`](crate::Message::piece)), ended by the piece marked last or by
+//! [`Event::PartialDeliveryAborted`]. [`ConnectRequest::alternates`] lists further
+//! addresses of the peer to try when the first does not answer (like `sctp_connectx`).
+//!
 //! Nothing here panics on network input, and memory is bounded: a listener keeps no state
 //! for an INIT (the state cookie carries it), replies to out-of-the-blue packets wait in a
 //! bounded queue, and each association bounds its buffers by its configuration.

@@ -15,7 +15,13 @@
 //! marked `Abandoned` (RFC 3758 §3.5 A3), taken out of the flight and never retransmitted,
 //! and stay in the retransmission queue until the peer's cumulative ack passes them. The
 //! Advanced.Peer.Ack.Point moves over abandoned chunks at the front of the queue
-//! (§3.5 C1/C2) and a FORWARD TSN tells the peer to skip them (§3.5 C3/C4).
+//! (§3.5 C1/C2) and a FORWARD TSN tells the peer to skip them (§3.5 C3/C4); on an I-DATA
+//! association an I-FORWARD TSN with (stream, U flag, MID) entries instead (RFC 8260 §2.3).
+//! With I-DATA a partly sent message waits in its stream between fragments, so abandoning
+//! it also drops its unsent rest from there, and its chunks are found by stream and MID
+//! among other messages' interleaved fragments. When the rest of an abandoned message was
+//! never sent, an abandoned empty placeholder chunk takes one more TSN, so the New
+//! Cumulative TSN lies beyond every TSN the peer may hold and the skip is never stale.
 
 use core::time::Duration;
 use std::collections::{HashMap, VecDeque};

@@ -118,6 +118,50 @@ fn the_partial_delivery_point_is_for_the_discard_server_and_bounded() {
 }
 
 #[test]
+fn perf_with_idata_and_partial_reliability_abandons_with_iforward_tsn() {
+    // A 2 ms lifetime on 100 kB messages: most expire queued or half sent; the half sent
+    // ones are skipped with I-FORWARD TSN (RFC 8260 §2.3), never FORWARD TSN.
+    let dir = std::env::temp_dir().join(format!("rsp-cli-ifwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("ifwd.pcap");
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--idata",
+        "--pr-policy",
+        "ttl",
+        "--pr-value",
+        "2",
+        "--bytes",
+        "20000000",
+        "-l",
+        "100000",
+        "--json",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert!(v["messages_abandoned"].as_u64().unwrap() > 0, "{v}");
+    let types = chunk_types_in_pcap(&pcap);
+    assert!(types.get(&194).copied().unwrap_or(0) > 0, "{types:?}");
+    assert_eq!(types.get(&192), None, "{types:?}");
+    assert!(types.get(&64).copied().unwrap_or(0) > 0, "{types:?}");
+    assert_eq!(types.get(&0), None, "no DATA with I-DATA: {types:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_client_connects_through_the_second_address_when_the_first_is_unreachable() {
     // The server listens on 127.0.0.1 only: the INIT to 127.0.0.2 goes nowhere, the one
     // sent to 127.0.0.1 when T1-init expires is answered.

@@ -310,3 +310,53 @@ fn a_partial_delivery_point_above_half_the_window_is_refused() {
     assert!(c.validate().is_err());
     let _ = SendError::WouldBlock;
 }
+
+fn lossy_in_pieces(idata: bool) {
+    const LEN: usize = 2 * 1024 * 1024;
+    let (ca, cb) = configs(idata, LEN);
+    let mut link = LinkConfig::with_latency(Duration::from_millis(5));
+    link.loss = 0.05;
+    link.duplicate = 0.02;
+    let mut p = Pair::connected(61 + u64::from(idata), ca, cb, link);
+    let big = pattern(11, LEN);
+    send_all(&mut p, 0, &big, SendOptions::default());
+    for i in 0..20u8 {
+        send_all(
+            &mut p,
+            1,
+            &pattern(i, 500 + usize::from(i) * 97),
+            SendOptions::default(),
+        );
+    }
+    let mut r = Reader::default();
+    let ok = run_reading(&mut p, Duration::from_secs(900), &mut r, |r| {
+        assemble(&r.msgs).len() == 21
+    });
+    assert!(
+        ok,
+        "not everything arrived: {} pieces/messages",
+        r.msgs.len()
+    );
+    let got = assemble(&r.msgs);
+    assert!(got.iter().find(|m| m.0 == 0).unwrap().1 == big);
+    let small: Vec<Vec<u8>> = got
+        .iter()
+        .filter(|m| m.0 == 1)
+        .map(|m| m.1.clone())
+        .collect();
+    let want: Vec<Vec<u8>> = (0..20u8)
+        .map(|i| pattern(i, 500 + usize::from(i) * 97))
+        .collect();
+    assert_eq!(small, want);
+    assert!(r.aborted.is_empty());
+}
+
+#[test]
+fn under_loss_and_duplication_a_data_message_larger_than_the_window_arrives_intact() {
+    lossy_in_pieces(false);
+}
+
+#[test]
+fn under_loss_and_duplication_an_idata_message_larger_than_the_window_arrives_intact() {
+    lossy_in_pieces(true);
+}

@@ -358,3 +358,55 @@ fn limited_retransmission_idata_messages_are_abandoned_on_a_lossy_link_and_the_r
     assert!(!iforward_tsns(&log).is_empty());
     assert_eq!(status(&mut p, B).recv_buffered, 0);
 }
+
+#[test]
+fn a_more_important_message_evicts_a_partly_sent_idata_message_which_is_skipped_with_iforward_tsn()
+{
+    let mut ca = idata_config();
+    ca.send_buffer_size = 200 * 1024;
+    ca.send_low_water = 100 * 1024;
+    ca.max_message_size = 160 * 1024;
+    let link = LinkConfig::with_latency(Duration::from_millis(20));
+    let (mut p, log) = Pair::connected_recorded(16, ca, idata_config(), link);
+    let prio = |priority| SendOptions::default().with_pr_policy(PrPolicy::Priority { priority });
+    send(&mut p, 0, &[7; 150 * 1024], prio(7));
+    // A few round trips: part of it is out.
+    p.net.run_for(Duration::from_millis(70));
+    assert!(sent_idata(&log).iter().any(|c| c.stream == 0));
+    p.net.link_mut(A, B).up = false;
+    // 100 KiB more do not fit in 200 KiB: the priority 7 message goes, half sent as it is.
+    send(&mut p, 1, &[1; 100 * 1024], prio(1));
+    let s = status(&mut p, A);
+    assert_eq!((s.abandoned_unsent, s.abandoned_sent), (0, 1));
+    p.net.link_mut(A, B).up = true;
+    drain(&mut p);
+    p.send(A, 0, b"after").unwrap();
+    drain(&mut p);
+    let got: Vec<(u16, Vec<u8>)> = p
+        .recv_all(B)
+        .into_iter()
+        .map(|m| (m.stream, m.data))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(1, vec![1; 100 * 1024]), (0, b"after".to_vec())],
+        "the important message and the later one; nothing of the evicted one"
+    );
+    assert_eq!(count_type(&log, A, FORWARD_TSN), 0);
+    let fwd = iforward_tsns(&log);
+    assert!(
+        fwd.iter().any(|(_, _, e)| e.contains(&(0, false, 0))),
+        "{fwd:?}"
+    );
+    let evicted_last = sent_idata(&log)
+        .iter()
+        .filter(|c| c.stream == 0 && c.mid == 0)
+        .map(|c| c.at)
+        .max()
+        .unwrap();
+    assert!(
+        evicted_last < fwd[0].0,
+        "a fragment of it after the I-FORWARD TSN"
+    );
+    assert_eq!(status(&mut p, B).recv_buffered, 0);
+}

@@ -17,6 +17,8 @@
 #   daytime   rsp sctp client  -> usrsctp daytime_server;  usrsctp client -> rsp --daytime
 #   chargen   rsp sctp client  -> usrsctp chargen_server_upcall; usrsctp client -> rsp --chargen
 #   perf      rsp sctp perf client -> usrsctp tsctp (server); usrsctp tsctp -> rsp sctp perf server
+#   connectx  rsp sctp client 203.0.113.1,127.0.0.1 -> usrsctp echo_server: the first address
+#             does not answer, the INIT retransmitted to the second does (like sctp_connectx)
 #   auth-asconf  rsp sctp perf client --auth --asconf-add 127.0.0.2 -> tsctp: usrsctp verifies
 #             rsp's AUTH'd ASCONF (RFC 4895, RFC 5061) and answers with an AUTH'd ASCONF ACK
 #
@@ -107,6 +109,25 @@ for host in 127.0.0.1 ::1; do
   check_pcap "$tag"
   ok "$tag: ${#LINES[@]} messages echoed by usrsctp echo_server over $host"
 done
+
+# ---- connectx: rsp client with an unreachable first peer address -> usrsctp echo_server ---------
+# 203.0.113.1 (TEST-NET-3, RFC 5737) answers nothing: the first INIT goes there, the one sent to
+# 127.0.0.1 when T1-init expires is answered by usrsctp, and the association carries the echoes.
+tag=connectx-rsp-client
+bg usrsctp-echo-connectx "$U/echo_server" "$UPORT" "$RPORT"
+srv=$LAST_PID
+settle
+input_lines | timeout 40 "$RSP" sctp client 203.0.113.1,127.0.0.1 7 --udp-port "$RPORT" \
+  --remote-udp-port "$UPORT" --timeout 20 --pcap "$WORK/$tag.pcap" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: rsp sctp client exited with $?"
+stop "$srv"
+diff <(input_lines) "$WORK/$tag.out" >/dev/null || fail "$tag: the echoed lines differ"
+inits=$(tshark -n -r "$WORK/$tag.pcap" -d "udp.port==$UPORT,sctp" -Y 'sctp.chunk_type == 1' \
+  -T fields -e ip.dst 2>/dev/null | tr '\n' ' ')
+[[ $inits == "203.0.113.1 127.0.0.1 "* ]] ||
+  fail "$tag: INITs went to '$inits', not 203.0.113.1 and then 127.0.0.1"
+check_pcap "$tag"
+ok "$tag: INIT to 203.0.113.1 unanswered, then 127.0.0.1; ${#LINES[@]} messages echoed"
 
 # ---- echo: usrsctp client -> rsp server --echo --------------------------------------------------
 for host in 127.0.0.1 ::1; do

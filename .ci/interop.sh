@@ -17,6 +17,8 @@
 #   daytime   rsp sctp client  -> usrsctp daytime_server;  usrsctp client -> rsp --daytime
 #   chargen   rsp sctp client  -> usrsctp chargen_server_upcall; usrsctp client -> rsp --chargen
 #   perf      rsp sctp perf client -> usrsctp tsctp (server); usrsctp tsctp -> rsp sctp perf server
+#   partial-delivery  usrsctp tsctp 3 MB messages -> rsp sctp server --discard
+#             --partial-delivery-point: messages larger than the receive window arrive in pieces
 #   connectx  rsp sctp client 203.0.113.1,127.0.0.1 -> usrsctp echo_server: the first address
 #             does not answer, the INIT retransmitted to the second does (like sctp_connectx)
 #   auth-asconf  rsp sctp perf client --auth --asconf-add 127.0.0.2 -> tsctp: usrsctp verifies
@@ -342,5 +344,21 @@ grep -q "\"bytes_received\":$SENT,\"messages_received\":$MSGS,.*\"graceful\":tru
   "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
 check_pcap "$tag"
 ok "$tag: $SENT bytes from tsctp, $(sed -n 's/.*"throughput_bps":\([0-9.]*\).*/\1/p' "$WORK/$tag-server.out" | cut -d. -f1) bit/s"
+
+# ---- partial delivery: tsctp 3 MB messages -> rsp sctp server --discard --partial-delivery-point
+# Each message is three times rsp's 1 MiB receive window: only partial delivery (RFC 6458
+# SCTP_PARTIAL_DELIVERY_POINT) lets it in; without it rsp would abort with Out of Resource.
+tag=partial-delivery
+bg "$tag-server" "$RSP" sctp server --discard --partial-delivery-point 65536 --port 5001 \
+  --once --json --udp-port "$RPORT" --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+timeout 120 "$U/tsctp" -E "$UPORT" -U "$RPORT" -S 8000000 -l 3000000 -n 3 127.0.0.1 \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: tsctp exited with $?"
+wait_exit "$srv" 30 || fail "$tag: rsp sctp server --once exited with $?"
+grep -q '"bytes_received":9000000,"messages_received":3,.*"graceful":true' \
+  "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+check_pcap "$tag"
+ok "$tag: three 3 MB messages from tsctp received in pieces with a 1 MiB window"
 
 echo "interop: all $PASS scenarios passed"

@@ -17,6 +17,11 @@
 #   daytime   rsp sctp client  -> usrsctp daytime_server;  usrsctp client -> rsp --daytime
 #   chargen   rsp sctp client  -> usrsctp chargen_server_upcall; usrsctp client -> rsp --chargen
 #   perf      rsp sctp perf client -> usrsctp tsctp (server); usrsctp tsctp -> rsp sctp perf server
+#   partial-delivery  usrsctp tsctp 3 MB messages -> rsp sctp server --discard
+#             --partial-delivery-point: messages larger than the receive window arrive in pieces
+#   connectx  rsp sctp client 198.18.0.99,127.0.0.1 -> usrsctp echo_server in a namespace of its
+#             own where 198.18.0.99 goes to a dummy device: the first address does not answer,
+#             the INIT retransmitted to the second does (like sctp_connectx); needs root
 #   auth-asconf  rsp sctp perf client --auth --asconf-add 127.0.0.2 -> tsctp: usrsctp verifies
 #             rsp's AUTH'd ASCONF (RFC 4895, RFC 5061) and answers with an AUTH'd ASCONF ACK
 #   reconf    rsp sctp perf client --reset-streams-after -> tsctp: usrsctp negotiates RE-CONFIG
@@ -111,6 +116,38 @@ for host in 127.0.0.1 ::1; do
   check_pcap "$tag"
   ok "$tag: ${#LINES[@]} messages echoed by usrsctp echo_server over $host"
 done
+
+# ---- connectx: rsp client with an unreachable first peer address -> usrsctp echo_server ---------
+# In a network namespace of its own (root needed; CI runs as root): 198.18.0.99 is routed to a
+# dummy device, which drops everything, so the first INIT goes there and is never answered; the
+# one sent to 127.0.0.1 when T1-init expires is answered by usrsctp, and the association carries
+# the echoes. Nothing leaves the namespace.
+tag=connectx-rsp-client
+[ "$(id -u)" -eq 0 ] || fail "$tag: needs root for its network namespace (CI runs as root)"
+CX_NS=sctp-ix-cx-$$
+cx_cleanup() { ip netns del "$CX_NS" 2>/dev/null || true; }
+ip netns add "$CX_NS"
+ip -n "$CX_NS" link set lo up
+ip -n "$CX_NS" link add cx0 type dummy
+ip -n "$CX_NS" link set cx0 up
+ip -n "$CX_NS" route add 198.18.0.99/32 dev cx0
+bg usrsctp-echo-connectx ip netns exec "$CX_NS" "$U/echo_server" "$UPORT" "$RPORT"
+srv=$LAST_PID
+settle
+cx_rc=0
+input_lines | timeout 40 ip netns exec "$CX_NS" "$RSP" sctp client 198.18.0.99,127.0.0.1 7 \
+  --udp-port "$RPORT" --remote-udp-port "$UPORT" --timeout 20 --pcap "$WORK/$tag.pcap" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || cx_rc=$?
+stop "$srv"
+cx_cleanup
+[ "$cx_rc" -eq 0 ] || fail "$tag: rsp sctp client exited with $cx_rc: $(cat "$WORK/$tag.err")"
+diff <(input_lines) "$WORK/$tag.out" >/dev/null || fail "$tag: the echoed lines differ"
+inits=$(tshark -n -r "$WORK/$tag.pcap" -d "udp.port==$UPORT,sctp" -Y 'sctp.chunk_type == 1' \
+  -T fields -e ip.dst 2>/dev/null | tr '\n' ' ')
+[[ $inits == "198.18.0.99 127.0.0.1 "* ]] ||
+  fail "$tag: INITs went to '$inits', not 198.18.0.99 and then 127.0.0.1"
+check_pcap "$tag"
+ok "$tag: INIT to 198.18.0.99 unanswered, then 127.0.0.1; ${#LINES[@]} messages echoed"
 
 # ---- echo: usrsctp client -> rsp server --echo --------------------------------------------------
 for host in 127.0.0.1 ::1; do
@@ -345,5 +382,21 @@ grep -q "\"bytes_received\":$SENT,\"messages_received\":$MSGS,.*\"graceful\":tru
   "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
 check_pcap "$tag"
 ok "$tag: $SENT bytes from tsctp, $(sed -n 's/.*"throughput_bps":\([0-9.]*\).*/\1/p' "$WORK/$tag-server.out" | cut -d. -f1) bit/s"
+
+# ---- partial delivery: tsctp 3 MB messages -> rsp sctp server --discard --partial-delivery-point
+# Each message is three times rsp's 1 MiB receive window: only partial delivery (RFC 6458
+# SCTP_PARTIAL_DELIVERY_POINT) lets it in; without it rsp would abort with Out of Resource.
+tag=partial-delivery
+bg "$tag-server" "$RSP" sctp server --discard --partial-delivery-point 65536 --port 5001 \
+  --once --json --udp-port "$RPORT" --pcap "$WORK/$tag.pcap"
+srv=$LAST_PID
+settle
+timeout 120 "$U/tsctp" -E "$UPORT" -U "$RPORT" -S 8000000 -l 3000000 -n 3 127.0.0.1 \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || fail "$tag: tsctp exited with $?"
+wait_exit "$srv" 30 || fail "$tag: rsp sctp server --once exited with $?"
+grep -q '"bytes_received":9000000,"messages_received":3,.*"graceful":true' \
+  "$WORK/$tag-server.out" || fail "$tag: server report: $(cat "$WORK/$tag-server.out")"
+check_pcap "$tag"
+ok "$tag: three 3 MB messages from tsctp received in pieces with a 1 MiB window"
 
 echo "interop: all $PASS scenarios passed"

@@ -81,9 +81,141 @@ fn several_bind_addresses_must_be_distinct_unicast_addresses() {
 }
 
 #[test]
-fn several_peer_addresses_are_refused_with_a_reason() {
-    let out = run(&["sctp", "client", "127.0.0.1,127.0.0.2", "7"]);
-    assert_one_line_error(&out, 2, "several peer addresses");
+fn several_peer_addresses_must_be_distinct_and_reachable() {
+    let out = run(&["sctp", "client", "127.0.0.1,127.0.0.1", "7"]);
+    assert_one_line_error(&out, 3, "given twice");
+    let out = run(&[
+        "sctp",
+        "client",
+        "127.0.0.1,::1",
+        "7",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    assert_one_line_error(&out, 3, "address families");
+    let out = run(&["sctp", "perf", "client", "127.0.0.1,127.0.0.1", "5001"]);
+    assert_one_line_error(&out, 3, "given twice");
+}
+
+#[test]
+fn the_partial_delivery_point_is_for_the_discard_server_and_bounded() {
+    let out = run(&[
+        "sctp",
+        "server",
+        "--echo",
+        "--partial-delivery-point",
+        "4096",
+    ]);
+    assert_one_line_error(&out, 2, "--discard");
+    let out = run(&[
+        "sctp",
+        "server",
+        "--discard",
+        "--partial-delivery-point",
+        "600000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "above half the receive window");
+}
+
+#[test]
+fn perf_with_idata_and_partial_reliability_abandons_with_iforward_tsn() {
+    // A 2 ms lifetime on 100 kB messages: most expire queued or half sent; the half sent
+    // ones are skipped with I-FORWARD TSN (RFC 8260 §2.3), never FORWARD TSN.
+    let dir = std::env::temp_dir().join(format!("rsp-cli-ifwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("ifwd.pcap");
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--idata",
+        "--pr-policy",
+        "ttl",
+        "--pr-value",
+        "2",
+        "--bytes",
+        "20000000",
+        "-l",
+        "100000",
+        "--json",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert!(v["messages_abandoned"].as_u64().unwrap() > 0, "{v}");
+    let types = chunk_types_in_pcap(&pcap);
+    assert!(types.get(&194).copied().unwrap_or(0) > 0, "{types:?}");
+    assert_eq!(types.get(&192), None, "{types:?}");
+    assert!(types.get(&64).copied().unwrap_or(0) > 0, "{types:?}");
+    assert_eq!(types.get(&0), None, "no DATA with I-DATA: {types:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_client_connects_through_the_second_address_when_the_first_is_unreachable() {
+    // The server listens on 127.0.0.1 only: the INIT to 127.0.0.2 goes nowhere, the one
+    // sent to 127.0.0.1 when T1-init expires is answered.
+    let sport = free_udp_port();
+    let mut server = rsp()
+        .args(["sctp", "server", "--echo", "--once", "--bind", "127.0.0.1"])
+        .args(["--udp-port", &sport.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = std::env::temp_dir().join(format!("rsp-connectx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("client.pcap");
+    let mut client = rsp()
+        .args([
+            "sctp",
+            "client",
+            "127.0.0.2,127.0.0.1",
+            "7",
+            "--udp-port",
+            "0",
+        ])
+        .args(["--remote-udp-port", &sport.to_string(), "--timeout", "20"])
+        .arg("--pcap")
+        .arg(&pcap)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    {
+        let mut stdin = client.stdin.take().expect("stdin");
+        writeln!(stdin, "through the second address").expect("write");
+    }
+    let status = wait_bounded(&mut client, Duration::from_secs(40)).expect("client finished");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut client.stdout.take().expect("stdout"), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    assert!(status.success(), "client: {status:?} {err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["through the second address"]
+    );
+    let sstatus = wait_bounded(&mut server, Duration::from_secs(15)).expect("server --once ended");
+    assert!(sstatus.success(), "server: {sstatus:?}");
+    // Two INITs: the unanswered one and the one to the second address.
+    let types = chunk_types_in_pcap(&pcap);
+    assert!(types.get(&1).copied().unwrap_or(0) >= 2, "{types:?}");
+    assert_eq!(types.get(&2).copied(), Some(1), "one INIT ACK: {types:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

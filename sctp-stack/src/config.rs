@@ -99,6 +99,14 @@ pub struct AssociationConfig {
     /// The largest user message accepted for sending and for receiving, in bytes. A peer
     /// sending a larger message is aborted with an Out of Resource cause: 256 KiB.
     pub max_message_size: usize,
+    /// Partial delivery point (RFC 6458 §8.1.21 `SCTP_PARTIAL_DELIVERY_POINT`): when set, a
+    /// received message whose reassembled contiguous prefix reaches this many bytes is
+    /// delivered in pieces ([`Message::piece`](crate::Message::piece)), so a message larger
+    /// than the receive window can be received, and `max_message_size` then limits only
+    /// what is sent. With DATA (not I-DATA) a message in partial delivery holds back every
+    /// other message of the association until its last piece (head-of-line blocking, RFC
+    /// 8260 §1). At most half the receive window. `None` (the default): whole messages only.
+    pub partial_delivery_point: Option<usize>,
     /// Outbound streams requested (OS of INIT; the peer may lower it): 10.
     pub outbound_streams: u16,
     /// Inbound streams accepted (MIS of INIT): 2048, as usrsctp. Per-stream state (a few
@@ -152,9 +160,9 @@ pub struct AssociationConfig {
     pub stream_scheduler: StreamScheduler,
     /// Offer I-DATA (RFC 8260): list I-DATA among the Supported Extensions; when the peer
     /// lists it too, user messages travel in I-DATA chunks (MID and FSN), fragments of
-    /// messages on different streams interleave, and DATA chunks are refused. The peer's
-    /// I-FORWARD TSN is processed, but this side does not generate it yet, so its own
-    /// messages stay reliable on such an association. Off by default.
+    /// messages on different streams interleave, and DATA chunks are refused. With PR-SCTP
+    /// on, I-FORWARD TSN is listed too (RFC 8260 §2.3.1) and, when the peer lists it, used
+    /// in both directions instead of FORWARD TSN. Off by default.
     pub i_data: bool,
     /// Offer stream reconfiguration (RFC 6525): RE-CONFIG in the Supported Extensions
     /// (§3.1). When the peer lists it too, streams can be reset, the association's TSNs and
@@ -256,6 +264,7 @@ impl Default for AssociationConfig {
             send_low_water: 1 << 19,
             receive_window: 1 << 20,
             max_message_size: 256 * 1024,
+            partial_delivery_point: None,
             outbound_streams: 10,
             inbound_streams: 2048,
             pmtu: 1280,
@@ -352,7 +361,14 @@ impl AssociationConfig {
         let needed = (self.max_message_size as u64)
             .saturating_add(self.max_message_size as u64 / 4)
             .saturating_add(4 * u64::from(self.pmtu));
-        if u64::from(self.receive_window) < needed {
+        if let Some(p) = self.partial_delivery_point
+            && (p == 0 || p > self.receive_window as usize / 2)
+        {
+            return bad(
+                "partial_delivery_point must be positive and at most half the receive_window",
+            );
+        }
+        if u64::from(self.receive_window) < needed && self.partial_delivery_point.is_none() {
             return bad(
                 "receive_window must exceed max_message_size by a quarter plus four path MTUs",
             );

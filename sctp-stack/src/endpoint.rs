@@ -16,6 +16,12 @@
 //! current [`Timestamp`]; commands given through [`AssociationMut`] take effect at the
 //! time of the most recent call that passed one.
 //!
+//! Received messages are whole unless the association's configuration sets a partial
+//! delivery point: then `recv` may return a large message in pieces
+//! ([`Message::piece`](crate::Message::piece)), ended by the piece marked last or by
+//! [`Event::PartialDeliveryAborted`]. [`ConnectRequest::alternates`] lists further
+//! addresses of the peer to try when the first does not answer (like `sctp_connectx`).
+//!
 //! Nothing here panics on network input, and memory is bounded: a listener keeps no state
 //! for an INIT (the state cookie carries it), replies to out-of-the-blue packets wait in a
 //! bounded queue, and each association bounds its buffers by its configuration.
@@ -98,6 +104,12 @@ pub struct ConnectRequest {
     pub encaps_port: u16,
     /// Overrides the endpoint's association configuration.
     pub config: Option<AssociationConfig>,
+    /// Further addresses of the same peer, tried in order after `remote` (like
+    /// `sctp_connectx`, RFC 6458 §9.9): the INIT goes to `remote`, each T1-init expiry
+    /// sends it to the next address (RFC 9260 §6.4), an INIT ACK from any of them completes
+    /// the handshake, and all of them are peer addresses of the association (besides those
+    /// the INIT ACK lists). Empty by default.
+    pub alternates: Vec<IpAddr>,
 }
 
 impl ConnectRequest {
@@ -110,7 +122,17 @@ impl ConnectRequest {
             local: None,
             encaps_port: 0,
             config: None,
+            alternates: Vec::new(),
         }
+    }
+
+    /// A request to connect to a peer reachable at any of `remotes` (tried in this order,
+    /// see [`ConnectRequest::alternates`]), or `None` if `remotes` is empty.
+    pub fn to_any_of(remotes: &[IpAddr], remote_port: u16) -> Option<Self> {
+        let (&first, rest) = remotes.split_first()?;
+        let mut req = ConnectRequest::new(first, remote_port);
+        req.alternates = rest.to_vec();
+        Some(req)
     }
 
     /// Uses UDP encapsulation to the peer's UDP port `port` (RFC 6951).
@@ -353,7 +375,10 @@ impl Endpoint {
             }
             None => Arc::clone(&self.assoc_config),
         };
-        if !is_unicast(req.remote) || req.remote_port == 0 {
+        if !is_unicast(req.remote)
+            || req.remote_port == 0
+            || req.alternates.iter().any(|a| !is_unicast(*a))
+        {
             return Err(ConnectError::InvalidRemote);
         }
         if self.live >= self.config.max_associations {
@@ -365,9 +390,12 @@ impl Endpoint {
             self.ephemeral_port(req.remote, req.remote_port)
                 .ok_or(ConnectError::NoEphemeralPort)?
         };
-        if self
-            .by_addr
-            .contains_key(&(req.remote, req.remote_port, local_port))
+        if core::iter::once(&req.remote)
+            .chain(&req.alternates)
+            .any(|r| {
+                self.by_addr
+                    .contains_key(&(*r, req.remote_port, local_port))
+            })
         {
             return Err(ConnectError::AlreadyConnected);
         }
@@ -393,6 +421,10 @@ impl Endpoint {
             &self.config.local_addresses,
             auth_random,
         );
+        let mut assoc = assoc;
+        if !req.alternates.is_empty() {
+            assoc.add_connect_alternates(&req.alternates);
+        }
         let id = self.insert(assoc);
         self.after(id);
         Ok(id)

@@ -31,7 +31,7 @@ pub mod wire;
 pub use association::{
     AbortReason, AddressRequest, AsconfError, AssociationId, AssociationState, AssociationStatus,
     AuthKeyError, ErrorCause, Event, LostReason, Message, PathError, PathState, PathStatus,
-    PeerAddressChange, PrPolicy, ReconfError, ReconfOutcome, SendError, SendOptions,
+    PeerAddressChange, Piece, PrPolicy, ReconfError, ReconfOutcome, SendError, SendOptions,
     StreamDirection,
 };
 pub use config::{AssociationConfig, ConfigError, EndpointConfig, ReconfPolicy, StreamScheduler};

@@ -5,10 +5,10 @@
 //!
 //! A received I-FORWARD TSN (§2.3.2) is processed (tested with a hand-built one).
 //!
-//! Known gaps (not implemented yet, so not tested here): generating I-FORWARD TSN (§2.3):
-//! this side does not use PR-SCTP on an I-DATA association, so its messages stay reliable;
-//! partial delivery of large I-DATA messages (the sender instead limits the messages in
-//! progress to half the peer's window).
+//! Generating I-FORWARD TSN (§2.3) is tested in assoc_iforward.rs.
+//!
+//! Partial delivery of large messages is tested in assoc_partial.rs (the sender still
+//! limits the messages in progress to half the peer's window, for receivers without it).
 
 mod assoc_util;
 

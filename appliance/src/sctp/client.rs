@@ -12,21 +12,21 @@ use dataplane::runtime::socket::{
 };
 use dataplane::signal::TerminationSignals;
 use sctp_stack::wire::Ppid;
-use sctp_stack::{
-    ConnectError, ConnectRequest, Event, ReconfOutcome, SendOptions, StreamDirection,
-};
+use sctp_stack::{ConnectError, Event, ReconfOutcome, SendOptions, StreamDirection};
 
 use super::{
-    NetArgs, join, on_signals, parse_local_port, parse_port, resolve_hosts, runtime_failure,
-    single_remote, stopped_status,
+    NetArgs, connect_request, join, on_signals, parse_local_port, parse_port, resolve_hosts,
+    runtime_failure, stopped_status,
 };
 use crate::exit::{ExitStatus, Failure, Outcome};
 
 /// Arguments of `rsp sctp client`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The peer: an address or host name (a comma-separated list for a multi-homed peer).
-    #[arg(value_name = "HOST")]
+    /// The peer: an address or host name, or a comma-separated list of the addresses of a
+    /// multi-homed peer (like sctp_connectx: the INIT goes to the first, to the next one
+    /// each time it times out, and all of them are the peer's addresses).
+    #[arg(value_name = "HOST[,HOST...]")]
     host: String,
     /// The peer's SCTP port.
     #[arg(value_name = "PORT", value_parser = parse_port)]
@@ -248,13 +248,8 @@ pub fn run(args: ClientArgs, signals: TerminationSignals) -> Outcome {
         ));
     }
     let timeout = Duration::from_secs_f64(args.timeout);
-    let remote = single_remote(&resolve_hosts(&args.host)?)?;
     args.net.local_address()?;
-    if !args.net.can_reach(remote) {
-        return Err(Failure::address(
-            "the --bind address and the peer are of different address families",
-        ));
-    }
+    let req = connect_request(&resolve_hosts(&args.host)?, args.port, &args.net)?;
     let config = args.net.runtime_config("rsp-client")?;
     let links = args.net.link_spec(args.remote_udp_port)?;
     let (rt, sockets) =
@@ -266,7 +261,7 @@ pub fn run(args: ClientArgs, signals: TerminationSignals) -> Outcome {
         }
     })?;
 
-    let mut req = ConnectRequest::new(remote, args.port).with_local_port(args.local_port);
+    let mut req = req.with_local_port(args.local_port);
     if rt.local_udp_port().is_some() {
         req = req.with_encaps_port(args.remote_udp_port);
     }

@@ -265,15 +265,30 @@ pub fn resolve_hosts(spec: &str) -> Result<Vec<IpAddr>, Failure> {
     Ok(out)
 }
 
-/// The one remote address to connect to. The peer's further addresses come from its INIT ACK
-/// (multi-homing); connecting to a list of addresses at once is not implemented yet.
-pub fn single_remote(hosts: &[IpAddr]) -> Result<IpAddr, Failure> {
-    match hosts {
-        [one] => Ok(*one),
-        _ => Err(Failure::usage(
-            "connecting to several peer addresses at once is not implemented yet: give one; the peer's other addresses are learned from its INIT ACK",
-        )),
+/// The request to connect to a peer at `hosts` (`HOST[,HOST...]`, like `sctp_connectx`): the
+/// INIT goes to the first address, to the next one each time T1-init expires, and all of
+/// them are the peer's addresses (besides those its INIT ACK lists). At most 16, distinct,
+/// each of a family the local addresses (`net`) can reach.
+pub fn connect_request(
+    hosts: &[IpAddr],
+    port: u16,
+    net: &NetArgs,
+) -> Result<sctp_stack::ConnectRequest, Failure> {
+    if hosts.len() > 16 {
+        return Err(Failure::address("at most 16 peer addresses"));
     }
+    for (i, h) in hosts.iter().enumerate() {
+        if hosts[..i].contains(h) {
+            return Err(Failure::address(format!("peer address {h} is given twice")));
+        }
+        if !net.can_reach(*h) {
+            return Err(Failure::address(format!(
+                "the --bind address and the peer address {h} are of different address families"
+            )));
+        }
+    }
+    sctp_stack::ConnectRequest::to_any_of(hosts, port)
+        .ok_or_else(|| Failure::address("no peer address"))
 }
 
 impl NetArgs {

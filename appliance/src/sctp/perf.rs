@@ -30,8 +30,8 @@ use sctp_stack::{
 use serde::Serialize;
 
 use super::{
-    AsconfArgs, BackendArg, NetArgs, join, on_signals, parse_local_port, parse_port, rate,
-    resolve_hosts, runtime_failure, single_remote, stopped_status,
+    AsconfArgs, BackendArg, NetArgs, connect_request, join, on_signals, parse_local_port,
+    parse_port, rate, resolve_hosts, runtime_failure, stopped_status,
 };
 use crate::exit::{ExitStatus, Failure, Outcome};
 
@@ -73,8 +73,10 @@ pub struct PerfServerArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("amount").args(["bytes", "messages", "duration"])))]
 pub struct PerfClientArgs {
-    /// The server (not used with --backend memory).
-    #[arg(value_name = "HOST")]
+    /// The server (not used with --backend memory): an address or host name, or a
+    /// comma-separated list of the addresses of a multi-homed server (like sctp_connectx: the
+    /// INIT goes to the first, to the next one each time it times out).
+    #[arg(value_name = "HOST[,HOST...]")]
     host: Option<String>,
     /// The server's SCTP port.
     #[arg(value_name = "PORT", value_parser = parse_port)]
@@ -844,8 +846,8 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         let (Some(host), Some(port)) = (&args.host, args.port) else {
             return Err(Failure::usage("perf client needs HOST and PORT"));
         };
-        let remote = single_remote(&resolve_hosts(host)?)?;
-        let mut req = ConnectRequest::new(remote, port).with_local_port(args.local_port);
+        let mut req = connect_request(&resolve_hosts(host)?, port, &args.net)?
+            .with_local_port(args.local_port);
         if args.net.backend == BackendArg::Udp {
             req = req.with_encaps_port(args.remote_udp_port);
         }

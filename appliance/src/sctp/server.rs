@@ -15,7 +15,7 @@ use sctp_stack::{AssociationId, Event, Message, SendError, SendOptions};
 use serde::Serialize;
 
 use super::{NetArgs, join, on_signals, parse_port, rate, runtime_failure, stopped_status};
-use crate::exit::{ExitStatus, Outcome};
+use crate::exit::{ExitStatus, Failure, Outcome};
 
 /// Arguments of `rsp sctp server`.
 #[derive(Debug, Args)]
@@ -42,6 +42,12 @@ pub struct ServerArgs {
     /// Print one JSON object per association on standard output when it ends.
     #[arg(long)]
     json: bool,
+    /// Discard: take messages in pieces once this many bytes of one are reassembled
+    /// (partial delivery, RFC 6458 SCTP_PARTIAL_DELIVERY_POINT), so messages larger than
+    /// the receive window (1 MiB) are received; at most half the receive window. A message
+    /// counts once, with its last piece.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=524_288))]
+    partial_delivery_point: Option<u32>,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -206,7 +212,10 @@ impl ServerApp {
         };
         while let Some(m) = h.recv() {
             a.rx_bytes += m.data.len() as u64;
-            a.rx_msgs += 1;
+            // With partial delivery a message counts once, with its last piece.
+            if m.piece.is_none_or(|p| p.last) {
+                a.rx_msgs += 1;
+            }
         }
     }
 
@@ -402,7 +411,15 @@ pub fn run(args: ServerArgs, signals: TerminationSignals) -> Outcome {
         Service::Chargen
     };
     let port = args.port.unwrap_or(service.default_port());
-    let config = args.net.runtime_config("rsp-server")?;
+    if args.partial_delivery_point.is_some() && service != Service::Discard {
+        return Err(Failure::usage(
+            "--partial-delivery-point is for --discard (the other services answer whole messages)",
+        ));
+    }
+    let mut config = args.net.runtime_config("rsp-server")?;
+    if let Some(point) = args.partial_delivery_point {
+        config.endpoint.association.partial_delivery_point = Some(point as usize);
+    }
     let links = args.net.link_spec(0)?;
     let (tx, rx) = mpsc::channel();
     let (once, json) = (args.once, args.json);

@@ -15,10 +15,12 @@
 //! (with serials near the fixed initial TSN) reach the association; key changes and address
 //! requests are user commands.
 //!
-//! The first input byte picks the mode: I-DATA (RFC 8260) on both sides or not, and the
-//! stream scheduler. With I-DATA, fuzzer-built I-DATA chunks (TSNs near the fixed initial
-//! TSN, any MID and FSN, huge MID gaps) and I-FORWARD TSN chunks reach B's association,
-//! DATA chunks abort it, and the user changes stream priorities and weights.
+//! The first input byte picks the mode: I-DATA (RFC 8260) on both sides or not, the stream
+//! scheduler, and partial delivery (RFC 6458 §8.1.21) with a small receive window (16 KiB,
+//! below the 64 KiB messages sent) or not. With I-DATA, fuzzer-built I-DATA chunks (TSNs
+//! near the fixed initial TSN, any MID and FSN, huge MID gaps) and I-FORWARD TSN chunks
+//! reach B's association, DATA chunks abort it, the user changes stream priorities and
+//! weights, and messages sent with a PR-SCTP policy make A send I-FORWARD TSNs.
 //!
 //! RE-CONFIG (RFC 6525) is negotiated (the default): fuzzer-built RE-CONFIG chunks with every
 //! parameter type (request sequence numbers near the fixed initial TSN, stream lists short,
@@ -71,11 +73,13 @@ impl Input<'_> {
     }
 }
 
-/// The per-run mode from the first input byte: (I-DATA, scheduler).
+/// The per-run mode from the first input byte: (I-DATA, scheduler, partial delivery).
 #[derive(Clone, Copy)]
 struct Mode {
     i_data: bool,
     scheduler: StreamScheduler,
+    /// Partial delivery at this point with a 16 KiB receive window.
+    partial: Option<usize>,
 }
 
 impl Mode {
@@ -88,11 +92,12 @@ impl Mode {
                 StreamScheduler::Priority,
                 StreamScheduler::WeightedFair,
             ][usize::from(b / 2 % 4)],
+            partial: (b & 8 != 0).then(|| 1 + usize::from(b >> 4) * 512),
         }
     }
 }
 
-fn config() -> AssociationConfig {
+fn config(mode: Mode) -> AssociationConfig {
     let mut c = AssociationConfig::default();
     c.rto_initial = Duration::from_millis(100);
     c.rto_min = Duration::from_millis(50);
@@ -108,14 +113,18 @@ fn config() -> AssociationConfig {
     c.asconf = true;
     // Fixed, so ASCONF serials (which start at the initial TSN, RFC 5061) can be aimed at.
     c.initial_tsn = Some(1000);
+    if let Some(point) = mode.partial {
+        c.receive_window = 16 * 1024;
+        c.partial_delivery_point = Some(point);
+    }
+    c.i_data = mode.i_data;
+    c.stream_scheduler = mode.scheduler;
     c
 }
 
 fn endpoint(seed: u8, mode: Mode) -> Endpoint {
     let mut c = EndpointConfig::with_seed([seed; 32]);
-    c.association = config();
-    c.association.i_data = mode.i_data;
-    c.association.stream_scheduler = mode.scheduler;
+    c.association = config(mode);
     if seed == 2 {
         // B requires DATA to be authenticated (RFC 4895 §3.2).
         c.association.auth_chunks = vec![ChunkType::DATA];
@@ -137,6 +146,7 @@ struct World {
     tag_to_b: u32,
     tag_to_a: u32,
     a_port: u16,
+    mode: Mode,
 }
 
 impl World {
@@ -222,7 +232,7 @@ impl World {
     fn check(&mut self) {
         assert!(self.a.association_count() <= MAX_ASSOCS);
         assert!(self.b.association_count() <= MAX_ASSOCS);
-        let c = config();
+        let c = config(self.mode);
         for (ep, ids) in [(&mut self.a, &self.a_ids), (&mut self.b, &self.b_ids)] {
             for id in ids {
                 if let Some(s) = ep.association(*id).and_then(|a| a.status()) {
@@ -425,6 +435,7 @@ fn setup(mode: Mode) -> World {
         tag_to_b: 0,
         tag_to_a: 0,
         a_port: 0,
+        mode,
     };
     w.b.listen(PORT).expect("listen");
     let now = w.now;

@@ -22,6 +22,9 @@ use crate::wire::Ppid;
 use super::fasthash::FastHash;
 use super::outbound::flags;
 
+mod partial;
+pub use partial::Piece;
+
 /// Bytes charged per buffered chunk or message on top of its payload (bookkeeping cost).
 pub(crate) const ITEM_OVERHEAD: usize = 32;
 /// Most disjoint ranges of out-of-order TSNs tracked (each becomes a gap ack block).
@@ -39,8 +42,14 @@ pub struct Message {
     pub ppid: Ppid,
     /// It was sent unordered (U bit).
     pub unordered: bool,
-    /// The user data.
+    /// The user data (with partial delivery, this piece's part of it).
     pub data: Vec<u8>,
+    /// `None` for a whole message. With partial delivery on
+    /// ([`AssociationConfig::partial_delivery_point`](crate::AssociationConfig)), a message
+    /// may arrive in pieces instead: this says which message and where in it; the pieces
+    /// of one message come in order, the last with [`Piece::last`] set (unless an
+    /// [`Event::PartialDeliveryAborted`](crate::Event) ends it).
+    pub piece: Option<Piece>,
 }
 
 #[derive(Debug)]
@@ -63,6 +72,16 @@ struct IPartial {
     frags: BTreeMap<u32, Vec<u8>>,
     /// Payload bytes held.
     bytes: usize,
+    /// Partial delivery: the message's identifier once a piece was delivered.
+    pd: Option<u64>,
+    /// Partial delivery: the first FSN not delivered yet.
+    next_fsn: u32,
+    /// Partial delivery: bytes delivered in pieces.
+    delivered: u64,
+    /// Partial delivery: the first FSN from `next_fsn` on that is missing.
+    contig_end: u32,
+    /// Partial delivery: bytes of the fragments from `next_fsn` to `contig_end`.
+    contig_bytes: usize,
 }
 
 /// What happened to one received DATA chunk.
@@ -134,6 +153,18 @@ pub(crate) struct Inbound {
     /// A DATA chunk of the current packet arrived while a gap existed.
     gap_seen: bool,
     last_advertised: u32,
+    /// The partial delivery point (see [`partial`]); `None`: whole messages only.
+    pd_point: Option<usize>,
+    /// The last identifier given to a message delivered in pieces.
+    next_pd_id: u64,
+    /// Partial deliveries aborted, for events: (stream, message id).
+    pd_aborted: Vec<(u16, u64)>,
+    /// Aborts not reported because `pd_aborted` was full.
+    pd_aborts_dropped: u64,
+    /// The DATA message in partial delivery.
+    dpd: Option<partial::DataPd>,
+    /// DATA messages completed while another is in partial delivery.
+    pd_held: VecDeque<Message>,
 }
 
 impl Inbound {
@@ -165,6 +196,12 @@ impl Inbound {
             sack_now: false,
             gap_seen: false,
             last_advertised: window,
+            pd_point: None,
+            next_pd_id: 0,
+            pd_aborted: Vec::new(),
+            pd_aborts_dropped: 0,
+            dpd: None,
+            pd_held: VecDeque::new(),
         }
     }
 
@@ -362,6 +399,7 @@ impl Inbound {
                     ppid: Ppid(ppid),
                     unordered,
                     data: payload.to_vec(),
+                    piece: None,
                 },
                 ssn,
             );
@@ -379,7 +417,14 @@ impl Inbound {
                 data: payload.to_vec(),
             },
         );
-        self.try_reassemble(key)
+        if let Some(v) = self.dpd_after_insert(key) {
+            return v;
+        }
+        let v = self.try_reassemble(key);
+        if self.pd_point.is_some() {
+            self.dpd_try_start();
+        }
+        v
     }
 
     /// The checks every DATA or I-DATA chunk goes through before its content is looked at:
@@ -480,6 +525,7 @@ impl Inbound {
                     ppid: Ppid(ppid_or_fsn),
                     unordered,
                     data: payload.to_vec(),
+                    piece: None,
                 },
                 mid,
             );
@@ -494,16 +540,19 @@ impl Inbound {
         }
         let part = self.ireasm.entry(key).or_default();
         let contradicts = part.frags.contains_key(&fsn)
+            || fsn < part.next_fsn
             || part.last.is_some_and(|l| fsn > l || end)
             || (end && part.frags.keys().next_back().is_some_and(|&k| k > fsn));
         if contradicts {
             self.idata_rejected += 1;
-            if part.frags.is_empty() {
+            if part.frags.is_empty() && part.pd.is_none() {
                 self.ireasm.remove(&key);
             }
             return DataVerdict::Accepted;
         }
-        if part.bytes + payload.len() > self.max_message {
+        // With partial delivery the message may exceed max_message_size: what is held of
+        // it stays bounded by the receive window.
+        if self.pd_point.is_none() && part.bytes + payload.len() > self.max_message {
             return DataVerdict::MessageTooLarge;
         }
         self.buffered += cost;
@@ -515,6 +564,12 @@ impl Inbound {
             part.last = Some(fsn);
         }
         part.frags.insert(fsn, payload.to_vec());
+        if self.ipd_after_insert(key, fsn) {
+            return DataVerdict::Accepted;
+        }
+        let Some(part) = self.ireasm.get_mut(&key) else {
+            return DataVerdict::Accepted;
+        };
         let complete = part
             .last
             .is_some_and(|l| part.frags.len() as u64 == u64::from(l) + 1);
@@ -539,6 +594,7 @@ impl Inbound {
                 ppid: Ppid(part.ppid),
                 unordered,
                 data,
+                piece: None,
             },
             mid,
         );
@@ -571,6 +627,7 @@ impl Inbound {
             n = n.wrapping_add(1);
         }
         self.next_mid.insert(stream, n);
+        self.ipd_kick(stream);
     }
 
     /// I-DATA fragments or messages dropped because they contradicted what was held.
@@ -642,7 +699,7 @@ impl Inbound {
         let mut last = key;
         loop {
             let Some(c) = self.reasm.get(&last) else {
-                if total > self.max_message {
+                if total > self.max_message && self.pd_point.is_none() {
                     return DataVerdict::MessageTooLarge;
                 }
                 return DataVerdict::Accepted;
@@ -658,7 +715,7 @@ impl Inbound {
             }
             last += 1;
         }
-        if total > self.max_message {
+        if total > self.max_message && self.pd_point.is_none() {
             return DataVerdict::MessageTooLarge;
         }
         let mut data = Vec::with_capacity(total);
@@ -683,6 +740,7 @@ impl Inbound {
                 ppid: Ppid(ppid),
                 unordered,
                 data,
+                piece: None,
             },
             ssn,
         );
@@ -692,7 +750,7 @@ impl Inbound {
     /// Hands a complete message to the application queue, in SSN order for ordered ones.
     fn deliver(&mut self, msg: Message, ssn: Ssn) {
         if msg.unordered {
-            self.ready.push_back(msg);
+            self.push_data_ready(msg);
             return;
         }
         let stream = msg.stream;
@@ -707,10 +765,10 @@ impl Inbound {
             self.pending.insert((stream, ssn.get()), msg);
             return;
         }
-        self.ready.push_back(msg);
+        self.push_data_ready(msg);
         let mut n = next.next();
         while let Some(m) = self.pending.remove(&(stream, n.get())) {
-            self.ready.push_back(m);
+            self.push_data_ready(m);
             n = n.next();
         }
         self.next_ssn.insert(stream, n);
@@ -729,7 +787,12 @@ impl Inbound {
             Ok(k) => k,
             Err(v) => return v,
         };
-        self.forward_reasm(limit_key, streams)
+        self.dpd_on_forward(limit_key);
+        let v = self.forward_reasm(limit_key, streams);
+        if self.pd_point.is_some() {
+            self.dpd_try_start();
+        }
+        v
     }
 
     /// Processes an I-FORWARD TSN (RFC 8260 §2.3.2): moves the cumulative TSN ack point as a
@@ -761,6 +824,7 @@ impl Inbound {
                     self.buffered = self
                         .buffered
                         .saturating_sub(part.bytes + part.frags.len() * ITEM_OVERHEAD);
+                    self.ipd_dropped(k.0, part.pd);
                 }
             }
             if unordered {
@@ -798,6 +862,7 @@ impl Inbound {
                 n = n.wrapping_add(1);
             }
             self.next_mid.insert(stream, n);
+            self.ipd_kick(stream);
         }
         ForwardVerdict::Advanced
     }
@@ -905,13 +970,13 @@ impl Inbound {
                 skipped.sort_unstable_by_key(|&n| next.distance_to(Ssn(n)));
                 for n in skipped {
                     if let Some(m) = self.pending.remove(&(stream, n)) {
-                        self.ready.push_back(m);
+                        self.push_data_ready(m);
                     }
                 }
             }
             let mut n = ssn.next();
             while let Some(m) = self.pending.remove(&(stream, n.get())) {
-                self.ready.push_back(m);
+                self.push_data_ready(m);
                 n = n.next();
             }
             self.next_ssn.insert(stream, n);
@@ -933,7 +998,9 @@ impl Inbound {
 
     /// Takes every message ready for the application (the association is closing).
     pub(crate) fn take_ready(&mut self) -> VecDeque<Message> {
-        core::mem::take(&mut self.ready)
+        let mut ready = core::mem::take(&mut self.ready);
+        ready.append(&mut self.take_held());
+        ready
     }
 
     /// Notes the end of a received packet that carried DATA. Returns true when a SACK is

@@ -53,8 +53,8 @@ use crate::time::Timestamp;
 use crate::wire::{
     Abort, COMMON_HEADER_LEN, CauseCode, ChunkType, CommonHeader, CookieAck, CookieEcho, Data,
     Encode, ErrorChunk, FixedList, ForwardTsn, ForwardTsnStream, GapAckBlock, Heartbeat,
-    HeartbeatAck, IData, IForwardTsn, Init, InitAck, Packet, PacketBuilder, Param, ParamType, Ppid,
-    RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
+    HeartbeatAck, IData, IForwardTsn, IForwardTsnStream, Init, InitAck, Packet, PacketBuilder,
+    Param, ParamType, Ppid, RawChunk, Sack, Shutdown, ShutdownAck, ShutdownComplete, TlvList,
 };
 
 pub(crate) use chunk::push_cause;
@@ -67,7 +67,7 @@ use asconf::AsconfState;
 pub use asconf::{AddressRequest, AsconfError, PeerAddressChange};
 pub use auth::AuthKeyError;
 use auth::{Auth, LocalAuth, PeerAuth, Verdict};
-pub use inbound::Message;
+pub use inbound::{Message, Piece};
 pub use outbound::{PrPolicy, SendError, SendOptions};
 pub use path::PathState;
 use reconf::ReconfState;
@@ -229,6 +229,16 @@ pub enum Event {
         outbound_streams: u16,
         /// Inbound streams now.
         inbound_streams: u16,
+    },
+    /// A message being delivered in pieces (partial delivery, see
+    /// [`Message::piece`]) will not be completed: the peer abandoned it (a FORWARD TSN or
+    /// I-FORWARD TSN skipped its rest, RFC 6458 `SCTP_PARTIAL_DELIVERY_ABORTED`). It comes
+    /// after the pieces delivered before.
+    PartialDeliveryAborted {
+        /// The stream the message arrived on.
+        stream: u16,
+        /// The message: [`Piece::message`](crate::Piece) of its pieces.
+        message: u64,
     },
     /// The association is gone; this is its last event.
     Closed,
@@ -551,6 +561,8 @@ pub(crate) struct Association {
     sack_blocks: Vec<GapAckBlock>,
     /// Scratch for the stream entries of the FORWARD TSN being written.
     fwd_streams: Vec<ForwardTsnStream>,
+    /// Scratch for the entries of the I-FORWARD TSN being written.
+    ifwd_streams: Vec<IForwardTsnStream>,
     /// The endpoint must refresh its tag and address maps (tags or paths changed).
     pub(crate) routing_changed: bool,
     last_activity: Timestamp,
@@ -628,6 +640,8 @@ pub(crate) struct PeerInit {
     pub(crate) idata: bool,
     /// The peer listed RE-CONFIG among its Supported Extensions (RFC 6525 §3.1).
     pub(crate) reconf: bool,
+    /// The peer listed I-FORWARD TSN among its Supported Extensions (RFC 8260 §2.3.1).
+    pub(crate) iforward_tsn: bool,
     /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
     pub(crate) adaptation: Option<u32>,
 }
@@ -659,6 +673,7 @@ impl PeerInit {
             asconf: false,
             idata: false,
             reconf: false,
+            iforward_tsn: false,
             adaptation: None,
         };
         for param in params.iter() {
@@ -692,6 +707,7 @@ impl PeerInit {
                         && types.iter().any(|t| t == ChunkType::ASCONF_ACK);
                     p.idata = types.iter().any(|t| t == ChunkType::I_DATA);
                     p.reconf = types.iter().any(|t| t == ChunkType::RE_CONFIG);
+                    p.iforward_tsn = types.iter().any(|t| t == ChunkType::I_FORWARD_TSN);
                 }
                 Param::Random(_) | Param::ChunkList(_) | Param::RequestedHmacAlgorithms(_) => {
                     p.auth.take_param(&param)
@@ -862,6 +878,7 @@ impl Association {
             unread: VecDeque::new(),
             sack_blocks: Vec::new(),
             fwd_streams: Vec::new(),
+            ifwd_streams: Vec::new(),
             routing_changed: true,
             last_activity: now,
             local_addrs: Vec::new(),
@@ -914,6 +931,91 @@ impl Association {
         let rto = a.paths[0].rto.rto();
         a.timers.start(Timer::T1Init, now + rto);
         a
+    }
+
+    /// Adds further addresses of the peer given to `connect` (like `sctp_connectx`, RFC 6458
+    /// §9.9): each becomes a path, confirmed because the upper layer named it (RFC 9260
+    /// §5.4 (1)). The INIT goes to the first; each T1-init expiry moves it to the next one
+    /// (RFC 9260 §6.4: retransmission to an alternate address); an INIT ACK from any of them
+    /// continues the handshake. Duplicates, non-unicast addresses and addresses beyond
+    /// [`MAX_PATHS`] are ignored.
+    pub(crate) fn add_connect_alternates(&mut self, alternates: &[IpAddr]) {
+        let (local, encaps) = self
+            .paths
+            .get(self.primary)
+            .map_or((None, 0), |p| (p.local, p.encaps_port));
+        for &addr in alternates {
+            if self.paths.len() >= MAX_PATHS {
+                break;
+            }
+            if !is_unicast(addr) || self.paths.iter().any(|p| p.remote == addr) {
+                continue;
+            }
+            let from = pick_local(&self.local_addrs, addr)
+                .or_else(|| local.filter(|l| l.is_ipv4() == addr.is_ipv4()));
+            let path = Path::new(addr, from, encaps, PathState::Active, &self.config);
+            self.paths.push(path);
+        }
+        self.timers.set_path_count(self.paths.len());
+        self.routing_changed = true;
+    }
+
+    /// T1-init expired in COOKIE-WAIT: with several peer addresses given to `connect`, the
+    /// INIT goes to the next one (RFC 9260 §6.4), which inherits the backed-off RTO (§6.3.3
+    /// E2 applies to the association's INIT, whichever address it goes to).
+    fn next_connect_address(&mut self) {
+        if self.paths.len() < 2 {
+            return;
+        }
+        let rto = self.paths.get(self.primary).map(|p| p.rto.clone());
+        self.primary = (self.primary + 1) % self.paths.len();
+        if let Some(rto) = rto
+            && let Some(p) = self.paths.get_mut(self.primary)
+        {
+            p.rto = rto;
+        }
+    }
+
+    /// An INIT ACK arrived from `src`: with several peer addresses given to `connect`, the
+    /// one it came from becomes the primary path. Returns the address of the primary path
+    /// before (which `install_peer` replaces by `src` if `src` was not given).
+    fn take_connect_answer(&mut self, src: IpAddr) -> Option<IpAddr> {
+        if self.paths.len() < 2 {
+            return None;
+        }
+        if let Some(i) = self.paths.iter().position(|p| p.remote == src) {
+            self.primary = i;
+        }
+        self.paths.get(self.primary).map(|p| p.remote)
+    }
+
+    /// After `install_peer`: every address given to `connect` stays a peer address
+    /// (RFC 9260 §5.4 (1)), with congestion state for the peer's window.
+    fn keep_connect_addresses(&mut self, given: Option<IpAddr>, a_rwnd: u32) {
+        let Some(old) = given else {
+            return;
+        };
+        if !self.paths.iter().any(|p| p.remote == old) && self.paths.len() < MAX_PATHS {
+            let (local, encaps) = self
+                .paths
+                .get(self.primary)
+                .map_or((None, 0), |p| (p.local, p.encaps_port));
+            let from = pick_local(&self.local_addrs, old)
+                .or_else(|| local.filter(|l| l.is_ipv4() == old.is_ipv4()));
+            self.paths.push(Path::new(
+                old,
+                from,
+                encaps,
+                PathState::Active,
+                &self.config,
+            ));
+            self.timers.set_path_count(self.paths.len());
+        }
+        for (i, p) in self.paths.iter_mut().enumerate() {
+            if i != self.primary && p.state == PathState::Active {
+                p.init_congestion(a_rwnd);
+            }
+        }
     }
 
     /// Creates the responder side from a valid state cookie (§5.1 D): ESTABLISHED, with the
@@ -971,19 +1073,20 @@ impl Association {
         out.pr = self.config.pr_sctp && peer.forward_tsn;
         out.scheduler = self.config.stream_scheduler;
         // RFC 8260 §2.1: I-DATA is used when both sides list it in their Supported
-        // Extensions; then DATA is not used. Generating I-FORWARD TSN (§2.3) is not
-        // implemented yet, so this side's messages are reliable on an I-DATA association
-        // (policies degrade to reliable); the peer's I-FORWARD TSN is processed.
+        // Extensions; then DATA is not used. RFC 8260 §2.3.1: PR-SCTP together with I-DATA
+        // needs I-FORWARD TSN on both sides (FORWARD TSN is never sent there); without it
+        // this side's messages are reliable (policies degrade to reliable).
         if self.config.i_data && peer.idata {
             out.use_idata();
-            out.pr = false;
+            out.pr = out.pr && peer.iforward_tsn;
         }
-        let inb = Inbound::new(
+        let mut inb = Inbound::new(
             peer.initial_tsn,
             inbound_streams,
             self.config.receive_window,
             self.config.max_message_size,
         );
+        inb.set_partial_delivery_point(self.config.partial_delivery_point);
         self.data = Some(Box::new(DataPath { out, inb }));
         // The primary path is where the peer's chunk came from; listed addresses become
         // further (unconfirmed) paths (RFC 9260 §5.1.2, §5.4).
@@ -1649,6 +1752,7 @@ impl Association {
                 if let Some(p) = self.paths.get_mut(self.primary) {
                     p.rto.back_off(&self.config);
                 }
+                self.next_connect_address();
                 self.pending.init = true;
                 let rto = self.primary_rto();
                 self.timers.start(Timer::T1Init, now + rto);
@@ -2104,7 +2208,9 @@ impl Association {
             );
             c.into_boxed_slice()
         });
+        let given = self.take_connect_answer(src);
         self.install_peer(&peer, src, now);
+        self.keep_connect_addresses(given, peer.a_rwnd);
         // The INIT ACK may come from another of the peer's addresses than the INIT went to:
         // the primary path now leads there, so a multi-homed endpoint sends from its local
         // address best suited to it (longest common prefix), as for every other path. Else
@@ -2447,6 +2553,9 @@ impl Association {
                     self.readable_reported = true;
                     ctx.event(Event::DataReadable);
                 }
+                for (stream, message) in d.inb.take_pd_aborted() {
+                    ctx.event(Event::PartialDeliveryAborted { stream, message });
+                }
             }
         }
         true
@@ -2482,6 +2591,9 @@ impl Association {
                 if d.inb.has_ready() && !self.readable_reported {
                     self.readable_reported = true;
                     ctx.event(Event::DataReadable);
+                }
+                for (stream, message) in d.inb.take_pd_aborted() {
+                    ctx.event(Event::PartialDeliveryAborted { stream, message });
                 }
             }
         }
@@ -2996,23 +3108,47 @@ impl Association {
         if confirmed && self.reconf_wants_transmit() {
             self.write_reconf(now, &mut w, path_idx, &mut auth_at, sack_in_packet);
         }
-        // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
+        // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4); on
+        // an I-DATA association an I-FORWARD TSN instead (RFC 8260 §2.3).
         if carries_data
             && self.can_send_data()
             && let Some(d) = self.data.as_mut()
-            && let Some(new_cum) = d.out.take_forward_tsn(w.remaining(), &mut self.fwd_streams)
+            && d.out.forward_tsn_due()
         {
-            let chunk = ForwardTsn {
-                new_cumulative_tsn: new_cum,
-                streams: FixedList::from_items(&self.fwd_streams),
+            let pushed = if d.out.idata {
+                d.out
+                    .take_iforward_tsn(w.remaining(), &mut self.ifwd_streams)
+                    .map(|new_cum| {
+                        let chunk = IForwardTsn {
+                            new_cumulative_tsn: new_cum,
+                            streams: FixedList::from_items(&self.ifwd_streams),
+                        };
+                        push_authenticated(
+                            &self.auth,
+                            &mut w,
+                            &mut auth_at,
+                            ChunkType::I_FORWARD_TSN,
+                            &chunk,
+                        )
+                    })
+            } else {
+                d.out
+                    .take_forward_tsn(w.remaining(), &mut self.fwd_streams)
+                    .map(|new_cum| {
+                        let chunk = ForwardTsn {
+                            new_cumulative_tsn: new_cum,
+                            streams: FixedList::from_items(&self.fwd_streams),
+                        };
+                        push_authenticated(
+                            &self.auth,
+                            &mut w,
+                            &mut auth_at,
+                            ChunkType::FORWARD_TSN,
+                            &chunk,
+                        )
+                    })
             };
-            if push_authenticated(
-                &self.auth,
-                &mut w,
-                &mut auth_at,
-                ChunkType::FORWARD_TSN,
-                &chunk,
-            ) {
+            if pushed == Some(true) {
                 // RFC 3758 §3.5 C5: with a FORWARD TSN sent, at least one T3-rtx timer
                 // runs, so a lost FORWARD TSN is sent again (A5).
                 let running =
@@ -3024,7 +3160,7 @@ impl Association {
                         .map_or(self.config.rto_initial, |p| p.rto.rto());
                     self.timers.start(Timer::T3Rtx(path_idx), now + rto);
                 }
-            } else {
+            } else if pushed == Some(false) {
                 d.out.forward_tsn_unsent();
             }
         }
@@ -3192,12 +3328,12 @@ impl Association {
 
 /// Every combination of the Supported Extensions list, indexed by the bits of
 /// [`extension_mask`]: the lists must outlive the INIT parameters built from them.
-static EXTENSION_LISTS: [([ChunkType; 6], usize); 32] = {
-    let mut t = [([ChunkType(0); 6], 0usize); 32];
+static EXTENSION_LISTS: [([ChunkType; 7], usize); 32] = {
+    let mut t = [([ChunkType(0); 7], 0usize); 32];
     let mut mask = 0;
     while mask < 32 {
         let mut n = 0;
-        let mut l = [ChunkType(0); 6];
+        let mut l = [ChunkType(0); 7];
         if mask & 1 != 0 {
             l[n] = ChunkType::FORWARD_TSN;
             n += 1;
@@ -3214,6 +3350,11 @@ static EXTENSION_LISTS: [([ChunkType; 6], usize); 32] = {
         if mask & 8 != 0 {
             l[n] = ChunkType::I_DATA;
             n += 1;
+            // RFC 8260 §2.3.1: I-FORWARD TSN is listed along with I-DATA when PR-SCTP is on.
+            if mask & 1 != 0 {
+                l[n] = ChunkType::I_FORWARD_TSN;
+                n += 1;
+            }
         }
         if mask & 16 != 0 {
             l[n] = ChunkType::RE_CONFIG;

@@ -15,16 +15,22 @@
 //! marked `Abandoned` (RFC 3758 §3.5 A3), taken out of the flight and never retransmitted,
 //! and stay in the retransmission queue until the peer's cumulative ack passes them. The
 //! Advanced.Peer.Ack.Point moves over abandoned chunks at the front of the queue
-//! (§3.5 C1/C2) and a FORWARD TSN tells the peer to skip them (§3.5 C3/C4).
+//! (§3.5 C1/C2) and a FORWARD TSN tells the peer to skip them (§3.5 C3/C4); on an I-DATA
+//! association an I-FORWARD TSN with (stream, U flag, MID) entries instead (RFC 8260 §2.3).
+//! With I-DATA a partly sent message waits in its stream between fragments, so abandoning
+//! it also drops its unsent rest from there, and its chunks are found by stream and MID
+//! among other messages' interleaved fragments. When the rest of an abandoned message was
+//! never sent, an abandoned empty placeholder chunk takes one more TSN, so the New
+//! Cumulative TSN lies beyond every TSN the peer may hold and the skip is never stale.
 
 use core::time::Duration;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::config::{AssociationConfig, StreamScheduler};
-use crate::serial::{Ssn, Tsn};
+use crate::serial::{Mid, Ssn, Tsn};
 use crate::time::Timestamp;
-use crate::wire::ForwardTsnStream;
+use crate::wire::{ForwardTsnStream, IForwardTsnStream};
 
 use super::fasthash::FastHash;
 use super::path::{MAX_PATHS, Path};
@@ -212,6 +218,35 @@ impl SentChunk {
             .get(start..start.saturating_add(self.len as usize))
             .unwrap_or(&[])
     }
+}
+
+/// What tells the chunks of one message apart from other messages' chunks: the message
+/// buffer, and with I-DATA its stream, ordering and MID (RFC 8260 §2.1).
+#[derive(Debug, Clone)]
+struct MessageKey {
+    data: Arc<Vec<u8>>,
+    stream: u16,
+    mid: u32,
+    unordered: bool,
+}
+
+impl MessageKey {
+    fn of(c: &SentChunk) -> MessageKey {
+        MessageKey {
+            data: Arc::clone(&c.data),
+            stream: c.stream,
+            mid: c.mid,
+            unordered: c.flags & flags::UNORDERED != 0,
+        }
+    }
+}
+
+/// Whether chunk `c` belongs to the message `k`.
+fn same_message(c: &SentChunk, k: &MessageKey) -> bool {
+    Arc::ptr_eq(&c.data, &k.data)
+        && c.stream == k.stream
+        && c.mid == k.mid
+        && (c.flags & flags::UNORDERED != 0) == k.unordered
 }
 
 /// DATA chunk flag bits (RFC 9260 §3.3.1, RFC 7053).
@@ -709,7 +744,8 @@ impl Outbound {
         let mut victims: Vec<(u16, bool, usize, usize, Victim)> = Vec::new();
         for (&stream, st) in &self.streams {
             for (pos, m) in st.queue.iter().enumerate() {
-                if let Some(q) = lower(m.pr) {
+                // A partly sent message (I-DATA) is a victim through its sent chunks.
+                if let Some(q) = lower(m.pr).filter(|_| m.offset == 0) {
                     let rank = usize::MAX / 2 + pos;
                     victims.push((q, false, rank, m.data.len(), Victim::Queued(stream, pos)));
                 }
@@ -1225,6 +1261,14 @@ impl Outbound {
                 // Taking the next message now (its SSN assigned) changes nothing if it
                 // cannot go out yet: it is the next to send on its stream either way.
                 self.current = self.next_message(now);
+                // I-DATA: a partly sent message taken back from its stream may have
+                // expired (its rest must not follow the I-FORWARD TSN).
+                if self.idata && self.current.as_ref().is_some_and(|m| m.pr.expired(now)) {
+                    self.abandon_current(paths);
+                    if self.current.is_none() {
+                        continue;
+                    }
+                }
             }
             let Some(len) = self.next_chunk_len(max_payload_packet) else {
                 break;
@@ -1429,7 +1473,7 @@ impl Outbound {
         if let Some(idx) = self
             .sent
             .iter()
-            .rposition(|c| Arc::ptr_eq(&c.data, &msg.data))
+            .rposition(|c| Arc::ptr_eq(&c.data, &msg.data) && c.mid == msg.mid)
         {
             self.abandon_message(idx, paths);
         } else if let Some(msg) = self.current.as_mut() {
@@ -1450,26 +1494,9 @@ impl Outbound {
         if c.state == ChunkState::Abandoned {
             return false;
         }
+        let first = MessageKey::of(c);
         let data = Arc::clone(&c.data);
-        // Fragments of one message have consecutive TSNs (a message is cut completely
-        // before the next one is started).
-        let mut start = idx;
-        while start > 0
-            && self
-                .sent
-                .get(start - 1)
-                .is_some_and(|p| Arc::ptr_eq(&p.data, &data))
-        {
-            start -= 1;
-        }
-        let mut end = idx;
-        while self
-            .sent
-            .get(end + 1)
-            .is_some_and(|n| Arc::ptr_eq(&n.data, &data))
-        {
-            end += 1;
-        }
+        let (start, end) = self.message_span(idx);
         let complete = self
             .sent
             .get(end)
@@ -1477,31 +1504,33 @@ impl Outbound {
         let all_acked = (start..=end).all(|i| {
             self.sent
                 .get(i)
-                .is_some_and(|c| c.state == ChunkState::GapAcked)
+                .is_some_and(|c| !same_message(c, &first) || c.state == ChunkState::GapAcked)
         });
         if complete && all_acked {
             // Delivered already: nothing to abandon, and no reason to look at it again.
             for i in start..=end {
-                if let Some(c) = self.sent.get_mut(i) {
+                if let Some(c) = self.sent.get_mut(i)
+                    && same_message(c, &first)
+                {
                     c.pr = Pr::Reliable;
                 }
             }
             return false;
         }
-        if !complete
-            && let Some(cur) = self.current.as_ref()
-            && Arc::ptr_eq(&cur.data, &data)
-        {
-            // The rest of the message is never cut.
-            let rest = cur.data.len().saturating_sub(cur.offset);
-            self.queued_bytes = self.queued_bytes.saturating_sub(rest);
-            self.current = None;
+        if !complete {
+            // RFC 3758 §3.5 A3 / RFC 8260 §2.3: the rest of the message is never cut, so
+            // no fragment of it follows the (I-)FORWARD TSN that skips it.
+            self.drop_unsent_rest(&data);
         }
         for i in start..=end {
             let tsn = self.cum_ack.add(1).add(i as u32);
             let Some(c) = self.sent.get_mut(i) else {
                 break;
             };
+            if !same_message(c, &first) {
+                // I-DATA: a fragment of another message interleaved with this one.
+                continue;
+            }
             match c.state {
                 ChunkState::InFlight => {
                     // RFC 3758 §3.5 A2: an abandoned chunk is no longer in flight; like a
@@ -1530,9 +1559,132 @@ impl Outbound {
             }
             c.state = ChunkState::Abandoned;
         }
+        if !complete {
+            self.push_end_placeholder(end);
+        }
         self.abandoned_sent += 1;
         self.advance_ack_point();
         true
+    }
+
+    /// Appends an abandoned, never sent, empty last fragment for the message whose latest
+    /// chunk is at `idx`, consuming one TSN. The peer may hold every fragment sent so far,
+    /// so its cumulative ack can pass all of them: a (I-)FORWARD TSN naming only those TSNs
+    /// would then be out of date and ignored (RFC 3758 §3.6), leaving the partial message
+    /// in the peer's reassembly and, when ordered, blocking its stream for good. The
+    /// placeholder TSN is one the peer never received, so the New Cumulative TSN covering
+    /// it always moves the peer's ack point and the message is skipped there.
+    fn push_end_placeholder(&mut self, idx: usize) {
+        let Some(c) = self.sent.get(idx) else {
+            return;
+        };
+        let placeholder = SentChunk {
+            data: Arc::clone(&c.data),
+            start: 0,
+            len: 0,
+            stream: c.stream,
+            ssn: c.ssn,
+            ppid: 0,
+            mid: c.mid,
+            flags: flags::END | (c.flags & flags::UNORDERED),
+            path: c.path,
+            sent_at: c.sent_at,
+            transmissions: 0,
+            misses: 0,
+            state: ChunkState::Abandoned,
+            fast_retransmitted: false,
+            fast_pending: false,
+            pr: Pr::Reliable,
+        };
+        self.sent.push_back(placeholder);
+    }
+
+    /// The first and last index in the retransmission queue of the chunks of the message
+    /// the chunk at `idx` belongs to. With DATA its fragments have consecutive TSNs (a
+    /// message is cut completely before the next one is started); with I-DATA fragments of
+    /// other streams' messages may lie between them (RFC 8260 §1), so the span may hold
+    /// foreign chunks, which callers skip by comparing the message buffer. The scan stops
+    /// at the message's first (B) and last (E) fragment, so it costs the span, not the
+    /// queue.
+    fn message_span(&self, idx: usize) -> (usize, usize) {
+        let Some(c) = self.sent.get(idx) else {
+            return (idx, idx);
+        };
+        let key = MessageKey::of(c);
+        let same = |o: &SentChunk| same_message(o, &key);
+        let mut start = idx;
+        if c.flags & flags::BEGIN == 0 {
+            let mut i = idx;
+            while i > 0 {
+                i -= 1;
+                let Some(p) = self.sent.get(i) else { break };
+                if same(p) {
+                    start = i;
+                    if p.flags & flags::BEGIN != 0 {
+                        break;
+                    }
+                } else if !self.idata {
+                    break;
+                }
+            }
+        }
+        let mut end = idx;
+        if c.flags & flags::END == 0 {
+            let mut i = idx + 1;
+            while let Some(n) = self.sent.get(i) {
+                if same(n) {
+                    end = i;
+                    if n.flags & flags::END != 0 {
+                        break;
+                    }
+                } else if !self.idata {
+                    break;
+                }
+                i += 1;
+            }
+        }
+        (start, end)
+    }
+
+    /// Drops the part of the message stored in `data` not cut into chunks yet: it is the
+    /// message being fragmented or, with I-DATA, the partly sent message put back at the
+    /// head of its stream.
+    fn drop_unsent_rest(&mut self, data: &Arc<Vec<u8>>) {
+        let rest = |m: &OutMessage| m.data.len().saturating_sub(m.offset);
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|cur| Arc::ptr_eq(&cur.data, data))
+        {
+            if let Some(cur) = self.current.take() {
+                self.queued_bytes = self.queued_bytes.saturating_sub(rest(&cur));
+                if self.idata && cur.offset > 0 {
+                    self.in_progress = self.in_progress.saturating_sub(cur.data.len());
+                }
+            }
+            return;
+        }
+        if !self.idata {
+            return;
+        }
+        let mut emptied = false;
+        for st in self.streams.values_mut() {
+            if st
+                .queue
+                .front()
+                .is_some_and(|m| m.offset > 0 && Arc::ptr_eq(&m.data, data))
+            {
+                if let Some(m) = st.queue.pop_front() {
+                    self.queued_bytes = self.queued_bytes.saturating_sub(rest(&m));
+                    self.in_progress = self.in_progress.saturating_sub(m.data.len());
+                }
+                emptied = st.queue.is_empty();
+                break;
+            }
+        }
+        if emptied {
+            self.drop_empty_streams_from_rr();
+        }
     }
 
     /// RFC 3758 §3.5 C1 and C2: the Advanced.Peer.Ack.Point is at least the cumulative ack
@@ -1573,7 +1725,9 @@ impl Outbound {
         let mut bytes = 0usize;
         for st in self.streams.values_mut() {
             st.queue.retain(|m| {
-                let keep = !m.pr.expired(now);
+                // A partly sent message (I-DATA puts it back in its stream) is abandoned
+                // through its sent chunks below, the rest with it.
+                let keep = m.offset > 0 || !m.pr.expired(now);
                 if !keep {
                     dropped += 1;
                     bytes += m.data.len();
@@ -1659,6 +1813,51 @@ impl Outbound {
                 streams.push(ForwardTsnStream {
                     stream_id: c.stream,
                     ssn: c.ssn,
+                });
+            } else {
+                new_cum = self.cum_ack.add(i as u32);
+                break;
+            }
+        }
+        if new_cum == self.cum_ack {
+            return None;
+        }
+        self.fwd_tsn_due = false;
+        Some(new_cum)
+    }
+
+    /// The I-FORWARD TSN owed to the peer (RFC 8260 §2.3), fitting in `room` bytes: returns
+    /// its New Cumulative TSN and fills `streams` with one entry per stream and ordering
+    /// (U flag) holding the largest MID among the skipped chunks (the rules of RFC 3758
+    /// §3.5 C4 applied to MIDs). When the entries do not all fit, the New Cumulative TSN
+    /// stops before the first chunk needing one more; the rest follows after the peer
+    /// acknowledges this one.
+    pub(crate) fn take_iforward_tsn(
+        &mut self,
+        room: usize,
+        streams: &mut Vec<IForwardTsnStream>,
+    ) -> Option<Tsn> {
+        streams.clear();
+        if !self.forward_tsn_due() || room < 16 {
+            return None;
+        }
+        let max_entries = (room - 8) / 8;
+        let n = self.cum_ack.distance_to(self.adv_ack).max(0) as usize;
+        let mut new_cum = self.adv_ack;
+        for (i, c) in self.sent.iter().take(n).enumerate() {
+            let unordered = c.flags & flags::UNORDERED != 0;
+            if let Some(e) = streams
+                .iter_mut()
+                .find(|e| e.stream_id == c.stream && e.unordered == unordered)
+            {
+                if Mid(c.mid).is_after(e.mid) {
+                    e.mid = Mid(c.mid);
+                }
+            } else if streams.len() < max_entries {
+                streams.push(IForwardTsnStream {
+                    stream_id: c.stream,
+                    unordered,
+                    mid: Mid(c.mid),
                 });
             } else {
                 new_cum = self.cum_ack.add(i as u32);
@@ -2444,7 +2643,11 @@ mod tests {
         r.out.on_t3_expired(0, &mut r.paths, &r.cfg);
         assert_eq!(r.out.abandoned(), (0, 1));
         assert_eq!(r.out.buffered(), 0);
-        assert_eq!(r.out.advanced_peer_ack_point(), Tsn(1001));
+        // The never sent rest is represented by an abandoned placeholder last fragment
+        // (TSN 1002), so the FORWARD TSN moves the peer's ack point even if it holds 1000
+        // and 1001.
+        assert_eq!(r.out.advanced_peer_ack_point(), Tsn(1002));
+        assert_eq!(r.out.next_tsn(), Tsn(1003));
         assert!(!r.out.has_queued());
         r.out.reset_burst();
         assert_eq!(r.packet(), Vec::<u32>::new());

@@ -36,5 +36,5 @@ pub use association::{
 pub use config::{AssociationConfig, ConfigError, EndpointConfig, StreamScheduler};
 pub use endpoint::{
     AssociationMut, ConnectError, ConnectRequest, Datagram, Endpoint, EndpointStats, ListenError,
-    Transmit,
+    RxChecksum, Transmit,
 };

@@ -867,8 +867,9 @@ impl DpdkLink {
                 sys::rsdpdk_mbuf_ol_flags(m),
             )
         };
-        // RFC 9260 §6.8: a packet whose CRC32c the NIC found wrong is discarded. Only SCTP
-        // packets carry an L4 status here (ARP/ND have none for the NIC to judge).
+        // RFC 9260 §6.8: a packet whose CRC32c the NIC found wrong is discarded. ARP frames
+        // carry no L4 status; a TCP/UDP frame the NIC flags bad is dropped here too (it
+        // would have been ignored as not ours anyway).
         let verdict = set
             .ports
             .get(pidx)

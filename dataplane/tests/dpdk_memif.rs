@@ -1,6 +1,7 @@
 //! Two DPDK link sets in one process joined by a memif pair (`net_memif` server and client on
 //! one socket): SCTP-shaped packets both ways over IPv4 and IPv6, with ARP and neighbour
-//! discovery resolving each side's MAC first; then two multi-homed sets over two memif pairs. Needs libdpdk (feature `dpdk`) and root for
+//! discovery resolving each side's MAC first; then two multi-homed sets over two memif pairs;
+//! then two runtimes, one leaving SCTP checksums to the link. Needs libdpdk (feature `dpdk`) and root for
 //! the EAL; `--no-huge`, so no hugepages. Run by `.ci/dpdk.sh`.
 //!
 //! One test function: the EAL is initialised once per process.
@@ -9,11 +10,59 @@
 mod common;
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{crc_ok, sctp_packet, tsn_of};
 use dataplane::dpdk::{DpdkConfig, DpdkLink, EalConfig, InterfaceConfig, PortSelector};
+use dataplane::runtime::{App, Context, LinkSpec, Runtime, RuntimeConfig};
 use dataplane::{Backend, Interest, Link, RxBatch, TxBatch, TxMeta};
+use sctp_stack::wire::Ppid;
+use sctp_stack::{AssociationId, ConnectRequest, Event, SendOptions};
+
+/// Messages the client of the runtime check sends.
+const MESSAGES: u64 = 200;
+
+/// Runtime check: the client connects and sends [`MESSAGES`] 1000-byte messages; the server
+/// counts the payload bytes it receives.
+struct Peer {
+    client: bool,
+    connect: Option<ConnectRequest>,
+    received: Arc<AtomicU64>,
+}
+
+impl App for Peer {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        match self.connect.take() {
+            Some(req) => {
+                cx.connect(req).expect("connect");
+            }
+            None => cx.listen(7).expect("listen"),
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        match event {
+            Event::Connected if self.client => {
+                for i in 0..MESSAGES {
+                    a.send(0, Ppid(0), vec![i as u8; 1000], SendOptions::default())
+                        .expect("room for every message");
+                }
+            }
+            Event::DataReadable => {
+                while let Some(m) = a.recv() {
+                    self.received
+                        .fetch_add(m.data.len() as u64, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -260,6 +309,58 @@ fn memif_pair_carries_packets_both_ways_after_arp_and_neighbour_discovery() {
     assert_eq!(a.stats().tx_dropped, dropped + 1);
     drop(a);
     drop(b);
+
+    // The whole path: a runtime whose endpoint leaves checksums to the link
+    // (`tx_checksum_offload`) talks to one that verifies them in software.
+    let a = open("net_memif0", &["198.18.7.1/24"], &eal);
+    let b = open("net_memif1", &["198.18.7.2/24"], &eal);
+    std::thread::sleep(Duration::from_millis(500));
+    let received = Arc::new(AtomicU64::new(0));
+    let config = |seed: u8, offload: bool| {
+        let mut c = RuntimeConfig::default();
+        c.endpoint.rng_seed = [seed; 32];
+        c.endpoint.tx_checksum_offload = offload;
+        c.endpoint.association.pmtu = 1500;
+        c.endpoint.association.send_buffer_size = 1 << 20;
+        c
+    };
+    let r = received.clone();
+    let server = Runtime::start(
+        config(1, false),
+        LinkSpec::Links(vec![b.into()]),
+        move |_| Peer {
+            client: false,
+            connect: None,
+            received: r.clone(),
+        },
+    )
+    .expect("server runtime");
+    let client = Runtime::start(config(2, true), LinkSpec::Links(vec![a.into()]), |_| Peer {
+        client: true,
+        connect: Some(ConnectRequest::new(ip("198.18.7.2"), 7)),
+        received: Arc::new(AtomicU64::new(0)),
+    })
+    .expect("client runtime");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while received.load(Ordering::Relaxed) < MESSAGES * 1000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.stop();
+    server.stop();
+    let cs = client
+        .join_timeout(Duration::from_secs(10))
+        .ok()
+        .unwrap()
+        .unwrap();
+    let ss = server
+        .join_timeout(Duration::from_secs(10))
+        .ok()
+        .unwrap()
+        .unwrap();
+    assert_eq!(received.load(Ordering::Relaxed), MESSAGES * 1000);
+    assert_eq!(ss[0].endpoint.bad_packets, 0, "every checksum filled in");
+    assert_eq!(cs[0].endpoint.bad_packets, 0);
+
     for s in [&sock, &sock2, &sock3] {
         let _ = std::fs::remove_file(s);
     }

@@ -13,15 +13,30 @@
 //! kernel's packet sockets, so the DPDK figure is bounded by the kernel's veth and
 //! af_packet paths and says nothing about NIC speed (a physical NIC with a native PMD skips
 //! the kernel entirely). It shows the cost of our Ethernet/IP/ARP layer and the poll-mode
-//! loop relative to the kernel raw path on the same machine. usrsctp is compared over raw IP
-//! by `.ci/dpdk.sh` (its `tsctp` example against `rsp sctp perf --backend dpdk`), not here:
-//! the bench wraps usrsctp only over AF_CONN and UDP.
+//! loop relative to the kernel raw path on the same machine.
+//!
+//! usrsctp: its `tsctp` example program (Debian `libusrsctp-examples`) sends over raw IP
+//! (`-E 0`, root) from namespace a over the first veth pair to the same kind of receiver in
+//! b (our runtime on raw IP, pinned to core 1, listening on tsctp's port 5001), `size`-byte
+//! messages on one ordered stream for a bounded time (`-T`), then shuts down. It runs under
+//! `taskset -c 0`, so all of usrsctp's threads (sender, timer, raw-socket receive) share
+//! the one core our senders are pinned to. Messages/s and Gbit/s are what the receiver
+//! delivered during the measurement window.
+//!
+//! "Per core": every sender is confined to core 0, so Gbit/s per core is the rate one core
+//! sustains. The CPU time tsctp actually used (utime + stime of all its threads from
+//! `/proc/PID/stat` over the window) is printed to stderr next to the figure: below one
+//! core means tsctp was limited by something other than CPU (flow control, the receiver).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use dataplane::dpdk::{DpdkConfig, DpdkLink, EalConfig, InterfaceConfig, IpPrefix, PortSelector};
-use dataplane::runtime::LinkSpec;
+use dataplane::runtime::{App, Context, LinkSpec, Runtime, RuntimeConfig};
+use sctp_stack::{AssociationId, Event};
 
 use crate::Opts;
 use crate::report::{Better, Row};
@@ -36,6 +51,182 @@ fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
         })
         .unwrap_or(false)
+}
+
+/// usrsctp's throughput example (Debian `libusrsctp-examples`).
+const TSCTP: &str = "/usr/lib/usrsctp/tsctp";
+/// tsctp's default SCTP port, where the receiver listens for it.
+const TSCTP_PORT: u16 = 5001;
+/// How long the receiver runtime may take to stop.
+const JOIN: Duration = Duration::from_secs(10);
+
+/// Counts the payload bytes and messages delivered on associations to [`TSCTP_PORT`].
+struct Sink {
+    bytes: Arc<AtomicU64>,
+    messages: Arc<AtomicU64>,
+    local: (u64, u64),
+}
+
+impl App for Sink {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        if let Err(e) = cx.listen(TSCTP_PORT) {
+            eprintln!("bench dpdk: sink listen: {e:?}");
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        if event == Event::DataReadable
+            && let Some(mut a) = cx.association(id)
+        {
+            // Bounded per event; the rest comes with the next DataReadable.
+            for _ in 0..4096 {
+                let Some(m) = a.recv() else { break };
+                self.local.0 += m.data.len() as u64;
+                self.local.1 += 1;
+            }
+        }
+    }
+
+    fn poll(&mut self, _cx: &mut Context<'_>) {
+        if self.local != (0, 0) {
+            self.bytes.fetch_add(self.local.0, Ordering::Relaxed);
+            self.messages.fetch_add(self.local.1, Ordering::Relaxed);
+            self.local = (0, 0);
+        }
+    }
+}
+
+/// CPU seconds (user + system, all threads) a process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux architecture this runs on.
+    Some(ticks as f64 / 100.0)
+}
+
+/// What the usrsctp run measured.
+struct TsctpRun {
+    bytes_per_s: f64,
+    messages_per_s: f64,
+    /// CPU cores tsctp used during the window (CPU seconds per second).
+    cores: Option<f64>,
+}
+
+fn stop_child(mut child: Child, deadline: Instant) -> Result<(), String> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(format!("tsctp exited with {st}")),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("tsctp did not finish in time (killed)".into());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("tsctp: {e}")),
+        }
+    }
+}
+
+/// tsctp in `ns_a` (pinned to core 0) sends `size`-byte messages over raw IP to our
+/// receiver at 198.18.0.2 in `ns_b`; measured over `measure` after `warmup`.
+fn usrsctp_run(
+    ns_a: &str,
+    ns_b: &str,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<TsctpRun, String> {
+    if !std::path::Path::new(TSCTP).exists() {
+        return Err(format!(
+            "{TSCTP} is missing (apt-get install libusrsctp-examples)"
+        ));
+    }
+    let bytes = Arc::new(AtomicU64::new(0));
+    let messages = Arc::new(AtomicU64::new(0));
+    let mut c = RuntimeConfig::default();
+    c.workers = 1;
+    c.endpoint.rng_seed = [63; 32];
+    // As the other receivers of the bench (P2's): 1 MiB window and buffer, no Nagle.
+    c.endpoint.association.pmtu = 1500;
+    c.endpoint.association.receive_window = 1 << 20;
+    c.endpoint.association.send_buffer_size = 1 << 20;
+    c.endpoint.association.nodelay = true;
+    c.pinning = dataplane::runtime::Pinning::Cores(vec![1]);
+    c.thread_name = "bench-usrsctp-rx".into();
+    let (b2, m2) = (bytes.clone(), messages.clone());
+    let receiver = dataplane::netns::in_namespace(ns_b, move || {
+        Runtime::start(c, raw(Ipv4Addr::new(198, 18, 0, 2)), move |_| Sink {
+            bytes: b2.clone(),
+            messages: m2.clone(),
+            local: (0, 0),
+        })
+    })
+    .map_err(|e| format!("namespace {ns_b}: {e}"))?
+    .map_err(|e| format!("usrsctp receiver: {e}"))?;
+    // Whole seconds (tsctp's -T); it stops sending after them and shuts down.
+    let secs = (warmup + measure).as_secs() + 2;
+    let child = Command::new("ip")
+        .args([
+            "netns", "exec", ns_a, "taskset", "-c", "0", TSCTP, "-E", "0",
+        ])
+        .args([
+            "-l",
+            &size.to_string(),
+            "-T",
+            &secs.to_string(),
+            "198.18.0.2",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let stop_rx = |rt: Runtime| -> Result<(), String> {
+        rt.stop();
+        match rt.join_timeout(JOIN) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("usrsctp receiver runtime: {e}")),
+            Err(_) => Err("usrsctp receiver did not stop in time".into()),
+        }
+    };
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = stop_rx(receiver);
+            return Err(format!("cannot start tsctp: {e}"));
+        }
+    };
+    // `ip netns exec` and `taskset` exec into tsctp: the pid is tsctp's.
+    let pid = child.id();
+    std::thread::sleep(warmup);
+    let (b0, m0, c0) = (
+        bytes.load(Ordering::Relaxed),
+        messages.load(Ordering::Relaxed),
+        cpu_seconds(pid),
+    );
+    let start = Instant::now();
+    std::thread::sleep(measure);
+    let (b1, m1, c1) = (
+        bytes.load(Ordering::Relaxed),
+        messages.load(Ordering::Relaxed),
+        cpu_seconds(pid),
+    );
+    let elapsed = start.elapsed().as_secs_f64();
+    let done = stop_child(child, Instant::now() + Duration::from_secs(secs + 10));
+    let rx = stop_rx(receiver);
+    done?;
+    rx?;
+    if b1 == b0 {
+        return Err("nothing delivered from tsctp".into());
+    }
+    Ok(TsctpRun {
+        bytes_per_s: (b1 - b0) as f64 / elapsed,
+        messages_per_s: (m1 - m0) as f64 / elapsed,
+        cores: c0.zip(c1).map(|(a, b)| (b - a) / elapsed),
+    })
 }
 
 fn raw(bind: Ipv4Addr) -> LinkSpec {
@@ -122,6 +313,47 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
             warmup,
             measure,
         );
+        let usrsctp = usrsctp_run(&a, &b, size, warmup, measure);
+        match (&dpdk, usrsctp) {
+            (Ok(d), Ok(u)) => {
+                let peer = "usrsctp tsctp (raw IP)";
+                if let Some(c) = u.cores {
+                    eprintln!(
+                        "bench dpdk: tsctp {size} B used {:.2} cores (CPU time over the window)",
+                        c
+                    );
+                }
+                rows.push(Row::compare(
+                    metric(size, "vs_usrsctp_messages"),
+                    "msg/s",
+                    d / size as f64,
+                    peer,
+                    u.messages_per_s,
+                    Better::Higher,
+                    None,
+                ));
+                rows.push(Row::compare(
+                    metric(size, "vs_usrsctp_gbit_per_core"),
+                    "Gbit/s",
+                    d * 8.0 / 1e9,
+                    peer,
+                    u.bytes_per_s * 8.0 / 1e9,
+                    Better::Higher,
+                    None,
+                ));
+            }
+            (Err(_), Ok(u)) => rows.push(Row::absolute(
+                format!("dpdk.usrsctp_raw_{size}B_messages"),
+                "msg/s",
+                u.messages_per_s,
+                None,
+            )),
+            (_, Err(e)) => rows.push(Row::skipped(
+                metric(size, "vs_usrsctp_messages"),
+                "msg/s",
+                &format!("usrsctp: {e}"),
+            )),
+        }
         match (dpdk, kernel) {
             (Ok(d), Ok(k)) => {
                 let peer = "io_uring raw";
@@ -163,11 +395,6 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
             (Err(e), _) => rows.push(Row::skipped(metric(size, "throughput"), "B/s", &e)),
         }
     }
-    rows.push(Row::skipped(
-        "dpdk.usrsctp_raw",
-        "B/s",
-        "usrsctp over raw IP is measured against the DPDK backend by .ci/dpdk.sh (tsctp); the bench wraps usrsctp over AF_CONN/UDP only",
-    ));
     drop(net);
     Ok(rows)
 }

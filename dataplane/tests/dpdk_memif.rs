@@ -1,6 +1,7 @@
 //! Two DPDK link sets in one process joined by a memif pair (`net_memif` server and client on
 //! one socket): SCTP-shaped packets both ways over IPv4 and IPv6, with ARP and neighbour
-//! discovery resolving each side's MAC first; then two multi-homed sets over two memif pairs. Needs libdpdk (feature `dpdk`) and root for
+//! discovery resolving each side's MAC first; then two multi-homed sets over two memif pairs;
+//! then two runtimes, one leaving SCTP checksums to the link. Needs libdpdk (feature `dpdk`) and root for
 //! the EAL; `--no-huge`, so no hugepages. Run by `.ci/dpdk.sh`.
 //!
 //! One test function: the EAL is initialised once per process.
@@ -9,11 +10,59 @@
 mod common;
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{crc_ok, sctp_packet, tsn_of};
 use dataplane::dpdk::{DpdkConfig, DpdkLink, EalConfig, InterfaceConfig, PortSelector};
+use dataplane::runtime::{App, Context, LinkSpec, Runtime, RuntimeConfig};
 use dataplane::{Backend, Interest, Link, RxBatch, TxBatch, TxMeta};
+use sctp_stack::wire::Ppid;
+use sctp_stack::{AssociationId, ConnectRequest, Event, SendOptions};
+
+/// Messages the client of the runtime check sends.
+const MESSAGES: u64 = 200;
+
+/// Runtime check: the client connects and sends [`MESSAGES`] 1000-byte messages; the server
+/// counts the payload bytes it receives.
+struct Peer {
+    client: bool,
+    connect: Option<ConnectRequest>,
+    received: Arc<AtomicU64>,
+}
+
+impl App for Peer {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        match self.connect.take() {
+            Some(req) => {
+                cx.connect(req).expect("connect");
+            }
+            None => cx.listen(7).expect("listen"),
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        match event {
+            Event::Connected if self.client => {
+                for i in 0..MESSAGES {
+                    a.send(0, Ppid(0), vec![i as u8; 1000], SendOptions::default())
+                        .expect("room for every message");
+                }
+            }
+            Event::DataReadable => {
+                while let Some(m) = a.recv() {
+                    self.received
+                        .fetch_add(m.data.len() as u64, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -57,6 +106,20 @@ fn exchange_from(
     n: u32,
     tsn0: u32,
 ) -> Vec<(u32, u32)> {
+    exchange_with(from, to, src, dst, n, tsn0, false)
+}
+
+/// As [`exchange_from`]; with `zero_crc` the packets leave the "stack" with their checksum
+/// field zero (`EndpointConfig::tx_checksum_offload`), for the link to fill in.
+fn exchange_with(
+    from: &mut DpdkLink,
+    to: &mut DpdkLink,
+    src: Option<&str>,
+    dst: &str,
+    n: u32,
+    tsn0: u32,
+    zero_crc: bool,
+) -> Vec<(u32, u32)> {
     let mut tx = TxBatch::new(64, 2048);
     let mut rx = RxBatch::new(64, to.rx_slot_size());
     for i in 0..n {
@@ -66,7 +129,11 @@ fn exchange_from(
             encaps_port: 0,
         };
         let payload = vec![i as u8; 100 + (i as usize * 13) % 1200];
-        assert!(tx.push(meta, &sctp_packet(5000, 6000, 7, tsn0 + i, &payload)));
+        let mut pkt = sctp_packet(5000, 6000, 7, tsn0 + i, &payload);
+        if zero_crc {
+            pkt[8..12].fill(0);
+        }
+        assert!(tx.push(meta, &pkt));
         if tx.is_full() || i + 1 == n {
             from.send(&mut tx).unwrap();
             assert!(
@@ -134,6 +201,21 @@ fn memif_pair_carries_packets_both_ways_after_arp_and_neighbour_discovery() {
     let got = exchange(&mut b, &mut a, "198.18.7.1", 200, 1000);
     assert_eq!(got.len(), 200);
     assert_eq!(b.dpdk_stats().arp_requests, 0);
+
+    // SCTP checksum offload: memif offers none, so packets the stack left with a zero
+    // checksum get theirs in software (the receiver checks every CRC), and packets that
+    // carry the stack's checksum go out untouched.
+    assert!(!a.sctp_crc_offload());
+    assert!(a.offloads().iter().all(|o| !o.tx_sctp && !o.rx_sctp));
+    assert_eq!(a.dpdk_stats().tx_checksum_software, 0);
+    let got = exchange_with(&mut a, &mut b, None, "198.18.7.2", 20, 300, true);
+    assert_eq!(got.len(), 20);
+    let s = a.dpdk_stats();
+    assert_eq!((s.tx_checksum_software, s.tx_checksum_hardware), (20, 0));
+    assert_eq!(
+        b.dpdk_stats().rx_checksum_good + b.dpdk_stats().rx_checksum_bad,
+        0
+    );
 
     // IPv6: neighbour solicitation and advertisement.
     let got = exchange(&mut a, &mut b, "fd00:7::2", 10, 5000);
@@ -227,6 +309,58 @@ fn memif_pair_carries_packets_both_ways_after_arp_and_neighbour_discovery() {
     assert_eq!(a.stats().tx_dropped, dropped + 1);
     drop(a);
     drop(b);
+
+    // The whole path: a runtime whose endpoint leaves checksums to the link
+    // (`tx_checksum_offload`) talks to one that verifies them in software.
+    let a = open("net_memif0", &["198.18.7.1/24"], &eal);
+    let b = open("net_memif1", &["198.18.7.2/24"], &eal);
+    std::thread::sleep(Duration::from_millis(500));
+    let received = Arc::new(AtomicU64::new(0));
+    let config = |seed: u8, offload: bool| {
+        let mut c = RuntimeConfig::default();
+        c.endpoint.rng_seed = [seed; 32];
+        c.endpoint.tx_checksum_offload = offload;
+        c.endpoint.association.pmtu = 1500;
+        c.endpoint.association.send_buffer_size = 1 << 20;
+        c
+    };
+    let r = received.clone();
+    let server = Runtime::start(
+        config(1, false),
+        LinkSpec::Links(vec![b.into()]),
+        move |_| Peer {
+            client: false,
+            connect: None,
+            received: r.clone(),
+        },
+    )
+    .expect("server runtime");
+    let client = Runtime::start(config(2, true), LinkSpec::Links(vec![a.into()]), |_| Peer {
+        client: true,
+        connect: Some(ConnectRequest::new(ip("198.18.7.2"), 7)),
+        received: Arc::new(AtomicU64::new(0)),
+    })
+    .expect("client runtime");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while received.load(Ordering::Relaxed) < MESSAGES * 1000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.stop();
+    server.stop();
+    let cs = client
+        .join_timeout(Duration::from_secs(10))
+        .ok()
+        .unwrap()
+        .unwrap();
+    let ss = server
+        .join_timeout(Duration::from_secs(10))
+        .ok()
+        .unwrap()
+        .unwrap();
+    assert_eq!(received.load(Ordering::Relaxed), MESSAGES * 1000);
+    assert_eq!(ss[0].endpoint.bad_packets, 0, "every checksum filled in");
+    assert_eq!(cs[0].endpoint.bad_packets, 0);
+
     for s in [&sock, &sock2, &sock3] {
         let _ = std::fs::remove_file(s);
     }

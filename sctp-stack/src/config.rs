@@ -455,6 +455,16 @@ pub struct EndpointConfig {
     /// ports it does not own would abort the associations of another process on the host.
     /// Such packets are then dropped and counted in `EndpointStats::foreign_port`.
     pub answer_foreign_ports: bool,
+    /// Leave the CRC32c of the packets this endpoint writes to the link (checksum offload):
+    /// [`poll_transmit`](crate::Endpoint::poll_transmit) then leaves the checksum field of
+    /// the common header zero in the packets of established associations and in the
+    /// endpoint's replies (INIT and COOKIE ECHO still carry a computed checksum), and the
+    /// link MUST compute the checksum of every packet before it leaves (a NIC with SCTP
+    /// checksum offload, or software in the link for a zero field). RFC 9260 §6.8 requires the
+    /// checksum on every packet; set this only with a link that guarantees it. False (the
+    /// default): the endpoint computes the CRC32c itself. Receive-side offload is per packet,
+    /// see [`Endpoint::handle_datagram_checked`](crate::Endpoint::handle_datagram_checked).
+    pub tx_checksum_offload: bool,
 }
 
 impl Default for EndpointConfig {
@@ -470,6 +480,7 @@ impl Default for EndpointConfig {
             max_init_size: 1500,
             local_addresses: Vec::new(),
             answer_foreign_ports: true,
+            tx_checksum_offload: false,
         }
     }
 }

@@ -73,6 +73,19 @@ pub struct Datagram<'a> {
     pub data: &'a [u8],
 }
 
+/// What the link knows about the CRC32c of a received packet (receive checksum offload),
+/// for [`Endpoint::handle_datagram_checked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RxChecksum {
+    /// Not checked by the link (or the NIC could not tell): the endpoint verifies it.
+    Unverified,
+    /// The link (NIC) verified the checksum: the endpoint skips its own check.
+    Verified,
+    /// The link found the checksum wrong: the packet is dropped (RFC 9260 §6.8).
+    Bad,
+}
+
 /// A packet written by [`Endpoint::poll_transmit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
@@ -528,11 +541,33 @@ impl Endpoint {
     }
 
     /// Processes one received packet. Never panics and never fails: bad or unwanted
-    /// packets are dropped or answered as RFC 9260 prescribes.
+    /// packets are dropped or answered as RFC 9260 prescribes. The CRC32c is verified here;
+    /// see [`Endpoint::handle_datagram_checked`] for links that verify it themselves.
     pub fn handle_datagram(&mut self, now: Timestamp, dgram: Datagram<'_>) {
+        self.handle_datagram_checked(now, dgram, RxChecksum::Unverified);
+    }
+
+    /// [`Endpoint::handle_datagram`] for a packet whose CRC32c the link has already judged
+    /// (receive checksum offload). [`RxChecksum::Verified`] skips the software check;
+    /// [`RxChecksum::Bad`] drops the packet and counts it in
+    /// [`EndpointStats::bad_packets`] (RFC 9260 §6.8: a packet with an invalid checksum is
+    /// silently discarded); [`RxChecksum::Unverified`] checks it in software as usual. The
+    /// caller must only claim `Verified` when the link checked the SCTP checksum of exactly
+    /// these bytes.
+    pub fn handle_datagram_checked(
+        &mut self,
+        now: Timestamp,
+        dgram: Datagram<'_>,
+        checksum: RxChecksum,
+    ) {
         self.advance(now);
         self.stats.datagrams += 1;
-        let Some(pkt) = chunk::parse_packet(dgram.data) else {
+        let pkt = match checksum {
+            RxChecksum::Unverified => chunk::parse_packet(dgram.data),
+            RxChecksum::Verified => crate::wire::Packet::new_checked(dgram.data).ok(),
+            RxChecksum::Bad => None,
+        };
+        let Some(pkt) = pkt else {
             self.stats.bad_packets += 1;
             return;
         };
@@ -858,8 +893,10 @@ impl Endpoint {
             destination_port: pkt.source_port(),
             verification_tag: peer.tag,
         };
-        let pushed = PacketBuilder::new(&mut bytes, total, header)
-            .and_then(|mut w| w.push(&ack).map(|()| w.finish()));
+        let pushed = PacketBuilder::new(&mut bytes, total, header).and_then(|mut w| {
+            w.push(&ack)
+                .map(|()| w.finish_for_link(self.config.tx_checksum_offload))
+        });
         drop(params);
         self.cookie_buf = cookie;
         let Ok(len) = pushed else {
@@ -957,6 +994,7 @@ impl Endpoint {
                 rng: &mut self.rng,
                 events: &mut self.events,
                 replies: &mut replies,
+                tx_checksum_offload: self.config.tx_checksum_offload,
             };
             let mut a = Association::accept(
                 config,
@@ -1067,7 +1105,7 @@ impl Endpoint {
         if w.push(chunk).is_err() {
             return;
         }
-        let len = w.finish();
+        let len = w.finish_for_link(self.config.tx_checksum_offload);
         bytes.truncate(len);
         self.replies.push_back(OwnedPacket {
             src: Some(dgram.dst),
@@ -1211,6 +1249,7 @@ impl Endpoint {
                 rng: &mut self.rng,
                 events: &mut self.events,
                 replies: &mut replies,
+                tx_checksum_offload: self.config.tx_checksum_offload,
             };
             f(a, &mut ctx);
         }
@@ -1641,5 +1680,86 @@ mod tests {
         }
         assert!(ep.poll_transmit(Timestamp::ZERO, &mut buf).is_none());
         assert_eq!(ep.stats().bad_packets, 64);
+    }
+
+    /// Checksum offload: with `tx_checksum_offload` the endpoint leaves the CRC32c field of
+    /// data-path packets zero (the handshake's INIT and COOKIE ECHO keep theirs); on receive
+    /// `Verified` skips the software check, `Bad` drops a packet whose checksum is in fact
+    /// correct, and `Unverified` still checks.
+    #[test]
+    fn checksum_offload_leaves_tx_zero_and_trusts_the_links_rx_verdict() {
+        use crate::wire::{ChecksumPolicy, verify_checksum, write_checksum};
+        let (a_addr, b_addr): (IpAddr, IpAddr) =
+            ("198.18.0.1".parse().unwrap(), "198.18.0.2".parse().unwrap());
+        fn dgram(src: IpAddr, dst: IpAddr, data: &[u8]) -> Datagram<'_> {
+            Datagram {
+                src,
+                dst,
+                encaps_port: 0,
+                data,
+            }
+        }
+        let mut a = Endpoint::new(EndpointConfig {
+            tx_checksum_offload: true,
+            ..EndpointConfig::with_seed([1; 32])
+        })
+        .unwrap();
+        let mut b = Endpoint::new(EndpointConfig::with_seed([2; 32])).unwrap();
+        b.listen(5000).unwrap();
+        let now = Timestamp::ZERO;
+        let id = a.connect(now, ConnectRequest::new(b_addr, 5000)).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let strict = |p: &[u8]| verify_checksum(p, ChecksumPolicy::STRICT);
+        // INIT: computed in software even with offload.
+        let t = a.poll_transmit(now, &mut buf).expect("INIT");
+        assert_eq!(strict(&buf[..t.len]), Ok(()));
+        b.handle_datagram(now, dgram(a_addr, b_addr, &buf[..t.len]));
+        let t = b.poll_transmit(now, &mut buf).expect("INIT ACK");
+        let mut init_ack = buf[..t.len].to_vec();
+        assert_eq!(strict(&init_ack), Ok(()));
+        // Corrupted, but the link claims to have verified it: a skips the check.
+        init_ack[8] ^= 0xff;
+        a.handle_datagram_checked(now, dgram(b_addr, a_addr, &init_ack), RxChecksum::Verified);
+        assert_eq!(a.stats().bad_packets, 0);
+        let t = a
+            .poll_transmit(now, &mut buf)
+            .expect("COOKIE ECHO after a verified INIT ACK");
+        assert_eq!(buf[12], 10, "COOKIE ECHO chunk");
+        assert_eq!(strict(&buf[..t.len]), Ok(()));
+        // The same corrupted INIT ACK through the ordinary path is dropped.
+        let mut c = Endpoint::new(EndpointConfig::with_seed([3; 32])).unwrap();
+        c.handle_datagram(now, dgram(b_addr, a_addr, &init_ack));
+        assert_eq!(c.stats().bad_packets, 1);
+        b.handle_datagram(now, dgram(a_addr, b_addr, &buf[..t.len]));
+        let t = b.poll_transmit(now, &mut buf).expect("COOKIE ACK");
+        a.handle_datagram(now, dgram(b_addr, a_addr, &buf[..t.len]));
+        assert!(core::iter::from_fn(|| a.poll_event()).any(|(_, e)| e == Event::Connected));
+        // Data path: the checksum field is left zero for the link.
+        a.association(id)
+            .unwrap()
+            .send(0, Ppid(51), &b"offloaded"[..], SendOptions::default())
+            .unwrap();
+        let t = a.poll_transmit(now, &mut buf).expect("DATA");
+        let mut data = buf[..t.len].to_vec();
+        assert_eq!(buf[12], 0, "DATA chunk");
+        assert_eq!(&data[8..12], &[0u8; 4], "offloaded checksum left zero");
+        // Not verified by a link: the zero checksum is wrong and the packet dropped.
+        b.handle_datagram_checked(now, dgram(a_addr, b_addr, &data), RxChecksum::Unverified);
+        assert_eq!(b.stats().bad_packets, 1);
+        // Filled in (as a link does) but flagged bad by the link: dropped all the same.
+        write_checksum(&mut data).unwrap();
+        b.handle_datagram_checked(now, dgram(a_addr, b_addr, &data), RxChecksum::Bad);
+        assert_eq!(b.stats().bad_packets, 2);
+        assert!(!core::iter::from_fn(|| b.poll_event()).any(|(_, e)| e == Event::DataReadable));
+        // Filled in and unverified: checked in software and delivered.
+        b.handle_datagram_checked(now, dgram(a_addr, b_addr, &data), RxChecksum::Unverified);
+        assert_eq!(b.stats().bad_packets, 2);
+        let (bid, _) = core::iter::from_fn(|| b.poll_event())
+            .find(|(_, e)| *e == Event::DataReadable)
+            .expect("data delivered");
+        assert_eq!(
+            b.association(bid).unwrap().recv().unwrap().data,
+            b"offloaded"
+        );
     }
 }

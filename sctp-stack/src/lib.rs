@@ -37,5 +37,5 @@ pub use association::{
 pub use config::{AssociationConfig, ConfigError, EndpointConfig, ReconfPolicy, StreamScheduler};
 pub use endpoint::{
     AssociationMut, ConnectError, ConnectRequest, Datagram, Endpoint, EndpointStats, ListenError,
-    Transmit,
+    RxChecksum, Transmit,
 };

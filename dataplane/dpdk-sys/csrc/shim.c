@@ -74,6 +74,12 @@ uint64_t rsdpdk_constant(unsigned int which) {
     case 16: return RTE_MBUF_F_RX_IP_CKSUM_BAD;
     case 17: return RTE_ETH_LINK_UP;
     case 18: return RTE_PKTMBUF_HEADROOM;
+    case 19: return RTE_ETH_RX_OFFLOAD_SCTP_CKSUM;
+    case 20: return RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    case 21: return RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN;
+    case 22: return RTE_MBUF_F_RX_L4_CKSUM_BAD;
+    case 23: return RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    case 24: return RTE_MBUF_F_RX_L4_CKSUM_NONE;
     default: return UINT64_MAX;
     }
 }

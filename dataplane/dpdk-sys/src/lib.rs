@@ -55,6 +55,19 @@ pub const RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE: u64 = rte_bit64(16);
 pub const RTE_ETH_RX_OFFLOAD_IPV4_CKSUM: u64 = rte_bit64(1);
 /// Receive offload: scattered receive (frames larger than one mbuf).
 pub const RTE_ETH_RX_OFFLOAD_SCATTER: u64 = rte_bit64(13);
+/// Receive offload: SCTP CRC32c verification (`RTE_ETH_RX_OFFLOAD_SCTP_CKSUM`).
+pub const RTE_ETH_RX_OFFLOAD_SCTP_CKSUM: u64 = rte_bit64(17);
+/// mbuf receive flags: the L4 checksum status mask (`RTE_MBUF_F_RX_L4_CKSUM_MASK`).
+pub const RTE_MBUF_F_RX_L4_CKSUM_MASK: u64 = (1u64 << 3) | (1u64 << 8);
+/// mbuf receive flags: no information about the L4 checksum (`RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN`).
+pub const RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN: u64 = 0;
+/// mbuf receive flags: the L4 checksum is wrong (`RTE_MBUF_F_RX_L4_CKSUM_BAD`).
+pub const RTE_MBUF_F_RX_L4_CKSUM_BAD: u64 = 1u64 << 3;
+/// mbuf receive flags: the L4 checksum is valid (`RTE_MBUF_F_RX_L4_CKSUM_GOOD`).
+pub const RTE_MBUF_F_RX_L4_CKSUM_GOOD: u64 = 1u64 << 8;
+/// mbuf receive flags: the L4 checksum field is not correct but the data's integrity was
+/// verified (`RTE_MBUF_F_RX_L4_CKSUM_NONE`).
+pub const RTE_MBUF_F_RX_L4_CKSUM_NONE: u64 = (1u64 << 3) | (1u64 << 8);
 
 /// mbuf transmit flag: the packet is IPv4 (`RTE_MBUF_F_TX_IPV4`).
 pub const RTE_MBUF_F_TX_IPV4: u64 = 1u64 << 55;
@@ -158,4 +171,30 @@ pub const CHECKED_CONSTANTS: &[(u32, u64, &str)] = &[
     (16, RTE_MBUF_F_RX_IP_CKSUM_BAD, "RTE_MBUF_F_RX_IP_CKSUM_BAD"),
     (17, 1, "RTE_ETH_LINK_UP"),
     (18, RTE_PKTMBUF_HEADROOM as u64, "RTE_PKTMBUF_HEADROOM"),
+    (
+        19,
+        RTE_ETH_RX_OFFLOAD_SCTP_CKSUM,
+        "RTE_ETH_RX_OFFLOAD_SCTP_CKSUM",
+    ),
+    (
+        20,
+        RTE_MBUF_F_RX_L4_CKSUM_MASK,
+        "RTE_MBUF_F_RX_L4_CKSUM_MASK",
+    ),
+    (
+        21,
+        RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN,
+        "RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN",
+    ),
+    (22, RTE_MBUF_F_RX_L4_CKSUM_BAD, "RTE_MBUF_F_RX_L4_CKSUM_BAD"),
+    (
+        23,
+        RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+        "RTE_MBUF_F_RX_L4_CKSUM_GOOD",
+    ),
+    (
+        24,
+        RTE_MBUF_F_RX_L4_CKSUM_NONE,
+        "RTE_MBUF_F_RX_L4_CKSUM_NONE",
+    ),
 ];

@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 
 use dpdk_sys as sys;
 
+use sctp_stack::RxChecksum;
+
 use super::DpdkError;
 use super::eal::{Eal, EalConfig, errno_text};
 use super::net::{
     self, ARP_FRAME_LEN, Frame, Interface, IpPrefix, Lookup, MacAddr, ND_FRAME_LEN,
     NeighbourConfig, Neighbours, Queued, Service,
 };
+use super::offload::{Offloads, TxAction};
 use crate::link::{
     Backend, Interest, Link, LinkError, LinkStats, Readiness, WakeTarget, Waker, ip_header_len,
 };
@@ -132,6 +135,16 @@ pub struct DpdkStats {
     pub tx_ring_full: u64,
     /// Control frames (ARP/ND) dropped because their queue was full.
     pub control_dropped: u64,
+    /// SCTP packets whose CRC32c the NIC computed (transmit offload).
+    pub tx_checksum_hardware: u64,
+    /// SCTP packets whose CRC32c the link computed in software (the stack left the field
+    /// zero, `EndpointConfig::tx_checksum_offload`, and the port has no offload).
+    pub tx_checksum_software: u64,
+    /// Received packets the NIC verified the CRC32c of (`RTE_MBUF_F_RX_L4_CKSUM_GOOD`).
+    pub rx_checksum_good: u64,
+    /// Received packets dropped because the NIC found their CRC32c wrong
+    /// (`RTE_MBUF_F_RX_L4_CKSUM_BAD`; RFC 9260 §6.8; also counted in `rx_dropped`).
+    pub rx_checksum_bad: u64,
 }
 
 /// Ports in use by link sets of this process.
@@ -144,7 +157,7 @@ static SET_ID: AtomicU32 = AtomicU32::new(0);
 struct Port {
     id: u16,
     iface: Interface,
-    sctp_crc_offload: bool,
+    offloads: Offloads,
 }
 
 /// What the links of one set share: the ports (stopped when the last link goes), the pools,
@@ -443,10 +456,18 @@ impl DpdkLink {
         self.set.ports.iter().map(|p| p.id).collect()
     }
 
-    /// Whether every port offers SCTP CRC32c transmit offload (detected and reported; the
-    /// stack computes the CRC itself today, see the module documentation).
+    /// Whether every port computes the SCTP CRC32c of transmitted packets in hardware
+    /// (`RTE_ETH_TX_OFFLOAD_SCTP_CKSUM`, enabled when offered). Either way the link puts a
+    /// correct checksum on every packet (in software when the stack left the field zero), so
+    /// `EndpointConfig::tx_checksum_offload` is safe with any `DpdkLink`; it only saves CPU
+    /// when this is true.
     pub fn sctp_crc_offload(&self) -> bool {
-        self.set.ports.iter().all(|p| p.sctp_crc_offload)
+        self.set.ports.iter().all(|p| p.offloads.tx_sctp)
+    }
+
+    /// The SCTP checksum offloads in use on each port, in configuration order.
+    pub fn offloads(&self) -> Vec<Offloads> {
+        self.set.ports.iter().map(|p| p.offloads).collect()
     }
 
     /// DPDK-specific counters.
@@ -502,6 +523,7 @@ impl DpdkLink {
         src: IpAddr,
         dst: IpAddr,
         data: &[u8],
+        offloads: Offloads,
     ) -> *mut sys::rte_mbuf {
         let hl = net::ETH_LEN + ip_header_len(dst);
         let Ok(total) = u16::try_from(hl + data.len()) else {
@@ -525,6 +547,33 @@ impl DpdkLink {
         match net::write_sctp_headers(buf, src_mac, dst_mac, src, dst, data.len(), self.ident) {
             Some(h) if h == hl => {
                 buf[hl..].copy_from_slice(data);
+                let sctp = &mut buf[hl..];
+                let stored = sctp
+                    .get(8..12)
+                    .and_then(|c| <[u8; 4]>::try_from(c).ok())
+                    .unwrap_or([1; 4]);
+                let l3 = u16::try_from(ip_header_len(dst)).unwrap_or(0);
+                let l2 = net::ETH_LEN as u16;
+                match offloads.tx_action(dst.is_ipv4(), l2, l3, stored) {
+                    TxAction::Hardware {
+                        ol_flags,
+                        l2_len,
+                        l3_len,
+                    } => {
+                        // Zeroed for NICs that fold the field into their computation.
+                        if let Some(c) = sctp.get_mut(8..12) {
+                            c.fill(0);
+                        }
+                        // SAFETY: m is ours; only its offload metadata is set.
+                        unsafe { sys::rsdpdk_mbuf_set_tx_offload(m, ol_flags, l2_len, l3_len) };
+                        self.dpdk.tx_checksum_hardware += 1;
+                    }
+                    TxAction::Software => {
+                        sctp_stack::wire::write_checksum(sctp);
+                        self.dpdk.tx_checksum_software += 1;
+                    }
+                    TxAction::AsIs => {}
+                }
                 m
             }
             _ => {
@@ -660,7 +709,8 @@ impl DpdkLink {
                         self.stats.tx_dropped += 1;
                         continue;
                     };
-                    let m = self.build(p.mac, mac, q.src, q.meta.dst, &q.data);
+                    let offloads = set.ports[i].offloads;
+                    let m = self.build(p.mac, mac, q.src, q.meta.dst, &q.data, offloads);
                     (i, m, Some(q.data.len()))
                 }
             };
@@ -809,13 +859,32 @@ impl DpdkLink {
         now: Instant,
     ) {
         // SAFETY: m is a received mbuf we own until freed below.
-        let (contiguous, pkt_len, data_len) = unsafe {
+        let (contiguous, pkt_len, data_len, ol_flags) = unsafe {
             (
                 sys::rsdpdk_pktmbuf_is_contiguous(m) != 0,
                 sys::rsdpdk_pktmbuf_pkt_len(m) as usize,
                 usize::from(sys::rsdpdk_pktmbuf_data_len(m)),
+                sys::rsdpdk_mbuf_ol_flags(m),
             )
         };
+        // RFC 9260 §6.8: a packet whose CRC32c the NIC found wrong is discarded. ARP frames
+        // carry no L4 status; a TCP/UDP frame the NIC flags bad is dropped here too (it
+        // would have been ignored as not ours anyway).
+        let verdict = set
+            .ports
+            .get(pidx)
+            .map_or(RxChecksum::Unverified, |p| p.offloads.rx_verdict(ol_flags));
+        match verdict {
+            RxChecksum::Bad => {
+                self.dpdk.rx_checksum_bad += 1;
+                self.stats.rx_dropped += 1;
+                // SAFETY: m is ours and nothing refers to it.
+                unsafe { sys::rsdpdk_pktmbuf_free(m) };
+                return;
+            }
+            RxChecksum::Verified => self.dpdk.rx_checksum_good += 1,
+            _ => {}
+        }
         if contiguous {
             // SAFETY: a contiguous mbuf holds data_len valid bytes at its data pointer; the
             // slice is dropped before the mbuf is freed.
@@ -907,7 +976,10 @@ fn setup_port(
             "no RSS: every packet lands on queue 0's worker and is handed to its owner in software"
         );
     }
-    let sctp_crc_offload = info.tx_offload_capa & sys::RTE_ETH_TX_OFFLOAD_SCTP_CKSUM != 0;
+    // SCTP CRC32c offloads must be enabled here for the PMD to honour the mbuf flags.
+    let offloads = Offloads::from_capabilities(info.tx_offload_capa, info.rx_offload_capa);
+    conf.txmode.offloads |= offloads.tx_conf();
+    conf.rxmode.offloads |= offloads.rx_conf();
     if info.tx_offload_capa & sys::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE != 0 {
         // Every mbuf of a queue comes from that queue's pool with refcount 1.
         conf.txmode.offloads |= sys::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
@@ -980,13 +1052,14 @@ fn setup_port(
     };
     tracing::info!(
         port = %name, id, driver = %driver, mac = %iface.mac, queues,
-        rss = rss != 0 && queues > 1, sctp_crc_offload,
+        rss = rss != 0 && queues > 1, sctp_crc_tx = offloads.tx_sctp,
+        sctp_crc_rx = offloads.rx_sctp,
         "DPDK port started"
     );
     Ok(Port {
         id,
         iface,
-        sctp_crc_offload,
+        offloads,
     })
 }
 
@@ -1076,7 +1149,8 @@ impl Link for DpdkLink {
                             burst_bytes = 0;
                             burst_count = 0;
                         }
-                        let m = self.build(iface.mac, mac, src, meta.dst, data);
+                        let offloads = set.ports[pidx].offloads;
+                        let m = self.build(iface.mac, mac, src, meta.dst, data, offloads);
                         if m.is_null() {
                             self.dpdk.tx_ring_full += 1;
                             self.stats.tx_dropped += 1;

@@ -9,7 +9,7 @@
 //! ([`net`], with `etherparse`), answers ARP requests and neighbour solicitations for its
 //! addresses, resolves next hops through a bounded cache (retries, a bounded queue per
 //! unresolved neighbour, packets dropped and counted when it gives up), and verifies IPv4
-//! header checksums. SCTP's CRC32c is computed by the stack in software (see *Offloads*).
+//! header checksums. SCTP's CRC32c is offloaded to the NIC when it can (see *Offloads*).
 //!
 //! - [`Eal::init`] starts DPDK once per process from an [`EalConfig`] (lcores, vdevs,
 //!   `--no-huge` or hugepages, extra arguments; [`EalConfig::parse`] takes the `--eal "..."`
@@ -39,10 +39,15 @@
 //!
 //! # Offloads and steering
 //!
-//! - The transmit capability `RTE_ETH_TX_OFFLOAD_SCTP_CKSUM` is detected and reported
-//!   ([`DpdkLink::sctp_crc_offload`]); the stack still writes the CRC32c itself (it has no
-//!   "leave the checksum to the NIC" mode yet), so the software CRC is always what goes on the
-//!   wire and no mbuf asks the NIC for it.
+//! - SCTP CRC32c ([`offload`]): when a port offers `RTE_ETH_TX_OFFLOAD_SCTP_CKSUM` the link
+//!   enables it and asks the NIC for the checksum of every SCTP packet (mbuf flags, `l2_len`,
+//!   `l3_len`, field zeroed). Without it the link sends the stack's checksum, or computes it
+//!   in software when the stack left the field zero (`EndpointConfig::tx_checksum_offload`),
+//!   so that setting is safe with any `DpdkLink` ([`DpdkLink::sctp_crc_offload`] says whether
+//!   it saves anything). On receive, with `RTE_ETH_RX_OFFLOAD_SCTP_CKSUM` enabled, packets the
+//!   NIC flags `RTE_MBUF_F_RX_L4_CKSUM_BAD` are dropped and counted (RFC 9260 §6.8); the
+//!   runtime still verifies every packet in software, as [`crate::packet::RxMeta`] has no
+//!   field yet to carry the NIC's "good" verdict to `Endpoint::handle_datagram_checked`.
 //! - With several workers the ports use RSS over IP addresses and SCTP ports when the PMD
 //!   offers it; packets that reach the wrong worker (RSS does not know verification tags, and
 //!   PMDs without RSS have one queue's worth of steering) are handed to their owner by the
@@ -53,6 +58,7 @@
 mod eal;
 mod link;
 pub mod net;
+pub mod offload;
 
 use std::fmt;
 use std::io;
@@ -60,6 +66,7 @@ use std::io;
 pub use eal::{Eal, EalConfig, Memory};
 pub use link::{DpdkConfig, DpdkLink, DpdkStats, InterfaceConfig, PortSelector};
 pub use net::{IpPrefix, MacAddr, NeighbourConfig};
+pub use offload::{Offloads, TxAction};
 
 #[allow(unused_imports)]
 use crate::link::{Link, Waker};

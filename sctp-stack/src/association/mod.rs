@@ -382,6 +382,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) events: &'a mut VecDeque<(AssociationId, Event)>,
     /// Packets that must go out even if the association is gone by then (ABORT).
     pub(crate) replies: &'a mut Vec<OwnedPacket>,
+    /// `EndpointConfig::tx_checksum_offload`: packets leave with a zero checksum field for
+    /// the link to fill in.
+    pub(crate) tx_checksum_offload: bool,
 }
 
 /// Most local addresses an endpoint or association lists (RFC 9260 §6.4).
@@ -1517,7 +1520,7 @@ impl Association {
         if let (Some(at), Some(a)) = (auth_at, self.auth.as_deref()) {
             a.sign(b.written_mut(), at);
         }
-        let n = b.finish();
+        let n = b.finish_for_link(ctx.tx_checksum_offload);
         bytes.truncate(n);
         ctx.replies.push(OwnedPacket {
             src: path.local,
@@ -3250,7 +3253,7 @@ impl Association {
         if let (Some(at), Some(a)) = (auth_at, self.auth.as_deref()) {
             a.sign(w.written_mut(), at);
         }
-        Some((w.finish(), path_idx))
+        Some((w.finish_for_link(ctx.tx_checksum_offload), path_idx))
     }
 
     fn write_init(

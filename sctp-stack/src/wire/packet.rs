@@ -378,6 +378,13 @@ impl<'b> PacketBuilder<'b> {
         len
     }
 
+    /// [`finish`](Self::finish), or, with `offloaded`, leaves the checksum field zero for the
+    /// link to fill in (checksum offload, see `EndpointConfig::tx_checksum_offload`; the
+    /// packet is not valid on the wire until the link has done so). Returns the length.
+    pub fn finish_for_link(self, offloaded: bool) -> usize {
+        if offloaded { self.len } else { self.finish() }
+    }
+
     /// Leaves the checksum zero (RFC 9653; only towards a peer that announced Zero Checksum
     /// Acceptable, and never for a packet holding an INIT, RFC 9653 §5.3); returns the
     /// packet length.

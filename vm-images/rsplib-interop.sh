@@ -2,7 +2,7 @@
 # RSPLIB 3.4.4 (in the x86_64 guest, on the guest kernel's SCTP) <-> our registrar (`rsp registrar`
 # and `rsp hsdump`, raw IP in the test namespace): issue 10, item 7.
 #
-#   vm-images/rsplib-interop.sh [--rsp PATH] [--keep-captures DIR] [SCENARIO...]
+#   vm-images/rsplib-interop.sh [--rsp PATH] [--keep-captures DIR] [--name NAME] [SCENARIO...]
 #
 # Scenarios (default: all):
 #   rsplib-pe-at-rsp    RSPLIB's rspserver (Echo) registers at our registrar; our hsdump and
@@ -31,11 +31,12 @@ LOG_TAG=rsplib-interop
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-RSP=${RSP:-$REPO_ROOT/target/release/rsp} KEEP_DIR="" SCENARIOS=()
+RSP=${RSP:-$REPO_ROOT/target/release/rsp} KEEP_DIR="" SCENARIOS=() NAME=rsplib
 while [ $# -gt 0 ]; do
   case "$1" in
     --rsp) RSP=${2:?}; shift ;;
     --keep-captures) KEEP_DIR=${2:?}; shift ;;
+    --name) NAME=${2:?}; shift ;;
     -h|--help) script_doc "$0"; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) SCENARIOS+=("$1") ;;
@@ -44,7 +45,6 @@ while [ $# -gt 0 ]; do
 done
 ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp)
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ALL[@]}")
-NAME=rsplib
 RG=("$VM_DIR/run-guest.sh")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rsp-rsplib.XXXXXX")
 OUR_ID=00001001

@@ -20,6 +20,10 @@
 #                       rspregistrar; RSPLIB's pingpongclient resolves the pool there and gets Pongs.
 #   rsp-pu-at-rsp       RSPLIB's rspserver (PingPong) registers at our registrar; our pool user
 #                       (`rsp pingpong`) resolves it there and gets every Ping answered.
+#   hsdump-at-rsplib    RSPLIB's rspserver (Echo) and our PingPong PE register at rspregistrar;
+#                       our `rsp hsdump --json` of rspregistrar (ENRP over raw IP from the
+#                       namespace) lists both pools, each PE with its transport and with
+#                       rspregistrar as home, identifiers and homes as RSPLIB's hsdump lists them.
 # Each scenario boots a fresh guest (about 10 s), captures the tap and requires the capture to be
 # tshark-clean (ABORTs are expected where a process is killed) and to decode as ASAP and ENRP;
 # it ends with "PASS name" or "FAIL name"; the last line is "rsplib-interop: N passed, N failed".
@@ -43,7 +47,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp)
+ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp
+  hsdump-at-rsplib)
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ALL[@]}")
 RG=("$VM_DIR/run-guest.sh")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rsp-rsplib.XXXXXX")
@@ -305,6 +310,59 @@ sc_rsp_pu_at_rsp() {
   cap_stop 0
   check_capture rsp-pu-at-rsp asap-only && has rsp-pu-at-rsp 'asap.message_type == 3' HANDLE_RESOLUTION \
     && has rsp-pu-at-rsp 'pingpongprotocol' 'PingPong messages'
+}
+
+# Our hsdump (ENRP from the namespace, as a peer registrar asks) of rspregistrar in the guest,
+# with RSPLIB's rspserver (EchoPool) and our PingPong PE (PingPongPool) registered there.
+sc_hsdump_at_rsplib() {
+  local rd d pe i
+  boot 1
+  cap_start 0 hsdump-at-rsplib
+  guest_registrar
+  guest_pe 198.18.0.2 theirs
+  ip netns exec "rspvm-$NAME" "$RSP" server --pingpong --pool PingPongPool --backend raw \
+    --bind 198.18.0.1 --port 7000 --registrar 198.18.0.2:3863 --duration 60 \
+    >"$WORK/pe.log" 2>&1 &
+  pe=$!
+  # RSPLIB's own view first (its hsdump in the guest): both PEs registered.
+  for i in $(seq 1 30); do
+    rd=$(rsplib_dump 198.18.0.2)
+    [ "$(grep -c '^   - idx:#' <<<"$rd")" -ge 2 ] && break
+    sleep 1
+  done
+  [ "$(grep -c '^   - idx:#' <<<"$rd")" -ge 2 ] ||
+    { echo "rspregistrar never listed 2 PEs"; echo "$rd" | tail -30; tail -20 "$WORK/pe.log"; kill "$pe"; return 1; }
+  d=$(in_ns "$RSP" hsdump 198.18.0.2:9901 --raw --bind 198.18.0.1 --json --timeout 10) ||
+    { echo "rsp hsdump of rspregistrar failed: $d"; kill "$pe"; return 1; }
+  kill -TERM "$pe" 2>/dev/null || true
+  wait "$pe" 2>/dev/null || true
+  cap_stop 0
+  # Both pools with one PE each, transports as registered, every PE homed at the registrar that
+  # answered; and each PE identifier and home as RSPLIB's own hsdump gives them.
+  python3 -c '
+import json, sys
+doc = json.loads(sys.argv[1])
+pools = {p["pool_handle"]: p["pool_elements"] for p in doc["pools"]}
+assert sorted(pools) == ["EchoPool", "PingPongPool"], "pools %s" % sorted(pools)
+assert doc["pool_elements"] == 2, "pool_elements %s" % doc["pool_elements"]
+for name, addr, port in (("EchoPool", "198.18.0.2", None), ("PingPongPool", "198.18.0.1", 7000)):
+    pes = pools[name]
+    assert len(pes) == 1, "%s: %d PEs" % (name, len(pes))
+    pe = pes[0]
+    ut = pe["user_transport"]
+    assert addr in ut["addresses"] and ut["protocol"] == "Sctp", "%s user transport %s" % (name, ut)
+    assert port is None or ut["port"] == port, "%s port %s" % (name, ut["port"])
+    assert pe["home_registrar"] == doc["registrar"], "%s home %x, registrar %x" % (
+        name, pe["home_registrar"], doc["registrar"])
+    print("%08x %08x" % (pe["identifier"], pe["home_registrar"]))
+' "$d" >"$WORK/hsdump-pes.txt" || { echo "our hsdump of rspregistrar: $d"; return 1; }
+  while read -r id home; do
+    [ "$(rsplib_home "$rd" "$id")" = "$home" ] ||
+      { echo "PE $id home $home: RSPLIB lists it with '$(rsplib_home "$rd" "$id")'"; echo "$rd" | tail -30; return 1; }
+  done <"$WORK/hsdump-pes.txt"
+  check_capture hsdump-at-rsplib \
+    && has hsdump-at-rsplib 'enrp.message_type == 2 && ip.src == 198.18.0.1' HANDLE_TABLE_REQUEST \
+    && has hsdump-at-rsplib 'enrp.message_type == 3 && ip.src == 198.18.0.2' HANDLE_TABLE_RESPONSE
 }
 
 # One scenario in a subshell: its registrar is stopped when the subshell ends.

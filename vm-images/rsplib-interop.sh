@@ -373,10 +373,11 @@ for sc in "${SCENARIOS[@]}"; do
   fn=sc_${sc//-/_}
   declare -F "$fn" >/dev/null || die "unknown scenario $sc (known: ${ALL[*]})"
   log "scenario $sc"
+  t0=$SECONDS
   if out=$(run_scenario "$fn" 2>&1); then
-    PASSED=$((PASSED + 1)); echo "PASS  $sc"
+    PASSED=$((PASSED + 1)); echo "PASS  $sc ($((SECONDS - t0)) s)"
   else
-    FAILED=$((FAILED + 1)); echo "FAIL  $sc"; printf '%s\n' "$out" | tail -25 | sed 's/^/      /'
+    FAILED=$((FAILED + 1)); echo "FAIL  $sc ($((SECONDS - t0)) s)"; printf '%s\n' "$out" | tail -25 | sed 's/^/      /'
   fi
   "${RG[@]}" stop --name "$NAME" >/dev/null 2>&1 || true
 done

@@ -412,6 +412,93 @@ fn perf_with_auth_adds_an_address_with_an_authenticated_asconf() {
 }
 
 #[test]
+fn perf_resets_all_streams_after_n_messages_and_reports_it() {
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--streams",
+        "4",
+        "--reset-streams-after",
+        "100",
+        "--bytes",
+        "1048576",
+        "--length",
+        "1024",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert_eq!(v["bytes_sent"], 1_048_576);
+    assert_eq!(v["stream_resets"], 1);
+    // More messages than the transfer has: the reset never happens, which fails the run.
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--reset-streams-after",
+        "50",
+        "--messages",
+        "10",
+    ]);
+    assert_one_line_error(&out, 1, "--reset-streams-after");
+}
+
+#[test]
+fn perf_fails_clearly_when_the_server_denies_the_stream_reset() {
+    let sport = free_udp_port();
+    let mut server = rsp()
+        .args([
+            "sctp",
+            "perf",
+            "server",
+            "--once",
+            "--json",
+            "--deny-reconfig",
+        ])
+        .args(["--udp-port", &sport.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = rsp()
+        .args(["sctp", "perf", "client", "127.0.0.1", "5001"])
+        .args([
+            "--reset-streams-after",
+            "5",
+            "--messages",
+            "50",
+            "-l",
+            "100",
+        ])
+        .args(["--udp-port", "0", "--remote-udp-port", &sport.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    assert!(!status.success(), "a denied reset must fail the client");
+    assert!(err.contains("refused the stream reset: denied"), "{err}");
+    let _ = wait_bounded(&mut server, Duration::from_secs(15));
+}
+
+#[test]
 fn idata_stream_and_scheduler_options_are_checked() {
     let perf = |extra: &[&str]| {
         let mut a: Vec<&str> = vec![

@@ -47,6 +47,63 @@ const IPPROTO_SCTP: c_int = 132;
 const SCTP_NODELAY: c_int = 4;
 /// `SCTP_SENDV_NOINFO` of usrsctp.h.
 const SCTP_SENDV_NOINFO: c_uint = 0;
+/// `SCTP_EVENT` of usrsctp.h (struct sctp_event).
+const SCTP_EVENT: c_int = 0x1e;
+/// `SCTP_RECVRCVINFO` of usrsctp.h.
+const SCTP_RECVRCVINFO: c_int = 0x1f;
+/// `SCTP_ENABLE_STREAM_RESET` of usrsctp.h (struct sctp_assoc_value).
+const SCTP_ENABLE_STREAM_RESET: c_int = 0x900;
+/// `SCTP_RESET_STREAMS` of usrsctp.h (struct sctp_reset_streams).
+const SCTP_RESET_STREAMS: c_int = 0x901;
+/// `SCTP_ADD_STREAMS` of usrsctp.h (struct sctp_add_streams).
+const SCTP_ADD_STREAMS: c_int = 0x903;
+/// `SCTP_RECVV_RCVINFO` of usrsctp.h.
+const SCTP_RECVV_RCVINFO: c_uint = 1;
+/// `MSG_NOTIFICATION` of usrsctp.h.
+const MSG_NOTIFICATION: c_int = 0x2000;
+
+/// `SCTP_ENABLE_STREAM_RESET` flags (`SCTP_ENABLE_RESET_STREAM_REQ`,
+/// `SCTP_ENABLE_RESET_ASSOC_REQ`, `SCTP_ENABLE_CHANGE_ASSOC_REQ` of usrsctp.h).
+pub mod reset_flags {
+    /// The peer may reset streams.
+    pub const RESET_STREAM_REQ: u32 = 1;
+    /// The peer may reset the association (SSN/TSN reset).
+    pub const RESET_ASSOC_REQ: u32 = 2;
+    /// The peer may add streams.
+    pub const CHANGE_ASSOC_REQ: u32 = 4;
+}
+
+/// `srs_flags` of `SCTP_RESET_STREAMS`: which direction to reset.
+pub mod reset_direction {
+    /// `SCTP_STREAM_RESET_INCOMING`: ask the peer to reset its outgoing streams.
+    pub const INCOMING: u16 = 1;
+    /// `SCTP_STREAM_RESET_OUTGOING`: reset our outgoing streams.
+    pub const OUTGOING: u16 = 2;
+}
+
+/// Notification types of usrsctp.h usable with [`ConnSocket::subscribe`].
+pub mod notification {
+    /// `SCTP_ASSOC_CHANGE`.
+    pub const ASSOC_CHANGE: u16 = 0x0001;
+    /// `SCTP_STREAM_RESET_EVENT` (struct sctp_stream_reset_event).
+    pub const STREAM_RESET_EVENT: u16 = 0x0009;
+    /// `SCTP_STREAM_CHANGE_EVENT` (struct sctp_stream_change_event).
+    pub const STREAM_CHANGE_EVENT: u16 = 0x000d;
+}
+
+/// What [`ConnSocket::recv_info`] received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// It completes the message (`MSG_EOR`).
+    pub eor: bool,
+    /// It is a notification (`MSG_NOTIFICATION`): the buffer holds a `union
+    /// sctp_notification`, starting with its type (u16, host order) and flags (u16).
+    pub notification: bool,
+    /// Stream and SSN of a data message (with [`ConnSocket::set_recv_rcvinfo`]).
+    pub stream_ssn: Option<(u16, u16)>,
+}
 
 /// Packets the output queue holds before usrsctp's further packets are dropped.
 pub const OUTPUT_LIMIT: usize = 65_536;
@@ -419,6 +476,113 @@ impl ConnSocket {
             )
         };
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    fn setsockopt_bytes(&self, name: c_int, value: &[u8]) -> io::Result<()> {
+        let len = libc::socklen_t::try_from(value.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `self.so` is an open socket; `value` is live and `len` bytes long.
+        check(unsafe {
+            usrsctp_setsockopt(
+                self.so.as_ptr(),
+                IPPROTO_SCTP,
+                name,
+                value.as_ptr().cast(),
+                len,
+            )
+        })
+    }
+
+    /// Lets the peer reconfigure (`SCTP_ENABLE_STREAM_RESET` with [`reset_flags`]) on this
+    /// socket's (future) associations.
+    pub fn enable_stream_reset(&self, flags: u32) -> io::Result<()> {
+        // struct sctp_assoc_value { sctp_assoc_t assoc_id; uint32_t assoc_value; }
+        let mut v = [0u8; 8];
+        v[4..8].copy_from_slice(&flags.to_ne_bytes());
+        self.setsockopt_bytes(SCTP_ENABLE_STREAM_RESET, &v)
+    }
+
+    /// Resets streams (`SCTP_RESET_STREAMS`): `direction` of [`reset_direction`] (both may
+    /// be or-ed), `streams` empty for all.
+    pub fn reset_streams(&self, direction: u16, streams: &[u16]) -> io::Result<()> {
+        let n = u16::try_from(streams.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // struct sctp_reset_streams { sctp_assoc_t; uint16_t flags; uint16_t n; uint16_t list[]; }
+        let mut v = Vec::with_capacity(8 + 2 * streams.len());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        v.extend_from_slice(&direction.to_ne_bytes());
+        v.extend_from_slice(&n.to_ne_bytes());
+        for s in streams {
+            v.extend_from_slice(&s.to_ne_bytes());
+        }
+        self.setsockopt_bytes(SCTP_RESET_STREAMS, &v)
+    }
+
+    /// Adds incoming and outgoing streams (`SCTP_ADD_STREAMS`).
+    pub fn add_streams(&self, incoming: u16, outgoing: u16) -> io::Result<()> {
+        // struct sctp_add_streams { sctp_assoc_t; uint16_t sas_instrms; uint16_t sas_outstrms; }
+        let mut v = [0u8; 8];
+        v[4..6].copy_from_slice(&incoming.to_ne_bytes());
+        v[6..8].copy_from_slice(&outgoing.to_ne_bytes());
+        self.setsockopt_bytes(SCTP_ADD_STREAMS, &v)
+    }
+
+    /// Subscribes to a notification type of [`notification`] (`SCTP_EVENT`).
+    pub fn subscribe(&self, event: u16) -> io::Result<()> {
+        // struct sctp_event { sctp_assoc_t se_assoc_id; uint16_t se_type; uint8_t se_on; }
+        let mut v = [0u8; 8];
+        v[4..6].copy_from_slice(&event.to_ne_bytes());
+        v[6] = 1;
+        self.setsockopt_bytes(SCTP_EVENT, &v)
+    }
+
+    /// Asks for the stream and SSN of each received message (`SCTP_RECVRCVINFO`).
+    pub fn set_recv_rcvinfo(&self, on: bool) -> io::Result<()> {
+        self.setsockopt_int(IPPROTO_SCTP, SCTP_RECVRCVINFO, c_int::from(on))
+    }
+
+    /// Receives (part of) a message or a notification into `buf`; `WouldBlock` when
+    /// nothing waits.
+    pub fn recv_info(&self, buf: &mut [u8]) -> io::Result<Received> {
+        let mut from = [0u8; 128];
+        let mut fromlen = from.len() as libc::socklen_t;
+        let mut info = [0u64; 16];
+        let mut infolen = std::mem::size_of_val(&info) as libc::socklen_t;
+        let mut infotype: c_uint = 0;
+        let mut flags: c_int = 0;
+        // SAFETY: every pointer refers to a live local or to `buf`, each with the length
+        // given next to it; usrsctp writes at most those lengths.
+        let n = unsafe {
+            usrsctp_recvv(
+                self.so.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                from.as_mut_ptr().cast(),
+                &raw mut fromlen,
+                info.as_mut_ptr().cast(),
+                &raw mut infolen,
+                &raw mut infotype,
+                &raw mut flags,
+            )
+        };
+        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        // struct sctp_rcvinfo starts with rcv_sid and rcv_ssn (u16 each, host order).
+        let stream_ssn = (infotype == SCTP_RECVV_RCVINFO && infolen >= 4).then(|| {
+            let w = info[0].to_ne_bytes();
+            (
+                u16::from_ne_bytes([w[0], w[1]]),
+                u16::from_ne_bytes([w[2], w[3]]),
+            )
+        });
+        Ok(Received {
+            len: n,
+            eor: flags & libc::MSG_EOR != 0,
+            notification: flags & MSG_NOTIFICATION != 0,
+            stream_ssn,
+        })
     }
 
     /// Receives (part of) a message into `buf`: its length and whether it completes the

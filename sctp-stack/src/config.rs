@@ -156,6 +156,56 @@ pub struct AssociationConfig {
     /// I-FORWARD TSN is processed, but this side does not generate it yet, so its own
     /// messages stay reliable on such an association. Off by default.
     pub i_data: bool,
+    /// Offer stream reconfiguration (RFC 6525): RE-CONFIG in the Supported Extensions
+    /// (§3.1). When the peer lists it too, streams can be reset, the association's TSNs and
+    /// SSNs reset and streams added; without it the user calls fail and a RE-CONFIG chunk
+    /// from the peer is an unrecognized chunk (skipped, RFC 9260 §3.2). On by default, as in
+    /// usrsctp.
+    pub reconf: bool,
+    /// What the peer may ask for with RE-CONFIG (the meaning of Linux's
+    /// `SCTP_ENABLE_STREAM_RESET` flags); a request outside it is answered "Denied" (RFC 6525
+    /// §4.4). Everything is allowed by default.
+    pub reconf_policy: ReconfPolicy,
+    /// The most streams in either direction that Add Outgoing/Incoming Streams may reach
+    /// (RFC 6525 §5.2.5, §5.2.6; never more than 65535). Default 65535.
+    pub reconf_max_streams: u16,
+}
+
+/// What the peer may request with RE-CONFIG (RFC 6525), as the flags of Linux's
+/// `SCTP_ENABLE_STREAM_RESET` socket option: `reset_streams` is `SCTP_ENABLE_RESET_STREAM_REQ`,
+/// `reset_association` is `SCTP_ENABLE_RESET_ASSOC_REQ`, `change_streams` is
+/// `SCTP_ENABLE_CHANGE_ASSOC_REQ`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReconfPolicy {
+    /// The peer may reset streams: its Outgoing SSN Reset Request (its outgoing streams,
+    /// our incoming ones) and Incoming SSN Reset Request (asking us to reset ours).
+    pub reset_streams: bool,
+    /// The peer may reset the whole association (SSN/TSN Reset Request, §4.3).
+    pub reset_association: bool,
+    /// The peer may add streams (Add Outgoing/Incoming Streams Request, §4.5, §4.6).
+    pub change_streams: bool,
+}
+
+impl ReconfPolicy {
+    /// Every request is allowed.
+    pub const ALLOW_ALL: ReconfPolicy = ReconfPolicy {
+        reset_streams: true,
+        reset_association: true,
+        change_streams: true,
+    };
+    /// Every request is denied.
+    pub const DENY_ALL: ReconfPolicy = ReconfPolicy {
+        reset_streams: false,
+        reset_association: false,
+        change_streams: false,
+    };
+}
+
+impl Default for ReconfPolicy {
+    fn default() -> Self {
+        ReconfPolicy::ALLOW_ALL
+    }
 }
 
 /// A stream scheduler (RFC 8260 §3): picks the outbound stream whose next message is sent.
@@ -222,6 +272,9 @@ impl Default for AssociationConfig {
             adaptation_indication: None,
             stream_scheduler: StreamScheduler::RoundRobin,
             i_data: false,
+            reconf: true,
+            reconf_policy: ReconfPolicy::ALLOW_ALL,
+            reconf_max_streams: u16::MAX,
         }
     }
 }

@@ -42,8 +42,8 @@ use crate::association::chunk::{self, push_cause};
 use crate::association::fasthash::FastHash;
 use crate::association::{
     AcceptParams, AsconfError, Association, AssociationId, AssociationState, AssociationStatus,
-    AuthKeyError, Ctx, Event, InitAnswer, Message, OwnedPacket, PathError, PeerInit, SendError,
-    SendOptions, is_unicast,
+    AuthKeyError, Ctx, Event, InitAnswer, Message, OwnedPacket, PathError, PeerInit, ReconfError,
+    SendError, SendOptions, is_unicast,
 };
 use crate::config::{AssociationConfig, ConfigError, EndpointConfig};
 use crate::cookie::{CookieContents, CookieSecrets, staleness, staleness_micros};
@@ -1441,6 +1441,48 @@ impl AssociationMut<'_> {
         let mut res = Err(AuthKeyError::NotNegotiated);
         self.ep
             .with_assoc(self.id, |a, _| res = a.auth_delete_key(key_id));
+        res
+    }
+
+    /// Resets our outgoing `streams` (empty: all) with an Outgoing SSN Reset Request (RFC
+    /// 6525 §5.1.2): messages sent to them from now on wait until the peer answered, then
+    /// (if it performed the reset) go out numbered from SSN 0. RE-CONFIG must be in use.
+    /// [`Event::StreamReset`](crate::Event) with direction `Outgoing` reports the answer.
+    pub fn reset_streams(&mut self, outgoing: &[u16]) -> Result<(), ReconfError> {
+        let mut res = Err(ReconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.reset_streams(outgoing));
+        res
+    }
+
+    /// Asks the peer to reset its outgoing streams towards us (`incoming` of ours, empty:
+    /// all) with an Incoming SSN Reset Request (RFC 6525 §5.1.3). The reset is reported by
+    /// [`Event::StreamReset`](crate::Event) with direction `Incoming` when the peer performs
+    /// it.
+    pub fn request_incoming_reset(&mut self, incoming: &[u16]) -> Result<(), ReconfError> {
+        let mut res = Err(ReconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.request_incoming_reset(incoming));
+        res
+    }
+
+    /// Resets the whole association with an SSN/TSN Reset Request (RFC 6525 §5.1.4): once
+    /// everything sent is acknowledged, both sides restart their TSNs and every SSN; sending
+    /// waits meanwhile. [`Event::AssociationReset`](crate::Event) reports the answer.
+    pub fn reset_association(&mut self) -> Result<(), ReconfError> {
+        let mut res = Err(ReconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.reset_association());
+        res
+    }
+
+    /// Adds `outgoing` streams of ours and asks the peer to add `incoming` streams towards
+    /// us (Add Outgoing/Incoming Streams Requests, RFC 6525 §5.1.5, §5.1.6).
+    /// [`Event::StreamChange`](crate::Event) reports the new counts.
+    pub fn add_streams(&mut self, outgoing: u16, incoming: u16) -> Result<(), ReconfError> {
+        let mut res = Err(ReconfError::NotNegotiated);
+        self.ep
+            .with_assoc(self.id, |a, _| res = a.add_streams(outgoing, incoming));
         res
     }
 

@@ -31,9 +31,10 @@ pub mod wire;
 pub use association::{
     AbortReason, AddressRequest, AsconfError, AssociationId, AssociationState, AssociationStatus,
     AuthKeyError, ErrorCause, Event, LostReason, Message, PathError, PathState, PathStatus,
-    PeerAddressChange, PrPolicy, SendError, SendOptions,
+    PeerAddressChange, PrPolicy, ReconfError, ReconfOutcome, SendError, SendOptions,
+    StreamDirection,
 };
-pub use config::{AssociationConfig, ConfigError, EndpointConfig, StreamScheduler};
+pub use config::{AssociationConfig, ConfigError, EndpointConfig, ReconfPolicy, StreamScheduler};
 pub use endpoint::{
     AssociationMut, ConnectError, ConnectRequest, Datagram, Endpoint, EndpointStats, ListenError,
     Transmit,

@@ -196,6 +196,8 @@ fn pr_sctp_is_offered_in_init_and_init_ack_and_shown_in_the_status() {
 fn a_peer_without_pr_sctp_gets_no_forward_tsn_and_every_policy_degrades_to_reliable() {
     let mut cb = fast_config();
     cb.pr_sctp = false;
+    // Nothing else to list either (RE-CONFIG is on by default).
+    cb.reconf = false;
     let (mut p, log) = Pair::connected_recorded(301, fast_config(), cb, LinkConfig::default());
     // RFC 3758 §3.3.1: a receiver without PR-SCTP reports Forward-TSN-Supported as an
     // unrecognized parameter and the sender then does not use it.

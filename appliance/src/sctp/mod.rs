@@ -109,6 +109,10 @@ pub struct NetArgs {
     /// weighted fair queueing (all streams at the default priority 0 and weight 1).
     #[arg(long, value_enum, default_value_t = SchedulerArg::Rr)]
     pub scheduler: SchedulerArg,
+    /// Refuse the peer's stream reconfiguration requests (RFC 6525: stream and association
+    /// resets, added streams) with "Denied". By default they are accepted.
+    #[arg(long)]
+    pub deny_reconfig: bool,
 }
 
 /// `--scheduler`: the stream scheduler of RFC 8260 §3.
@@ -306,6 +310,9 @@ impl NetArgs {
         c.endpoint.association.pmtu = self.mtu;
         c.endpoint.association.nodelay = self.nodelay;
         c.endpoint.association.i_data = self.idata;
+        if self.deny_reconfig {
+            c.endpoint.association.reconf_policy = sctp_stack::ReconfPolicy::DENY_ALL;
+        }
         c.endpoint.association.stream_scheduler = self.scheduler.scheduler();
         if let Some(n) = self.streams {
             c.endpoint.association.outbound_streams = n;

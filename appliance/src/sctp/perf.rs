@@ -23,7 +23,10 @@ use dataplane::runtime::{App, Context, LinkSpec, Runtime};
 use dataplane::signal::TerminationSignals;
 use sctp_stack::time::Timestamp;
 use sctp_stack::wire::Ppid;
-use sctp_stack::{AssociationId, ConnectRequest, Event, PrPolicy, SendError, SendOptions};
+use sctp_stack::{
+    AssociationId, ConnectRequest, Event, PrPolicy, ReconfOutcome, SendError, SendOptions,
+    StreamDirection,
+};
 use serde::Serialize;
 
 use super::{
@@ -117,6 +120,10 @@ pub struct PerfClientArgs {
     json: bool,
     #[command(flatten)]
     asconf: AsconfArgs,
+    /// After this many messages were sent, reset all outgoing streams (RFC 6525 Outgoing
+    /// SSN Reset Request); the run fails if the peer refuses it or it never completes.
+    #[arg(long, value_name = "MESSAGES", value_parser = clap::value_parser!(u64).range(1..))]
+    reset_streams_after: Option<u64>,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -187,6 +194,9 @@ pub struct ClientReport {
     pub throughput_bps: f64,
     /// The peer's addresses (one path each).
     pub paths: Vec<String>,
+    /// Stream resets (RFC 6525) of all outgoing streams the peer performed
+    /// (--reset-streams-after).
+    pub stream_resets: u64,
     /// Whether the transfer completed (every byte acknowledged, graceful shutdown).
     pub completed: bool,
     /// Why it did not complete.
@@ -388,6 +398,11 @@ struct PerfClient {
     asconf_at: Option<Timestamp>,
     asconf_done: bool,
     shutdown_deferred: bool,
+    /// `--reset-streams-after`: request the reset after this many messages.
+    reset_after: Option<u64>,
+    reset_requested: bool,
+    reset_done: bool,
+    stream_resets: u64,
 }
 
 impl PerfClient {
@@ -417,8 +432,24 @@ impl PerfClient {
                 Ok(()) => {
                     self.sent_bytes += len as u64;
                     self.sent_messages += 1;
+                    if self.reset_after == Some(self.sent_messages) && !self.reset_requested {
+                        self.reset_requested = true;
+                        match a.reset_streams(&[]) {
+                            Ok(()) => tracing::info!(
+                                after = self.sent_messages,
+                                "requested a reset of all outgoing streams"
+                            ),
+                            Err(e) => {
+                                self.error = Some(format!("--reset-streams-after: {e}"));
+                                a.abort(b"perf client stream reset failed");
+                                self.done_sending = true;
+                                return;
+                            }
+                        }
+                    }
                 }
-                Err(SendError::WouldBlock) => return,
+                // Messages of streams waiting for the reset fill the send buffer.
+                Err(SendError::WouldBlock | SendError::ResetPending) => return,
                 Err(e) => {
                     self.error = Some(format!("send failed: {e}"));
                     a.abort(b"perf client send failed");
@@ -436,15 +467,30 @@ impl PerfClient {
         }
     }
 
-    /// An --asconf-add request not yet answered by the peer.
+    /// An --asconf-add request (or the --reset-streams-after reset) not yet answered by
+    /// the peer.
     fn asconf_pending(&self) -> bool {
-        self.asconf.is_some() && !self.asconf_done
+        (self.asconf.is_some() && !self.asconf_done) || (self.reset_requested && !self.reset_done)
+    }
+
+    /// The stream reset was answered: a deferred shutdown happens now.
+    fn reset_finished(&mut self, cx: &mut Context<'_>) {
+        self.reset_done = true;
+        if self.shutdown_deferred
+            && !self.asconf_pending()
+            && let Some(id) = self.id
+            && let Some(mut a) = cx.association(id)
+        {
+            self.shutdown_deferred = false;
+            a.shutdown();
+        }
     }
 
     /// The ASCONF was answered (or could not be sent): a deferred shutdown happens now.
     fn asconf_finished(&mut self, cx: &mut Context<'_>) {
         self.asconf_done = true;
         if self.shutdown_deferred
+            && !self.asconf_pending()
             && let Some(id) = self.id
             && let Some(mut a) = cx.association(id)
         {
@@ -457,6 +503,18 @@ impl PerfClient {
         let start = self.start.unwrap_or(cx.now());
         let end = self.finish.unwrap_or(cx.now());
         let secs = end.saturating_duration_since(start).as_secs_f64();
+        if let Some(n) = self.reset_after
+            && !self.reset_done
+        {
+            self.error.get_or_insert(if self.reset_requested {
+                "--reset-streams-after: the stream reset never completed".to_owned()
+            } else {
+                format!(
+                    "--reset-streams-after {n}: only {} messages were sent",
+                    self.sent_messages
+                )
+            });
+        }
         let completed = self.finish.is_some() && self.error.is_none();
         let report = ClientReport {
             peer: self.peer.clone(),
@@ -471,6 +529,7 @@ impl PerfClient {
                 0.0
             },
             paths: self.paths.clone(),
+            stream_resets: self.stream_resets,
             completed,
             error: self.error.clone(),
         };
@@ -544,6 +603,28 @@ impl App for PerfClient {
                     }
                 }
                 self.asconf_finished(cx);
+            }
+            Event::StreamReset {
+                direction: StreamDirection::Outgoing,
+                outcome,
+                ..
+            } => {
+                if outcome == ReconfOutcome::Performed {
+                    self.stream_resets += 1;
+                    tracing::info!("the peer performed the stream reset");
+                } else {
+                    self.error.get_or_insert(format!(
+                        "the peer refused the stream reset: {}",
+                        match outcome {
+                            ReconfOutcome::Denied => "denied".to_owned(),
+                            other => format!("{other:?}"),
+                        }
+                    ));
+                    if let Some(mut a) = cx.association(id) {
+                        a.abort(b"stream reset refused");
+                    }
+                }
+                self.reset_finished(cx);
             }
             Event::Aborted(r) => {
                 self.error
@@ -816,6 +897,10 @@ fn run_client(args: PerfClientArgs, signals: TerminationSignals) -> Outcome {
         asconf_at: None,
         asconf_done: false,
         shutdown_deferred: false,
+        reset_after: args.reset_streams_after,
+        reset_requested: false,
+        reset_done: false,
+        stream_resets: 0,
     })
     .map_err(runtime_failure)?;
     let remote = rt.remote(0);

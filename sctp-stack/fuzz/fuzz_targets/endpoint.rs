@@ -20,6 +20,11 @@
 //! TSN, any MID and FSN, huge MID gaps) and I-FORWARD TSN chunks reach B's association,
 //! DATA chunks abort it, and the user changes stream priorities and weights.
 //!
+//! RE-CONFIG (RFC 6525) is negotiated (the default): fuzzer-built RE-CONFIG chunks with every
+//! parameter type (request sequence numbers near the fixed initial TSN, stream lists short,
+//! long or invalid, any Sender's Last Assigned TSN and result) reach either association, and
+//! the users reset streams, the association, or add streams.
+//!
 //! Invariants checked after every operation: nothing panics; the association count stays
 //! bounded; every association's send and receive buffers stay within their configured
 //! limits; `poll_timeout` is never in the past after `handle_timeout`.
@@ -557,7 +562,9 @@ fuzz_target!(|data: &[u8]| {
             // parameters changed by either user.
             11 => {
                 let which = inp.byte().unwrap_or(0);
-                if which & 1 == 0 {
+                if which & 8 != 0 {
+                    reconf_op(&mut w, &mut inp, which);
+                } else if which & 1 == 0 {
                     let pkt = idata_packet(&mut inp, w.a_port, PORT, w.tag_to_b);
                     w.deliver(true, A_ADDR, &pkt);
                 } else {
@@ -644,3 +651,133 @@ fuzz_target!(|data: &[u8]| {
         w.check();
     }
 });
+
+/// A RE-CONFIG parameter (RFC 6525 §4) of a fuzzer-chosen type: request sequence numbers
+/// near the fixed initial TSN (1000) so some are the expected ones.
+fn reconf_param(inp: &mut Input<'_>) -> Vec<u8> {
+    let kind = inp.byte().unwrap_or(0);
+    let seq = match inp.byte().unwrap_or(0) {
+        s @ 0..=239 => 1000u32.wrapping_add(u32::from(s % 16)).wrapping_sub(2),
+        s => u32::from(s) << 24 | u32::from(inp.u16().unwrap_or(0)),
+    };
+    let streams = |inp: &mut Input<'_>| -> Vec<u8> {
+        let n = match inp.byte().unwrap_or(0) {
+            n @ 0..=250 => usize::from(n % 6),
+            _ => 300,
+        };
+        let mut v = Vec::new();
+        for i in 0..n {
+            let s = u16::from(inp.byte().unwrap_or(0) % 8)
+                .wrapping_add((i as u16).wrapping_mul(1000) * u16::from(n > 6));
+            v.extend_from_slice(&s.to_be_bytes());
+        }
+        v
+    };
+    let mut v = Vec::new();
+    let ty: u16 = match kind % 7 {
+        0 => {
+            // Outgoing SSN Reset: request seq, response seq, last TSN, streams.
+            v.extend_from_slice(&seq.to_be_bytes());
+            v.extend_from_slice(&seq.wrapping_sub(u32::from(kind >> 4)).to_be_bytes());
+            let last = 1000u32
+                .wrapping_add(u32::from(inp.u16().unwrap_or(0) % 512))
+                .wrapping_sub(8);
+            v.extend_from_slice(&last.to_be_bytes());
+            v.extend(streams(inp));
+            13
+        }
+        1 => {
+            v.extend_from_slice(&seq.to_be_bytes());
+            v.extend(streams(inp));
+            14
+        }
+        2 => {
+            v.extend_from_slice(&seq.to_be_bytes());
+            15
+        }
+        3 => {
+            // Response: sequence number, result (some unknown), optional next TSNs.
+            v.extend_from_slice(&seq.to_be_bytes());
+            v.extend_from_slice(&u32::from(kind >> 4).to_be_bytes());
+            if kind & 8 != 0 {
+                v.extend_from_slice(&1000u32.wrapping_add(u32::from(kind)).to_be_bytes());
+                v.extend_from_slice(&(1u32 << 31).wrapping_add(u32::from(kind)).to_be_bytes());
+            }
+            16
+        }
+        4 | 5 => {
+            v.extend_from_slice(&seq.to_be_bytes());
+            let n = match inp.byte().unwrap_or(0) {
+                n @ 0..=250 => u16::from(n % 8),
+                _ => u16::MAX,
+            };
+            v.extend_from_slice(&n.to_be_bytes());
+            v.extend_from_slice(&[0, 0]);
+            if kind % 7 == 4 { 17 } else { 18 }
+        }
+        _ => {
+            // Any parameter type with any value (unknown ones follow their action bits).
+            let len = usize::from(inp.byte().unwrap_or(0) % 32);
+            v.extend_from_slice(inp.bytes(len));
+            inp.u16().unwrap_or(0)
+        }
+    };
+    let mut p = Vec::new();
+    p.extend_from_slice(&ty.to_be_bytes());
+    p.extend_from_slice(&((4 + v.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&v);
+    while p.len() % 4 != 0 {
+        p.push(0);
+    }
+    p
+}
+
+/// RE-CONFIG (RFC 6525): a fuzzer-built RE-CONFIG chunk aimed at either association, or a
+/// user's reconfiguration request on either side.
+fn reconf_op(w: &mut World, inp: &mut Input<'_>, which: u8) {
+    match which / 16 % 3 {
+        k @ (0 | 1) => {
+            let to_b = k == 0;
+            let (sp, dp, tag) = if to_b {
+                (w.a_port, PORT, w.tag_to_b)
+            } else {
+                (PORT, w.a_port, w.tag_to_a)
+            };
+            let mut p = Vec::with_capacity(256);
+            p.extend_from_slice(&sp.to_be_bytes());
+            p.extend_from_slice(&dp.to_be_bytes());
+            p.extend_from_slice(&tag.to_be_bytes());
+            p.extend_from_slice(&[0; 4]);
+            let mut value = Vec::new();
+            for _ in 0..inp.byte().unwrap_or(0) % 3 + 1 {
+                value.extend(reconf_param(inp));
+            }
+            p.extend_from_slice(&[0x82, 0]);
+            p.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
+            p.extend_from_slice(&value);
+            let src = if to_b { A_ADDR } else { B_ADDR };
+            w.deliver(to_b, src, &p);
+        }
+        _ => {
+            let op = inp.byte().unwrap_or(0);
+            let (ep, ids) = if op & 1 == 0 {
+                (&mut w.a, &w.a_ids)
+            } else {
+                (&mut w.b, &w.b_ids)
+            };
+            let list: Vec<u16> = (0..op / 2 % 4)
+                .map(|i| u16::from(i * 2 + op / 64))
+                .collect();
+            if let Some(id) = ids.first()
+                && let Some(mut a) = ep.association(*id)
+            {
+                let _ = match op / 8 % 4 {
+                    0 => a.reset_streams(&list),
+                    1 => a.request_incoming_reset(&list),
+                    2 => a.reset_association(),
+                    _ => a.add_streams(u16::from(op % 3), u16::from(op / 4 % 3)),
+                };
+            }
+        }
+    }
+}

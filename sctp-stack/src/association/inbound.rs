@@ -184,6 +184,71 @@ impl Inbound {
             .wrapping_add_signed(i64::from(self.cum_ack.distance_to(tsn)))
     }
 
+    // ------------------------------------------------ stream reconfiguration (RFC 6525)
+
+    /// The number of inbound streams.
+    pub(crate) fn inbound_streams(&self) -> u16 {
+        self.inbound_streams
+    }
+
+    /// Sets the number of inbound streams (Add Outgoing Streams from the peer, RFC 6525
+    /// §5.2.5).
+    pub(crate) fn set_inbound_streams(&mut self, n: u16) {
+        self.inbound_streams = n;
+    }
+
+    /// Resets the expected SSN (and MIDs) of `streams` (empty: all) to 0 (RFC 6525 §5.2.2).
+    /// Ordered messages of the old numbering still waiting for a missing SSN can never be
+    /// delivered in order any more: they are dropped.
+    pub(crate) fn reset_streams(&mut self, streams: &[u16]) {
+        let hit = |s: u16| streams.is_empty() || streams.contains(&s);
+        self.next_ssn.retain(|s, _| !hit(*s));
+        self.next_mid.retain(|s, _| !hit(*s));
+        let mut freed = 0usize;
+        self.pending.retain(|(s, _), m| {
+            let drop = hit(*s);
+            if drop {
+                freed += m.data.len() + ITEM_OVERHEAD;
+            }
+            !drop
+        });
+        self.pending_mid.retain(|(s, _), m| {
+            let drop = hit(*s);
+            if drop {
+                freed += m.data.len() + ITEM_OVERHEAD;
+            }
+            !drop
+        });
+        self.buffered = self.buffered.saturating_sub(freed);
+    }
+
+    /// Restarts the receiver at `next` (SSN/TSN reset, RFC 6525 §5.2.4 G1/G4/G5, §5.1.4):
+    /// nothing above the old cumulative TSN is held any more, every stream's SSN and MIDs
+    /// restart at 0. Messages ready for the application stay.
+    pub(crate) fn restart(&mut self, next: Tsn) {
+        self.cum_ack = next.prev();
+        self.cum_key = 1 << 32;
+        self.gaps.clear();
+        self.dups.clear();
+        self.reasm.clear();
+        self.ireasm.clear();
+        self.next_mid.clear();
+        self.pending_mid.clear();
+        self.next_ssn.clear();
+        self.pending.clear();
+        self.buffered = self
+            .ready
+            .iter()
+            .map(|m| m.data.len() + ITEM_OVERHEAD)
+            .sum();
+        self.sack_now = true;
+    }
+
+    /// The highest TSN received.
+    pub(crate) fn highest_tsn(&self) -> Tsn {
+        self.highest_received()
+    }
+
     fn highest_received(&self) -> Tsn {
         self.gaps.last().map_or(self.cum_ack, |&(_, e)| e)
     }

@@ -33,6 +33,7 @@ pub(crate) mod fasthash;
 mod inbound;
 mod outbound;
 mod path;
+mod reconf;
 pub(crate) mod timer;
 
 use core::time::Duration;
@@ -67,6 +68,8 @@ use auth::{Auth, LocalAuth, PeerAuth, Verdict};
 pub use inbound::Message;
 pub use outbound::{PrPolicy, SendError, SendOptions};
 pub use path::PathState;
+use reconf::ReconfState;
+pub use reconf::{ReconfError, ReconfOutcome, StreamDirection};
 
 /// Identifies an association within its [`Endpoint`](crate::Endpoint): a slab index and
 /// a generation, so a stale id never reaches a newer association in the same slot.
@@ -193,6 +196,38 @@ pub enum Event {
         /// What changed.
         change: PeerAddressChange,
     },
+    /// A stream reset ended (RFC 6525): our request to reset our outgoing streams was
+    /// answered (`Outgoing`), the peer reset its outgoing streams so ours incoming restart
+    /// at SSN 0 (`Incoming`, `Performed`), or our request that the peer reset them was
+    /// refused (`Incoming`, not `Performed`). `streams` empty means all.
+    StreamReset {
+        /// Whose streams.
+        direction: StreamDirection,
+        /// The streams (empty: all).
+        streams: Vec<u16>,
+        /// How it ended.
+        outcome: ReconfOutcome,
+    },
+    /// An SSN/TSN reset of the whole association ended (RFC 6525 §5.1.4, §5.2.4): when
+    /// performed, our next TSN and the peer's next TSN (0 otherwise); every SSN restarted.
+    AssociationReset {
+        /// How it ended.
+        outcome: ReconfOutcome,
+        /// The TSN of our next DATA chunk.
+        local_next_tsn: u32,
+        /// The TSN expected in the peer's next DATA chunk.
+        peer_next_tsn: u32,
+    },
+    /// The number of streams changed, or our request to add streams was refused (RFC 6525
+    /// §5.1.5, §5.1.6, §5.2.5): the counts after it.
+    StreamChange {
+        /// How it ended.
+        outcome: ReconfOutcome,
+        /// Outbound streams now.
+        outbound_streams: u16,
+        /// Inbound streams now.
+        inbound_streams: u16,
+    },
     /// The association is gone; this is its last event.
     Closed,
 }
@@ -264,6 +299,19 @@ pub struct AssociationStatus {
     pub peer_adaptation_indication: Option<u32>,
     /// This side's addresses in the association (RFC 9260 §6.4, changed by Add-IP).
     pub local_addresses: Vec<IpAddr>,
+    /// Stream reconfiguration (RFC 6525) is in use: both sides listed RE-CONFIG.
+    pub reconf: bool,
+    /// Resets of our outgoing streams the peer performed (RFC 6525 §5.1.2).
+    pub outgoing_stream_resets: u64,
+    /// Resets of our incoming streams performed at the peer's request (§5.2.2).
+    pub incoming_stream_resets: u64,
+    /// SSN/TSN resets of the association performed (§5.1.4, §5.2.4).
+    pub association_resets: u64,
+    /// Reconfiguration requests of ours the peer refused or answered with an error.
+    pub reconf_refused_by_peer: u64,
+    /// Reconfiguration requests of the peer this side refused (policy, bad sequence
+    /// number, invalid streams, one already in progress).
+    pub reconf_peer_refused: u64,
 }
 
 /// A snapshot of one path (one peer address), for monitoring.
@@ -335,7 +383,12 @@ impl Ctx<'_> {
     fn event(&mut self, e: Event) {
         if matches!(
             e,
-            Event::PeerError(_) | Event::PathChange { .. } | Event::PeerAddressChange { .. }
+            Event::PeerError(_)
+                | Event::PathChange { .. }
+                | Event::PeerAddressChange { .. }
+                | Event::StreamReset { .. }
+                | Event::AssociationReset { .. }
+                | Event::StreamChange { .. }
         ) && self.events.len() >= MAX_INFO_EVENTS
         {
             return;
@@ -515,6 +568,8 @@ pub(crate) struct Association {
     auth_discarded: u64,
     /// Add-IP state once negotiated (RFC 5061).
     asconf: Option<Box<AsconfState>>,
+    /// RE-CONFIG state once negotiated (RFC 6525).
+    reconf: Option<Box<ReconfState>>,
     /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
     peer_adaptation: Option<u32>,
 }
@@ -569,6 +624,8 @@ pub(crate) struct PeerInit {
     pub(crate) asconf: bool,
     /// The peer listed I-DATA among its Supported Extensions (RFC 8260 §2.2).
     pub(crate) idata: bool,
+    /// The peer listed RE-CONFIG among its Supported Extensions (RFC 6525 §3.1).
+    pub(crate) reconf: bool,
     /// The peer's Adaptation Layer Indication (RFC 5061 §4.2.6).
     pub(crate) adaptation: Option<u32>,
 }
@@ -599,6 +656,7 @@ impl PeerInit {
             auth: PeerAuth::default(),
             asconf: false,
             idata: false,
+            reconf: false,
             adaptation: None,
         };
         for param in params.iter() {
@@ -631,6 +689,7 @@ impl PeerInit {
                     p.asconf = types.iter().any(|t| t == ChunkType::ASCONF)
                         && types.iter().any(|t| t == ChunkType::ASCONF_ACK);
                     p.idata = types.iter().any(|t| t == ChunkType::I_DATA);
+                    p.reconf = types.iter().any(|t| t == ChunkType::RE_CONFIG);
                 }
                 Param::Random(_) | Param::ChunkList(_) | Param::RequestedHmacAlgorithms(_) => {
                     p.auth.take_param(&param)
@@ -810,6 +869,7 @@ impl Association {
             auth: None,
             auth_discarded: 0,
             asconf: None,
+            reconf: None,
             peer_adaptation: None,
         }
     }
@@ -969,6 +1029,13 @@ impl Association {
                 peer.initial_tsn.get(),
             ))
         });
+        // RFC 6525 §3.1: RE-CONFIG when both sides list it.
+        self.reconf = (self.config.reconf && peer.reconf).then(|| {
+            Box::new(ReconfState::new(
+                self.local_initial_tsn.get(),
+                peer.initial_tsn.get(),
+            ))
+        });
         self.peer_adaptation = peer.adaptation;
     }
 
@@ -1062,7 +1129,10 @@ impl Association {
             primary: p.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.remote),
             peer_addresses: self.peer_addresses().collect(),
             outbound_streams: self.data.as_ref().map_or(0, |d| d.out.outbound_streams()),
-            inbound_streams: self.local_mis,
+            inbound_streams: self
+                .data
+                .as_ref()
+                .map_or(self.local_mis, |d| d.inb.inbound_streams()),
             srtt: p.and_then(|p| p.rto.srtt()),
             rto: p.map_or(Duration::ZERO, |p| p.rto.rto()),
             cwnd: p.map_or(0, |p| p.cwnd),
@@ -1083,6 +1153,21 @@ impl Association {
             auth_discarded: self.auth_discarded,
             peer_adaptation_indication: self.peer_adaptation,
             local_addresses: self.local_addrs.clone(),
+            reconf: self.reconf.is_some(),
+            outgoing_stream_resets: self.reconf.as_ref().map_or(0, |r| r.stats.outgoing_resets),
+            incoming_stream_resets: self.reconf.as_ref().map_or(0, |r| r.stats.incoming_resets),
+            association_resets: self
+                .reconf
+                .as_ref()
+                .map_or(0, |r| r.stats.association_resets),
+            reconf_refused_by_peer: self
+                .reconf
+                .as_ref()
+                .map_or(0, |r| r.stats.requests_refused_by_peer),
+            reconf_peer_refused: self
+                .reconf
+                .as_ref()
+                .map_or(0, |r| r.stats.peer_requests_refused),
             paths: {
                 let send = self.send_path();
                 self.paths
@@ -1648,7 +1733,7 @@ impl Association {
             Timer::Heartbeat(p) => self.on_heartbeat_timer(p, now, ctx),
             Timer::PrLifetime => self.on_pr_lifetime(now, ctx),
             Timer::T4Asconf => self.on_t4(now, ctx),
-            Timer::Reconfig => {}
+            Timer::Reconfig => self.on_reconf_timer(now, ctx),
         }
     }
 
@@ -1933,6 +2018,8 @@ impl Association {
                 ChunkType::ASCONF_ACK if self.asconf.is_some() && authenticated => {
                     self.on_asconf_ack(now, ctx, &ch);
                 }
+                // RFC 6525: only when negotiated; otherwise unknown (action bits: skip).
+                ChunkType::RE_CONFIG if self.reconf.is_some() => self.on_reconf(now, ctx, &ch),
                 ChunkType::ECNE | ChunkType::CWR | ChunkType::PAD => {}
                 _ => {
                     // RFC 9260 §3.2: unrecognized chunk types follow their action bits.
@@ -1956,6 +2043,10 @@ impl Association {
         }
         if had_data {
             self.after_data_packet(now);
+            // RFC 6525 §5.2.2: a deferred reset may be due now.
+            if self.reconf.as_deref().is_some_and(ReconfState::deferring) {
+                self.reconf_after_data(now, ctx);
+            }
         }
     }
 
@@ -2251,6 +2342,10 @@ impl Association {
             State::CookieWait { .. } | State::CookieEchoed { .. } | State::ShutdownAckSent { .. }
         ) {
             return false;
+        }
+        // RFC 6525 §5.2.2: data of a deferred reset waits for it.
+        if self.reconf.as_deref().is_some_and(ReconfState::deferring) && self.reconf_hold_data(ch) {
+            return true;
         }
         let Some(d) = self.data.as_mut() else {
             return false;
@@ -2660,6 +2755,7 @@ impl Association {
             || !p.heartbeat_acks.is_empty()
             || !p.errors.is_empty()
             || self.asconf.as_ref().is_some_and(|s| s.wants_transmit())
+            || self.reconf_wants_transmit()
         {
             return true;
         }
@@ -2892,6 +2988,10 @@ impl Association {
         if self.asconf.is_some() {
             self.write_asconf(now, &mut w, path_idx, confirmed, &mut auth_at);
         }
+        // RE-CONFIG responses and our request (RFC 6525 §5.1.1, §5.2).
+        if confirmed && self.reconf.is_some() {
+            self.write_reconf(now, &mut w, path_idx, &mut auth_at);
+        }
         // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
         if carries_data
             && self.can_send_data()
@@ -3086,33 +3186,55 @@ impl Association {
     }
 }
 
-/// The chunk types listed in our Supported Extensions parameter (RFC 5061 §4.2.7): what is
-/// switched on of PR-SCTP, AUTH and Add-IP.
-fn supported_extensions(config: &AssociationConfig) -> &'static [ChunkType] {
-    const FWD: ChunkType = ChunkType::FORWARD_TSN;
-    const AUTH: ChunkType = ChunkType::AUTH;
-    const ASCONF: ChunkType = ChunkType::ASCONF;
-    const ACK: ChunkType = ChunkType::ASCONF_ACK;
-    const IDATA: ChunkType = ChunkType::I_DATA;
-    match (
-        config.i_data,
-        config.pr_sctp,
-        config.auth,
-        config.auth && config.asconf,
-    ) {
-        (false, true, true, true) => &[FWD, AUTH, ASCONF, ACK],
-        (false, true, true, false) => &[FWD, AUTH],
-        (false, true, false, _) => &[FWD],
-        (false, false, true, true) => &[AUTH, ASCONF, ACK],
-        (false, false, true, false) => &[AUTH],
-        (false, false, false, _) => &[],
-        (true, true, true, true) => &[FWD, AUTH, ASCONF, ACK, IDATA],
-        (true, true, true, false) => &[FWD, AUTH, IDATA],
-        (true, true, false, _) => &[FWD, IDATA],
-        (true, false, true, true) => &[AUTH, ASCONF, ACK, IDATA],
-        (true, false, true, false) => &[AUTH, IDATA],
-        (true, false, false, _) => &[IDATA],
+/// Every combination of the Supported Extensions list, indexed by the bits of
+/// [`extension_mask`]: the lists must outlive the INIT parameters built from them.
+static EXTENSION_LISTS: [([ChunkType; 6], usize); 32] = {
+    let mut t = [([ChunkType(0); 6], 0usize); 32];
+    let mut mask = 0;
+    while mask < 32 {
+        let mut n = 0;
+        let mut l = [ChunkType(0); 6];
+        if mask & 1 != 0 {
+            l[n] = ChunkType::FORWARD_TSN;
+            n += 1;
+        }
+        if mask & 2 != 0 {
+            l[n] = ChunkType::AUTH;
+            n += 1;
+        }
+        if mask & 4 != 0 {
+            l[n] = ChunkType::ASCONF;
+            l[n + 1] = ChunkType::ASCONF_ACK;
+            n += 2;
+        }
+        if mask & 8 != 0 {
+            l[n] = ChunkType::I_DATA;
+            n += 1;
+        }
+        if mask & 16 != 0 {
+            l[n] = ChunkType::RE_CONFIG;
+            n += 1;
+        }
+        t[mask] = (l, n);
+        mask += 1;
     }
+    t
+};
+
+/// Which extensions are switched on (bits of [`EXTENSION_LISTS`]).
+fn extension_mask(config: &AssociationConfig) -> usize {
+    usize::from(config.pr_sctp)
+        | usize::from(config.auth) << 1
+        | usize::from(config.auth && config.asconf) << 2
+        | usize::from(config.i_data) << 3
+        | usize::from(config.reconf) << 4
+}
+
+/// The chunk types listed in our Supported Extensions parameter (RFC 5061 §4.2.7): what is
+/// switched on of PR-SCTP, AUTH, Add-IP, I-DATA and RE-CONFIG (RFC 6525 §3.1).
+fn supported_extensions(config: &AssociationConfig) -> &'static [ChunkType] {
+    let (list, n) = &EXTENSION_LISTS[extension_mask(config)];
+    list.get(..*n).unwrap_or(&[])
 }
 
 /// Appends the extension parameters of INIT and INIT ACK: Supported Extensions (RFC 5061

@@ -252,6 +252,11 @@ pub enum SendError {
     ShuttingDown,
     /// The association is not established yet and does not queue data before it is.
     NotConnected,
+    /// The stream waits for a stream or association reset this side asked for (RFC 6525)
+    /// and the send buffer, where its messages wait meanwhile, is full. Retry after
+    /// `Event::SendSpace` or the `Event::StreamReset` (`Event::AssociationReset`) that ends
+    /// the reset. (Streams held for a reset the peer asked for answer `WouldBlock`.)
+    ResetPending,
 }
 
 impl core::fmt::Display for SendError {
@@ -263,6 +268,7 @@ impl core::fmt::Display for SendError {
             SendError::InvalidStream => "stream number not negotiated",
             SendError::ShuttingDown => "association is shutting down",
             SendError::NotConnected => "association not connected",
+            SendError::ResetPending => "stream reset pending and the send buffer is full",
         })
     }
 }
@@ -359,6 +365,31 @@ pub(crate) struct Outbound {
     abandoned_unsent: u64,
     /// Messages abandoned after (some of) their chunks were sent.
     abandoned_sent: u64,
+    /// Stream holds of pending stream resets (RFC 6525 §5.1.2): messages handed to `send`
+    /// at or after a hold's barrier wait in their stream queue until the hold is released.
+    /// Empty unless a reset is pending, so the scheduler pays one emptiness check.
+    holds: Vec<StreamHold>,
+    /// Streams taken out of the round robin because their head message is held.
+    parked: Vec<u16>,
+}
+
+/// Messages of these streams sent from `barrier` on wait for a stream reset (RFC 6525).
+#[derive(Debug, Clone)]
+pub(crate) struct StreamHold {
+    /// Arrival number (`next_seq`) when the reset was asked for.
+    pub(crate) barrier: u64,
+    /// The streams (empty: all).
+    pub(crate) streams: Vec<u16>,
+    /// Asked for by the user (`SendError::ResetPending` when the buffer is full), not by the
+    /// peer's Incoming SSN Reset Request (then `SendError::WouldBlock`, which every user
+    /// already retries).
+    pub(crate) user: bool,
+}
+
+impl StreamHold {
+    fn covers(&self, stream: u16) -> bool {
+        self.streams.is_empty() || self.streams.contains(&stream)
+    }
 }
 
 impl Outbound {
@@ -394,7 +425,107 @@ impl Outbound {
             fwd_tsn_due: false,
             abandoned_unsent: 0,
             abandoned_sent: 0,
+            holds: Vec::new(),
+            parked: Vec::new(),
         }
+    }
+
+    // ------------------------------------------------ stream reconfiguration (RFC 6525)
+
+    /// Holds `streams` (empty: all) from now on: messages sent to them after this call wait
+    /// until [`Outbound::release_hold`] with the returned barrier. Messages sent before go
+    /// out first (RFC 6525 §5.1.2: the reset follows what was sent before it).
+    pub(crate) fn hold_streams(&mut self, streams: &[u16], user: bool) -> u64 {
+        let barrier = self.next_seq;
+        self.holds.push(StreamHold {
+            barrier,
+            streams: streams.to_vec(),
+            user,
+        });
+        barrier
+    }
+
+    /// Whether every message sent to the held streams before `barrier` has been cut into
+    /// chunks (so their last TSN is assigned and the reset request may go out).
+    pub(crate) fn hold_drained(&self, barrier: u64) -> bool {
+        let Some(h) = self.holds.iter().find(|h| h.barrier == barrier) else {
+            return true;
+        };
+        if self.current.as_ref().is_some_and(|m| h.covers(m.stream)) {
+            return false;
+        }
+        let before = |st: &OutStream| st.queue.front().is_some_and(|m| m.seq < barrier);
+        if h.streams.is_empty() {
+            !self.streams.values().any(before)
+        } else {
+            !h.streams
+                .iter()
+                .any(|s| self.streams.get(s).is_some_and(before))
+        }
+    }
+
+    /// Ends the hold of `barrier`; with `reset` the held streams' SSNs (and MIDs) restart at
+    /// 0 (RFC 6525 §5.1.2; RFC 8260 §2.3: both MID spaces with I-DATA). Parked streams no
+    /// longer held return to the scheduler.
+    pub(crate) fn release_hold(&mut self, barrier: u64, reset: bool) {
+        let Some(pos) = self.holds.iter().position(|h| h.barrier == barrier) else {
+            return;
+        };
+        let h = self.holds.remove(pos);
+        if reset {
+            for (id, st) in self.streams.iter_mut() {
+                if h.covers(*id) {
+                    st.next_ssn = Ssn(0);
+                    st.next_mid = 0;
+                    st.next_umid = 0;
+                }
+            }
+        }
+        let parked = core::mem::take(&mut self.parked);
+        for s in parked {
+            if self.streams.get(&s).is_none_or(|st| st.queue.is_empty()) {
+                continue;
+            }
+            if self.holds.iter().any(|h| h.covers(s)) {
+                self.parked.push(s);
+            } else if !self.rr.contains(&s) {
+                self.rr.push_back(s);
+            }
+        }
+    }
+
+    /// Whether `stream` is held by a pending reset the user asked for.
+    fn is_held_by_user(&self, stream: u16) -> bool {
+        self.holds.iter().any(|h| h.user && h.covers(stream))
+    }
+
+    /// Whether the TSNs may restart (SSN/TSN reset, RFC 6525 §5.2.4): nothing sent is
+    /// unacknowledged and no message is partly sent.
+    pub(crate) fn can_restart(&self) -> bool {
+        self.sent.is_empty() && self.current.is_none() && self.in_progress == 0
+    }
+
+    /// Restarts the TSNs at `next` and every stream's SSN and MIDs at 0 (RFC 6525 §5.2.4
+    /// G2/G5, §5.1.4). Only when [`Outbound::can_restart`].
+    pub(crate) fn restart(&mut self, next: Tsn) {
+        self.cum_ack = next.prev();
+        self.adv_ack = next.prev();
+        self.highest_gap_acked = None;
+        self.fast_recovery_exit = None;
+        self.fwd_tsn_due = false;
+        self.to_retransmit = 0;
+        self.fast_pending = 0;
+        self.rtx_hint = 0;
+        for st in self.streams.values_mut() {
+            st.next_ssn = Ssn(0);
+            st.next_mid = 0;
+            st.next_umid = 0;
+        }
+    }
+
+    /// Sets the number of outbound streams (Add Outgoing Streams, RFC 6525 §5.1.5).
+    pub(crate) fn set_outbound_streams(&mut self, n: u16) {
+        self.outbound_streams = n;
     }
 
     /// Messages abandoned (unsent, sent) so far.
@@ -428,7 +559,13 @@ impl Outbound {
 
     /// Messages or chunks wait to be sent or acknowledged.
     pub(crate) fn is_empty(&self) -> bool {
-        self.sent.is_empty() && self.current.is_none() && self.rr.is_empty()
+        self.sent.is_empty()
+            && self.current.is_none()
+            && self.rr.is_empty()
+            && self
+                .parked
+                .iter()
+                .all(|s| self.streams.get(s).is_none_or(|st| st.queue.is_empty()))
     }
 
     /// Chunks are sent and not yet cumulatively acknowledged.
@@ -492,6 +629,9 @@ impl Outbound {
             };
             if !fits {
                 self.blocked = true;
+                if !self.holds.is_empty() && self.is_held_by_user(stream) {
+                    return Err(SendError::ResetPending);
+                }
                 return Err(SendError::WouldBlock);
             }
         }
@@ -670,6 +810,19 @@ impl Outbound {
             let Some(st) = self.streams.get_mut(&stream) else {
                 continue;
             };
+            if !self.holds.is_empty()
+                && let Some(m) = st.queue.front()
+                && self
+                    .holds
+                    .iter()
+                    .any(|h| m.seq >= h.barrier && h.covers(stream))
+            {
+                // RFC 6525 §5.1.2: held for a pending reset; back when it is released.
+                if !self.parked.contains(&stream) {
+                    self.parked.push(stream);
+                }
+                continue;
+            }
             let Some(mut msg) = st.queue.pop_front() else {
                 continue;
             };

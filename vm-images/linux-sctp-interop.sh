@@ -3,10 +3,9 @@
 # issue 10, item 6.
 #
 # STATUS: echo, echo-reverse, bulk-to-guest, bulk-from-guest, multihoming, prsctp, auth-asconf,
-# idata and idata-from-guest pass and run in CI (.ci/guest.sh). idata-fragmented(-from-guest)
-# fail: Linux numbers I-DATA fragments differently from RFC 8260 and our stack (see
-# sc_idata_fragmented). reconf waits on `rsp sctp perf --reset-streams-after` (branch reconf);
-# reconf-from-guest on our stack answering the kernel's RE-CONFIG.
+# idata, idata-from-guest, reconf and reconf-from-guest pass and run in CI (.ci/guest.sh).
+# idata-fragmented(-from-guest) fail: Linux numbers I-DATA fragments differently from RFC 8260
+# and our stack (see sc_idata_fragmented).
 #
 #   vm-images/linux-sctp-interop.sh [--rsp PATH] [--keep-captures DIR] [--name NAME] [SCENARIO...]
 #
@@ -326,6 +325,8 @@ sc_reconf() { # RFC 6525 outgoing SSN reset from our stack, performed by the ker
   cap_start 0 reconf
   host_perf 198.18.0.2 9 --reset-streams-after 100 --bytes 1048576 --length 1024 \
     >"$WORK/reconf.json" || { cat "$WORK/reconf.json"; return 1; }
+  [ "$(json_field "$(cat "$WORK/reconf.json")" stream_resets)" = 1 ] ||
+    { echo "rsp: no performed stream reset: $(cat "$WORK/reconf.json")"; return 1; }
   res=$(guest_peer_result 9)
   cap_stop 0
   [ "$(peer_field "$res" bytes)" = 1048576 ] && [ "$(peer_field "$res" messages)" = 1024 ] ||

@@ -244,7 +244,7 @@ guest_peer_sink() { # PORT OPTION...: `rsp-sctp-peer sink` in the background, re
     cat /tmp/peer-$port; exit 1"
 }
 guest_peer_result() { # PORT: waits until the sink ended, prints its result line
-  guest "for i in \$(seq 1 600); do grep -q '^sink \\|rsp-sctp-peer:' /tmp/peer-$1 && break; sleep 0.5; done
+  guest "for i in \$(seq 1 600); do grep -q -e '^sink ' -e rsp-sctp-peer: /tmp/peer-$1 && break; sleep 0.5; done
     cat /tmp/peer-$1"
 }
 peer_field() { sed -n "s/.* $2=\\([0-9a-fx]*\\).*/\\1/p" <<<"$1" | head -1; } # LINE NAME
@@ -267,7 +267,7 @@ idata_to_guest() { # CAPTURE LENGTH BYTES
   cap_start 0 "$1"
   # 10 MB take about 15 s: a stalled association fails within two minutes, not ten.
   host_perf 198.18.0.2 9 --idata --streams 2 --bytes "$3" --length "$2" --timeout 120 >"$WORK/$1.json" \
-    || { cat "$WORK/$1.json"; guest_peer_result 9; return 1; }
+    || { cat "$WORK/$1.json"; guest 'cat /tmp/peer-9'; return 1; }
   res=$(guest_peer_result 9)
   cap_stop 0
   [ "$(peer_field "$res" bytes)" = "$3" ] && [ "$(peer_field "$res" messages)" = "$msgs" ] ||

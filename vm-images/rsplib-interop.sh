@@ -23,7 +23,8 @@
 #   hsdump-at-rsplib    RSPLIB's rspserver (Echo) and our PingPong PE register at rspregistrar;
 #                       our `rsp hsdump --json` of rspregistrar (ENRP over raw IP from the
 #                       namespace) lists both pools, each PE with its transport and with
-#                       rspregistrar as home, identifiers and homes as RSPLIB's hsdump lists them.
+#                       rspregistrar as home, identifiers and homes as RSPLIB's hsdump lists them;
+#                       with --own-only (W flag) the same two PEs.
 # Each scenario boots a fresh guest (about 10 s), captures the tap and requires the capture to be
 # tshark-clean (ABORTs are expected where a process is killed) and to decode as ASAP and ENRP;
 # it ends with "PASS name" or "FAIL name"; the last line is "rsplib-interop: N passed, N failed".
@@ -315,7 +316,7 @@ sc_rsp_pu_at_rsp() {
 # Our hsdump (ENRP from the namespace, as a peer registrar asks) of rspregistrar in the guest,
 # with RSPLIB's rspserver (EchoPool) and our PingPong PE (PingPongPool) registered there.
 sc_hsdump_at_rsplib() {
-  local rd d pe i
+  local rd d own pe i
   boot 1
   cap_start 0 hsdump-at-rsplib
   guest_registrar
@@ -334,6 +335,9 @@ sc_hsdump_at_rsplib() {
     { echo "rspregistrar never listed 2 PEs"; echo "$rd" | tail -30; tail -20 "$WORK/pe.log"; kill "$pe"; return 1; }
   d=$(in_ns "$RSP" hsdump 198.18.0.2:9901 --raw --bind 198.18.0.1 --json --timeout 10) ||
     { echo "rsp hsdump of rspregistrar failed: $d"; kill "$pe"; return 1; }
+  # --own-only (the W flag): rspregistrar is the home of both, so the same two PEs.
+  own=$(in_ns "$RSP" hsdump 198.18.0.2:9901 --raw --bind 198.18.0.1 --json --own-only --timeout 10) ||
+    { echo "rsp hsdump --own-only of rspregistrar failed: $own"; kill "$pe"; return 1; }
   kill -TERM "$pe" 2>/dev/null || true
   wait "$pe" 2>/dev/null || true
   cap_stop 0
@@ -360,9 +364,12 @@ for name, addr, port in (("EchoPool", "198.18.0.2", None), ("PingPongPool", "198
     [ "$(rsplib_home "$rd" "$id")" = "$home" ] ||
       { echo "PE $id home $home: RSPLIB lists it with '$(rsplib_home "$rd" "$id")'"; echo "$rd" | tail -30; return 1; }
   done <"$WORK/hsdump-pes.txt"
+  [ "$(our_pes "$own" any | sort)" = "$(cut -d' ' -f1 "$WORK/hsdump-pes.txt" | sort)" ] ||
+    { echo "--own-only lists other PEs: $own"; return 1; }
   check_capture hsdump-at-rsplib \
     && has hsdump-at-rsplib 'enrp.message_type == 2 && ip.src == 198.18.0.1' HANDLE_TABLE_REQUEST \
-    && has hsdump-at-rsplib 'enrp.message_type == 3 && ip.src == 198.18.0.2' HANDLE_TABLE_RESPONSE
+    && has hsdump-at-rsplib 'enrp.message_type == 3 && ip.src == 198.18.0.2' HANDLE_TABLE_RESPONSE \
+    && has hsdump-at-rsplib 'enrp.message_type == 2 && enrp.w_bit == 1' 'HANDLE_TABLE_REQUEST with the W flag'
 }
 
 # One scenario in a subshell: its registrar is stopped when the subshell ends.

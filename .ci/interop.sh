@@ -19,6 +19,10 @@
 #   perf      rsp sctp perf client -> usrsctp tsctp (server); usrsctp tsctp -> rsp sctp perf server
 #   auth-asconf  rsp sctp perf client --auth --asconf-add 127.0.0.2 -> tsctp: usrsctp verifies
 #             rsp's AUTH'd ASCONF (RFC 4895, RFC 5061) and answers with an AUTH'd ASCONF ACK
+#   reconf    rsp sctp perf client --reset-streams-after -> tsctp: usrsctp negotiates RE-CONFIG
+#             (RFC 6525) but by default (no SCTP_ENABLE_STREAM_RESET) answers "Denied"; rsp
+#             must fail with that reason (a performed reset with usrsctp is tested in
+#             dataplane/tests/usrsctp.rs, where the socket enables it)
 #
 # The usrsctp programs take their UDP encapsulation ports as arguments (local, then remote);
 # tsctp takes -E (local) and -U (remote). Each side gets its own port, derived from the PID so
@@ -286,6 +290,26 @@ count() { tshark "${targs[@]}" -Y "$1" 2>/dev/null | grep -c . || true; }
   fail "$tag: usrsctp answered with an error cause"
 check_pcap "$tag"
 ok "$tag: usrsctp accepted rsp's AUTH'd ASCONF adding 127.0.0.2"
+
+# ---- reconf: rsp perf client --reset-streams-after -> tsctp (denied by usrsctp's default) -------
+tag=reconf-rsp-client
+bg usrsctp-tsctp-reconf "$U/tsctp" -E "$UPORT" -U "$RPORT" -n 0
+srv=$LAST_PID
+settle
+rc=0
+timeout 60 "$RSP" sctp perf client 127.0.0.1 5001 --reset-streams-after 100 --bytes 1048576 \
+  --length 1024 --udp-port "$RPORT" --remote-udp-port "$UPORT" --json --pcap "$WORK/$tag.pcap" \
+  >"$WORK/$tag.out" 2>"$WORK/$tag.err" || rc=$?
+sleep 0.5
+stop "$srv"
+[ "$rc" -eq 1 ] || fail "$tag: rsp sctp perf client exited with $rc, expected 1 (denied)"
+grep -q 'refused the stream reset: denied' "$WORK/$tag.err" ||
+  fail "$tag: no clear denial: $(cat "$WORK/$tag.err")"
+targs=(-n -o sctp.checksum:CRC-32C -d "udp.port==$UPORT,sctp" -d "udp.port==$RPORT,sctp" -r "$WORK/$tag.pcap")
+[ "$(tshark "${targs[@]}" -Y 'sctp.chunk_type == 130' 2>/dev/null | grep -c . || true)" -ge 2 ] ||
+  fail "$tag: no RE-CONFIG request and response in the capture"
+check_pcap "$tag"
+ok "$tag: usrsctp denied rsp's stream reset (its default) and rsp reported it"
 
 # ---- perf: rsp perf client -> tsctp -------------------------------------------------------------
 LEN=1400

@@ -181,6 +181,59 @@ fn the_client_gets_its_lines_back_from_the_echo_server() {
     assert_eq!(v["graceful"], true);
 }
 
+/// Runs the echo server (with `server_extra`) and a client with
+/// `--reset-streams-after 2` sending four lines; returns the client's status, stdout and
+/// stderr.
+fn echo_with_reset(server_extra: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let sport = free_udp_port();
+    let mut server = rsp()
+        .args(["sctp", "server", "--echo", "--once", "--udp-port"])
+        .arg(sport.to_string())
+        .args(server_extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = rsp()
+        .args(["sctp", "client", "127.0.0.1", "7", "--udp-port", "0"])
+        .args(["--remote-udp-port", &sport.to_string()])
+        .args(["--reset-streams-after", "2", "--timeout", "5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client starts");
+    {
+        let mut stdin = client.stdin.take().expect("stdin");
+        for l in ["a", "b", "c", "d"] {
+            writeln!(stdin, "{l}").expect("write");
+        }
+    }
+    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut client.stdout.take().expect("stdout"), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    let _ = wait_bounded(&mut server, Duration::from_secs(15));
+    (status, out, err)
+}
+
+#[test]
+fn the_client_resets_its_streams_midway_and_still_gets_every_line_back() {
+    let (status, out, err) = echo_with_reset(&[]);
+    assert!(status.success(), "client: {status:?} {err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn the_client_fails_clearly_when_the_server_denies_the_stream_reset() {
+    let (status, _out, err) = echo_with_reset(&["--deny-reconfig"]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("refused the stream reset: denied"), "{err}");
+}
+
 #[test]
 fn perf_over_the_memory_backend_reports_every_byte() {
     let out = run(&[

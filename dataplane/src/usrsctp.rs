@@ -55,6 +55,8 @@ const SCTP_RECVRCVINFO: c_int = 0x1f;
 const SCTP_ENABLE_STREAM_RESET: c_int = 0x900;
 /// `SCTP_RESET_STREAMS` of usrsctp.h (struct sctp_reset_streams).
 const SCTP_RESET_STREAMS: c_int = 0x901;
+/// `SCTP_RESET_ASSOC` of usrsctp.h (sctp_assoc_t).
+const SCTP_RESET_ASSOC: c_int = 0x902;
 /// `SCTP_ADD_STREAMS` of usrsctp.h (struct sctp_add_streams).
 const SCTP_ADD_STREAMS: c_int = 0x903;
 /// `SCTP_RECVV_RCVINFO` of usrsctp.h.
@@ -516,6 +518,12 @@ impl ConnSocket {
             v.extend_from_slice(&s.to_ne_bytes());
         }
         self.setsockopt_bytes(SCTP_RESET_STREAMS, &v)
+    }
+
+    /// Resets the association's TSNs and SSNs (`SCTP_RESET_ASSOC`, an SSN/TSN Reset
+    /// Request).
+    pub fn reset_association(&self) -> io::Result<()> {
+        self.setsockopt_bytes(SCTP_RESET_ASSOC, &0u32.to_ne_bytes())
     }
 
     /// Adds incoming and outgoing streams (`SCTP_ADD_STREAMS`).

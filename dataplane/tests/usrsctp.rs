@@ -440,6 +440,103 @@ mod reconf {
             !got.is_empty()
         });
         assert_eq!(got[0].0, last);
+
+        // usrsctp asks us to add outgoing streams (Add Incoming Streams Request): we
+        // answer with an Add Outgoing Streams Request of ours, which it performs.
+        let outbound = link
+            .ep
+            .association(id)
+            .unwrap()
+            .status()
+            .unwrap()
+            .outbound_streams;
+        let changes = |l: &Link| {
+            l.events
+                .iter()
+                .filter(|e| matches!(e, Event::StreamChange { .. }))
+                .count()
+        };
+        let seen = changes(&link);
+        so.add_streams(2, 0).expect("SCTP_ADD_STREAMS (incoming)");
+        link.pump_until("streams added at usrsctp's request", |l| {
+            l.events.iter().any(|e| {
+                matches!(e, Event::StreamChange { outcome: ReconfOutcome::Performed, outbound_streams, .. }
+                    if *outbound_streams == outbound + 2)
+            })
+        });
+        assert!(changes(&link) > seen);
+
+        // We ask usrsctp to reset its outgoing streams (Incoming SSN Reset Request): it
+        // answers with its Outgoing SSN Reset Request, which we perform.
+        let resets = |l: &Link| {
+            l.events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::StreamReset {
+                            direction: StreamDirection::Incoming,
+                            outcome: ReconfOutcome::Performed,
+                            ..
+                        }
+                    )
+                })
+                .count()
+        };
+        let before_resets = resets(&link);
+        link.ep
+            .association(id)
+            .unwrap()
+            .request_incoming_reset(&[])
+            .unwrap();
+        link.pump_until("usrsctp resetting its streams at our request", |l| {
+            resets(l) > before_resets
+        });
+        let mark = link.log.len();
+        so.send(b"after our request").expect("usrsctp send");
+        link.pump_until("usrsctp's message after the reset", |l| {
+            let mut a = l.ep.association(id).unwrap();
+            a.recv().is_some()
+        });
+        assert_eq!(link.data_ssns(false, mark), vec![(0, 0)]);
+
+        // SSN/TSN resets both ways; data flows afterwards with the new TSNs.
+        let assoc_resets = |l: &Link| {
+            l.events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::AssociationReset {
+                            outcome: ReconfOutcome::Performed,
+                            ..
+                        }
+                    )
+                })
+                .count()
+        };
+        link.ep
+            .association(id)
+            .unwrap()
+            .reset_association()
+            .unwrap();
+        link.pump_until("our SSN/TSN reset", |l| assoc_resets(l) == 1);
+        so.reset_association().expect("SCTP_RESET_ASSOC");
+        link.pump_until("usrsctp's SSN/TSN reset", |l| assoc_resets(l) == 2);
+        send(&mut link, 50);
+        got.clear();
+        link.pump_until("a message after the association resets", |_| {
+            let (m, _) = drain(&so);
+            got.extend(m);
+            !got.is_empty()
+        });
+        assert_eq!((got[0].1, got[0].2[0]), (0, 50));
+        so.send(b"after the association resets")
+            .expect("usrsctp send");
+        link.pump_until("usrsctp's message after the association resets", |l| {
+            let mut a = l.ep.association(id).unwrap();
+            a.recv().is_some()
+        });
         assert_eq!(stack.dropped(), 0);
 
         // tshark finds nothing malformed and no error.

@@ -13,7 +13,7 @@
 //!   its call contract; [`association`]: the RFC 9260 state machine and its types.
 //! - [`config`]: every tunable with its RFC 9260 §16 default, and the switches of the
 //!   extensions (PR-SCTP, SCTP-AUTH with its shared keys, Add-IP, Adaptation Layer
-//!   Indication).
+//!   Indication, I-DATA, RE-CONFIG with its peer policy).
 //! - `sim` (feature `sim`): a deterministic network simulator for tests.
 #![forbid(unsafe_code)]
 

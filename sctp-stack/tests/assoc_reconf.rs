@@ -3,8 +3,14 @@
 //! policy, retransmitted requests, SSN/TSN reset, adding streams, I-DATA, negotiation, and
 //! hostile RE-CONFIG chunks.
 //!
-//! Every test uses the API of RE-CONFIG (`reset_streams`, ...) and checks its events, so
-//! with the feature switched off (`reconf: false`) each fails at its first request.
+//! Every behaviour test uses the API of RE-CONFIG (`reset_streams`, ...) or hand-built
+//! RE-CONFIG chunks and checks its events and answers, so with the feature switched off
+//! (`reconf: false`) each fails at its first request; disabling the SSN restart, the
+//! deferral or the hold of new data makes the corresponding tests fail. (The hostile-input
+//! property holds either way.)
+//!
+//! Known gaps: the Linux guest scenario (`sc_reconf`) runs elsewhere; the performance of
+//! the DATA path with RE-CONFIG negotiated is measured by the bench, not here.
 
 mod assoc_util;
 
@@ -426,6 +432,20 @@ fn an_ssn_tsn_reset_under_traffic_restarts_both_sides_and_loses_nothing() {
     );
     assert_eq!(a_local, b_peer);
     assert_eq!(a_peer, b_local);
+    // The request travels behind a SACK (the responder learns first that all its data
+    // arrived); the response never behind a SACK with the new cumulative TSN.
+    for r in log.lock().unwrap().iter() {
+        let Some(at) = r.chunks.iter().position(|c| c.ty == RE_CONFIG) else {
+            continue;
+        };
+        let ty = u16::from_be_bytes([r.chunks[at].value[0], r.chunks[at].value[1]]);
+        let sack_before = r.chunks[..at].iter().any(|c| c.ty == ct::SACK);
+        match (r.from, ty) {
+            (A, 15) => assert!(sack_before, "SSN/TSN request without a SACK before it"),
+            (B, 16) => assert!(!sack_before, "a SACK ahead of the response"),
+            _ => {}
+        }
+    }
     // A's data after the reset starts at the TSN B expects, with SSN 0 on each stream.
     let req_at = first_reconf(&log, A);
     let after: Vec<_> = data_sent(&log, A)
@@ -443,6 +463,159 @@ fn an_ssn_tsn_reset_under_traffic_restarts_both_sides_and_loses_nothing() {
     let got: Vec<u32> = p.recv_all(A).iter().map(|m| number(&m.data)).collect();
     assert_eq!(got, vec![1000, 2000]);
     assert_eq!(p.assoc(A).status().unwrap().association_resets, 1);
+}
+
+#[test]
+fn an_ssn_tsn_reset_waits_while_the_responder_has_data_outstanding() {
+    let mut net = network(13, fast_config(), fast_config(), link());
+    // Lose B's first DATA packet once: B's data stays outstanding for a while.
+    let mut dropped = false;
+    let log = record(&mut net, move |r| {
+        if !dropped && r.from == B && r.has(ct::DATA) {
+            dropped = true;
+            return true;
+        }
+        false
+    });
+    let now = net.now();
+    let a = net
+        .node(A)
+        .endpoint
+        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+    }));
+    let b = net.node(B).assoc_with_event(&Event::Connected);
+    let mut p = Pair { net, a, b };
+    p.net.node(A).take_events();
+    p.net.node(B).take_events();
+    for i in 0..20 {
+        p.send(B, (i % 2) as u16, &msg(i)).unwrap();
+    }
+    p.net.run_for(Duration::from_millis(1));
+    p.assoc(A).reset_association().unwrap();
+    p.net.run_for(Duration::from_secs(3));
+    let got: Vec<u32> = p.recv_all(A).iter().map(|m| number(&m.data)).collect();
+    assert_eq!(got.len(), 20);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..20).collect::<Vec<_>>());
+    // §5.2.4: "In progress" while B's data was outstanding (the request number is not
+    // used up), then performed on a later transmission of the same request.
+    let res = responses(&log, B);
+    assert_eq!(
+        res.first().map(|r| r.1),
+        Some(RESULT_IN_PROGRESS),
+        "{res:?}"
+    );
+    assert_eq!(res.last().map(|r| r.1), Some(RESULT_PERFORMED), "{res:?}");
+    assert!(res.iter().all(|r| r.0 == res[0].0));
+    for node in [A, B] {
+        let ev = events(&mut p, node);
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                Event::AssociationReset {
+                    outcome: ReconfOutcome::Performed,
+                    ..
+                }
+            )),
+            "node {node}: {ev:?}"
+        );
+    }
+    // Both directions still work after the reset.
+    p.send(A, 0, &msg(100)).unwrap();
+    p.send(B, 1, &msg(200)).unwrap();
+    p.net.run_for(Duration::from_millis(500));
+    assert_eq!(number(&p.recv_all(B)[0].data), 100);
+    assert_eq!(number(&p.recv_all(A)[0].data), 200);
+}
+
+#[test]
+fn during_a_deferred_reset_new_data_of_the_stream_waits_for_the_reset() {
+    // Hand-built peer packets (as A) into B: RFC 6525 §5.2.2 receiver side.
+    let mut net = network(14, fast_config(), fast_config(), link());
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let c = Arc::clone(&cut);
+    let log = record(&mut net, move |_| {
+        c.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let now = net.now();
+    let a = net
+        .node(A)
+        .endpoint
+        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
+        .unwrap();
+    assert!(net.run_until(Duration::from_secs(5), |n| {
+        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
+    }));
+    let b = net.node(B).assoc_with_event(&Event::Connected);
+    let mut p = Pair { net, a, b };
+    p.net.node(B).take_events();
+    // From now on the real A hears nothing and says nothing: the test speaks for it.
+    cut.store(true, std::sync::atomic::Ordering::Relaxed);
+    let init = log
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|r| r.first(ct::INIT).cloned())
+        .unwrap();
+    let t0 = u32_at(&init.value, 12);
+    let (ab, _) = tags(&log);
+    let (sp, dp) = PORT_OF(B, &log);
+    let send = |p: &mut Pair, c: Chunk| inject(&mut p.net, A, &build(sp, dp, ab, &[c]));
+    // Outgoing SSN Reset of stream 0: A's last assigned TSN is t0 + 1, not received yet.
+    let mut req = Vec::new();
+    req.extend_from_slice(&t0.to_be_bytes()); // request seq: A's initial TSN
+    req.extend_from_slice(&0u32.to_be_bytes());
+    req.extend_from_slice(&t0.wrapping_add(1).to_be_bytes());
+    req.extend_from_slice(&0u16.to_be_bytes());
+    send(&mut p, chunk(RE_CONFIG, 0, &tlv(13, &req)));
+    p.net.run_for(Duration::from_millis(50));
+    // New data of stream 0 after the reset (SSN 0 again) arrives first: held back.
+    send(
+        &mut p,
+        chunk(
+            ct::DATA,
+            3,
+            &data_value(t0.wrapping_add(2), 0, 0, 0, b"new 0"),
+        ),
+    );
+    p.net.run_for(Duration::from_millis(50));
+    assert!(
+        p.recv_all(B).is_empty(),
+        "new-epoch data waits for the reset"
+    );
+    // The data before the reset completes it.
+    send(
+        &mut p,
+        chunk(ct::DATA, 3, &data_value(t0, 0, 0, 0, b"old 0")),
+    );
+    send(
+        &mut p,
+        chunk(
+            ct::DATA,
+            3,
+            &data_value(t0.wrapping_add(1), 0, 1, 0, b"old 1"),
+        ),
+    );
+    p.net.run_for(Duration::from_millis(50));
+    let got: Vec<Vec<u8>> = p.recv_all(B).into_iter().map(|m| m.data).collect();
+    assert_eq!(
+        got,
+        vec![b"old 0".to_vec(), b"old 1".to_vec(), b"new 0".to_vec()]
+    );
+    let res: Vec<(u32, u32)> = responses(&log, B);
+    assert_eq!(
+        res,
+        vec![(t0, RESULT_IN_PROGRESS), (t0, RESULT_PERFORMED)],
+        "In progress at once, Performed when done"
+    );
+    assert_eq!(
+        stream_resets(&events(&mut p, B)),
+        vec![(StreamDirection::Incoming, vec![0], ReconfOutcome::Performed)]
+    );
 }
 
 #[test]

@@ -12,7 +12,9 @@ use dataplane::runtime::socket::{
 };
 use dataplane::signal::TerminationSignals;
 use sctp_stack::wire::Ppid;
-use sctp_stack::{ConnectError, ConnectRequest, Event, SendOptions};
+use sctp_stack::{
+    ConnectError, ConnectRequest, Event, ReconfOutcome, SendOptions, StreamDirection,
+};
 
 use super::{
     NetArgs, join, on_signals, parse_local_port, parse_port, resolve_hosts, runtime_failure,
@@ -53,6 +55,10 @@ pub struct ClientArgs {
     /// Seconds to wait for the association, and for replies after the input ended.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     timeout: f64,
+    /// After this many messages were sent, reset all outgoing streams (RFC 6525 Outgoing
+    /// SSN Reset Request); the run fails if the peer refuses it or it does not complete.
+    #[arg(long, value_name = "MESSAGES", value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "until_closed")]
+    reset_streams_after: Option<u64>,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -74,6 +80,8 @@ struct Progress {
     received_bytes: u64,
     end: Option<End>,
     shutdown_by_peer: bool,
+    /// How our reset of the outgoing streams ended (--reset-streams-after).
+    reset: Option<ReconfOutcome>,
 }
 
 struct Shared {
@@ -126,6 +134,14 @@ fn receive(a: &Association, shared: &Shared) {
                     p.received_bytes += n;
                 });
             }
+            Ok(Incoming::Event(Event::StreamReset {
+                direction: StreamDirection::Outgoing,
+                outcome,
+                ..
+            })) => {
+                tracing::info!(?outcome, "the peer answered the stream reset");
+                shared.update(|p| p.reset = Some(outcome));
+            }
             Ok(Incoming::Event(Event::ShutdownReceived)) => {
                 tracing::info!("the peer shut the association down");
                 shared.update(|p| p.shutdown_by_peer = true);
@@ -167,7 +183,8 @@ fn receive(a: &Association, shared: &Shared) {
 }
 
 /// Reads standard input and sends each line, with its line end, as one message (as usrsctp's
-/// client does); returns the messages and bytes sent, or why sending stopped.
+/// client does), resetting the outgoing streams after `--reset-streams-after` of them;
+/// returns the messages and bytes sent, or why sending stopped.
 fn send_lines(a: &Association, args: &ClientArgs) -> Result<(u64, u64), Failure> {
     let opts = if args.unordered {
         SendOptions::unordered()
@@ -198,6 +215,16 @@ fn send_lines(a: &Association, args: &ClientArgs) -> Result<(u64, u64), Failure>
                 bytes += len;
             }
             Err(_) => return Ok((sent, bytes)),
+        }
+        if args.reset_streams_after == Some(sent) {
+            match a.reset_streams(&[]) {
+                Ok(Some(Ok(()))) => tracing::info!(after = sent, "requested a stream reset"),
+                Ok(Some(Err(e))) => {
+                    return Err(Failure::failed(format!("--reset-streams-after: {e}")));
+                }
+                // The association is gone; the exchange reports why.
+                Ok(None) | Err(_) => return Ok((sent, bytes)),
+            }
         }
     }
 }
@@ -338,6 +365,42 @@ fn exchange(a: &Association, args: &ClientArgs, timeout: Duration, shared: &Shar
                 )));
             }
             _ => {}
+        }
+        if let Some(n) = args.reset_streams_after {
+            if sent < n {
+                let _ = a.abort(b"stream reset not requested");
+                return Err(Failure::failed(format!(
+                    "--reset-streams-after {n}: only {sent} messages were sent"
+                )));
+            }
+            // The reset must be answered before the association closes.
+            shared.wait_until(Instant::now() + timeout, |p| {
+                p.reset.is_some() || p.end.is_some()
+            });
+            let reset = shared
+                .progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reset;
+            match reset {
+                Some(ReconfOutcome::Performed) => {}
+                Some(ReconfOutcome::Denied) => {
+                    let _ = a.abort(b"stream reset refused");
+                    return Err(Failure::failed("the peer refused the stream reset: denied"));
+                }
+                Some(other) => {
+                    let _ = a.abort(b"stream reset refused");
+                    return Err(Failure::failed(format!(
+                        "the peer refused the stream reset: {other:?}"
+                    )));
+                }
+                None => {
+                    let _ = a.abort(b"stream reset not answered");
+                    return Err(Failure::timeout(
+                        "the stream reset did not complete in time",
+                    ));
+                }
+            }
         }
         // Close gracefully and wait for the end.
         let _ = a.shutdown();

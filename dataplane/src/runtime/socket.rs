@@ -224,6 +224,12 @@ enum Command {
     Shutdown(AssociationId),
     Abort(AssociationId, Vec<u8>),
     Status(AssociationId, SyncSender<Option<AssociationStatus>>),
+    /// Reset outgoing streams (RFC 6525), after the messages already queued.
+    ResetStreams(
+        AssociationId,
+        Vec<u16>,
+        SyncSender<Option<Result<(), sctp_stack::ReconfError>>>,
+    ),
     Release(AssociationId),
 }
 
@@ -598,6 +604,21 @@ impl Association {
             .map_err(|_| SocketError::Stopped)
     }
 
+    /// Resets our outgoing `streams` (empty: all) with RE-CONFIG (RFC 6525) once the
+    /// messages queued so far are handed to the stack (as far as it takes them):
+    /// `Ok(None)` once the association is gone, `Ok(Some(Err(_)))` when the stack refused
+    /// the request. The peer's answer arrives as `Event::StreamReset`.
+    pub fn reset_streams(
+        &self,
+        streams: &[u16],
+    ) -> Result<Option<Result<(), sctp_stack::ReconfError>>, SocketError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.mailbox
+            .send(Command::ResetStreams(self.id, streams.to_vec(), reply))
+            .map_err(|_| SocketError::Stopped)?;
+        answer.recv().map_err(|_| SocketError::Stopped)
+    }
+
     /// A snapshot of the association's state and counters; `None` once it is gone.
     pub fn status(&self) -> Result<Option<AssociationStatus>, SocketError> {
         let (reply, answer) = mpsc::sync_channel(1);
@@ -823,6 +844,13 @@ impl SocketApp {
                 let s = cx.association(id).and_then(|a| a.status());
                 let _ = reply.send(s);
             }
+            Command::ResetStreams(id, streams, reply) => {
+                if let Some(e) = self.entries.get_mut(&id) {
+                    pump_out(cx, id, e);
+                }
+                let r = cx.association(id).map(|mut a| a.reset_streams(&streams));
+                let _ = reply.send(r);
+            }
             Command::Release(id) => {
                 if let Some(e) = self.entries.get_mut(&id) {
                     e.released = true;
@@ -878,7 +906,8 @@ fn pump_out(cx: &mut Context<'_>, id: AssociationId, e: &mut Entry) {
         // refused message can be retried.
         match a.send(msg.stream, msg.ppid, &msg.data[..], msg.options) {
             Ok(()) => {}
-            Err(SendError::WouldBlock) => {
+            // A stream held for a reset (RFC 6525) waits like a full buffer.
+            Err(SendError::WouldBlock | SendError::ResetPending) => {
                 e.pending_out = Some(msg);
                 return;
             }

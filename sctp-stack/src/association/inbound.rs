@@ -241,7 +241,12 @@ impl Inbound {
             .iter()
             .map(|m| m.data.len() + ITEM_OVERHEAD)
             .sum();
-        self.sack_now = true;
+        // Nothing of the new numbering was received, so no SACK is owed. None may go out
+        // before the responder's Re-configuration Response either: a SACK with the new
+        // cumulative TSN ahead of it would acknowledge TSNs the requester has not sent yet.
+        self.sack_now = false;
+        self.data_packets_unacked = 0;
+        self.gap_seen = false;
     }
 
     /// The highest TSN received.

@@ -17,8 +17,10 @@
 //!   priority (in `send`, when the buffer is full), and tells the peer with a FORWARD TSN;
 //!   the receiver skips the TSNs and SSNs it names. Without PR-SCTP on the association all
 //!   messages are reliable and a FORWARD TSN from the peer is an unrecognized chunk.
-//! - SCTP-AUTH (RFC 4895, `auth`) and Add-IP (RFC 5061, `asconf`) exist only once
-//!   negotiated (`Option`s): without them the DATA/SACK path tests one `None` per chunk. With
+//! - SCTP-AUTH (RFC 4895, `auth`), Add-IP (RFC 5061, `asconf`) and RE-CONFIG (RFC 6525,
+//!   `reconf`) exist only once negotiated (`Option`s): without them the DATA/SACK path tests
+//!   one `None` per chunk (RE-CONFIG: one flag more while a reset of ours or the peer's is
+//!   pending). With
 //!   AUTH, `poll_transmit` inserts an AUTH chunk before the first chunk the peer requires
 //!   authenticated and signs the packet before the checksum; `handle_packet` verifies AUTH
 //!   chunks and drops chunks this side requires authenticated that come without one.
@@ -2878,11 +2880,13 @@ impl Association {
                 .data
                 .as_ref()
                 .is_some_and(|d| d.out.wants_to_send(path, &self.config));
+        let mut sack_in_packet = false;
         if confirmed
             && let Some(d) = self.data.as_mut()
             && (d.inb.sack_due_now()
                 || (d.inb.sack_pending() && w.remaining() >= 16 && will_send_data))
         {
+            sack_in_packet = true;
             // §6.2: gap blocks and duplicates are limited to what fits the packet.
             let room = w.remaining();
             let sack = d.inb.take_sack(room);
@@ -2989,8 +2993,8 @@ impl Association {
             self.write_asconf(now, &mut w, path_idx, confirmed, &mut auth_at);
         }
         // RE-CONFIG responses and our request (RFC 6525 §5.1.1, §5.2).
-        if confirmed && self.reconf.is_some() {
-            self.write_reconf(now, &mut w, path_idx, &mut auth_at);
+        if confirmed && self.reconf_wants_transmit() {
+            self.write_reconf(now, &mut w, path_idx, &mut auth_at, sack_in_packet);
         }
         // FORWARD TSN (RFC 3758 §3.5 C3), bounded by the room left in the packet (C4).
         if carries_data

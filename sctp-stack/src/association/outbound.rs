@@ -371,11 +371,15 @@ pub(crate) struct Outbound {
     holds: Vec<StreamHold>,
     /// Streams taken out of the round robin because their head message is held.
     parked: Vec<u16>,
+    /// Identifier of the next stream hold.
+    next_hold: u64,
 }
 
 /// Messages of these streams sent from `barrier` on wait for a stream reset (RFC 6525).
 #[derive(Debug, Clone)]
 pub(crate) struct StreamHold {
+    /// Identifies the hold.
+    pub(crate) id: u64,
     /// Arrival number (`next_seq`) when the reset was asked for.
     pub(crate) barrier: u64,
     /// The streams (empty: all).
@@ -427,30 +431,34 @@ impl Outbound {
             abandoned_sent: 0,
             holds: Vec::new(),
             parked: Vec::new(),
+            next_hold: 0,
         }
     }
 
     // ------------------------------------------------ stream reconfiguration (RFC 6525)
 
     /// Holds `streams` (empty: all) from now on: messages sent to them after this call wait
-    /// until [`Outbound::release_hold`] with the returned barrier. Messages sent before go
+    /// until [`Outbound::release_hold`] with the returned hold id. Messages sent before go
     /// out first (RFC 6525 §5.1.2: the reset follows what was sent before it).
     pub(crate) fn hold_streams(&mut self, streams: &[u16], user: bool) -> u64 {
-        let barrier = self.next_seq;
+        let id = self.next_hold;
+        self.next_hold = self.next_hold.wrapping_add(1);
         self.holds.push(StreamHold {
-            barrier,
+            id,
+            barrier: self.next_seq,
             streams: streams.to_vec(),
             user,
         });
-        barrier
+        id
     }
 
-    /// Whether every message sent to the held streams before `barrier` has been cut into
-    /// chunks (so their last TSN is assigned and the reset request may go out).
-    pub(crate) fn hold_drained(&self, barrier: u64) -> bool {
-        let Some(h) = self.holds.iter().find(|h| h.barrier == barrier) else {
+    /// Whether every message sent to the streams of hold `id` before it began has been cut
+    /// into chunks (so their last TSN is assigned and the reset request may go out).
+    pub(crate) fn hold_drained(&self, id: u64) -> bool {
+        let Some(h) = self.holds.iter().find(|h| h.id == id) else {
             return true;
         };
+        let barrier = h.barrier;
         if self.current.as_ref().is_some_and(|m| h.covers(m.stream)) {
             return false;
         }
@@ -464,11 +472,11 @@ impl Outbound {
         }
     }
 
-    /// Ends the hold of `barrier`; with `reset` the held streams' SSNs (and MIDs) restart at
-    /// 0 (RFC 6525 §5.1.2; RFC 8260 §2.3: both MID spaces with I-DATA). Parked streams no
-    /// longer held return to the scheduler.
-    pub(crate) fn release_hold(&mut self, barrier: u64, reset: bool) {
-        let Some(pos) = self.holds.iter().position(|h| h.barrier == barrier) else {
+    /// Ends hold `id`; with `reset` the held streams' SSNs (and MIDs) restart at 0 (RFC 6525
+    /// §5.1.2; RFC 8260 §2.3: both MID spaces with I-DATA). Parked streams no longer held
+    /// return to the scheduler.
+    pub(crate) fn release_hold(&mut self, id: u64, reset: bool) {
+        let Some(pos) = self.holds.iter().position(|h| h.id == id) else {
             return;
         };
         let h = self.holds.remove(pos);

@@ -36,7 +36,8 @@ use crate::config::AssociationConfig;
 use crate::serial::{ReconfigSeq, Tsn};
 use crate::time::Timestamp;
 use crate::wire::{
-    ChunkType, FixedList, PacketBuilder, Param, RawChunk, ReConfig, ReconfigResult, TlvList,
+    ChunkType, FixedList, GapAckBlock, PacketBuilder, Param, RawChunk, ReConfig, ReconfigResult,
+    Sack, TlvList,
 };
 
 /// Most user requests waiting behind the outstanding one.
@@ -97,7 +98,7 @@ pub enum ReconfError {
     NotEstablished,
     /// A stream number is not below the negotiated number of streams.
     InvalidStream,
-    /// More streams than fit one request ([`MAX_RESET_STREAMS`] of them).
+    /// More streams than fit one request (256).
     TooManyStreams,
     /// The number of streams to add is 0 or would exceed 65535 or the configured maximum.
     InvalidCount,
@@ -123,7 +124,7 @@ impl std::error::Error for ReconfError {}
 /// One request of ours.
 #[derive(Debug, Clone)]
 enum Request {
-    /// Outgoing SSN Reset (§4.1); `barrier` names the stream hold in the sender;
+    /// Outgoing SSN Reset (§4.1); `barrier` names the stream hold in the sender (its id);
     /// `response_seq` is the peer's Incoming SSN Reset Request it answers (§5.2.3).
     OutgoingReset {
         streams: Vec<u16>,
@@ -132,7 +133,7 @@ enum Request {
     },
     /// Incoming SSN Reset (§4.2).
     IncomingReset { streams: Vec<u16> },
-    /// SSN/TSN Reset (§4.3); every stream is held from `barrier` on.
+    /// SSN/TSN Reset (§4.3); every stream is held (hold id `barrier`).
     AssocReset { barrier: u64 },
     /// Add Outgoing Streams (§4.5).
     AddOutgoing(u16),
@@ -427,13 +428,18 @@ impl Association {
         r.send_due = true;
     }
 
-    /// Writes due responses and the due request into `w` (RFC 6525 §3.1).
+    /// Writes due responses and the due request into `w` (RFC 6525 §3.1). An SSN/TSN Reset
+    /// Request always follows a SACK in its packet (one is added unless `sack_in_packet`):
+    /// the peer learns that all its data arrived before it resets its TSNs, so a peer that
+    /// keeps its own unacknowledged data through the reset (usrsctp, which does not apply
+    /// §5.2.4 G3) never sees our new cumulative TSN beyond what it sent.
     pub(crate) fn write_reconf(
         &mut self,
         now: Timestamp,
         w: &mut PacketBuilder<'_>,
         path: PathIdx,
         auth_at: &mut Option<usize>,
+        sack_in_packet: bool,
     ) {
         self.start_next_reconf(path);
         let rto = self
@@ -462,6 +468,21 @@ impl Association {
         }
         let Some(f) = r.in_flight.as_mut() else {
             r.send_due = false;
+            return;
+        };
+        if !sack_in_packet
+            && f.reqs
+                .iter()
+                .any(|(_, q)| matches!(q, Request::AssocReset { .. }))
+            && !self.push_sack(w, auth_at)
+        {
+            // No room for both: the next packet.
+            return;
+        }
+        let Some(r) = self.reconf.as_deref_mut() else {
+            return;
+        };
+        let Some(f) = r.in_flight.as_mut() else {
             return;
         };
         f.path = path;
@@ -503,6 +524,33 @@ impl Association {
             // §5.1.1: the request is guarded by its own timer, with the RTO of the path.
             self.timers.start(Timer::Reconfig, now + rto);
         }
+    }
+
+    /// Pushes a SACK (RFC 9260 §3.3.4) of what was received into `w`.
+    fn push_sack(&mut self, w: &mut PacketBuilder<'_>, auth_at: &mut Option<usize>) -> bool {
+        let Some(d) = self.data.as_mut() else {
+            return false;
+        };
+        if w.remaining() < 16 {
+            return false;
+        }
+        let sack = d.inb.take_sack(w.remaining());
+        let blocks: Vec<GapAckBlock> = sack
+            .gap_offsets()
+            .map(|(start, end)| GapAckBlock { start, end })
+            .collect();
+        let chunk = Sack {
+            cumulative_tsn_ack: sack.cum_ack,
+            a_rwnd: sack.a_rwnd,
+            gap_blocks: FixedList::from_items(&blocks),
+            duplicate_tsns: FixedList::from_items(sack.dups.list()),
+        };
+        let ok = super::push_authenticated(&self.auth, w, auth_at, ChunkType::SACK, &chunk);
+        drop(sack);
+        if ok {
+            self.timers.stop(Timer::DelayedSack);
+        }
+        ok
     }
 
     /// The RE-CONFIG timer expired (§5.1.1): count the error, back off the RTO and send

@@ -5,8 +5,9 @@
 # SCTP transfers, rspregistrar, an RSPLIB PingPong pool, ping both ways, SCTP INITs on the tap with
 # the nft rule against the host kernel's ICMP errors), then `rsp sctp` over raw IP against the
 # x86_64 guest kernel's SCTP (vm-images/linux-sctp-interop.sh: echo both ways, 100 MB both ways,
-# multi-homed failover, PR-SCTP, AUTH'd ASCONF), RSPLIB against our registrar, PE and PU
-# (vm-images/rsplib-interop.sh); the aarch64 guest also runs our `rsp`.
+# multi-homed failover, PR-SCTP, AUTH'd ASCONF, I-DATA and stream resets both ways), RSPLIB
+# against our registrar, PE, PU and our hsdump against rspregistrar (vm-images/rsplib-interop.sh);
+# the aarch64 guest also runs our `rsp`.
 # Namespaces are deleted afterwards. Bounded by GUEST_CI_BUDGET seconds (default 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,8 @@ timeout -k 10 "$(left "the x86_64 sanity run")" vm-images/run-guest.sh sanity --
 cargo build --release -q -p appliance --bin rsp
 timeout -k 10 "$(left "the Linux SCTP interop run")" vm-images/linux-sctp-interop.sh \
   --rsp "${CARGO_TARGET_DIR:-target}/release/rsp" \
-  echo echo-reverse bulk-to-guest bulk-from-guest multihoming prsctp auth-asconf
+  echo echo-reverse bulk-to-guest bulk-from-guest multihoming prsctp auth-asconf idata idata-from-guest \
+  reconf reconf-from-guest
 # RSPLIB 3.4.4 in the guest against our registrar, pool element and pool user (raw IP).
 timeout -k 10 "$(left "the RSPLIB interop run")" vm-images/rsplib-interop.sh \
   --rsp "${CARGO_TARGET_DIR:-target}/release/rsp"

@@ -3,16 +3,20 @@
 # run-guest.sh command as an array) set.
 # shellcheck shell=bash
 
+# GUEST_ADDS (an array of HOSTFILE:/GUEST/PATH, optional) is passed to every boot as --add.
 boot() { # NICS SYSCTL...: a fresh guest with NICS links and the given sysctls
-  local nics=$1 s args=()
+  local nics=$1 s a args=()
   shift
   for s in "$@"; do args+=(--sysctl "$s"); done
+  for a in ${GUEST_ADDS[@]+"${GUEST_ADDS[@]}"}; do args+=(--add "$a"); done
   "${RG[@]}" stop --name "$NAME" >/dev/null 2>&1 || true
   "${RG[@]}" start --name "$NAME" --arch x86_64 --nics "$nics" "${args[@]}" >&2
 }
 guest() { "${RG[@]}" exec --name "$NAME" --timeout "${GUEST_TIMEOUT:-300}" "$1"; }
 in_ns() { ip netns exec "rspvm-$NAME" "$@"; }
-cap_start() { "${RG[@]}" capture --name "$NAME" --nic "$1" start "$WORK/$2.pcapng"; }
+# tshark reports "Capturing on" a moment before it really captures: without the pause the INIT of
+# a peer that starts at once can be missing from the capture.
+cap_start() { "${RG[@]}" capture --name "$NAME" --nic "$1" start "$WORK/$2.pcapng" && sleep 0.5; }
 # tshark writes with a delay: give it a second so the last packets (SHUTDOWN COMPLETE) are in.
 cap_stop() { sleep 1; "${RG[@]}" capture --name "$NAME" --nic "$1" stop; }
 # Number of packets in a capture matching a display filter (CRC32c checked).

@@ -2,7 +2,7 @@
 # RSPLIB 3.4.4 (in the x86_64 guest, on the guest kernel's SCTP) <-> our registrar (`rsp registrar`
 # and `rsp hsdump`, raw IP in the test namespace): issue 10, item 7.
 #
-#   vm-images/rsplib-interop.sh [--rsp PATH] [--keep-captures DIR] [SCENARIO...]
+#   vm-images/rsplib-interop.sh [--rsp PATH] [--keep-captures DIR] [--name NAME] [SCENARIO...]
 #
 # Scenarios (default: all):
 #   rsplib-pe-at-rsp    RSPLIB's rspserver (Echo) registers at our registrar; our hsdump and
@@ -20,6 +20,11 @@
 #                       rspregistrar; RSPLIB's pingpongclient resolves the pool there and gets Pongs.
 #   rsp-pu-at-rsp       RSPLIB's rspserver (PingPong) registers at our registrar; our pool user
 #                       (`rsp pingpong`) resolves it there and gets every Ping answered.
+#   hsdump-at-rsplib    RSPLIB's rspserver (Echo) and our PingPong PE register at rspregistrar;
+#                       our `rsp hsdump --json` of rspregistrar (ENRP over raw IP from the
+#                       namespace) lists both pools, each PE with its transport and with
+#                       rspregistrar as home, identifiers and homes as RSPLIB's hsdump lists them;
+#                       with --own-only (W flag) the same two PEs.
 # Each scenario boots a fresh guest (about 10 s), captures the tap and requires the capture to be
 # tshark-clean (ABORTs are expected where a process is killed) and to decode as ASAP and ENRP;
 # it ends with "PASS name" or "FAIL name"; the last line is "rsplib-interop: N passed, N failed".
@@ -31,20 +36,21 @@ LOG_TAG=rsplib-interop
 # shellcheck source=vm-images/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-RSP=${RSP:-$REPO_ROOT/target/release/rsp} KEEP_DIR="" SCENARIOS=()
+RSP=${RSP:-$REPO_ROOT/target/release/rsp} KEEP_DIR="" SCENARIOS=() NAME=rsplib
 while [ $# -gt 0 ]; do
   case "$1" in
     --rsp) RSP=${2:?}; shift ;;
     --keep-captures) KEEP_DIR=${2:?}; shift ;;
+    --name) NAME=${2:?}; shift ;;
     -h|--help) script_doc "$0"; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) SCENARIOS+=("$1") ;;
   esac
   shift
 done
-ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp)
+ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp
+  hsdump-at-rsplib)
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ALL[@]}")
-NAME=rsplib
 RG=("$VM_DIR/run-guest.sh")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rsp-rsplib.XXXXXX")
 OUR_ID=00001001
@@ -307,6 +313,65 @@ sc_rsp_pu_at_rsp() {
     && has rsp-pu-at-rsp 'pingpongprotocol' 'PingPong messages'
 }
 
+# Our hsdump (ENRP from the namespace, as a peer registrar asks) of rspregistrar in the guest,
+# with RSPLIB's rspserver (EchoPool) and our PingPong PE (PingPongPool) registered there.
+sc_hsdump_at_rsplib() {
+  local rd d own pe i
+  boot 1
+  cap_start 0 hsdump-at-rsplib
+  guest_registrar
+  guest_pe 198.18.0.2 theirs
+  ip netns exec "rspvm-$NAME" "$RSP" server --pingpong --pool PingPongPool --backend raw \
+    --bind 198.18.0.1 --port 7000 --registrar 198.18.0.2:3863 --duration 60 \
+    >"$WORK/pe.log" 2>&1 &
+  pe=$!
+  # RSPLIB's own view first (its hsdump in the guest): both PEs registered.
+  for i in $(seq 1 30); do
+    rd=$(rsplib_dump 198.18.0.2)
+    [ "$(grep -c '^   - idx:#' <<<"$rd")" -ge 2 ] && break
+    sleep 1
+  done
+  [ "$(grep -c '^   - idx:#' <<<"$rd")" -ge 2 ] ||
+    { echo "rspregistrar never listed 2 PEs"; echo "$rd" | tail -30; tail -20 "$WORK/pe.log"; kill "$pe"; return 1; }
+  d=$(in_ns "$RSP" hsdump 198.18.0.2:9901 --raw --bind 198.18.0.1 --json --timeout 10) ||
+    { echo "rsp hsdump of rspregistrar failed: $d"; kill "$pe"; return 1; }
+  # --own-only (the W flag): rspregistrar is the home of both, so the same two PEs.
+  own=$(in_ns "$RSP" hsdump 198.18.0.2:9901 --raw --bind 198.18.0.1 --json --own-only --timeout 10) ||
+    { echo "rsp hsdump --own-only of rspregistrar failed: $own"; kill "$pe"; return 1; }
+  kill -TERM "$pe" 2>/dev/null || true
+  wait "$pe" 2>/dev/null || true
+  cap_stop 0
+  # Both pools with one PE each, transports as registered, every PE homed at the registrar that
+  # answered; and each PE identifier and home as RSPLIB's own hsdump gives them.
+  python3 -c '
+import json, sys
+doc = json.loads(sys.argv[1])
+pools = {p["pool_handle"]: p["pool_elements"] for p in doc["pools"]}
+assert sorted(pools) == ["EchoPool", "PingPongPool"], "pools %s" % sorted(pools)
+assert doc["pool_elements"] == 2, "pool_elements %s" % doc["pool_elements"]
+for name, addr, port in (("EchoPool", "198.18.0.2", None), ("PingPongPool", "198.18.0.1", 7000)):
+    pes = pools[name]
+    assert len(pes) == 1, "%s: %d PEs" % (name, len(pes))
+    pe = pes[0]
+    ut = pe["user_transport"]
+    assert addr in ut["addresses"] and ut["protocol"] == "Sctp", "%s user transport %s" % (name, ut)
+    assert port is None or ut["port"] == port, "%s port %s" % (name, ut["port"])
+    assert pe["home_registrar"] == doc["registrar"], "%s home %x, registrar %x" % (
+        name, pe["home_registrar"], doc["registrar"])
+    print("%08x %08x" % (pe["identifier"], pe["home_registrar"]))
+' "$d" >"$WORK/hsdump-pes.txt" || { echo "our hsdump of rspregistrar: $d"; return 1; }
+  while read -r id home; do
+    [ "$(rsplib_home "$rd" "$id")" = "$home" ] ||
+      { echo "PE $id home $home: RSPLIB lists it with '$(rsplib_home "$rd" "$id")'"; echo "$rd" | tail -30; return 1; }
+  done <"$WORK/hsdump-pes.txt"
+  [ "$(our_pes "$own" any | sort)" = "$(cut -d' ' -f1 "$WORK/hsdump-pes.txt" | sort)" ] ||
+    { echo "--own-only lists other PEs: $own"; return 1; }
+  check_capture hsdump-at-rsplib \
+    && has hsdump-at-rsplib 'enrp.message_type == 2 && ip.src == 198.18.0.1' HANDLE_TABLE_REQUEST \
+    && has hsdump-at-rsplib 'enrp.message_type == 3 && ip.src == 198.18.0.2' HANDLE_TABLE_RESPONSE \
+    && has hsdump-at-rsplib 'enrp.message_type == 2 && enrp.w_bit == 1' 'HANDLE_TABLE_REQUEST with the W flag'
+}
+
 # One scenario in a subshell: its registrar is stopped when the subshell ends.
 run_scenario() { trap stop_registrars EXIT; "$1"; }
 
@@ -315,10 +380,11 @@ for sc in "${SCENARIOS[@]}"; do
   fn=sc_${sc//-/_}
   declare -F "$fn" >/dev/null || die "unknown scenario $sc (known: ${ALL[*]})"
   log "scenario $sc"
+  t0=$SECONDS
   if out=$(run_scenario "$fn" 2>&1); then
-    PASSED=$((PASSED + 1)); echo "PASS  $sc"
+    PASSED=$((PASSED + 1)); echo "PASS  $sc ($((SECONDS - t0)) s)"
   else
-    FAILED=$((FAILED + 1)); echo "FAIL  $sc"; printf '%s\n' "$out" | tail -25 | sed 's/^/      /'
+    FAILED=$((FAILED + 1)); echo "FAIL  $sc ($((SECONDS - t0)) s)"; printf '%s\n' "$out" | tail -25 | sed 's/^/      /'
   fi
   "${RG[@]}" stop --name "$NAME" >/dev/null 2>&1 || true
 done

@@ -8,8 +8,9 @@
 //!   `IPV6_PKTINFO`, and each sent packet may choose its source address the same way: this is
 //!   what multi-homing needs on a wildcard-bound socket.
 //! - UDP GSO (`UDP_SEGMENT`, Linux 4.18): consecutive packets to the same peer from the same
-//!   source with the same length (the last may be shorter) go out as one message of up to 64
-//!   segments. UDP GRO (`UDP_GRO`, Linux 5.0): the kernel may hand over a run of datagrams
+//!   source with the same length (the last may be shorter) and the same verification tag go
+//!   out as one message of up to 64 segments (one tag per message, because a receiving
+//!   `SO_REUSEPORT` group picks one socket for the whole message). UDP GRO (`UDP_GRO`, Linux 5.0): the kernel may hand over a run of datagrams
 //!   from one peer in one buffer, which is split by the reported segment size. Both are
 //!   detected when the socket opens and switched off at run time if the kernel refuses them
 //!   (`EIO` from a GSO send: no checksum offload on the route).
@@ -112,7 +113,10 @@ pub struct UdpLink {
     gso: bool,
     gro: bool,
     waker: Arc<EventFd>,
+    /// Send headers.
     scratch: MmsgScratch,
+    /// Receive headers (kept apart so they stay prepared between bursts).
+    rx_scratch: MmsgScratch,
     stats: LinkStats,
 }
 
@@ -238,6 +242,7 @@ impl UdpLink {
             gro,
             waker,
             scratch: MmsgScratch::new(),
+            rx_scratch: MmsgScratch::new(),
             stats: LinkStats::default(),
         })
     }
@@ -299,7 +304,14 @@ impl UdpLink {
             let Some((m, d)) = tx.pending(first + run) else {
                 break;
             };
-            if m != meta || d.len() > seg || d.is_empty() || total + d.len() > GSO_MAX_BYTES {
+            // One verification tag per run: a receiver steering by tag (a `SO_REUSEPORT`
+            // group, the runtime's) picks the socket of a whole run by its first packet.
+            if m != meta
+                || d.len() > seg
+                || d.is_empty()
+                || total + d.len() > GSO_MAX_BYTES
+                || d.get(4..8) != data.get(4..8)
+            {
                 break;
             }
             run += 1;
@@ -334,6 +346,7 @@ impl UdpLink {
                 names,
                 ctrl,
                 pkts,
+                ..
             } = &mut self.scratch;
             let Some(namelen) = sys::encode_sockaddr(remote, self.v6, &mut names[msgs]) else {
                 // Stop here; the next round starts with this packet and drops it.
@@ -412,7 +425,7 @@ impl Link for UdpLink {
                 have: rx.slot_size(),
             });
         }
-        let received = match self.scratch.recv(self.socket.as_raw_fd(), rx, 0) {
+        let received = match self.rx_scratch.recv(self.socket.as_raw_fd(), rx, 0) {
             Ok(n) => n,
             Err(e) if sys::is_would_block(&e) => return Ok(0),
             // ICMP errors reported on the socket concern one earlier send, not the socket.
@@ -427,9 +440,11 @@ impl Link for UdpLink {
             Err(e) => return Err(LinkError::io("recvmmsg", e)),
         };
         self.stats.rx_batches += 1;
+        // Fewer datagrams than slots: recvmmsg stopped at an empty queue.
+        rx.set_drained(received < rx.slots());
         let local_ip = sys::canonical_ip(self.local.ip());
         for i in 0..received {
-            let m = self.scratch.received(i, 0);
+            let m = self.rx_scratch.received(i, 0);
             let (Some(src), false) = (m.name, m.truncated) else {
                 self.stats.rx_dropped += 1;
                 continue;
@@ -570,5 +585,34 @@ impl Link for UdpLink {
 
     fn stats(&self) -> LinkStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::TxMeta;
+
+    fn packet(tag: u32, len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[4..8].copy_from_slice(&tag.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn a_gso_run_never_mixes_verification_tags() {
+        let meta = TxMeta {
+            src: None,
+            dst: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            encaps_port: 9899,
+        };
+        let mut tx = TxBatch::new(8, 1500);
+        for tag in [1u32, 1, 1, 2, 2, 1] {
+            assert!(tx.push(meta, &packet(tag, 1200)));
+        }
+        assert_eq!(UdpLink::gso_run(&tx, 0, true), 3);
+        assert_eq!(UdpLink::gso_run(&tx, 3, true), 2);
+        assert_eq!(UdpLink::gso_run(&tx, 5, true), 1);
+        assert_eq!(UdpLink::gso_run(&tx, 0, false), 1);
     }
 }

@@ -4,9 +4,10 @@
 //! - One socket, dual-stack (`[::]` with `IPV6_V6ONLY` off) unless bound to a specific address;
 //!   kernels without IPv6 fall back to an IPv4 socket.
 //! - `recvmmsg`/`sendmmsg` move a whole burst per system call.
-//! - The destination address of each received packet comes from `IP_PKTINFO` /
-//!   `IPV6_PKTINFO`, and each sent packet may choose its source address the same way: this is
-//!   what multi-homing needs on a wildcard-bound socket.
+//! - On a wildcard-bound socket, the destination address of each received packet comes from
+//!   `IP_PKTINFO` / `IPV6_PKTINFO`, and each sent packet may choose its source address the
+//!   same way: this is what multi-homing needs. A socket bound to one address knows both
+//!   without control messages (and reports interface index 0).
 //! - UDP GSO (`UDP_SEGMENT`, Linux 4.18): consecutive packets to the same peer from the same
 //!   source with the same length (the last may be shorter) and the same verification tag go
 //!   out as one message of up to 64 segments (one tag per message, because a receiving
@@ -188,12 +189,14 @@ impl UdpLink {
                 .map_err(|e| LinkError::io("udp SO_BUSY_POLL", e))?;
         }
         // Destination addresses of received packets: IPv4 (also IPv4-mapped on a dual-stack
-        // socket) and IPv6.
-        if !v6 || config.bind.is_unspecified() {
+        // socket) and IPv6. A socket bound to one address receives for that address only and
+        // needs no control message per packet (nor per send, see `build_send`).
+        let wildcard = config.bind.is_unspecified();
+        if wildcard {
             sys::setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
                 .map_err(|e| LinkError::io("udp IP_PKTINFO", e))?;
         }
-        if v6 {
+        if v6 && wildcard {
             sys::setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
                 .map_err(|e| LinkError::io("udp IPV6_RECVPKTINFO", e))?;
         }
@@ -364,7 +367,12 @@ impl UdpLink {
                 }
             }
             let gso = (run > 1).then(|| u16::try_from(seg_len).unwrap_or(u16::MAX));
-            let controllen = sys::encode_send_cmsgs(&mut ctrl[msgs], meta.src, gso);
+            // The bound address is the source anyway: no control message for it.
+            let src = meta.src.filter(|&a| {
+                self.config.bind.is_unspecified()
+                    || sys::canonical_ip(a) != sys::canonical_ip(self.local.ip())
+            });
+            let controllen = sys::encode_send_cmsgs(&mut ctrl[msgs], src, gso);
             hdrs[msgs].msg_hdr = sys::msghdr(
                 &mut names[msgs],
                 namelen,

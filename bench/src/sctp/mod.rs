@@ -5,8 +5,8 @@
 //! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
 //! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
 //! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | usrsctp over UDP (AF_CONN + UDP sockets); raw: ours only | >= 5x |
-//! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation | bare UDP ping-pong on std sockets | <= 1.5x |
-//! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations) | (one worker) | >= 1.8x |
+//! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation (interleaved rounds) | bare UDP ping-pong on std sockets | <= 1.5x |
+//! | P5 | 1200-byte throughput of the runtime, two workers vs one (8 associations, interleaved rounds); also the CPUs the two workers got and bytes per CPU-second | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
 //!
 //! Fairness: both stacks run in one thread, as a pair of sans-IO endpoints exchanging
@@ -492,22 +492,51 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
     }
 
     if wanted("p5") {
-        // P5: one worker vs two, same associations, loopback UDP.
-        let (warm5, meas5) = if opts.quick {
-            (Duration::from_millis(300), Duration::from_secs(1))
+        // P5: one worker vs two, same associations, loopback UDP; interleaved rounds (the best
+        // of each), so that both see the same machine.
+        let (warm5, meas5, rounds5) = if opts.quick {
+            (Duration::from_millis(200), Duration::from_millis(700), 2)
         } else {
-            (Duration::from_millis(500), Duration::from_secs(3))
+            (Duration::from_millis(400), Duration::from_secs(2), 3)
         };
-        let one = runtime::scaling(1, 8, 1200, warm5, meas5)?;
-        let two = runtime::scaling(2, 8, 1200, warm5, meas5)?;
+        let best = |a: runtime::Scaling, b: runtime::Scaling| {
+            if b.bytes_per_sec > a.bytes_per_sec {
+                b
+            } else {
+                a
+            }
+        };
+        let (mut one, mut two) = (runtime::Scaling::default(), runtime::Scaling::default());
+        for _ in 0..rounds5 {
+            one = best(one, runtime::scaling(1, 8, 1200, warm5, meas5)?);
+            two = best(two, runtime::scaling(2, 8, 1200, warm5, meas5)?);
+        }
         rows.push(Row::compare(
             format!("sctp.p5_two_vs_one_worker_1200B_{}cores", cores()),
             "B/s",
-            two,
+            two.bytes_per_sec,
             "1 worker",
-            one,
+            one.bytes_per_sec,
             Better::Higher,
             Some(1.8),
+        ));
+        // What the machine gave the workers: with other processes busy, two workers get less
+        // than two CPUs and the throughput ratio says more about the machine than about the
+        // runtime. Bytes per CPU-second show the cost of a byte with one and two workers.
+        rows.push(Row::absolute(
+            "sctp.p5_two_workers_cpus_busy",
+            "CPUs",
+            two.cpus_busy,
+            None,
+        ));
+        rows.push(Row::compare(
+            "sctp.p5_two_vs_one_worker_1200B_per_cpu_second",
+            "B/CPU-s",
+            two.per_cpu_second(),
+            "1 worker",
+            one.per_cpu_second(),
+            Better::Higher,
+            None,
         ));
     }
 

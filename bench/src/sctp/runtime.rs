@@ -3,16 +3,24 @@
 //!
 //! - P4 (echo RTT): a client runtime (one worker, in-worker application) sends a 64-byte
 //!   message to a server runtime (one worker, in-worker echo application) and waits for it to
-//!   come back before sending the next; both workers sleep when idle (no busy-polling). The
+//!   come back before sending the next; both workers sleep when idle (no busy-polling, which
+//!   on a shared 2-core machine measured 10x worse: a spinning worker loses its core to other
+//!   processes and waits for its next time slice). Bare and runtime runs alternate in rounds. The
 //!   peer, measured in the same run, is a bare UDP ping-pong of the same 64-byte payload
 //!   between two threads on blocking `std::net::UdpSocket`s: the floor set by the kernel's
 //!   loopback path and two thread wake-ups per round trip, which the runtime pays as well.
 //! - P5 (scaling): one runtime whose workers connect associations to their own UDP port
-//!   (so each worker runs client and server ends, and both ends of an association may live on
-//!   different workers) and send 1200-byte messages as fast as flow control allows. The same
-//!   number of associations runs once with one worker and once with two; the figure is the
-//!   payload delivered per second. Workers are pinned one per core. On a 2-core machine the
-//!   kernel's loopback work (softirq) shares those cores with the workers.
+//!   and send 1200-byte messages as fast as flow control allows. Each worker runs client and
+//!   server ends: the INIT port hash is symmetric, so an association's INIT comes back to the
+//!   worker that sent it and both ends live there; the kernel's `SO_REUSEPORT` program steers
+//!   every later packet by tag to that worker's socket, so nothing crosses workers (the
+//!   verbose counters show zero hand-offs). The same number of associations runs with one
+//!   worker and with two, in interleaved rounds; the figure is the payload delivered per
+//!   second. What runs where: two workers are pinned one per core; the load generator is the
+//!   client ends inside those same workers, and the kernel's loopback work (softirq) runs in
+//!   their system calls, so on a 2-core machine the workload uses both cores and nothing of
+//!   it runs elsewhere (other processes on the machine do compete: `BENCH_SCTP_VERBOSE=1`
+//!   prints how many CPUs the process kept busy).
 //!
 //! Every loop is bounded in count and in time: runs stop at a deadline even when a peer
 //! stalls, and runtimes are joined with a timeout.
@@ -414,6 +422,23 @@ impl App for Blast {
     }
 }
 
+/// What a P5 run achieved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scaling {
+    /// Payload bytes delivered per second.
+    pub bytes_per_sec: f64,
+    /// CPUs this process kept busy meanwhile (CPU time over wall time): what the machine gave
+    /// the workers.
+    pub cpus_busy: f64,
+}
+
+impl Scaling {
+    /// Payload bytes per CPU-second.
+    pub fn per_cpu_second(&self) -> f64 {
+        self.bytes_per_sec / self.cpus_busy.max(1e-9)
+    }
+}
+
 /// P5: payload bytes per second delivered by `workers` workers running `assocs`
 /// associations in total (each worker opens its share), measured over `measure` after
 /// `warmup`.
@@ -423,7 +448,7 @@ pub fn scaling(
     size: usize,
     warmup: Duration,
     measure: Duration,
-) -> Result<f64, String> {
+) -> Result<Scaling, String> {
     let delivered = Arc::new(AtomicU64::new(0));
     let d2 = delivered.clone();
     let per = assocs.div_ceil(workers);
@@ -459,7 +484,10 @@ pub fn scaling(
     if bytes == 0 {
         return Err(format!("{workers} worker(s) delivered nothing"));
     }
-    Ok(bytes as f64 / elapsed.as_secs_f64())
+    Ok(Scaling {
+        bytes_per_sec: bytes as f64 / elapsed.as_secs_f64(),
+        cpus_busy: cpu as f64 / elapsed.as_nanos().max(1) as f64,
+    })
 }
 
 /// CPU time (ns) all threads of this process have run, from every thread's

@@ -485,3 +485,30 @@ fn a_runtime_connecting_to_itself_keeps_both_ends_on_one_worker_and_hands_nothin
         assert_eq!((s.handoffs_out, s.handoffs_in), (0, 0), "worker {i}: {s:?}");
     }
 }
+
+#[test]
+fn a_worker_that_spins_before_sleeping_echoes_everything_and_still_sleeps_when_idle() {
+    let mut config = runtime_config(1);
+    config.idle = dataplane::runtime::IdleMode::SpinThenBlock(Duration::from_micros(200));
+    let server = Runtime::start(config, LinkSpec::Udp(udp(0)), |_| Echo::new(7)).expect("server");
+    let udp_port = server.local_udp_port().expect("UDP port");
+    let (rt, sockets) = client(1);
+    let req = ConnectRequest::new(LOCALHOST, 7).with_encaps_port(udp_port);
+    let a = sockets.connect(req, Some(TIMEOUT)).expect("connect");
+    for i in 0..50u32 {
+        a.send(Outgoing::new(0, Ppid(i), vec![i as u8; 64]))
+            .unwrap();
+        let m = expect_message(&a);
+        assert_eq!((m.ppid.get(), m.data), (i, vec![i as u8; 64]));
+        if i % 10 == 0 {
+            // Longer than the spin budget: the worker goes to sleep meanwhile.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    close(a);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    let stats = server.join().unwrap();
+    assert!(stats[0].sleeps > 0, "{:?}", stats[0]);
+}

@@ -19,8 +19,11 @@
 //!   second. What runs where: two workers are pinned one per core; the load generator is the
 //!   client ends inside those same workers, and the kernel's loopback work (softirq) runs in
 //!   their system calls, so on a 2-core machine the workload uses both cores and nothing of
-//!   it runs elsewhere (other processes on the machine do compete: `BENCH_SCTP_VERBOSE=1`
-//!   prints how many CPUs the process kept busy).
+//!   it runs elsewhere. Other processes on the machine do compete, and with CFS autogroup
+//!   (`/proc/sys/kernel/sched_autogroup_enabled`) the kernel gives each session one share of
+//!   CPU time however many threads it runs: on a busy machine two workers then get no more
+//!   CPU than one. The suite reports the CPUs the two workers got and bytes per CPU-second,
+//!   and says so on stderr.
 //!
 //! Every loop is bounded in count and in time: runs stop at a deadline even when a peer
 //! stalls, and runtimes are joined with a timeout.

@@ -433,19 +433,27 @@ impl Link for UdpLink {
                 have: rx.slot_size(),
             });
         }
-        let received = match self.rx_scratch.recv(self.socket.as_raw_fd(), rx, 0) {
-            Ok(n) => n,
-            Err(e) if sys::is_would_block(&e) => return Ok(0),
-            // ICMP errors reported on the socket concern one earlier send, not the socket.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
-                ) =>
-            {
-                return Ok(0);
+        // An ICMP error reported on the socket concerns one earlier send, not the socket, and
+        // reporting it clears it: receive again, so that datagrams queued behind it are not
+        // left for a readiness event that already fired (bounded).
+        let mut attempts = 0;
+        let received = loop {
+            match self.rx_scratch.recv(self.socket.as_raw_fd(), rx, 0) {
+                Ok(n) => break n,
+                Err(e) if sys::is_would_block(&e) => return Ok(0),
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+                    ) =>
+                {
+                    attempts += 1;
+                    if attempts >= 8 {
+                        return Ok(0);
+                    }
+                }
+                Err(e) => return Err(LinkError::io("recvmmsg", e)),
             }
-            Err(e) => return Err(LinkError::io("recvmmsg", e)),
         };
         self.stats.rx_batches += 1;
         // Fewer datagrams than slots: recvmmsg stopped at an empty queue.

@@ -11,10 +11,11 @@
 //! - UDP GSO (`UDP_SEGMENT`, Linux 4.18): consecutive packets to the same peer from the same
 //!   source with the same length (the last may be shorter) and the same verification tag go
 //!   out as one message of up to 64 segments (one tag per message, because a receiving
-//!   `SO_REUSEPORT` group picks one socket for the whole message). UDP GRO (`UDP_GRO`, Linux 5.0): the kernel may hand over a run of datagrams
-//!   from one peer in one buffer, which is split by the reported segment size. Both are
-//!   detected when the socket opens and switched off at run time if the kernel refuses them
-//!   (`EIO` from a GSO send: no checksum offload on the route).
+//!   `SO_REUSEPORT` group picks one socket for the whole message). UDP GRO (`UDP_GRO`,
+//!   Linux 5.0): the kernel may hand over a run of datagrams from one peer in one buffer,
+//!   which is split by the reported segment size. Both are detected when the socket opens
+//!   and switched off at run time if the kernel refuses them (`EIO` from a GSO send: no
+//!   checksum offload on the route).
 //! - The remote UDP port of every received packet is reported ([`RxMeta::encaps_port`]):
 //!   RFC 6951 §5.4 has the SCTP stack remember it per path.
 

@@ -14,7 +14,8 @@
 //!   server ends: the INIT port hash is symmetric, so an association's INIT comes back to the
 //!   worker that sent it and both ends live there; the kernel's `SO_REUSEPORT` program steers
 //!   every later packet by tag to that worker's socket, so nothing crosses workers (the
-//!   verbose counters show zero hand-offs). The same number of associations runs with one
+//!   verbose counters show zero hand-offs). The same number of associations (16: enough that
+//!   each of two workers still sends bursts long enough for full GSO runs) runs with one
 //!   worker and with two, in interleaved rounds; the figure is the payload delivered per
 //!   second. What runs where: two workers are pinned one per core; the load generator is the
 //!   client ends inside those same workers, and the kernel's loopback work (softirq) runs in

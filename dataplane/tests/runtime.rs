@@ -481,7 +481,8 @@ fn a_runtime_connecting_to_itself_keeps_both_ends_on_one_worker_and_hands_nothin
             s.endpoint.associations_created, assocs as u64,
             "worker {i} accepted its own associations"
         );
-        // The SO_REUSEPORT program steers every packet (GSO runs carry one tag each).
+        // The SO_REUSEPORT program steers every packet to its owner (both ends of each
+        // association live on one worker, so every GSO run of a worker comes back to it).
         assert_eq!((s.handoffs_out, s.handoffs_in), (0, 0), "worker {i}: {s:?}");
     }
 }

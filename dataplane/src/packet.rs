@@ -72,6 +72,7 @@ pub struct RxBatch {
     slots: usize,
     descs: Vec<RxDesc>,
     max_packets: usize,
+    drained: bool,
 }
 
 impl fmt::Debug for RxBatch {
@@ -100,7 +101,22 @@ impl RxBatch {
             slots,
             descs: Vec::with_capacity(max_packets),
             max_packets,
+            drained: false,
         }
+    }
+
+    /// Whether the last [`Link::recv`](crate::Link::recv) is known to have emptied the
+    /// link's receive queue (it filled fewer slots than it had). A run-to-completion loop may
+    /// then wait for readiness instead of calling `recv` once more only to learn that nothing
+    /// is left. False unless the backend reports it ([`set_drained`](Self::set_drained)).
+    pub fn drained(&self) -> bool {
+        self.drained
+    }
+
+    /// Records that the receive that filled this batch emptied the receive queue (for
+    /// backends; [`clear`](Self::clear) resets it).
+    pub fn set_drained(&mut self, drained: bool) {
+        self.drained = drained;
     }
 
     /// The number of receive slots.
@@ -126,6 +142,7 @@ impl RxBatch {
     /// Forgets all packets; the memory is kept for the next burst.
     pub fn clear(&mut self) {
         self.descs.clear();
+        self.drained = false;
     }
 
     /// The `index`-th packet, if there is one.

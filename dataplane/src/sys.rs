@@ -39,6 +39,11 @@ pub(crate) struct MmsgScratch {
     pub(crate) ctrl: Vec<CmsgBuf>,
     /// For sends: how many packets each message carries.
     pub(crate) pkts: Vec<usize>,
+    /// For receives: the arena layout (base address, slot size, first slot, slots) the
+    /// headers were last prepared for, and how many leading headers the kernel has written to
+    /// since (only those need resetting before the next call).
+    rx_layout: Option<(usize, usize, usize, usize)>,
+    rx_dirty: usize,
 }
 
 /// One datagram of the last [`MmsgScratch::recv`].
@@ -63,6 +68,8 @@ impl MmsgScratch {
             names: Vec::new(),
             ctrl: Vec::new(),
             pkts: Vec::new(),
+            rx_layout: None,
+            rx_dirty: 0,
         }
     }
 
@@ -70,6 +77,8 @@ impl MmsgScratch {
     /// up).
     pub(crate) fn ensure(&mut self, n: usize) {
         if self.hdrs.len() < n {
+            // The vectors may move: prepared receive headers would point into freed memory.
+            self.rx_layout = None;
             self.hdrs.resize_with(n, zeroed_mmsghdr);
             self.iovs.resize(
                 n,
@@ -99,7 +108,16 @@ impl MmsgScratch {
         self.ensure(slots);
         let slot_size = rx.slot_size();
         let base = rx.arena_ptr();
-        for i in 0..slots {
+        let layout = (base as usize, slot_size, first_slot, slots);
+        // Headers prepared for the same arena layout are reused: the kernel only writes the
+        // lengths and flags of the messages it filled, so only those are reset (a wake-up
+        // for one datagram then costs one header, not one per slot).
+        let prepare = if self.rx_layout == Some(layout) {
+            self.rx_dirty.min(slots)
+        } else {
+            slots
+        };
+        for i in 0..prepare {
             self.iovs[i] = libc::iovec {
                 // SAFETY: slot `first_slot + i` lies within the arena of `rx.slots()` slots of
                 // `slot_size` bytes.
@@ -117,7 +135,10 @@ impl MmsgScratch {
             self.hdrs[i].msg_len = 0;
         }
         // SAFETY: `hdrs[..slots]` are initialized msghdrs whose buffers (rx arena slots, names,
-        // control buffers) are live and exclusively borrowed for the duration of the call.
+        // control buffers) are live and exclusively borrowed for the duration of the call:
+        // reused headers were prepared for this very arena address range (`layout`), and the
+        // scratch vectors have not been reallocated since (`ensure` forgets the layout when
+        // it grows them).
         let ret = unsafe {
             libc::recvmmsg(
                 fd,
@@ -128,9 +149,20 @@ impl MmsgScratch {
             )
         };
         if ret < 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            // A failed first receive writes no header; anything else: prepare all again.
+            if is_would_block(&e) {
+                self.rx_layout = Some(layout);
+                self.rx_dirty = 0;
+            } else {
+                self.rx_layout = None;
+            }
+            return Err(e);
         }
-        Ok((ret as usize).min(slots))
+        let n = (ret as usize).min(slots);
+        self.rx_layout = Some(layout);
+        self.rx_dirty = n;
+        Ok(n)
     }
 
     /// The `i`-th datagram of the last [`recv`](Self::recv) that started at `first_slot`.

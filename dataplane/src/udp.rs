@@ -4,15 +4,16 @@
 //! - One socket, dual-stack (`[::]` with `IPV6_V6ONLY` off) unless bound to a specific address;
 //!   kernels without IPv6 fall back to an IPv4 socket.
 //! - `recvmmsg`/`sendmmsg` move a whole burst per system call.
-//! - The destination address of each received packet comes from `IP_PKTINFO` /
-//!   `IPV6_PKTINFO`, and each sent packet may choose its source address the same way: this is
-//!   what multi-homing needs on a wildcard-bound socket.
+//! - On a wildcard-bound socket, the destination address of each received packet comes from
+//!   `IP_PKTINFO` / `IPV6_PKTINFO`, and each sent packet may choose its source address the
+//!   same way: this is what multi-homing needs. A socket bound to one address knows both
+//!   without control messages (and reports interface index 0).
 //! - UDP GSO (`UDP_SEGMENT`, Linux 4.18): consecutive packets to the same peer from the same
 //!   source with the same length (the last may be shorter) go out as one message of up to 64
 //!   segments. UDP GRO (`UDP_GRO`, Linux 5.0): the kernel may hand over a run of datagrams
-//!   from one peer in one buffer, which is split by the reported segment size. Both are
-//!   detected when the socket opens and switched off at run time if the kernel refuses them
-//!   (`EIO` from a GSO send: no checksum offload on the route).
+//!   from one peer in one buffer, which is split by the reported segment size. Both are detected when the socket opens
+//!   and switched off at run time if the kernel refuses them (`EIO` from a GSO send: no
+//!   checksum offload on the route).
 //! - The remote UDP port of every received packet is reported ([`RxMeta::encaps_port`]):
 //!   RFC 6951 §5.4 has the SCTP stack remember it per path.
 
@@ -112,7 +113,10 @@ pub struct UdpLink {
     gso: bool,
     gro: bool,
     waker: Arc<EventFd>,
+    /// Send headers.
     scratch: MmsgScratch,
+    /// Receive headers (kept apart so they stay prepared between bursts).
+    rx_scratch: MmsgScratch,
     stats: LinkStats,
 }
 
@@ -184,12 +188,14 @@ impl UdpLink {
                 .map_err(|e| LinkError::io("udp SO_BUSY_POLL", e))?;
         }
         // Destination addresses of received packets: IPv4 (also IPv4-mapped on a dual-stack
-        // socket) and IPv6.
-        if !v6 || config.bind.is_unspecified() {
+        // socket) and IPv6. A socket bound to one address receives for that address only and
+        // needs no control message per packet (nor per send, see `build_send`).
+        let wildcard = config.bind.is_unspecified();
+        if wildcard {
             sys::setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
                 .map_err(|e| LinkError::io("udp IP_PKTINFO", e))?;
         }
-        if v6 {
+        if v6 && wildcard {
             sys::setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
                 .map_err(|e| LinkError::io("udp IPV6_RECVPKTINFO", e))?;
         }
@@ -238,6 +244,7 @@ impl UdpLink {
             gro,
             waker,
             scratch: MmsgScratch::new(),
+            rx_scratch: MmsgScratch::new(),
             stats: LinkStats::default(),
         })
     }
@@ -299,6 +306,11 @@ impl UdpLink {
             let Some((m, d)) = tx.pending(first + run) else {
                 break;
             };
+            // Packets of several associations (verification tags) may share a run: a
+            // receiving `SO_REUSEPORT` group picks one socket for the whole run by its first
+            // packet and that worker hands the others to their owners. Splitting runs by tag
+            // instead cost a single worker half its throughput (P5: the packets of a burst
+            // alternate between associations, so runs shrank to one packet).
             if m != meta || d.len() > seg || d.is_empty() || total + d.len() > GSO_MAX_BYTES {
                 break;
             }
@@ -334,6 +346,7 @@ impl UdpLink {
                 names,
                 ctrl,
                 pkts,
+                ..
             } = &mut self.scratch;
             let Some(namelen) = sys::encode_sockaddr(remote, self.v6, &mut names[msgs]) else {
                 // Stop here; the next round starts with this packet and drops it.
@@ -351,7 +364,12 @@ impl UdpLink {
                 }
             }
             let gso = (run > 1).then(|| u16::try_from(seg_len).unwrap_or(u16::MAX));
-            let controllen = sys::encode_send_cmsgs(&mut ctrl[msgs], meta.src, gso);
+            // The bound address is the source anyway: no control message for it.
+            let src = meta.src.filter(|&a| {
+                self.config.bind.is_unspecified()
+                    || sys::canonical_ip(a) != sys::canonical_ip(self.local.ip())
+            });
+            let controllen = sys::encode_send_cmsgs(&mut ctrl[msgs], src, gso);
             hdrs[msgs].msg_hdr = sys::msghdr(
                 &mut names[msgs],
                 namelen,
@@ -412,24 +430,34 @@ impl Link for UdpLink {
                 have: rx.slot_size(),
             });
         }
-        let received = match self.scratch.recv(self.socket.as_raw_fd(), rx, 0) {
-            Ok(n) => n,
-            Err(e) if sys::is_would_block(&e) => return Ok(0),
-            // ICMP errors reported on the socket concern one earlier send, not the socket.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
-                ) =>
-            {
-                return Ok(0);
+        // An ICMP error reported on the socket concerns one earlier send, not the socket, and
+        // reporting it clears it: receive again, so that datagrams queued behind it are not
+        // left for a readiness event that already fired (bounded).
+        let mut attempts = 0;
+        let received = loop {
+            match self.rx_scratch.recv(self.socket.as_raw_fd(), rx, 0) {
+                Ok(n) => break n,
+                Err(e) if sys::is_would_block(&e) => return Ok(0),
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+                    ) =>
+                {
+                    attempts += 1;
+                    if attempts >= 8 {
+                        return Ok(0);
+                    }
+                }
+                Err(e) => return Err(LinkError::io("recvmmsg", e)),
             }
-            Err(e) => return Err(LinkError::io("recvmmsg", e)),
         };
         self.stats.rx_batches += 1;
+        // Fewer datagrams than slots: recvmmsg stopped at an empty queue.
+        rx.set_drained(received < rx.slots());
         let local_ip = sys::canonical_ip(self.local.ip());
         for i in 0..received {
-            let m = self.scratch.received(i, 0);
+            let m = self.rx_scratch.received(i, 0);
             let (Some(src), false) = (m.name, m.truncated) else {
                 self.stats.rx_dropped += 1;
                 continue;

@@ -381,3 +381,135 @@ fn a_capture_records_both_directions() {
     assert!(records >= 9, "{records} records");
     assert!(from_server >= 4 && from_server < records);
 }
+
+/// Listens on port 7, connects `assocs` associations to its own runtime's UDP port, sends
+/// `messages` messages of `size` bytes on each, and counts what its listening ends receive.
+struct SelfBlast {
+    assocs: usize,
+    messages: u64,
+    size: usize,
+    clients: HashMap<AssociationId, u64>,
+    received: u64,
+    delivered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SelfBlast {
+    fn fill(&mut self, cx: &mut Context<'_>, id: AssociationId) {
+        let Some(sent) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let Some(mut a) = cx.association(id) else {
+            return;
+        };
+        let payload = vec![0x42u8; self.size];
+        while *sent < self.messages {
+            if a.send(0, Ppid(0), &payload[..], SendOptions::default())
+                .is_err()
+            {
+                return;
+            }
+            *sent += 1;
+        }
+    }
+}
+
+impl App for SelfBlast {
+    fn start(&mut self, cx: &mut Context<'_>) {
+        cx.listen(7).expect("listen");
+        let port = cx.info().local_udp_port.expect("UDP port");
+        for _ in 0..self.assocs {
+            let req = ConnectRequest::new(LOCALHOST, 7).with_encaps_port(port);
+            let id = cx.connect(req).expect("connect");
+            self.clients.insert(id, 0);
+        }
+    }
+
+    fn event(&mut self, cx: &mut Context<'_>, id: AssociationId, event: Event) {
+        match event {
+            Event::Connected | Event::SendSpace => self.fill(cx, id),
+            Event::DataReadable => {
+                if let Some(mut a) = cx.association(id) {
+                    while a.recv().is_some() {
+                        self.received += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll(&mut self, _cx: &mut Context<'_>) {
+        if self.received > 0 {
+            let n = std::mem::take(&mut self.received);
+            self.delivered
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_runtime_connecting_to_itself_keeps_both_ends_on_one_worker_and_hands_nothing_over() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (workers, assocs, messages) = (2usize, 2usize, 300u64);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let d = Arc::clone(&delivered);
+    let rt = Runtime::start(runtime_config(workers), LinkSpec::Udp(udp(0)), move |_| {
+        SelfBlast {
+            assocs,
+            messages,
+            // Bursts of equal full-size packets from several associations: GSO runs.
+            size: 1000,
+            clients: HashMap::new(),
+            received: 0,
+            delivered: Arc::clone(&d),
+        }
+    })
+    .expect("runtime");
+    assert_eq!(rt.fallback(), None, "kernel steering is in place");
+    let expected = (workers * assocs) as u64 * messages;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while delivered.load(Ordering::Relaxed) < expected && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(delivered.load(Ordering::Relaxed), expected);
+    rt.stop();
+    let stats = rt.join().expect("join");
+    for (i, s) in stats.iter().enumerate() {
+        // The INIT port hash is symmetric: every INIT a worker sends comes back to it.
+        assert_eq!(
+            s.endpoint.associations_created, assocs as u64,
+            "worker {i} accepted its own associations"
+        );
+        // The SO_REUSEPORT program steers every packet to its owner (both ends of each
+        // association live on one worker, so every GSO run of a worker comes back to it).
+        assert_eq!((s.handoffs_out, s.handoffs_in), (0, 0), "worker {i}: {s:?}");
+    }
+}
+
+#[test]
+fn a_worker_that_spins_before_sleeping_echoes_everything_and_still_sleeps_when_idle() {
+    let mut config = runtime_config(1);
+    config.idle = dataplane::runtime::IdleMode::SpinThenBlock(Duration::from_micros(200));
+    let server = Runtime::start(config, LinkSpec::Udp(udp(0)), |_| Echo::new(7)).expect("server");
+    let udp_port = server.local_udp_port().expect("UDP port");
+    let (rt, sockets) = client(1);
+    let req = ConnectRequest::new(LOCALHOST, 7).with_encaps_port(udp_port);
+    let a = sockets.connect(req, Some(TIMEOUT)).expect("connect");
+    for i in 0..50u32 {
+        a.send(Outgoing::new(0, Ppid(i), vec![i as u8; 64]))
+            .unwrap();
+        let m = expect_message(&a);
+        assert_eq!((m.ppid.get(), m.data), (i, vec![i as u8; 64]));
+        if i % 10 == 0 {
+            // Longer than the spin budget: the worker goes to sleep meanwhile.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    close(a);
+    rt.stop();
+    rt.join().unwrap();
+    server.stop();
+    let stats = server.join().unwrap();
+    assert!(stats[0].sleeps > 0, "{:?}", stats[0]);
+}

@@ -593,8 +593,6 @@ impl Endpoint {
             self.on_init(now, &dgram, &pkt, &first);
             return;
         }
-        let key = (dgram.src, pkt.source_port(), pkt.destination_port());
-        let by_addr = self.by_addr.get(&key).copied();
         let t_bit = matches!(
             first.chunk_type(),
             ChunkType::ABORT | ChunkType::SHUTDOWN_COMPLETE
@@ -611,7 +609,12 @@ impl Endpoint {
                     })
                 })
         };
-        let id = by_tag.or(by_addr);
+        // The address lookup (SipHash over remote-chosen keys) only when the tag names no
+        // association of these ports.
+        let id = by_tag.or_else(|| {
+            let key = (dgram.src, pkt.source_port(), pkt.destination_port());
+            self.by_addr.get(&key).copied()
+        });
         if first.chunk_type() == ChunkType::COOKIE_ECHO {
             self.on_cookie_echo(now, &dgram, &pkt, first.value(), id);
             return;

@@ -3,16 +3,28 @@
 //!
 //! - P4 (echo RTT): a client runtime (one worker, in-worker application) sends a 64-byte
 //!   message to a server runtime (one worker, in-worker echo application) and waits for it to
-//!   come back before sending the next; both workers sleep when idle (no busy-polling). The
+//!   come back before sending the next; both workers sleep when idle (no busy-polling, which
+//!   on a shared 2-core machine measured 10x worse: a spinning worker loses its core to other
+//!   processes and waits for its next time slice). Bare and runtime runs alternate in rounds. The
 //!   peer, measured in the same run, is a bare UDP ping-pong of the same 64-byte payload
 //!   between two threads on blocking `std::net::UdpSocket`s: the floor set by the kernel's
 //!   loopback path and two thread wake-ups per round trip, which the runtime pays as well.
 //! - P5 (scaling): one runtime whose workers connect associations to their own UDP port
-//!   (so each worker runs client and server ends, and both ends of an association may live on
-//!   different workers) and send 1200-byte messages as fast as flow control allows. The same
-//!   number of associations runs once with one worker and once with two; the figure is the
-//!   payload delivered per second. Workers are pinned one per core. On a 2-core machine the
-//!   kernel's loopback work (softirq) shares those cores with the workers.
+//!   and send 1200-byte messages as fast as flow control allows. Each worker runs client and
+//!   server ends: the INIT port hash is symmetric, so an association's INIT comes back to the
+//!   worker that sent it and both ends live there; the kernel's `SO_REUSEPORT` program steers
+//!   every later packet by tag to that worker's socket, so nothing crosses workers (the
+//!   verbose counters show zero hand-offs). The same number of associations (16: enough that
+//!   each of two workers still sends bursts long enough for full GSO runs) runs with one
+//!   worker and with two, in interleaved rounds; the figure is the payload delivered per
+//!   second. What runs where: two workers are pinned one per core; the load generator is the
+//!   client ends inside those same workers, and the kernel's loopback work (softirq) runs in
+//!   their system calls, so on a 2-core machine the workload uses both cores and nothing of
+//!   it runs elsewhere. Other processes on the machine do compete, and with CFS autogroup
+//!   (`/proc/sys/kernel/sched_autogroup_enabled`) the kernel gives each session one share of
+//!   CPU time however many threads it runs: on a busy machine two workers then get no more
+//!   CPU than one. The suite reports the CPUs the two workers got and bytes per CPU-second,
+//!   and says so on stderr.
 //!
 //! Every loop is bounded in count and in time: runs stop at a deadline even when a peer
 //! stalls, and runtimes are joined with a timeout.
@@ -58,7 +70,23 @@ fn config(workers: usize, seed: u8) -> RuntimeConfig {
 fn stop(rt: Runtime, what: &str) -> Result<(), String> {
     rt.stop();
     match rt.join_timeout(JOIN) {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(stats)) => {
+            if super::verbose() {
+                for (i, w) in stats.iter().enumerate() {
+                    eprintln!(
+                        "bench: {what} worker {i}: iterations {} sleeps {} handoffs out {} in {} dropped {} tx_blocked {} link {:?}",
+                        w.iterations,
+                        w.sleeps,
+                        w.handoffs_out,
+                        w.handoffs_in,
+                        w.handoff_dropped,
+                        w.tx_blocked,
+                        w.link
+                    );
+                }
+            }
+            Ok(())
+        }
         Ok(Err(e)) => Err(format!("{what} runtime: {e}")),
         Err(_) => Err(format!("{what} runtime did not stop within {JOIN:?}")),
     }
@@ -72,10 +100,28 @@ pub struct Rtt {
     pub p99: u64,
 }
 
-fn rtt_of(h: &Histogram<u64>) -> Rtt {
-    Rtt {
-        p50: h.value_at_quantile(0.5),
-        p99: h.value_at_quantile(0.99),
+/// Round trips (ns) collected over several runs.
+pub struct RttHistogram(Histogram<u64>);
+
+impl RttHistogram {
+    /// An empty histogram.
+    pub fn new() -> Result<Self, String> {
+        Histogram::new(3)
+            .map(RttHistogram)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Adds the round trips of one run.
+    pub fn add(&mut self, run: &RttHistogram) -> Result<(), String> {
+        self.0.add(&run.0).map_err(|e| e.to_string())
+    }
+
+    /// Median and 99th percentile.
+    pub fn rtt(&self) -> Rtt {
+        Rtt {
+            p50: self.0.value_at_quantile(0.5),
+            p99: self.0.value_at_quantile(0.99),
+        }
     }
 }
 
@@ -186,9 +232,17 @@ impl App for PingClient {
     }
 }
 
-/// P4, ours: echo round trips through two runtimes over loopback UDP.
-pub fn runtime_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Result<Rtt, String> {
-    let server = Runtime::start(config(1, 41), LinkSpec::Udp(udp()), |_| Echo)
+/// P4, ours: echo round trips through two runtimes over loopback UDP; both workers sleep as
+/// soon as they are idle.
+pub fn runtime_echo(
+    size: usize,
+    warmup: u64,
+    count: u64,
+    limit: Duration,
+) -> Result<RttHistogram, String> {
+    let server_config = config(1, 41);
+    let client_config = config(1, 42);
+    let server = Runtime::start(server_config, LinkSpec::Udp(udp()), |_| Echo)
         .map_err(|e| format!("echo server: {e}"))?;
     let Some(server_udp_port) = server.local_udp_port() else {
         let _ = stop(server, "echo server");
@@ -198,7 +252,7 @@ pub fn runtime_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Re
     let deadline = Instant::now() + limit;
     let payload = vec![0x5au8; size];
     let hist = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
-    let client = Runtime::start(config(1, 42), LinkSpec::Udp(udp()), move |_| PingClient {
+    let client = Runtime::start(client_config, LinkSpec::Udp(udp()), move |_| PingClient {
         server_udp_port,
         payload: payload.clone(),
         warmup,
@@ -226,11 +280,16 @@ pub fn runtime_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Re
     let h = r?;
     c?;
     s?;
-    Ok(rtt_of(&h))
+    Ok(RttHistogram(h))
 }
 
 /// P4, peer: a bare UDP ping-pong between two threads on blocking std sockets.
-pub fn udp_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Result<Rtt, String> {
+pub fn udp_echo(
+    size: usize,
+    warmup: u64,
+    count: u64,
+    limit: Duration,
+) -> Result<RttHistogram, String> {
     let io = |e: std::io::Error| format!("udp echo: {e}");
     let server = UdpSocket::bind((LOCALHOST, 0)).map_err(io)?;
     let client = UdpSocket::bind((LOCALHOST, 0)).map_err(io)?;
@@ -285,7 +344,7 @@ pub fn udp_echo(size: usize, warmup: u64, count: u64, limit: Duration) -> Result
     }
     stopping.store(true, Ordering::Relaxed);
     let _ = echo.join();
-    result.map(|()| rtt_of(&hist))
+    result.map(|()| RttHistogram(hist))
 }
 
 /// Opens `assocs` associations to its own UDP port, sends `size`-byte messages on the client
@@ -367,6 +426,23 @@ impl App for Blast {
     }
 }
 
+/// What a P5 run achieved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Scaling {
+    /// Payload bytes delivered per second.
+    pub bytes_per_sec: f64,
+    /// CPUs this process kept busy meanwhile (CPU time over wall time): what the machine gave
+    /// the workers.
+    pub cpus_busy: f64,
+}
+
+impl Scaling {
+    /// Payload bytes per CPU-second.
+    pub fn per_cpu_second(&self) -> f64 {
+        self.bytes_per_sec / self.cpus_busy.max(1e-9)
+    }
+}
+
 /// P5: payload bytes per second delivered by `workers` workers running `assocs`
 /// associations in total (each worker opens its share), measured over `measure` after
 /// `warmup`.
@@ -376,7 +452,7 @@ pub fn scaling(
     size: usize,
     warmup: Duration,
     measure: Duration,
-) -> Result<f64, String> {
+) -> Result<Scaling, String> {
     let delivered = Arc::new(AtomicU64::new(0));
     let d2 = delivered.clone();
     let per = assocs.div_ceil(workers);
@@ -394,15 +470,41 @@ pub fn scaling(
     .map_err(|e| format!("scaling runtime: {e}"))?;
     std::thread::sleep(warmup);
     let start_bytes = delivered.load(Ordering::Relaxed);
+    let start_cpu = process_cpu_ns();
     let start = Instant::now();
     std::thread::sleep(measure);
     let bytes = delivered.load(Ordering::Relaxed) - start_bytes;
     let elapsed = start.elapsed();
+    let cpu = process_cpu_ns().saturating_sub(start_cpu);
+    if super::verbose() {
+        eprintln!(
+            "bench: scaling {workers} worker(s): {:.1} MB/s, {:.2} CPUs busy, {:.1} MB per CPU-second",
+            bytes as f64 / elapsed.as_secs_f64() / 1e6,
+            cpu as f64 / elapsed.as_nanos() as f64,
+            bytes as f64 / (cpu as f64 / 1e9).max(1e-9) / 1e6
+        );
+    }
     stop(rt, "scaling")?;
     if bytes == 0 {
         return Err(format!("{workers} worker(s) delivered nothing"));
     }
-    Ok(bytes as f64 / elapsed.as_secs_f64())
+    Ok(Scaling {
+        bytes_per_sec: bytes as f64 / elapsed.as_secs_f64(),
+        cpus_busy: cpu as f64 / elapsed.as_nanos().max(1) as f64,
+    })
+}
+
+/// CPU time (ns) all threads of this process have run, from every thread's
+/// `/proc/self/task/*/schedstat` (user, system and the kernel's packet work done in our
+/// system calls); 0 where that is unavailable.
+pub fn process_cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Which encapsulation P2 runs over.

@@ -24,7 +24,8 @@
 //!     endpoint events -> App::event; App::poll
 //!     Endpoint::poll_transmit -> transmit batch -> link (one burst)
 //!     timers: Endpoint::handle_timeout, App::timeout
-//!     nothing happened? -> busy-poll, or sleep until a packet, a waker or the next deadline
+//!     nothing left? -> busy-poll (or spin up to a budget), or sleep until a packet, a waker
+//!                      or the next deadline
 //! }
 //! ```
 //!
@@ -130,6 +131,11 @@ pub enum IdleMode {
     Block,
     /// Spin: lowest latency, one core at 100 % per worker.
     BusyPoll,
+    /// Keep polling for up to this long after the last packet, event or timer before
+    /// sleeping: a reply that comes back within the budget is picked up without a wake-up
+    /// (a request/response exchange then costs no thread wake-ups while it is busy), and an
+    /// idle worker still sleeps. Costs up to the budget in CPU time after every burst.
+    SpinThenBlock(Duration),
 }
 
 /// Which cores the workers run on.

@@ -39,9 +39,13 @@ pub enum Owner {
 }
 
 /// The worker that answers INITs between `src_port` (the peer's) and `dst_port` (ours).
+///
+/// Symmetric in the two ports: an INIT this runtime sends to one of its own listeners
+/// (loopback, or two endpoints of one host) reaches the worker that sent it, so both ends of
+/// such an association live on one worker and never talk across cores.
 pub fn port_owner(src_port: u16, dst_port: u16, workers: usize) -> usize {
-    let word = (u32::from(src_port) << 16) | u32::from(dst_port);
-    let h = word.wrapping_mul(PORT_HASH_MUL) >> 16;
+    let sum = u32::from(src_port) + u32::from(dst_port);
+    let h = sum.wrapping_mul(PORT_HASH_MUL) >> 16;
     (h % (workers.max(1) as u32)) as usize
 }
 
@@ -88,14 +92,18 @@ pub struct Insn {
 // Classic BPF opcodes (linux/filter.h, linux/bpf_common.h).
 const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
+const ST: u16 = 0x02;
 const ALU: u16 = 0x04;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
 const W: u16 = 0x00;
+const H: u16 = 0x08;
 const B: u16 = 0x10;
 const ABS: u16 = 0x20;
 const IND: u16 = 0x40;
+const MEM: u16 = 0x60;
 const MSH: u16 = 0xa0;
+const ADD: u16 = 0x00;
 const MUL: u16 = 0x20;
 const RSH: u16 = 0x70;
 const MOD: u16 = 0x90;
@@ -104,6 +112,7 @@ const JA: u16 = 0x00;
 const JEQ: u16 = 0x10;
 const JSET: u16 = 0x40;
 const K: u16 = 0x00;
+const X: u16 = 0x08;
 const RET_A: u16 = 0x10;
 
 /// Bytes a raw-socket filter keeps of an accepted packet (all of it).
@@ -200,9 +209,14 @@ fn classify(ops: &mut Vec<Op>, ipv4_header: bool, workers: u32) {
     ops.push(insn(ALU | MOD | K, workers));
 }
 
-/// A = the INIT worker of the ports.
+/// A = the INIT worker of the ports ([`port_owner`]): the sum of both ports (through scratch
+/// memory M\[0\], since X may hold the IPv4 header length until the last load), hashed.
 fn port_hash(ops: &mut Vec<Op>, ipv4_header: bool, workers: u32) {
-    ops.push(load(W, 0, ipv4_header));
+    ops.push(load(H, 2, ipv4_header));
+    ops.push(insn(ST, 0));
+    ops.push(load(H, 0, ipv4_header));
+    ops.push(insn(LDX | MEM, 0));
+    ops.push(insn(ALU | ADD | X, 0));
     ops.push(insn(ALU | MUL | K, PORT_HASH_MUL));
     ops.push(insn(ALU | RSH | K, 16));
     ops.push(insn(ALU | MOD | K, workers));
@@ -263,6 +277,7 @@ pub(crate) mod tests {
     /// semantics: out-of-range loads end the program with 0.
     pub(crate) fn run(prog: &[Insn], pkt: &[u8]) -> u32 {
         let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+        let mut mem = [0u32; 16];
         let load = |off: u32, size: usize| -> Option<u32> {
             let off = usize::try_from(off).ok()?;
             let b = pkt.get(off..off.checked_add(size)?)?;
@@ -288,9 +303,15 @@ pub(crate) mod tests {
                         None => return 0,
                     }
                 }
+                0x01 if i.code & 0xe0 == MEM => x = mem[i.k as usize],
                 0x01 => match load(i.k, 1) {
                     Some(v) => x = 4 * (v & 0xf),
                     None => return 0,
+                },
+                0x02 => mem[i.k as usize] = a,
+                0x04 if i.code & 0x08 == X => match i.code & 0xf0 {
+                    ADD => a = a.wrapping_add(x),
+                    other => panic!("unexpected ALU X op {other:#x}"),
                 },
                 0x04 => match i.code & 0xf0 {
                     MUL => a = a.wrapping_mul(i.k),
@@ -361,6 +382,27 @@ pub(crate) mod tests {
         assert_eq!(owner(&data, 1), Owner::Worker(0));
         assert_eq!(owner(&data[..13], 4), Owner::Worker(0));
         assert_eq!(run(&reuseport_program(4), &data[..13]), 0);
+    }
+
+    #[test]
+    fn the_port_hash_is_symmetric_so_self_connections_stay_on_one_worker() {
+        for workers in [2usize, 3, 4] {
+            for (a, b) in [(7u16, 49152u16), (9899, 50000), (1, 65535), (5000, 5000)] {
+                assert_eq!(port_owner(a, b, workers), port_owner(b, a, workers));
+            }
+        }
+        // And the kernel programs agree for an INIT and the reverse INIT.
+        let mut init = vec![0u8; 32];
+        init[0..2].copy_from_slice(&49321u16.to_be_bytes());
+        init[2..4].copy_from_slice(&7u16.to_be_bytes());
+        init[12] = 1;
+        let mut reverse = init.clone();
+        reverse[0..2].copy_from_slice(&7u16.to_be_bytes());
+        reverse[2..4].copy_from_slice(&49321u16.to_be_bytes());
+        for workers in [2u32, 3] {
+            let prog = reuseport_program(workers);
+            assert_eq!(run(&prog, &init), run(&prog, &reverse));
+        }
     }
 
     #[test]

@@ -622,7 +622,10 @@ impl Inbound {
         }
         self.ready.push_back(msg);
         let mut n = next.wrapping_add(1);
-        while let Some(m) = self.pending_mid.remove(&(stream, n)) {
+        // In-order arrival (the common case) has nothing waiting: skip the lookup.
+        while !self.pending_mid.is_empty()
+            && let Some(m) = self.pending_mid.remove(&(stream, n))
+        {
             self.ready.push_back(m);
             n = n.wrapping_add(1);
         }
@@ -767,7 +770,10 @@ impl Inbound {
         }
         self.push_data_ready(msg);
         let mut n = next.next();
-        while let Some(m) = self.pending.remove(&(stream, n.get())) {
+        // In-order arrival (the common case) has nothing waiting: skip the lookup.
+        while !self.pending.is_empty()
+            && let Some(m) = self.pending.remove(&(stream, n.get()))
+        {
             self.push_data_ready(m);
             n = n.next();
         }

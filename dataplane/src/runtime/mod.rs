@@ -526,6 +526,12 @@ impl Runtime {
             if matches!(backend, Backend::RawPoll | Backend::RawUring) {
                 ec.answer_foreign_ports = false;
             }
+            // A DPDK link fills in the CRC32c itself: in hardware when the port offers SCTP
+            // checksum offload, in software otherwise (dataplane::dpdk), so the endpoint
+            // leaves the field zero.
+            if matches!(backend, Backend::Dpdk) {
+                ec.tx_checksum_offload = true;
+            }
             // Distinct random streams per shard from one seed.
             for (k, b) in (i as u64).to_le_bytes().iter().enumerate() {
                 ec.rng_seed[24 + k] ^= b;

@@ -13,6 +13,19 @@
 //!
 //! Received TSNs are "unwrapped" into a 64-bit sequence (`u64`) for the reassembly map, so
 //! the map's order is the TSN order across the 2^32 wrap.
+//!
+//! I-DATA (RFC 8260 §2.1) messages are reassembled by (stream, U bit, MID) and delivered only
+//! when every fragment from the first (B bit) to the last (E bit) is held. Each fragment keeps
+//! its TSN: an FSN that contradicts its message (a second fragment with that FSN, one beyond
+//! the last, an FSN further from a neighbour's than its TSN is) makes
+//! [`Inbound::on_idata`] return [`DataVerdict::FsnViolation`] and the association aborts,
+//! since the TSN can be neither acknowledged with the data dropped nor reassembled. The
+//! peer's numbering ([`PeerFsn`]) is learnt: a non-first fragment with FSN 0 is the Linux
+//! numbering (its second fragment is FSN 0; fragments are then renumbered to RFC 8260's),
+//! a message whose first fragment and FSN 1 are separated only by received TSNs is the RFC
+//! one. Until one of the two is seen no I-DATA message of several fragments is completed
+//! or delivered in pieces, as one complete under one numbering may lack a fragment under
+//! the other.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 

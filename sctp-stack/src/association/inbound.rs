@@ -1837,4 +1837,19 @@ mod tests {
         assert_eq!(r.peer_fsn(), PeerFsn::Rfc8260);
         assert_eq!(drain(&mut r), vec![(0, whole(2))]);
     }
+
+    #[test]
+    fn tsns_an_iforward_tsn_skips_count_for_the_numbering() {
+        let mut r = rx(100);
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(102), 0, 0, 1, 0, &frag(1));
+        r.on_idata(Tsn(103), 0, 0, 2, E, &frag(2));
+        assert!(drain(&mut r).is_empty());
+        // TSN 101 was a message of stream 1, abandoned: not a fragment of stream 0's.
+        let v = r.on_iforward_tsn(Tsn(101), &mut [(1u16, false, 0u32)].into_iter());
+        assert_eq!(v, ForwardVerdict::Advanced);
+        assert_eq!(r.peer_fsn(), PeerFsn::Rfc8260);
+        assert_eq!(drain(&mut r), vec![(0, whole(3))]);
+        assert_eq!(r.buffered, 0);
+    }
 }

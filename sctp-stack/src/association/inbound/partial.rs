@@ -517,4 +517,22 @@ mod tests {
         r.on_idata(Tsn(105), 2, 1, 0, B | E, &[4; 10]);
         assert_eq!(drain(&mut r), vec![(2, 10, None)]);
     }
+
+    #[test]
+    fn no_piece_is_delivered_while_a_fragment_may_be_missing_under_the_other_numbering() {
+        let mut r = rx();
+        // First fragment and FSN 1 with TSN 101 missing: contiguous under RFC 8260 (past
+        // the point), but under the Linux numbering TSN 101 is the second fragment.
+        r.on_idata(Tsn(100), 0, 0, 9, B, &[1; 1500]);
+        r.on_idata(Tsn(102), 0, 0, 1, 0, &[3; 1500]);
+        assert!(drain(&mut r).is_empty());
+        // TSN 101 is FSN 0: Linux. The three fragments go out as one piece, in order.
+        r.on_idata(Tsn(101), 0, 0, 0, 0, &[2; 1500]);
+        let m = r.recv().expect("a piece");
+        assert_eq!(m.data, [[1u8; 1500], [2; 1500], [3; 1500]].concat());
+        assert_eq!(m.piece.map(|p| (p.offset, p.last)), Some((0, false)));
+        r.on_idata(Tsn(103), 0, 0, 2, E, &[4; 10]);
+        assert_eq!(drain(&mut r), vec![(0, 10, Some((1, 4500, true)))]);
+        assert_eq!(r.buffered, 0);
+    }
 }

@@ -28,7 +28,7 @@ cargo build --release -q -p appliance --bin rsp
 timeout -k 10 "$(left "the Linux SCTP interop run")" vm-images/linux-sctp-interop.sh \
   --rsp "${CARGO_TARGET_DIR:-target}/release/rsp" \
   echo echo-reverse bulk-to-guest bulk-from-guest multihoming prsctp auth-asconf idata idata-from-guest \
-  reconf reconf-from-guest
+  idata-fragmented idata-fragmented-from-guest reconf reconf-from-guest
 # RSPLIB 3.4.4 in the guest against our registrar, pool element and pool user (raw IP).
 timeout -k 10 "$(left "the RSPLIB interop run")" vm-images/rsplib-interop.sh \
   --rsp "${CARGO_TARGET_DIR:-target}/release/rsp"

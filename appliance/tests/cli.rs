@@ -795,3 +795,103 @@ fn perf_with_idata_over_several_streams_and_each_scheduler_completes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The I-DATA chunks in a pcap file written by `--pcap`: (stream, MID, flags, PPID or FSN),
+/// in capture order.
+fn idata_chunks_in_pcap(path: &std::path::Path) -> Vec<(u16, u32, u8, u32)> {
+    let d = std::fs::read(path).expect("pcap");
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= d.len() {
+        let incl = u32::from_le_bytes(d[off + 8..off + 12].try_into().unwrap()) as usize;
+        let pkt = &d[off + 16..(off + 16 + incl).min(d.len())];
+        off += 16 + incl;
+        let (proto, mut sctp) = if pkt[0] >> 4 == 4 {
+            (pkt[9], &pkt[usize::from(pkt[0] & 15) * 4..])
+        } else {
+            (pkt[6], &pkt[40..])
+        };
+        if proto == 17 {
+            sctp = &sctp[8..];
+        }
+        let mut i = 12;
+        while i + 4 <= sctp.len() {
+            let len = usize::from(u16::from_be_bytes([sctp[i + 2], sctp[i + 3]]));
+            if len < 4 {
+                break;
+            }
+            if sctp[i] == 64 && len >= 20 && i + 20 <= sctp.len() {
+                let c = &sctp[i..];
+                out.push((
+                    u16::from_be_bytes([c[8], c[9]]),
+                    u32::from_be_bytes(c[12..16].try_into().unwrap()),
+                    c[1],
+                    u32::from_be_bytes(c[16..20].try_into().unwrap()),
+                ));
+            }
+            i += (len + 3) & !3;
+        }
+    }
+    out
+}
+
+#[test]
+fn idata_linux_fsn_numbers_the_second_fragment_zero_and_needs_idata() {
+    assert_one_line_error(
+        &run(&[
+            "sctp",
+            "perf",
+            "client",
+            "--backend",
+            "memory",
+            "--idata-linux-fsn",
+        ]),
+        2,
+        "--idata",
+    );
+    let dir = std::env::temp_dir().join(format!("rsp-cli-linux-fsn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("fsn.pcap");
+    let out = run(&[
+        "sctp",
+        "perf",
+        "client",
+        "--backend",
+        "memory",
+        "--idata",
+        "--idata-linux-fsn",
+        "--bytes",
+        "300000",
+        "-l",
+        "100000",
+        "--json",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    assert_eq!(v["completed"], true);
+    assert_eq!(v["bytes_sent"], 300_000);
+    // The first message's fragments (stream and MID of the first B chunk): the PPID, then
+    // FSN 0, 1, ... (first transmissions; a retransmission repeats an FSN).
+    let chunks = idata_chunks_in_pcap(&pcap);
+    let &(stream, mid, _, _) = chunks
+        .iter()
+        .find(|c| c.2 & 0x02 != 0)
+        .expect("a first fragment");
+    let mut fsns: Vec<u32> = chunks
+        .iter()
+        .filter(|c| c.0 == stream && c.1 == mid && c.2 & 0x02 == 0)
+        .map(|c| c.3)
+        .collect();
+    fsns.dedup();
+    assert!(fsns.len() > 10, "{fsns:?}");
+    assert_eq!(fsns[..3], [0, 1, 2], "{fsns:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -164,6 +164,11 @@ pub struct AssociationConfig {
     /// on, I-FORWARD TSN is listed too (RFC 8260 §2.3.1) and, when the peer lists it, used
     /// in both directions instead of FORWARD TSN. Off by default.
     pub i_data: bool,
+    /// How this side numbers the fragments of its I-DATA messages (the FSN field).
+    /// Default [`IDataFsn::Rfc8260`]. Whatever is set here, the sender switches to
+    /// [`IDataFsn::Linux`] on its own once the peer was seen numbering that way (its
+    /// receiver then expects the same), and the receiver recognizes either numbering.
+    pub i_data_fsn: IDataFsn,
     /// Offer stream reconfiguration (RFC 6525): RE-CONFIG in the Supported Extensions
     /// (§3.1). When the peer lists it too, streams can be reset, the association's TSNs and
     /// SSNs reset and streams added; without it the user calls fail and a RE-CONFIG chunk
@@ -214,6 +219,20 @@ impl Default for ReconfPolicy {
     fn default() -> Self {
         ReconfPolicy::ALLOW_ALL
     }
+}
+
+/// How the fragments of an I-DATA message are numbered (the FSN field, RFC 8260 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IDataFsn {
+    /// RFC 8260 §2.1: the first fragment is FSN 0 (implicit, it carries the PPID), the
+    /// second FSN 1, and so on.
+    #[default]
+    Rfc8260,
+    /// The Linux kernel's numbering (up to at least 6.1): the first fragment carries the
+    /// PPID, the second is FSN 0, the third FSN 1, and so on; its receiver expects exactly
+    /// that and never completes a message numbered the RFC way.
+    Linux,
 }
 
 /// A stream scheduler (RFC 8260 §3): picks the outbound stream whose next message is sent.
@@ -281,6 +300,7 @@ impl Default for AssociationConfig {
             adaptation_indication: None,
             stream_scheduler: StreamScheduler::RoundRobin,
             i_data: false,
+            i_data_fsn: IDataFsn::Rfc8260,
             reconf: true,
             reconf_policy: ReconfPolicy::ALLOW_ALL,
             reconf_max_streams: u16::MAX,

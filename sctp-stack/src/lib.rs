@@ -34,7 +34,9 @@ pub use association::{
     PeerAddressChange, Piece, PrPolicy, ReconfError, ReconfOutcome, SendError, SendOptions,
     StreamDirection,
 };
-pub use config::{AssociationConfig, ConfigError, EndpointConfig, ReconfPolicy, StreamScheduler};
+pub use config::{
+    AssociationConfig, ConfigError, EndpointConfig, IDataFsn, ReconfPolicy, StreamScheduler,
+};
 pub use endpoint::{
     AssociationMut, ConnectError, ConnectRequest, Datagram, Endpoint, EndpointStats, ListenError,
     RxChecksum, Transmit,

@@ -130,6 +130,12 @@ pub struct NetArgs {
     /// messages on different streams interleave.
     #[arg(long)]
     pub idata: bool,
+    /// With --idata: number the fragments of our I-DATA messages the Linux way (the second
+    /// fragment FSN 0, not 1 as RFC 8260 §2.1 says), as Linux kernel peers up to at least
+    /// 6.1 expect; without it, a Linux peer never completes our fragmented messages until
+    /// it has sent us a fragmented message of its own (the stack then switches by itself).
+    #[arg(long, requires = "idata")]
+    pub idata_linux_fsn: bool,
     /// Outbound streams to request (perf client: and spread the messages over them, round
     /// robin). Default: 10 (perf client: 1 stream used).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -354,6 +360,9 @@ impl NetArgs {
         c.endpoint.association.pmtu = self.mtu;
         c.endpoint.association.nodelay = self.nodelay;
         c.endpoint.association.i_data = self.idata;
+        if self.idata_linux_fsn {
+            c.endpoint.association.i_data_fsn = sctp_stack::IDataFsn::Linux;
+        }
         if self.deny_reconfig {
             c.endpoint.association.reconf_policy = sctp_stack::ReconfPolicy::DENY_ALL;
         }

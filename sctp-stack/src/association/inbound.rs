@@ -13,6 +13,19 @@
 //!
 //! Received TSNs are "unwrapped" into a 64-bit sequence (`u64`) for the reassembly map, so
 //! the map's order is the TSN order across the 2^32 wrap.
+//!
+//! I-DATA (RFC 8260 §2.1) messages are reassembled by (stream, U bit, MID) and delivered only
+//! when every fragment from the first (B bit) to the last (E bit) is held. Each fragment keeps
+//! its TSN: an FSN that contradicts its message (a second fragment with that FSN, one beyond
+//! the last, an FSN further from a neighbour's than its TSN is) makes
+//! [`Inbound::on_idata`] return [`DataVerdict::FsnViolation`] and the association aborts,
+//! since the TSN can be neither acknowledged with the data dropped nor reassembled. The
+//! peer's numbering ([`PeerFsn`]) is learnt: a non-first fragment with FSN 0 is the Linux
+//! numbering (its second fragment is FSN 0; fragments are then renumbered to RFC 8260's),
+//! a message whose first fragment and FSN 1 are separated only by received TSNs is the RFC
+//! one. Until one of the two is seen no I-DATA message of several fragments is completed
+//! or delivered in pieces, as one complete under one numbering may lack a fragment under
+//! the other.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -68,8 +81,8 @@ struct IPartial {
     ppid: u32,
     /// The FSN of the last fragment (E bit), once received.
     last: Option<u32>,
-    /// Fragments by FSN.
-    frags: BTreeMap<u32, Vec<u8>>,
+    /// Fragments by FSN (in RFC 8260 numbering: the first fragment is FSN 0).
+    frags: BTreeMap<u32, IFrag>,
     /// Payload bytes held.
     bytes: usize,
     /// Partial delivery: the message's identifier once a piece was delivered.
@@ -82,6 +95,33 @@ struct IPartial {
     contig_end: u32,
     /// Partial delivery: bytes of the fragments from `next_fsn` to `contig_end`.
     contig_bytes: usize,
+}
+
+/// One I-DATA fragment held for reassembly.
+#[derive(Debug)]
+pub(super) struct IFrag {
+    /// The TSN it arrived with.
+    tsn: Tsn,
+    /// Its user data.
+    pub(super) data: Vec<u8>,
+}
+
+impl IFrag {
+    pub(super) fn len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// How the peer numbers the fragments of an I-DATA message (the FSN field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerFsn {
+    /// Not known yet: no fragmented message has shown it.
+    Unknown,
+    /// RFC 8260 §2.1: the first fragment is FSN 0 (implicit), the second FSN 1, ...
+    Rfc8260,
+    /// Linux (up to at least 6.1): the first fragment carries the PPID, the second is
+    /// FSN 0, the third FSN 1, ...
+    Linux,
 }
 
 /// What happened to one received DATA chunk.
@@ -100,6 +140,11 @@ pub(crate) enum DataVerdict {
     NoUserData,
     /// A message larger than `max_message_size`: ABORT with "Out of Resource".
     MessageTooLarge,
+    /// An I-DATA fragment whose FSN contradicts its message (a second fragment with the
+    /// same FSN, an FSN beyond the last fragment, an FSN that does not fit the TSNs of the
+    /// other fragments): its TSN cannot be acknowledged with the data dropped, so the
+    /// association is aborted with a Protocol Violation (RFC 9260 §3.3.10.13).
+    FsnViolation,
 }
 
 /// What a FORWARD TSN did (RFC 3758 §3.6).
@@ -113,6 +158,21 @@ pub(crate) enum ForwardVerdict {
     /// The New Cumulative TSN lies further beyond the highest TSN received than the receive
     /// window lets the peer send: a protocol violation.
     Violation,
+}
+
+/// Whether fragment `fsn` arriving with `tsn` fits the TSNs of the fragments held of its
+/// message: fragments are sent in FSN order with increasing TSNs (RFC 8260 §2.1), so
+/// between two fragments the TSN advances at least as far as the FSN.
+fn tsn_fits(frags: &BTreeMap<u32, IFrag>, fsn: u32, tsn: Tsn) -> bool {
+    let below = frags
+        .range(..fsn)
+        .next_back()
+        .is_none_or(|(&f, c)| i64::from(c.tsn.distance_to(tsn)) >= i64::from(fsn - f));
+    let above = frags
+        .range(fsn..)
+        .next()
+        .is_none_or(|(&f, c)| i64::from(tsn.distance_to(c.tsn)) >= i64::from(f - fsn));
+    below && above
 }
 
 /// Most stream entries of one FORWARD TSN processed (a packet holds fewer).
@@ -138,6 +198,8 @@ pub(crate) struct Inbound {
     pending_mid: HashMap<(u16, u32), Message, FastHash>,
     /// I-DATA fragments or messages dropped as contradictory (bad FSN, MID delivered).
     idata_rejected: u64,
+    /// The peer's I-DATA fragment numbering, once a fragmented message showed it.
+    peer_fsn: PeerFsn,
     /// The next SSN expected per ordered stream (streams never used have no entry).
     next_ssn: HashMap<u16, Ssn, FastHash>,
     /// Complete ordered messages waiting for an earlier SSN, by (stream, SSN).
@@ -185,6 +247,7 @@ impl Inbound {
             next_mid: HashMap::default(),
             pending_mid: HashMap::default(),
             idata_rejected: 0,
+            peer_fsn: PeerFsn::Unknown,
             next_ssn: HashMap::default(),
             pending: HashMap::default(),
             ready: VecDeque::new(),
@@ -529,26 +592,44 @@ impl Inbound {
                 },
                 mid,
             );
+            if self.peer_fsn == PeerFsn::Unknown && !self.ireasm.is_empty() {
+                self.iresolve();
+            }
             return DataVerdict::Accepted;
         }
-        let fsn = if begin { 0 } else { ppid_or_fsn };
         let key = (stream, unordered, mid);
+        let was_unknown = self.peer_fsn == PeerFsn::Unknown;
+        let fsn = if begin {
+            0
+        } else {
+            match (self.peer_fsn, ppid_or_fsn) {
+                (PeerFsn::Linux, raw) => raw.wrapping_add(1),
+                (PeerFsn::Unknown, 0) => {
+                    // RFC 8260 §2.1 numbers the first fragment (B bit) FSN 0, so FSN 0 on
+                    // another fragment is impossible there: it is the Linux numbering.
+                    self.set_linux_fsn();
+                    1
+                }
+                (_, raw) => raw,
+            }
+        };
         if !begin && fsn == 0 {
             // RFC 8260 §2.1: FSN 0 is the first fragment, which has the B bit.
             self.idata_rejected += 1;
-            return DataVerdict::Accepted;
+            return DataVerdict::FsnViolation;
         }
         let part = self.ireasm.entry(key).or_default();
         let contradicts = part.frags.contains_key(&fsn)
             || fsn < part.next_fsn
             || part.last.is_some_and(|l| fsn > l || end)
-            || (end && part.frags.keys().next_back().is_some_and(|&k| k > fsn));
+            || (end && part.frags.keys().next_back().is_some_and(|&k| k > fsn))
+            || !tsn_fits(&part.frags, fsn, tsn);
         if contradicts {
             self.idata_rejected += 1;
             if part.frags.is_empty() && part.pd.is_none() {
                 self.ireasm.remove(&key);
             }
-            return DataVerdict::Accepted;
+            return DataVerdict::FsnViolation;
         }
         // With partial delivery the message may exceed max_message_size: what is held of
         // it stays bounded by the receive window.
@@ -563,26 +644,113 @@ impl Inbound {
         if end {
             part.last = Some(fsn);
         }
-        part.frags.insert(fsn, payload.to_vec());
-        if self.ipd_after_insert(key, fsn) {
-            return DataVerdict::Accepted;
+        part.frags.insert(
+            fsn,
+            IFrag {
+                tsn,
+                data: payload.to_vec(),
+            },
+        );
+        if self.peer_fsn == PeerFsn::Unknown {
+            self.iresolve();
+        } else if was_unknown {
+            self.iprogress_all();
+        } else {
+            self.iprogress(key);
+        }
+        DataVerdict::Accepted
+    }
+
+    /// The peer's I-DATA fragment numbering as far as known.
+    pub(crate) fn peer_fsn(&self) -> PeerFsn {
+        self.peer_fsn
+    }
+
+    /// The peer numbers fragments the Linux way: what is held is renumbered to RFC 8260
+    /// numbering (every fragment but the first moves up by one) and reassembly goes on.
+    fn set_linux_fsn(&mut self) {
+        self.peer_fsn = PeerFsn::Linux;
+        for part in self.ireasm.values_mut() {
+            // Partial delivery waits until the numbering is known: nothing was delivered.
+            let old = core::mem::take(&mut part.frags);
+            part.frags = old
+                .into_iter()
+                .map(|(k, f)| (if k == 0 { 0 } else { k.wrapping_add(1) }, f))
+                .collect();
+            part.last = part.last.map(|l| l.wrapping_add(1));
+            part.contig_end = 0;
+            part.contig_bytes = 0;
+        }
+        // The caller inserts the current fragment and then looks at every message.
+    }
+
+    /// While the numbering is unknown: a held message with its first fragment (FSN 0) and
+    /// the fragment numbered 1 whose TSNs in between were all received shows the RFC 8260
+    /// numbering (under the Linux one, the fragment numbered 0 would lie in between and
+    /// would have revealed it). Until then no message is completed or delivered in
+    /// pieces, as one complete under one numbering may lack a fragment under the other.
+    /// Called after every I-DATA chunk (and I-FORWARD TSN) while unknown; looks at the
+    /// messages held, which the receive window bounds.
+    pub(super) fn iresolve(&mut self) {
+        if self.peer_fsn != PeerFsn::Unknown {
+            return;
+        }
+        let mut resolved = false;
+        for part in self.ireasm.values() {
+            if let (Some(b), Some(s)) = (part.frags.get(&0), part.frags.get(&1))
+                && self.all_received(b.tsn, s.tsn)
+            {
+                resolved = true;
+                break;
+            }
+        }
+        if !resolved {
+            return;
+        }
+        self.peer_fsn = PeerFsn::Rfc8260;
+        self.iprogress_all();
+    }
+
+    /// Runs reassembly over every held I-DATA message (the numbering just became known).
+    fn iprogress_all(&mut self) {
+        let keys: Vec<(u16, bool, u32)> = self.ireasm.keys().copied().collect();
+        for k in keys {
+            self.iprogress(k);
+        }
+    }
+
+    /// Whether every TSN from `from` to `to` (serial order, `from` first) was received.
+    fn all_received(&self, from: Tsn, to: Tsn) -> bool {
+        to.is_before_or_eq(self.cum_ack)
+            || self.gaps.iter().any(|&(s, e)| {
+                s.is_before_or_eq(from) && to.is_before_or_eq(e) && from.is_before_or_eq(to)
+            })
+    }
+
+    /// After a fragment of the I-DATA message `key` was stored (numbering known):
+    /// partial delivery, or delivery once every fragment from the first to the last (E
+    /// bit) is held — FSNs are unique and not beyond the last, so their count says so.
+    fn iprogress(&mut self, key: (u16, bool, u32)) {
+        if self.ipd_after_insert(key) {
+            return;
         }
         let Some(part) = self.ireasm.get_mut(&key) else {
-            return DataVerdict::Accepted;
+            return;
         };
-        let complete = part
-            .last
-            .is_some_and(|l| part.frags.len() as u64 == u64::from(l) + 1);
+        let complete = part.frags.contains_key(&0)
+            && part
+                .last
+                .is_some_and(|l| part.frags.len() as u64 == u64::from(l) + 1);
         if !complete {
-            return DataVerdict::Accepted;
+            return;
         }
         let Some(part) = self.ireasm.remove(&key) else {
-            return DataVerdict::Accepted;
+            return;
         };
         let pieces = part.frags.len();
         let mut data = Vec::with_capacity(part.bytes);
         for (_, f) in part.frags {
-            data.extend_from_slice(&f);
+            data.extend_from_slice(&f.data);
         }
         // Charged once as a message from now on.
         self.buffered = self
@@ -590,15 +758,14 @@ impl Inbound {
             .saturating_sub(pieces.saturating_sub(1) * ITEM_OVERHEAD);
         self.deliver_mid(
             Message {
-                stream,
+                stream: key.0,
                 ppid: Ppid(part.ppid),
-                unordered,
+                unordered: key.1,
                 data,
                 piece: None,
             },
-            mid,
+            key.2,
         );
-        DataVerdict::Accepted
     }
 
     /// Hands a complete I-DATA message to the application queue, ordered ones in MID order
@@ -870,6 +1037,8 @@ impl Inbound {
             self.next_mid.insert(stream, n);
             self.ipd_kick(stream);
         }
+        // TSNs the I-FORWARD TSN covered count as received for the numbering's resolution.
+        self.iresolve();
         ForwardVerdict::Advanced
     }
 
@@ -1491,5 +1660,202 @@ mod tests {
                 b"1c".to_vec()
             ]
         );
+    }
+
+    const B: u8 = flags::BEGIN;
+    const E: u8 = flags::END;
+
+    /// Fragment `i` of a test message: ten bytes of value `i`.
+    fn frag(i: u8) -> [u8; 10] {
+        [i; 10]
+    }
+
+    /// The data of a message made of fragments `0..n` built with [`frag`].
+    fn whole(n: u8) -> Vec<u8> {
+        (0..n).flat_map(frag).collect()
+    }
+
+    fn drain(r: &mut Inbound) -> Vec<(u16, Vec<u8>)> {
+        core::iter::from_fn(|| r.recv())
+            .map(|m| (m.stream, m.data))
+            .collect()
+    }
+
+    #[test]
+    fn linux_numbered_fragments_make_the_whole_message_not_one_fragment_short() {
+        // Linux: the first fragment carries the PPID, the second FSN 0, the third FSN 1.
+        let mut r = rx(100);
+        let p = 51; // PPID
+        assert_eq!(
+            r.on_idata(Tsn(100), 0, 0, p, B, &frag(0)),
+            DataVerdict::Accepted
+        );
+        assert_eq!(
+            r.on_idata(Tsn(101), 0, 0, 0, 0, &frag(1)),
+            DataVerdict::Accepted
+        );
+        assert_eq!(r.peer_fsn(), PeerFsn::Linux);
+        assert_eq!(
+            r.on_idata(Tsn(102), 0, 0, 1, 0, &frag(2)),
+            DataVerdict::Accepted
+        );
+        assert!(drain(&mut r).is_empty());
+        assert_eq!(
+            r.on_idata(Tsn(103), 0, 0, 2, E, &frag(3)),
+            DataVerdict::Accepted
+        );
+        let m = r.recv().expect("message");
+        assert_eq!((m.ppid, m.data), (Ppid(p), whole(4)));
+        assert_eq!(r.idata_rejected(), 0);
+        assert_eq!(r.buffered, 0);
+    }
+
+    #[test]
+    fn a_missing_second_fragment_holds_the_message_while_the_numbering_is_unknown() {
+        // B, then FSN 1 and 2 (E) with TSN 101 missing: complete under RFC 8260, one
+        // fragment short under the Linux numbering. Nothing may be delivered yet.
+        let mut r = rx(100);
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(102), 0, 0, 1, 0, &frag(1));
+        r.on_idata(Tsn(103), 0, 0, 2, E, &frag(2));
+        assert!(drain(&mut r).is_empty());
+        assert_eq!(r.peer_fsn(), PeerFsn::Unknown);
+        // TSN 101 is the Linux FSN 0: the message has four fragments.
+        r.on_idata(Tsn(101), 0, 0, 0, 0, &frag(9));
+        assert_eq!(r.peer_fsn(), PeerFsn::Linux);
+        let want: Vec<u8> = [frag(0), frag(9), frag(1), frag(2)].concat();
+        assert_eq!(drain(&mut r), vec![(0, want)]);
+        assert_eq!(r.buffered, 0);
+    }
+
+    #[test]
+    fn a_tsn_of_another_stream_filling_the_hole_shows_the_rfc_numbering() {
+        let mut r = rx(100);
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(102), 0, 0, 1, 0, &frag(1));
+        r.on_idata(Tsn(103), 0, 0, 2, E, &frag(2));
+        assert!(drain(&mut r).is_empty());
+        // TSN 101 is a whole message on stream 1: no fragment can be missing.
+        r.on_idata(Tsn(101), 1, 0, 9, B | E, &frag(5));
+        assert_eq!(r.peer_fsn(), PeerFsn::Rfc8260);
+        assert_eq!(drain(&mut r), vec![(1, frag(5).to_vec()), (0, whole(3))]);
+        // From now on a non-first FSN 0 is a protocol violation, never dropped silently.
+        r.on_idata(Tsn(104), 0, 1, 7, B, &frag(0));
+        assert_eq!(
+            r.on_idata(Tsn(105), 0, 1, 0, 0, &frag(1)),
+            DataVerdict::FsnViolation
+        );
+        assert!(drain(&mut r).is_empty());
+    }
+
+    #[test]
+    fn a_gap_in_the_fsns_never_delivers_a_short_message() {
+        let mut r = rx(100);
+        // Consecutive TSNs for B and FSN 1 show the RFC numbering.
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(101), 0, 0, 1, 0, &frag(1));
+        assert_eq!(r.peer_fsn(), PeerFsn::Rfc8260);
+        // FSN 2 lost, FSN 3 ends the message.
+        r.on_idata(Tsn(103), 0, 0, 3, E, &frag(3));
+        assert!(drain(&mut r).is_empty());
+        r.on_idata(Tsn(102), 0, 0, 2, 0, &frag(2));
+        assert_eq!(drain(&mut r), vec![(0, whole(4))]);
+        // The first fragment lost: the rest never makes a message on its own.
+        r.on_idata(Tsn(105), 0, 1, 1, 0, &frag(1));
+        r.on_idata(Tsn(106), 0, 1, 2, E, &frag(2));
+        assert!(drain(&mut r).is_empty());
+        r.on_idata(Tsn(104), 0, 1, 7, B, &frag(0));
+        assert_eq!(drain(&mut r), vec![(0, whole(3))]);
+        assert_eq!(r.buffered, 0);
+    }
+
+    #[test]
+    fn impossible_fsns_are_protocol_violations() {
+        let mut r = rx(100);
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(101), 0, 0, 1, 0, &frag(1));
+        // The same FSN again under a new TSN.
+        assert_eq!(
+            r.on_idata(Tsn(102), 0, 0, 1, 0, &frag(1)),
+            DataVerdict::FsnViolation
+        );
+        // An FSN further from FSN 1 than its TSN is from TSN 101.
+        assert_eq!(
+            r.on_idata(Tsn(103), 0, 0, 5, 0, &frag(5)),
+            DataVerdict::FsnViolation
+        );
+        // A fragment beyond the last one.
+        r.on_idata(Tsn(104), 0, 0, 2, E, &frag(2));
+        assert_eq!(drain(&mut r), vec![(0, whole(3))]);
+        r.on_idata(Tsn(110), 0, 2, 7, B, &frag(0));
+        r.on_idata(Tsn(112), 0, 2, 2, E, &frag(2));
+        assert_eq!(
+            r.on_idata(Tsn(113), 0, 2, 3, 0, &frag(3)),
+            DataVerdict::FsnViolation
+        );
+        // A second first fragment.
+        assert_eq!(
+            r.on_idata(Tsn(111), 0, 2, 7, B, &frag(0)),
+            DataVerdict::FsnViolation
+        );
+        assert!(drain(&mut r).is_empty());
+    }
+
+    #[test]
+    fn interleaved_linux_numbered_streams_with_loss_and_reordering() {
+        let mut r = rx(1000);
+        // Stream 1 MID 0 and stream 2 MID 0, three fragments each, interleaved:
+        // TSN 1000 s1 B, 1001 s2 B, 1002 s1 FSN0, 1003 s2 FSN0, 1004 s1 FSN1 E,
+        // 1005 s2 FSN1 E. TSNs 1002 and 1003 arrive last.
+        r.on_idata(Tsn(1000), 1, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(1001), 2, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(1004), 1, 0, 1, E, &frag(2));
+        r.on_idata(Tsn(1005), 2, 0, 1, E, &frag(2));
+        assert!(drain(&mut r).is_empty(), "ambiguous: held");
+        r.on_idata(Tsn(1003), 2, 0, 0, 0, &frag(1));
+        assert_eq!(r.peer_fsn(), PeerFsn::Linux);
+        assert_eq!(drain(&mut r), vec![(2, whole(3))]);
+        r.on_idata(Tsn(1002), 1, 0, 0, 0, &frag(1));
+        assert_eq!(drain(&mut r), vec![(1, whole(3))]);
+        // Later messages with the numbering known: MID 1 of stream 1 (four fragments)
+        // with its FSN 0 lost and retransmitted last, and MID 1 of stream 2 in between.
+        r.on_idata(Tsn(1006), 1, 1, 7, B, &frag(0));
+        r.on_idata(Tsn(1008), 2, 1, 7, B | E, &frag(8));
+        r.on_idata(Tsn(1009), 1, 1, 1, 0, &frag(2));
+        r.on_idata(Tsn(1010), 1, 1, 2, E, &frag(3));
+        assert_eq!(drain(&mut r), vec![(2, frag(8).to_vec())]);
+        r.on_idata(Tsn(1007), 1, 1, 0, 0, &frag(1));
+        assert_eq!(drain(&mut r), vec![(1, whole(4))]);
+        assert_eq!(r.idata_rejected(), 0);
+        assert_eq!(r.buffered, 0);
+    }
+
+    #[test]
+    fn two_fragment_messages_show_either_numbering_at_once() {
+        let mut r = rx(100);
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(101), 0, 0, 0, E, &frag(1));
+        assert_eq!(r.peer_fsn(), PeerFsn::Linux);
+        assert_eq!(drain(&mut r), vec![(0, whole(2))]);
+        let mut r = rx(100);
+        r.on_idata(Tsn(101), 0, 0, 1, E, &frag(1));
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        assert_eq!(r.peer_fsn(), PeerFsn::Rfc8260);
+        assert_eq!(drain(&mut r), vec![(0, whole(2))]);
+    }
+
+    #[test]
+    fn tsns_an_iforward_tsn_skips_count_for_the_numbering() {
+        let mut r = rx(100);
+        r.on_idata(Tsn(100), 0, 0, 7, B, &frag(0));
+        r.on_idata(Tsn(102), 0, 0, 1, 0, &frag(1));
+        r.on_idata(Tsn(103), 0, 0, 2, E, &frag(2));
+        assert!(drain(&mut r).is_empty());
+        // TSN 101 was a message of stream 1, abandoned: not a fragment of stream 0's.
+        let v = r.on_iforward_tsn(Tsn(101), &mut [(1u16, false, 0u32)].into_iter());
+        assert_eq!(v, ForwardVerdict::Advanced);
+        assert_eq!(r.peer_fsn(), PeerFsn::Rfc8260);
+        assert_eq!(drain(&mut r), vec![(0, whole(3))]);
+        assert_eq!(r.buffered, 0);
     }
 }

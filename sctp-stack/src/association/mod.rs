@@ -46,7 +46,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
-use crate::config::AssociationConfig;
+use crate::config::{AssociationConfig, IDataFsn};
 use crate::cookie::CookieContents;
 use crate::serial::{Fsn, Mid, Tsn};
 use crate::time::Timestamp;
@@ -58,7 +58,7 @@ use crate::wire::{
 };
 
 pub(crate) use chunk::push_cause;
-use inbound::{DataVerdict, ForwardVerdict, Inbound};
+use inbound::{DataVerdict, ForwardVerdict, Inbound, PeerFsn};
 use outbound::{FillLimits, Outbound};
 use path::{MAX_PATHS, Path};
 use timer::{PathIdx, Timer, TimerTable};
@@ -293,9 +293,13 @@ pub struct AssociationStatus {
     /// I-DATA (RFC 8260) is in use: both sides listed it.
     pub i_data: bool,
     /// I-DATA fragments or messages received and dropped because they contradicted what
-    /// was held (a second first fragment, an FSN past the last fragment, a MID already
-    /// delivered).
+    /// was held: a MID already delivered, or a fragment whose FSN is impossible (a second
+    /// first fragment, an FSN past the last fragment or not fitting the TSNs of the others),
+    /// which also aborts the association with a Protocol Violation.
     pub i_data_rejected: u64,
+    /// I-DATA: the peer was seen numbering fragments the Linux way
+    /// ([`IDataFsn::Linux`](crate::IDataFsn)); this side then numbers its own that way too.
+    pub i_data_peer_linux_fsn: bool,
     /// SCTP-AUTH (RFC 4895) is in use: both sides offered it with a common HMAC.
     pub auth: bool,
     /// The HMAC algorithm of outgoing AUTH chunks, when AUTH is in use.
@@ -501,6 +505,9 @@ pub(crate) enum Violation {
     ForwardTsnBeyondWindow,
     /// RFC 8260 §2.1: a DATA chunk on an association that negotiated I-DATA.
     DataOnIData,
+    /// RFC 8260 §2.1: an I-DATA fragment (this TSN) whose FSN contradicts its message; it
+    /// can neither be acknowledged and dropped nor reassembled (RFC 9260 §3.3.10.13).
+    IDataFsn(Tsn),
 }
 
 impl Association {
@@ -529,6 +536,14 @@ impl Association {
             ),
             Violation::InvalidInitAck => (CauseCode::INVALID_MANDATORY_PARAMETER, Vec::new()),
             Violation::HostNameAddress => (CauseCode::UNRESOLVABLE_ADDRESS, Vec::new()),
+            Violation::IDataFsn(tsn) => (
+                CauseCode::PROTOCOL_VIOLATION,
+                format!(
+                    "I-DATA TSN {} has an FSN contradicting its message",
+                    tsn.get()
+                )
+                .into_bytes(),
+            ),
             Violation::ForwardTsnBeyondWindow => (
                 CauseCode::PROTOCOL_VIOLATION,
                 b"FORWARD TSN beyond the receive window".to_vec(),
@@ -1081,6 +1096,9 @@ impl Association {
         // this side's messages are reliable (policies degrade to reliable).
         if self.config.i_data && peer.idata {
             out.use_idata();
+            if self.config.i_data_fsn == IDataFsn::Linux {
+                out.use_linux_fsn();
+            }
             out.pr = out.pr && peer.iforward_tsn;
         }
         let mut inb = Inbound::new(
@@ -1254,6 +1272,10 @@ impl Association {
             abandoned_sent: self.data.as_ref().map_or(0, |d| d.out.abandoned().1),
             i_data: self.data.as_ref().is_some_and(|d| d.out.idata),
             i_data_rejected: self.data.as_ref().map_or(0, |d| d.inb.idata_rejected()),
+            i_data_peer_linux_fsn: self
+                .data
+                .as_ref()
+                .is_some_and(|d| d.inb.peer_fsn() == PeerFsn::Linux),
             auth: self.auth.is_some(),
             auth_hmac: self.auth.as_ref().map(|a| a.send_hmac()),
             auth_active_key: self.auth.as_ref().map(|a| a.active_key()),
@@ -2470,6 +2492,10 @@ impl Association {
             let verdict = d
                 .inb
                 .on_idata(v.tsn, v.stream_id, v.mid.0, word, v.flags(), v.payload);
+            // A peer numbering its fragments the Linux way expects the same from us.
+            if d.inb.peer_fsn() == PeerFsn::Linux && !d.out.linux_fsn() {
+                d.out.use_linux_fsn();
+            }
             (verdict, v.tsn, v.stream_id)
         } else {
             let Ok(v) = Data::parse(ch) else {
@@ -2512,6 +2538,10 @@ impl Association {
             }
             DataVerdict::MessageTooLarge => {
                 self.violation(now, ctx, Violation::MessageTooLarge);
+                return false;
+            }
+            DataVerdict::FsnViolation => {
+                self.violation(now, ctx, Violation::IDataFsn(tsn));
                 return false;
             }
         }

@@ -356,6 +356,8 @@ pub(crate) struct Outbound {
     /// I-DATA is in use (RFC 8260 §2.1): MIDs and FSNs instead of SSNs, and a partly sent
     /// message goes back to its stream after each fragment so streams interleave.
     pub(crate) idata: bool,
+    /// I-DATA fragments are numbered the Linux way (the second fragment FSN 0).
+    linux_fsn: bool,
     /// Bytes of the data chunk header: 16 (DATA) or 20 (I-DATA).
     hdr: usize,
     /// I-DATA: total size of the messages partly cut into chunks.
@@ -440,6 +442,7 @@ impl Outbound {
             next_seq: 0,
             vtime: 0,
             idata: false,
+            linux_fsn: false,
             hdr: DATA_HEADER,
             in_progress: 0,
             in_progress_limit: (peer_rwnd / 2) as usize,
@@ -920,6 +923,17 @@ impl Outbound {
         st.queue.push_front(m);
     }
 
+    /// Numbers I-DATA fragments the Linux way (the second fragment FSN 0; see
+    /// [`IDataFsn::Linux`](crate::IDataFsn)) from the next fragment on.
+    pub(crate) fn use_linux_fsn(&mut self) {
+        self.linux_fsn = true;
+    }
+
+    /// Whether I-DATA fragments are numbered the Linux way.
+    pub(crate) fn linux_fsn(&self) -> bool {
+        self.linux_fsn
+    }
+
     /// Switches the sender to I-DATA (RFC 8260), once negotiated.
     pub(crate) fn use_idata(&mut self) {
         self.idata = true;
@@ -1047,6 +1061,9 @@ impl Outbound {
         // (RFC 8260 §2.1).
         let ppid_or_fsn = if msg.offset == 0 || !self.idata {
             msg.ppid
+        } else if self.linux_fsn {
+            // The Linux numbering: the second fragment is FSN 0.
+            msg.fsn.wrapping_sub(1)
         } else {
             msg.fsn
         };

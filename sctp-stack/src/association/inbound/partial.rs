@@ -88,11 +88,11 @@ impl Inbound {
 
     // ------------------------------------------------------------------ I-DATA
 
-    /// After fragment `fsn` of the I-DATA message `key` was stored: keeps track of the
+    /// After a fragment of the I-DATA message `key` was stored: keeps track of the
     /// contiguous bytes after the last piece and delivers a piece when due. Returns true if
     /// partial delivery took the message over (the caller then must not look for a whole
     /// message); false leaves a complete message to the whole-message path.
-    pub(super) fn ipd_after_insert(&mut self, key: (u16, bool, u32), fsn: u32) -> bool {
+    pub(super) fn ipd_after_insert(&mut self, key: (u16, bool, u32)) -> bool {
         let Some(point) = self.pd_point else {
             return false;
         };
@@ -100,11 +100,9 @@ impl Inbound {
         let Some(part) = self.ireasm.get_mut(&key) else {
             return false;
         };
-        if fsn == part.contig_end {
-            while let Some(f) = part.frags.get(&part.contig_end) {
-                part.contig_bytes += f.len();
-                part.contig_end = part.contig_end.wrapping_add(1);
-            }
+        while let Some(f) = part.frags.get(&part.contig_end) {
+            part.contig_bytes += f.len();
+            part.contig_end = part.contig_end.wrapping_add(1);
         }
         let reaches_end = part
             .last
@@ -136,7 +134,7 @@ impl Inbound {
         let mut pieces = 0usize;
         while part.next_fsn != part.contig_end {
             if let Some(f) = part.frags.remove(&part.next_fsn) {
-                data.extend_from_slice(&f);
+                data.extend_from_slice(&f.data);
                 pieces += 1;
             }
             part.next_fsn = part.next_fsn.wrapping_add(1);
@@ -491,8 +489,12 @@ mod tests {
         r.on_idata(Tsn(101), 0, 0, 1, 0, &[1; 1500]);
         assert_eq!(drain(&mut r), vec![(0, 3000, Some((1, 0, false)))]);
         // A retransmission of FSN 1 under a new TSN contradicts what was delivered.
+        // (RFC 8260 §2.1 retransmits with the same TSN): a protocol violation.
         let before = r.idata_rejected();
-        r.on_idata(Tsn(102), 0, 0, 1, 0, &[9; 1500]);
+        assert_eq!(
+            r.on_idata(Tsn(102), 0, 0, 1, 0, &[9; 1500]),
+            DataVerdict::FsnViolation
+        );
         assert_eq!(r.idata_rejected(), before + 1);
         r.on_idata(Tsn(103), 0, 0, 2, E, &[1; 10]);
         assert_eq!(drain(&mut r), vec![(0, 10, Some((1, 3000, true)))]);
@@ -514,5 +516,23 @@ mod tests {
         assert_eq!(r.buffered, 0);
         r.on_idata(Tsn(105), 2, 1, 0, B | E, &[4; 10]);
         assert_eq!(drain(&mut r), vec![(2, 10, None)]);
+    }
+
+    #[test]
+    fn no_piece_is_delivered_while_a_fragment_may_be_missing_under_the_other_numbering() {
+        let mut r = rx();
+        // First fragment and FSN 1 with TSN 101 missing: contiguous under RFC 8260 (past
+        // the point), but under the Linux numbering TSN 101 is the second fragment.
+        r.on_idata(Tsn(100), 0, 0, 9, B, &[1; 1500]);
+        r.on_idata(Tsn(102), 0, 0, 1, 0, &[3; 1500]);
+        assert!(drain(&mut r).is_empty());
+        // TSN 101 is FSN 0: Linux. The three fragments go out as one piece, in order.
+        r.on_idata(Tsn(101), 0, 0, 0, 0, &[2; 1500]);
+        let m = r.recv().expect("a piece");
+        assert_eq!(m.data, [[1u8; 1500], [2; 1500], [3; 1500]].concat());
+        assert_eq!(m.piece.map(|p| (p.offset, p.last)), Some((0, false)));
+        r.on_idata(Tsn(103), 0, 0, 2, E, &[4; 10]);
+        assert_eq!(drain(&mut r), vec![(0, 10, Some((1, 4500, true)))]);
+        assert_eq!(r.buffered, 0);
     }
 }

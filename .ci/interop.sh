@@ -20,7 +20,7 @@
 #   partial-delivery  usrsctp tsctp 3 MB messages -> rsp sctp server --discard
 #             --partial-delivery-point: messages larger than the receive window arrive in pieces
 #   connectx  rsp sctp client 198.18.0.99,127.0.0.1 -> usrsctp echo_server in a namespace of its
-#             own where 198.18.0.99 goes to a dummy device: the first address does not answer,
+#             own where 198.18.0.99 goes nowhere (a veth dead end): the first address does not answer,
 #             the INIT retransmitted to the second does (like sctp_connectx); needs root
 #   auth-asconf  rsp sctp perf client --auth --asconf-add 127.0.0.2 -> tsctp: usrsctp verifies
 #             rsp's AUTH'd ASCONF (RFC 4895, RFC 5061) and answers with an AUTH'd ASCONF ACK
@@ -55,6 +55,7 @@ WORK=$(mktemp -d /tmp/rsp-interop.XXXXXX)
 PIDS=()
 cleanup() {
   local p
+  [ -z "${CX_NS:-}" ] || ip netns del "$CX_NS" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "interop: work files kept in $WORK"; else rm -rf "$WORK"; fi
@@ -118,8 +119,9 @@ for host in 127.0.0.1 ::1; do
 done
 
 # ---- connectx: rsp client with an unreachable first peer address -> usrsctp echo_server ---------
-# In a network namespace of its own (root needed; CI runs as root): 198.18.0.99 is routed to a
-# dummy device, which drops everything, so the first INIT goes there and is never answered; the
+# In a network namespace of its own (root needed; CI runs as root): 198.18.0.99 is routed into a
+# veth whose other end (same namespace, no address) drops frames for a MAC that is not its own,
+# so the first INIT goes there and is never answered; the
 # one sent to 127.0.0.1 when T1-init expires is answered by usrsctp, and the association carries
 # the echoes. Nothing leaves the namespace.
 tag=connectx-rsp-client
@@ -128,9 +130,12 @@ CX_NS=sctp-ix-cx-$$
 cx_cleanup() { ip netns del "$CX_NS" 2>/dev/null || true; }
 ip netns add "$CX_NS"
 ip -n "$CX_NS" link set lo up
-ip -n "$CX_NS" link add cx0 type dummy
+ip -n "$CX_NS" link add cx0 type veth peer name cx1
 ip -n "$CX_NS" link set cx0 up
+ip -n "$CX_NS" link set cx1 up
+ip -n "$CX_NS" addr add 198.18.0.1/32 dev cx0
 ip -n "$CX_NS" route add 198.18.0.99/32 dev cx0
+ip -n "$CX_NS" neigh add 198.18.0.99 lladdr 02:00:00:00:00:99 dev cx0 nud permanent
 bg usrsctp-echo-connectx ip netns exec "$CX_NS" "$U/echo_server" "$UPORT" "$RPORT"
 srv=$LAST_PID
 settle

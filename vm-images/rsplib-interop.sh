@@ -18,6 +18,9 @@
 #                       and becomes the home of the PE that was ours.
 #   rsp-pe-at-rsplib    our PingPong pool element (`rsp server --pingpong`) registers at
 #                       rspregistrar; RSPLIB's pingpongclient resolves the pool there and gets Pongs.
+#   rsp-calcapp-pe-at-rsplib  our CalcApp pool element (`rsp server --calcapp`) registers at
+#                       rspregistrar; RSPLIB's calcappclient sends jobs for 10 s and gets at least
+#                       5 completed and none rejected.
 #   rsp-pu-at-rsp       RSPLIB's rspserver (PingPong) registers at our registrar; our pool user
 #                       (`rsp pingpong`) resolves it there and gets every Ping answered.
 #   hsdump-at-rsplib    RSPLIB's rspserver (Echo) and our PingPong PE register at rspregistrar;
@@ -48,8 +51,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib rsp-pu-at-rsp
-  hsdump-at-rsplib)
+ALL=(rsplib-pe-at-rsp enrp-sync takeover-by-rsp takeover-by-rsplib rsp-pe-at-rsplib
+  rsp-calcapp-pe-at-rsplib rsp-pu-at-rsp hsdump-at-rsplib)
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=("${ALL[@]}")
 RG=("$VM_DIR/run-guest.sh")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rsp-rsplib.XXXXXX")
@@ -294,6 +297,34 @@ sc_rsp_pe_at_rsplib() {
   cap_stop 0
   check_capture rsp-pe-at-rsplib asap-only && has rsp-pe-at-rsplib 'asap.message_type == 1' REGISTRATION \
     && has rsp-pe-at-rsplib 'pingpongprotocol' 'PingPong messages'
+}
+
+sc_rsp_calcapp_pe_at_rsplib() { # our CalcApp PE registered at rspregistrar, used by calcappclient
+  local out done pe
+  boot 1
+  cap_start 0 rsp-calcapp-pe-at-rsplib
+  guest_registrar
+  ip netns exec "rspvm-$NAME" "$RSP" server --calcapp --pool CalcAppPool --backend raw \
+    --bind 198.18.0.1 --port 7001 --registrar 198.18.0.2:3863 --capacity 1000000 --duration 60 \
+    >"$WORK/calcapp-pe.log" 2>&1 &
+  pe=$!
+  sleep 4
+  # Jobs of ~100k calculations every 0.5 s on a 1M/s PE: each completes in about 0.1 s.
+  out=$(guest 'timeout -s INT 15 calcappclient -registrar=198.18.0.2:3863 \
+      -poolhandle=CalcAppPool -jobinterval=0.5 -jobsize=100000 -runtime=10 \
+      -vector=/tmp/ca.vec -scalar=/tmp/ca.sca -logcolor=off >/tmp/ca.log 2>&1
+    tail -5 /tmp/ca.log
+    echo "done=$(grep -c "^Job #[0-9]* completed" /tmp/ca.log)"
+    echo "rejected=$(grep -c "^Job #[0-9]* rejected" /tmp/ca.log)"')
+  kill -TERM "$pe" 2>/dev/null || true
+  wait "$pe" 2>/dev/null || true
+  done=$(sed -n 's/^done=//p' <<<"$out")
+  [ "${done:-0}" -ge 5 ] || { echo "calcappclient completed ${done:-0} jobs on our PE"; echo "$out"; tail -20 "$WORK/calcapp-pe.log"; return 1; }
+  grep -q '^rejected=0$' <<<"$out" || { echo "calcappclient saw rejects: $out"; return 1; }
+  cap_stop 0
+  check_capture rsp-calcapp-pe-at-rsplib asap-only \
+    && has rsp-calcapp-pe-at-rsplib 'asap.message_type == 1' REGISTRATION \
+    && has rsp-calcapp-pe-at-rsplib 'calcappprotocol' 'CalcApp messages'
 }
 
 sc_rsp_pu_at_rsp() {

@@ -10,12 +10,23 @@
 //! `max-peers`, and the ENRP peer timers in milliseconds `peer-heartbeat-cycle`,
 //! `peer-max-time-last-heard`, `peer-max-time-no-response`, `takeover-expiry-interval`);
 //! unknown keys are errors.
+//!
+//! A `[network]` table holds the shared network options under their flag names:
+//! `backend` (`udp`, `raw`, `memory`, `dpdk`), `bind` (a list of addresses), `workers`,
+//! `udp-port`, `remote-udp-port`, `mtu`, `busy-poll` (a boolean), `pcap` (a path), and the
+//! DPDK options `eal` (one string), `dpdk-port` (a list of ids or device names),
+//! `dpdk-prefix` and `dpdk-gateway` (a list of addresses). The DPDK keys are accepted (and
+//! checked) by every build; `backend = "dpdk"` in a build without feature `dpdk` is a usage
+//! error naming the feature. Unknown keys in the table are errors too. The table is merged
+//! into the parsed [`NetArgs`] by [`Network::apply`]: a flag given on the command line
+//! keeps its value, a key of the file replaces clap's default.
+//!
 //! Multicast announces are off unless asked for (`auto` picks RSPLIB's groups). A flag
 //! given on the command line overrides the file's value (`--peer` replaces the file's list).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rserpool::registrar::{AccessRule, IpPrefix, RateLimit, RegistrarConfig};
@@ -25,6 +36,7 @@ use rserpool::wire::{
 use serde::Deserialize;
 
 use crate::exit::Failure;
+use crate::sctp::{BackendArg, NetArgs, parse_ip};
 
 /// A static ENRP peer: its ENRP endpoint and, under UDP encapsulation, its UDP port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,6 +397,192 @@ enum IdentifierValue {
     Text(String),
 }
 
+/// A DPDK port in the file: an id or a device name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PortValue {
+    Number(u64),
+    Text(String),
+}
+
+/// The file's `[network]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct NetworkFile {
+    backend: Option<String>,
+    bind: Option<Vec<String>>,
+    workers: Option<u64>,
+    udp_port: Option<u64>,
+    remote_udp_port: Option<u64>,
+    mtu: Option<u64>,
+    busy_poll: Option<bool>,
+    pcap: Option<PathBuf>,
+    eal: Option<String>,
+    dpdk_port: Option<Vec<PortValue>>,
+    dpdk_prefix: Option<u64>,
+    dpdk_gateway: Option<Vec<String>>,
+}
+
+/// Most addresses in `bind` and `dpdk-gateway`, and most `dpdk-port` entries.
+const MAX_NET_LIST: usize = 64;
+
+/// The network options of the file's `[network]` table, checked (`None`: not given).
+/// The DPDK values are kept by every build; only a `dpdk` build uses them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Network {
+    /// `backend`.
+    pub backend: Option<BackendArg>,
+    /// `bind`.
+    pub bind: Option<Vec<IpAddr>>,
+    /// `workers`.
+    pub workers: Option<u16>,
+    /// `udp-port` (0 picks a free one).
+    pub udp_port: Option<u16>,
+    /// `remote-udp-port`.
+    pub remote_udp_port: Option<u16>,
+    /// `mtu`.
+    pub mtu: Option<u16>,
+    /// `busy-poll`.
+    pub busy_poll: Option<bool>,
+    /// `pcap`.
+    pub pcap: Option<PathBuf>,
+    /// `eal`.
+    pub eal: Option<String>,
+    /// `dpdk-port`.
+    pub dpdk_ports: Option<Vec<String>>,
+    /// `dpdk-prefix`.
+    pub dpdk_prefix: Option<u8>,
+    /// `dpdk-gateway`.
+    pub dpdk_gateway: Option<Vec<IpAddr>>,
+}
+
+impl Network {
+    /// Checks the table; `name` is the file's name for the messages.
+    fn from_file(name: &str, f: &NetworkFile) -> Result<Network, Failure> {
+        let usage = |key: &str, e: String| Failure::usage(format!("{name}: network: {key}: {e}"));
+        let ranged = |key: &str, v: Option<u64>, lo: u64, hi: u64| match v {
+            Some(v) if !(lo..=hi).contains(&v) => {
+                Err(usage(key, format!("{v} is not in {lo}..={hi}")))
+            }
+            _ => Ok(v),
+        };
+        let ips = |key: &str, list: &Option<Vec<String>>| -> Result<_, Failure> {
+            let Some(list) = list else { return Ok(None) };
+            if list.len() > MAX_NET_LIST {
+                return Err(usage(key, format!("at most {MAX_NET_LIST} addresses")));
+            }
+            list.iter()
+                .map(|a| {
+                    parse_ip(a)
+                        .map_err(|e| Failure::address(format!("{name}: network: {key}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        };
+        let backend = match f.backend.as_deref() {
+            None => None,
+            Some(b) => Some(parse_backend(b).map_err(|e| usage("backend", e))?),
+        };
+        let dpdk_ports = match &f.dpdk_port {
+            None => None,
+            Some(list) if list.len() > MAX_NET_LIST => {
+                return Err(usage("dpdk-port", format!("at most {MAX_NET_LIST} ports")));
+            }
+            Some(list) => Some(
+                list.iter()
+                    .map(|p| match p {
+                        PortValue::Number(n) => n.to_string(),
+                        PortValue::Text(t) => t.clone(),
+                    })
+                    .collect(),
+            ),
+        };
+        // The narrowing casts below are exact: each value was checked against its range.
+        Ok(Network {
+            backend,
+            bind: ips("bind", &f.bind)?,
+            workers: ranged("workers", f.workers, 1, 256)?.map(|v| v as u16),
+            udp_port: ranged("udp-port", f.udp_port, 0, 65535)?.map(|v| v as u16),
+            remote_udp_port: ranged("remote-udp-port", f.remote_udp_port, 1, 65535)?
+                .map(|v| v as u16),
+            mtu: ranged("mtu", f.mtu, 512, 65535)?.map(|v| v as u16),
+            busy_poll: f.busy_poll,
+            pcap: f.pcap.clone(),
+            eal: f.eal.clone(),
+            dpdk_ports,
+            dpdk_prefix: ranged("dpdk-prefix", f.dpdk_prefix, 0, 32)?.map(|v| v as u8),
+            dpdk_gateway: ips("dpdk-gateway", &f.dpdk_gateway)?,
+        })
+    }
+
+    fn overridden_by(self, o: Network) -> Network {
+        Network {
+            backend: o.backend.or(self.backend),
+            bind: o.bind.or(self.bind),
+            workers: o.workers.or(self.workers),
+            udp_port: o.udp_port.or(self.udp_port),
+            remote_udp_port: o.remote_udp_port.or(self.remote_udp_port),
+            mtu: o.mtu.or(self.mtu),
+            busy_poll: o.busy_poll.or(self.busy_poll),
+            pcap: o.pcap.or(self.pcap),
+            eal: o.eal.or(self.eal),
+            dpdk_ports: o.dpdk_ports.or(self.dpdk_ports),
+            dpdk_prefix: o.dpdk_prefix.or(self.dpdk_prefix),
+            dpdk_gateway: o.dpdk_gateway.or(self.dpdk_gateway),
+        }
+    }
+
+    /// Writes the given values into `net`, except those whose flag was given on the
+    /// command line: `on_command_line` gets the argument's clap id (the field name of
+    /// [`NetArgs`], e.g. `udp_port`, `dpdk_ports`).
+    pub fn apply(&self, net: &mut NetArgs, on_command_line: &dyn Fn(&str) -> bool) {
+        fn set<T: Clone>(slot: &mut T, v: &Option<T>, id: &str, given: &dyn Fn(&str) -> bool) {
+            if let Some(v) = v
+                && !given(id)
+            {
+                slot.clone_from(v);
+            }
+        }
+        let g = on_command_line;
+        set(&mut net.backend, &self.backend, "backend", g);
+        set(&mut net.bind, &self.bind, "bind", g);
+        set(&mut net.workers, &self.workers, "workers", g);
+        set(&mut net.udp_port, &self.udp_port, "udp_port", g);
+        set(&mut net.mtu, &self.mtu, "mtu", g);
+        set(&mut net.busy_poll, &self.busy_poll, "busy_poll", g);
+        if self.pcap.is_some() && !g("pcap") {
+            net.pcap.clone_from(&self.pcap);
+        }
+        #[cfg(feature = "dpdk")]
+        {
+            set(&mut net.eal, &self.eal, "eal", g);
+            set(&mut net.dpdk_ports, &self.dpdk_ports, "dpdk_ports", g);
+            set(&mut net.dpdk_prefix, &self.dpdk_prefix, "dpdk_prefix", g);
+            set(&mut net.dpdk_gateway, &self.dpdk_gateway, "dpdk_gateway", g);
+        }
+    }
+}
+
+/// A `backend` value of the file, as `--backend` takes it; `dpdk` in a build without the
+/// feature says so.
+fn parse_backend(s: &str) -> Result<BackendArg, String> {
+    use clap::ValueEnum;
+    if let Ok(b) = BackendArg::from_str(s.trim(), false) {
+        return Ok(b);
+    }
+    if s.trim() == "dpdk" {
+        return Err(
+            "\"dpdk\" needs an rsp built with feature `dpdk` (cargo build --features dpdk, see docs/dpdk.md)"
+                .to_owned(),
+        );
+    }
+    let names: Vec<String> = BackendArg::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+        .collect();
+    Err(format!("'{s}' is not one of {}", names.join(", ")))
+}
+
 /// The TOML file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -418,9 +616,10 @@ struct FileConfig {
     peer_max_time_last_heard: Option<u64>,
     peer_max_time_no_response: Option<u64>,
     takeover_expiry_interval: Option<u64>,
+    network: Option<NetworkFile>,
 }
 
-/// The registrar's own settings (everything but the network options), as given.
+/// The registrar's own settings and the file's `[network]` table, as given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
     /// Local ASAP endpoint.
@@ -453,6 +652,9 @@ pub struct Settings {
     pub security: Security,
     /// ENRP peer supervision and takeover timers.
     pub peer_timers: PeerTimers,
+    /// The `[network]` table (the flags' values stay in [`NetArgs`]; see
+    /// [`Network::apply`]).
+    pub network: Network,
 }
 
 impl Settings {
@@ -474,6 +676,7 @@ impl Settings {
             csp_interval: over.csp_interval.or(self.csp_interval),
             security: self.security.overridden_by(over.security),
             peer_timers: self.peer_timers.overridden_by(over.peer_timers),
+            network: self.network.overridden_by(over.network),
         }
     }
 
@@ -606,6 +809,9 @@ impl Settings {
                 MAX_MS,
             )?,
         };
+        if let Some(n) = &file.network {
+            s.network = Network::from_file(&name.to_string(), n)?;
+        }
         Ok(s)
     }
 }

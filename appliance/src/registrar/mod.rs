@@ -85,7 +85,9 @@ pub struct RegistrarArgs {
     /// allow-resolve = [..], resolution-rate, unreachable-rate, verify-pe-addresses and
     /// discover-peers as booleans, max-pools, max-pes, max-pes-per-pool, max-owned-pes,
     /// max-pes-per-address, max-peers, peer-heartbeat-cycle, peer-max-time-last-heard,
-    /// peer-max-time-no-response, takeover-expiry-interval); flags override it.
+    /// peer-max-time-no-response, takeover-expiry-interval) and a [network] table (backend,
+    /// bind = [..], workers, udp-port, remote-udp-port, mtu, busy-poll, pcap, eal,
+    /// dpdk-port = [..], dpdk-prefix, dpdk-gateway = [..]); flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Local ASAP endpoint (default 0.0.0.0:3863); the address is the one announced to
@@ -188,11 +190,65 @@ pub struct RegistrarArgs {
     /// Milliseconds a takeover waits for the other peers' acknowledgements (default 5000).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=MAX_MS))]
     takeover_expiry_interval: Option<u64>,
-    /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT).
-    #[arg(long, value_name = "PORT", default_value_t = 9899, value_parser = parse_port)]
-    remote_udp_port: u16,
+    /// UDP encapsulation port of peers and PEs whose port is not given (--peer /UDPPORT;
+    /// default 9899).
+    #[arg(long, value_name = "PORT", value_parser = parse_port)]
+    remote_udp_port: Option<u16>,
     #[command(flatten)]
-    net: NetArgs,
+    net: Sourced<NetArgs>,
+}
+
+/// RSPLIB's UDP encapsulation port, the default of `--remote-udp-port`.
+const DEFAULT_REMOTE_UDP_PORT: u16 = 9899;
+
+/// Flattened arguments together with the ids of those given on the command line (clap's
+/// `ValueSource::CommandLine`), so that a config file can replace the defaults but not the
+/// flags.
+#[derive(Debug, Clone)]
+struct Sourced<T> {
+    /// The parsed arguments (defaults included).
+    args: T,
+    /// Ids of the arguments given on the command line.
+    given: Vec<String>,
+}
+
+impl<T> Sourced<T> {
+    /// Whether the argument with this id was given on the command line.
+    fn on_command_line(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+}
+
+fn command_line_ids(m: &clap::ArgMatches) -> Vec<String> {
+    m.ids()
+        .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.as_str().to_owned())
+        .collect()
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Sourced<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Sourced {
+            args: T::from_arg_matches(m)?,
+            given: command_line_ids(m),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.args.update_from_arg_matches(m)?;
+        self.given = command_line_ids(m);
+        Ok(())
+    }
+}
+
+impl<T: Args> Args for Sourced<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        T::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        T::augment_args_for_update(cmd)
+    }
 }
 
 impl RegistrarArgs {
@@ -232,6 +288,10 @@ impl RegistrarArgs {
                 max_time_no_response: self.peer_max_time_no_response,
                 takeover_expiry: self.takeover_expiry_interval,
             },
+            network: config::Network {
+                remote_udp_port: self.remote_udp_port,
+                ..config::Network::default()
+            },
         }
     }
 }
@@ -243,21 +303,30 @@ pub fn run(args: RegistrarArgs, signals: TerminationSignals) -> Outcome {
         None => Settings::default(),
     };
     let settings = file.overridden_by(args.settings());
-    if args.net.workers != 1 {
+    // The file's [network] values replace clap's defaults, never a flag's value.
+    let mut net = args.net.args.clone();
+    settings
+        .network
+        .apply(&mut net, &|id| args.net.on_command_line(id));
+    let remote_udp_port = settings
+        .network
+        .remote_udp_port
+        .unwrap_or(DEFAULT_REMOTE_UDP_PORT);
+    if net.workers != 1 {
         return Err(Failure::usage(
             "the registrar runs on one worker (its handlespace is one state machine): --workers must be 1",
         ));
     }
-    let mut resolved = settings.resolve(&args.net.bind)?;
+    let mut resolved = settings.resolve(&net.bind)?;
     if let Some(ms) = args.mentor_hunt {
         resolved.core.mentor_hunt_timeout = std::time::Duration::from_millis(ms);
     }
-    let mut config = args.net.runtime_config("rsp-registrar")?;
+    let mut config = net.runtime_config("rsp-registrar")?;
     // Connects without a known UDP port (discovered peers, PEs after a takeover) use it.
-    config.remote_udp_port = args.remote_udp_port;
-    let links = args.net.link_spec(args.remote_udp_port)?;
+    config.remote_udp_port = remote_udp_port;
+    let links = net.link_spec(remote_udp_port)?;
     let seed = random_seed().map_err(|e| Failure::setup(format!("no randomness: {e}")))?;
-    let bind = args.net.local_address()?;
+    let bind = net.local_address()?;
     let senders = app::Multicast {
         asap: resolved
             .asap_group

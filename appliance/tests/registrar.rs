@@ -215,6 +215,107 @@ fn bad_config_files_are_one_line_errors_with_the_documented_codes() {
     assert_one_line_error(&out, 2, "one worker");
 }
 
+#[test]
+fn bad_network_tables_are_one_line_errors_with_the_documented_codes() {
+    let unknown = TempFile::new("net-unknown.toml", "[network]\nudp-port = 1\ncolour = 1\n");
+    let out = run(&["registrar", "--config", unknown.path()]);
+    assert_one_line_error(&out, 2, unknown.path());
+    assert_one_line_error(&out, 2, "line 3");
+    assert_one_line_error(&out, 2, "colour");
+
+    let port = TempFile::new("net-port.toml", "[network]\nudp-port = 70000\n");
+    let out = run(&["registrar", "--config", port.path()]);
+    assert_one_line_error(&out, 2, port.path());
+    assert_one_line_error(&out, 2, "udp-port");
+
+    let mtu = TempFile::new("net-mtu.toml", "[network]\nmtu = \"big\"\n");
+    let out = run(&["registrar", "--config", mtu.path()]);
+    assert_one_line_error(&out, 2, mtu.path());
+
+    let bind = TempFile::new("net-bind.toml", "[network]\nbind = [\"not-an-ip\"]\n");
+    let out = run(&["registrar", "--config", bind.path()]);
+    assert_one_line_error(&out, 3, bind.path());
+    assert_one_line_error(&out, 3, "not-an-ip");
+
+    let backend = TempFile::new(
+        "net-backend.toml",
+        "[network]\nbackend = \"carrier-pigeon\"\n",
+    );
+    let out = run(&["registrar", "--config", backend.path()]);
+    assert_one_line_error(&out, 2, "carrier-pigeon");
+
+    // The DPDK keys are accepted by every build; the backend needs the feature.
+    let dpdk = TempFile::new(
+        "net-dpdk.toml",
+        "[network]\nbackend = \"dpdk\"\neal = \"--no-huge --no-pci\"\n\
+         dpdk-port = [0, \"net_af_packet0\"]\ndpdk-prefix = 24\ndpdk-gateway = [\"10.0.0.1\"]\n",
+    );
+    let out = run(&["registrar", "--config", dpdk.path()]);
+    #[cfg(not(feature = "dpdk"))]
+    {
+        assert_one_line_error(&out, 2, dpdk.path());
+        assert_one_line_error(&out, 2, "feature `dpdk`");
+    }
+    #[cfg(feature = "dpdk")]
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("feature `dpdk`"),
+        "{out:?}"
+    );
+
+    // The file's value replaces clap's default: `workers = 2` reaches the registrar's check.
+    let workers = TempFile::new("net-workers.toml", "[network]\nworkers = 2\n");
+    let out = run(&["registrar", "--config", workers.path()]);
+    assert_one_line_error(&out, 2, "one worker");
+}
+
+#[test]
+fn the_network_table_sets_the_listening_port_and_flags_override_it() {
+    let (file_udp, flag_udp) = (free_udp_port(), free_udp_port());
+    let enrp = 19_931;
+    let text = format!(
+        "identifier = 0x51\nasap = \"127.0.0.1:3863\"\nenrp = \"127.0.0.1:{enrp}\"\n\
+         [network]\nbackend = \"udp\"\nudp-port = {file_udp}\nbind = [\"127.0.0.1\"]\n\
+         remote-udp-port = 9899\nmtu = 1400\n"
+    );
+    let plain = TempFile::new("net-plain.toml", &text);
+    let mut c = rsp();
+    c.args([
+        "registrar",
+        "-v",
+        "--mentor-hunt",
+        "0",
+        "--config",
+        plain.path(),
+    ]);
+    let mut from_file = RegistrarProcess::spawn("from-file", c, file_udp);
+    from_file.wait_for_log(&format!("UDP port {file_udp}"), Duration::from_secs(10));
+    // It really listens there: hsdump gets its handlespace over ENRP on that UDP port.
+    assert_eq!(hsdump(enrp, file_udp)["registrar"], 0x51);
+    from_file.terminate();
+
+    // Flags win over the file: --udp-port over udp-port, --workers 1 over workers = 2.
+    let both = TempFile::new("net-both.toml", &format!("{text}workers = 2\n"));
+    let mut c = rsp();
+    c.args([
+        "registrar",
+        "-v",
+        "--mentor-hunt",
+        "0",
+        "--config",
+        both.path(),
+    ])
+    .args(["--udp-port", &flag_udp.to_string(), "--workers", "1"]);
+    let mut from_flag = RegistrarProcess::spawn("from-flag", c, flag_udp);
+    from_flag.wait_for_log(&format!("UDP port {flag_udp}"), Duration::from_secs(10));
+    assert_eq!(hsdump(enrp, flag_udp)["registrar"], 0x51);
+    assert!(
+        !from_flag.log().contains(&format!("UDP port {file_udp}")),
+        "{}",
+        from_flag.log()
+    );
+    from_flag.terminate();
+}
+
 /// One `rsp registrar` child process; killed when dropped (also when a test fails).
 struct RegistrarProcess {
     name: &'static str,
@@ -246,6 +347,12 @@ impl RegistrarProcess {
             c.args(["--peer", &format!("127.0.0.1:{port}/{udp}")]);
         }
         c.args(extra);
+        Self::spawn(name, c, udp_port)
+    }
+
+    /// Spawns the prepared command `c` (a registrar on UDP port `udp_port`), collecting its
+    /// log.
+    fn spawn(name: &'static str, mut c: Command, udp_port: u16) -> Self {
         let mut child = c
             .stdin(Stdio::null())
             .stdout(Stdio::null())

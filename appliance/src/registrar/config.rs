@@ -1048,6 +1048,36 @@ mod tests {
     }
 
     #[test]
+    fn the_network_table_replaces_defaults_but_not_flags() {
+        use clap::{FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            net: NetArgs,
+        }
+        let m = <Cli as clap::CommandFactory>::command()
+            .try_get_matches_from(["rsp", "--udp-port", "4000"])
+            .expect("flags");
+        let mut net = Cli::from_arg_matches(&m).expect("flags").net;
+        let given = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let file = Network {
+            udp_port: Some(5000),
+            mtu: Some(1400),
+            busy_poll: Some(true),
+            bind: Some(vec!["127.0.0.1".parse().expect("ip")]),
+            ..Network::default()
+        };
+        file.apply(&mut net, &given);
+        assert_eq!(net.udp_port, 4000);
+        assert_eq!(net.mtu, 1400);
+        assert!(net.busy_poll);
+        assert_eq!(net.bind.len(), 1);
+        assert_eq!(net.workers, 1);
+        assert_eq!(parse_backend("udp"), Ok(BackendArg::Udp));
+        assert!(parse_backend("pigeon").is_err());
+    }
+
+    #[test]
     fn peer_timers_reach_the_core() {
         let s = Settings {
             peer_timers: PeerTimers {

@@ -1065,9 +1065,16 @@ mod tests {
             mtu: Some(1400),
             busy_poll: Some(true),
             bind: Some(vec!["127.0.0.1".parse().expect("ip")]),
+            eal: Some("--no-huge".to_owned()),
+            dpdk_prefix: Some(16),
             ..Network::default()
         };
         file.apply(&mut net, &given);
+        #[cfg(feature = "dpdk")]
+        {
+            assert_eq!(net.eal, "--no-huge");
+            assert_eq!(net.dpdk_prefix, 16);
+        }
         assert_eq!(net.udp_port, 4000);
         assert_eq!(net.mtu, 1400);
         assert!(net.busy_poll);

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
 //! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
-//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | usrsctp over UDP (AF_CONN + UDP sockets); raw: ours only | >= 5x |
+//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | UDP: usrsctp (AF_CONN + UDP sockets, feature `usrsctp`); raw IP: usrsctp's `tsctp` sender (`/usr/lib/usrsctp/tsctp -E 0`, pinned to core 0) into the same receiver as ours (our runtime, core 1), bytes delivered per second over the same window | >= 5x |
 //! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation (interleaved rounds) | bare UDP ping-pong on std sockets | <= 1.5x |
 //! | P5 | 1200-byte throughput of the runtime, two workers vs one (16 associations, interleaved rounds); also the CPUs the two workers got and bytes per CPU-second | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |
@@ -268,18 +268,24 @@ fn p2(opts: Opts) -> Vec<Row> {
             warmup,
             measure,
         );
-        let peer = p2_usrsctp(e, size, &a, &b, warmup, measure);
+        let peer = p2_peer(e, size, &a, &b, warmup, measure);
         rows.push(match (r, peer) {
-            (Ok(v), Some(Ok(p))) => Row::compare(
+            (Ok(v), Some((name, Ok(p)))) => Row::compare(
                 metric(e, size),
                 "B/s",
                 v,
-                "usrsctp",
+                name,
                 p,
                 Better::Higher,
                 Some(5.0),
             ),
-            (Ok(v), _) => Row::absolute(metric(e, size), "B/s", v, None),
+            (Ok(v), Some((name, Err(err)))) => {
+                eprintln!("bench: P2 {e:?} {size} B peer ({name}): {err}");
+                let mut row = Row::absolute(metric(e, size), "B/s", v, None);
+                row.peer = format!("skipped: {name}: {err}");
+                row
+            }
+            (Ok(v), None) => Row::absolute(metric(e, size), "B/s", v, None),
             (Err(err), _) => Row::skipped(metric(e, size), "B/s", &err),
         });
     }
@@ -287,21 +293,38 @@ fn p2(opts: Opts) -> Vec<Row> {
     rows
 }
 
-/// usrsctp's figure for a P2 case: over UDP only (its raw-IP mode needs its own threads and
-/// raw sockets, not wrapped yet), and only with the `usrsctp` feature.
-#[cfg(feature = "usrsctp")]
-fn p2_usrsctp(
+/// The peer's name and figure for a P2 case. Raw IP: usrsctp's `tsctp` as the sender into
+/// the same receiver as ours ([`runtime::tsctp_raw`]; needs only the `tsctp` binary, not the
+/// `usrsctp` feature). UDP: usrsctp through AF_CONN and UDP sockets, with the `usrsctp`
+/// feature only.
+fn p2_peer(
     e: runtime::Encaps,
     size: usize,
     a: &str,
     b: &str,
     warmup: Duration,
     measure: Duration,
-) -> Option<Result<f64, String>> {
-    if e != runtime::Encaps::Udp {
-        return None;
+) -> Option<(&'static str, Result<f64, String>)> {
+    match e {
+        runtime::Encaps::Raw => Some((
+            "usrsctp tsctp sender over raw IP, same receiver",
+            runtime::tsctp_raw(a, b, [198, 18, 0, 2].into(), size, warmup, measure),
+        )),
+        runtime::Encaps::Udp => p2_usrsctp_udp(size, a, b, warmup, measure).map(|r| ("usrsctp", r)),
     }
-    let r = usrsctp::over_udp(
+}
+
+/// usrsctp's figure for a P2 case over UDP (AF_CONN + UDP sockets), only with the `usrsctp`
+/// feature.
+#[cfg(feature = "usrsctp")]
+fn p2_usrsctp_udp(
+    size: usize,
+    a: &str,
+    b: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> Option<Result<f64, String>> {
+    Some(usrsctp::over_udp(
         a,
         b,
         [198, 18, 0, 1].into(),
@@ -309,16 +332,11 @@ fn p2_usrsctp(
         size,
         warmup,
         measure,
-    );
-    if let Err(err) = &r {
-        eprintln!("bench: P2 usrsctp {size} B: {err}");
-    }
-    Some(r)
+    ))
 }
 
 #[cfg(not(feature = "usrsctp"))]
-fn p2_usrsctp(
-    _: runtime::Encaps,
+fn p2_usrsctp_udp(
     _: usize,
     _: &str,
     _: &str,

@@ -571,30 +571,9 @@ pub fn namespaces_with(
     warmup: Duration,
     measure: Duration,
 ) -> Result<f64, String> {
-    let rt_config = |core: usize, seed: u8| {
-        let mut c = config(1, seed);
-        c.endpoint.association.pmtu = 1500;
-        c.pinning = dataplane::runtime::Pinning::Cores(vec![core]);
-        c
-    };
     let delivered = Arc::new(AtomicU64::new(0));
-    let d2 = delivered.clone();
-    let lb = receiver_links;
-    let (ca, cb) = (rt_config(0, 61), rt_config(1, 62));
-    // Runtime threads inherit the namespace of the thread that starts them.
-    let receiver = dataplane::netns::in_namespace(ns_b, move || {
-        Runtime::start(cb, lb, move |_| Blast {
-            listen: true,
-            peer: None,
-            assocs: 0,
-            payload: Vec::new(),
-            clients: HashSet::new(),
-            delivered: d2.clone(),
-            local: 0,
-        })
-    })
-    .map_err(|e| format!("namespace {ns_b}: {e}"))?
-    .map_err(|e| format!("P2 receiver: {e}"))?;
+    let ca = p2_config(0, 61);
+    let receiver = p2_receiver(ns_b, receiver_links, delivered.clone())?;
     let req = ConnectRequest::new(b_addr, PORT);
     let sender = dataplane::netns::in_namespace(ns_a, move || {
         let la = sender_links().map_err(|e| format!("sender links: {e}"))?;
@@ -633,5 +612,122 @@ pub fn namespaces_with(
     if bytes == 0 {
         return Err("nothing delivered".to_string());
     }
+    Ok(bytes as f64 / elapsed.as_secs_f64())
+}
+
+/// The runtime configuration of one P2 side: one worker pinned to `core`, 1500-byte PMTU.
+fn p2_config(core: usize, seed: u8) -> RuntimeConfig {
+    let mut c = config(1, seed);
+    c.endpoint.association.pmtu = 1500;
+    c.pinning = dataplane::runtime::Pinning::Cores(vec![core]);
+    c
+}
+
+/// Starts P2's receiver in `ns_b`: one worker pinned to core 1, listening on [`PORT`],
+/// adding the payload bytes it delivers to `delivered`.
+fn p2_receiver(ns_b: &str, links: LinkSpec, delivered: Arc<AtomicU64>) -> Result<Runtime, String> {
+    let cb = p2_config(1, 62);
+    // Runtime threads inherit the namespace of the thread that starts them.
+    dataplane::netns::in_namespace(ns_b, move || {
+        Runtime::start(cb, links, move |_| Blast {
+            listen: true,
+            peer: None,
+            assocs: 0,
+            payload: Vec::new(),
+            clients: HashSet::new(),
+            delivered: delivered.clone(),
+            local: 0,
+        })
+    })
+    .map_err(|e| format!("namespace {ns_b}: {e}"))?
+    .map_err(|e| format!("P2 receiver: {e}"))
+}
+
+/// usrsctp's throughput example (Debian `libusrsctp-examples`).
+pub const TSCTP: &str = "/usr/lib/usrsctp/tsctp";
+
+/// P2's usrsctp raw-IP peer: usrsctp's `tsctp` ([`TSCTP`]) in `ns_a` as the sender, over raw
+/// IP (`-E 0`), pinned to core 0 with `taskset` (all of its threads share that core), sending
+/// `size`-byte messages on one ordered stream to [`PORT`] at `b_addr` for a bounded time
+/// (`-T`; killed if it overruns by 10 s). The receiver is the same as in [`namespaces`]: our
+/// runtime on raw IP in `ns_b`, pinned to core 1. Payload bytes per second delivered to the
+/// receiving application over `measure` after `warmup`.
+pub fn tsctp_raw(
+    ns_a: &str,
+    ns_b: &str,
+    b_addr: Ipv4Addr,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<f64, String> {
+    use std::process::{Command, Stdio};
+    if !std::path::Path::new(TSCTP).exists() {
+        return Err(format!(
+            "{TSCTP} is missing (apt-get install libusrsctp-examples)"
+        ));
+    }
+    let delivered = Arc::new(AtomicU64::new(0));
+    let links = LinkSpec::Raw(dataplane::raw::RawConfig {
+        ipv6: false,
+        bind4: Some(b_addr),
+        ..Default::default()
+    });
+    let receiver = p2_receiver(ns_b, links, delivered.clone())?;
+    // Whole seconds: tsctp stops sending after them and shuts the association down.
+    let secs = (warmup + measure).as_secs() + 2;
+    let child = Command::new("ip")
+        .args([
+            "netns", "exec", ns_a, "taskset", "-c", "0", TSCTP, "-E", "0",
+        ])
+        .args(["-p", &PORT.to_string(), "-l", &size.to_string()])
+        .args(["-T", &secs.to_string(), &b_addr.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = stop(receiver, "P2 tsctp receiver");
+            return Err(format!("cannot start tsctp: {e}"));
+        }
+    };
+    std::thread::sleep(warmup);
+    let start_bytes = delivered.load(Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(measure);
+    let bytes = delivered.load(Ordering::Relaxed) - start_bytes;
+    let elapsed = start.elapsed();
+    // Bounded wait for tsctp's own end; killed when late.
+    let deadline = Instant::now() + Duration::from_secs(secs + 10);
+    let done = loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => break Ok(()),
+            Ok(Some(st)) => break Err(format!("tsctp exited with {st}")),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err("tsctp did not finish in time (killed)".to_string());
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!("tsctp: {e}"));
+            }
+        }
+    };
+    let r = stop(receiver, "P2 tsctp receiver");
+    if bytes == 0 {
+        return Err(match done {
+            Err(e) => format!("nothing delivered from tsctp ({e})"),
+            Ok(()) => "nothing delivered from tsctp".to_string(),
+        });
+    }
+    // A figure measured before a late exit still stands; say so.
+    if let Err(e) = done {
+        eprintln!("bench: P2 tsctp {size} B: {e}");
+    }
+    r?;
     Ok(bytes as f64 / elapsed.as_secs_f64())
 }

@@ -389,8 +389,8 @@ struct SelfBlast {
     messages: u64,
     size: usize,
     clients: HashMap<AssociationId, u64>,
-    received: u64,
-    delivered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    received: usize,
+    delivered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl SelfBlast {
@@ -450,9 +450,9 @@ impl App for SelfBlast {
 #[test]
 fn a_runtime_connecting_to_itself_keeps_both_ends_on_one_worker_and_hands_nothing_over() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let (workers, assocs, messages) = (2usize, 2usize, 300u64);
-    let delivered = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(AtomicUsize::new(0));
     let d = Arc::clone(&delivered);
     let rt = Runtime::start(runtime_config(workers), LinkSpec::Udp(udp(0)), move |_| {
         SelfBlast {
@@ -467,7 +467,7 @@ fn a_runtime_connecting_to_itself_keeps_both_ends_on_one_worker_and_hands_nothin
     })
     .expect("runtime");
     assert_eq!(rt.fallback(), None, "kernel steering is in place");
-    let expected = (workers * assocs) as u64 * messages;
+    let expected = workers * assocs * messages as usize;
     let deadline = std::time::Instant::now() + TIMEOUT;
     while delivered.load(Ordering::Relaxed) < expected && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));

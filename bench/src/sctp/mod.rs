@@ -366,6 +366,12 @@ fn wanted(id: &str) -> bool {
     std::env::var("BENCH_SCTP_ONLY").map_or(true, |v| v.split(',').any(|s| s.trim() == id))
 }
 
+/// Whether to measure only our stack in P1/P3 (`BENCH_SCTP_OURS_ONLY=1`, for profiling: the
+/// rows then carry our figure alone, no ratio).
+fn ours_only() -> bool {
+    std::env::var_os("BENCH_SCTP_OURS_ONLY").is_some()
+}
+
 /// Whether to print the runtime's per-worker counters on stderr (`BENCH_SCTP_VERBOSE=1`).
 pub(crate) fn verbose() -> bool {
     std::env::var_os("BENCH_SCTP_VERBOSE").is_some()
@@ -386,39 +392,48 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
             limit,
         };
         let ours1 = best_of(rounds, || ours_transfer(&w1), Throughput::bytes_per_sec)?;
-        let proto1 = proto_best(rounds, &w1, Throughput::bytes_per_sec)?;
-        let bound1 = best_of(
-            rounds,
-            || Ok(bound(1200, n1 * 4)),
-            Throughput::bytes_per_sec,
-        )?;
-        let unit = "B/s";
-        rows.push(Row::compare(
-            "sctp.p1_memory_pair_1200B",
-            unit,
-            ours1.bytes_per_sec(),
-            "sctp-proto",
-            proto1.bytes_per_sec(),
-            Better::Higher,
-            Some(5.0),
-        ));
-        rows.extend(usrsctp_row(
-            "sctp.p1_memory_pair_1200B_vs_usrsctp",
-            unit,
-            ours1.bytes_per_sec(),
-            rounds,
-            &w1,
-            Throughput::bytes_per_sec,
-        )?);
-        rows.push(Row::compare(
-            "sctp.p1_memory_pair_1200B_vs_bound",
-            unit,
-            ours1.bytes_per_sec(),
-            "crc32c+memcpy",
-            bound1.bytes_per_sec(),
-            Better::Higher,
-            None,
-        ));
+        if ours_only() {
+            rows.push(Row::absolute(
+                "sctp.p1_memory_pair_1200B",
+                "B/s",
+                ours1.bytes_per_sec(),
+                None,
+            ));
+        } else {
+            let proto1 = proto_best(rounds, &w1, Throughput::bytes_per_sec)?;
+            let bound1 = best_of(
+                rounds,
+                || Ok(bound(1200, n1 * 4)),
+                Throughput::bytes_per_sec,
+            )?;
+            let unit = "B/s";
+            rows.push(Row::compare(
+                "sctp.p1_memory_pair_1200B",
+                unit,
+                ours1.bytes_per_sec(),
+                "sctp-proto",
+                proto1.bytes_per_sec(),
+                Better::Higher,
+                Some(5.0),
+            ));
+            rows.extend(usrsctp_row(
+                "sctp.p1_memory_pair_1200B_vs_usrsctp",
+                unit,
+                ours1.bytes_per_sec(),
+                rounds,
+                &w1,
+                Throughput::bytes_per_sec,
+            )?);
+            rows.push(Row::compare(
+                "sctp.p1_memory_pair_1200B_vs_bound",
+                unit,
+                ours1.bytes_per_sec(),
+                "crc32c+memcpy",
+                bound1.bytes_per_sec(),
+                Better::Higher,
+                None,
+            ));
+        }
         rows.push(Row::absolute(
             "sctp.p1_memory_pair_1200B_msgs",
             "msg/s",
@@ -436,24 +451,33 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
             limit,
         };
         let ours3 = best_of(rounds, || ours_transfer(&w3), Throughput::msgs_per_sec)?;
-        let proto3 = proto_best(rounds, &w3, Throughput::msgs_per_sec)?;
-        rows.push(Row::compare(
-            "sctp.p3_memory_pair_64B",
-            "msg/s",
-            ours3.msgs_per_sec(),
-            "sctp-proto",
-            proto3.msgs_per_sec(),
-            Better::Higher,
-            Some(5.0),
-        ));
-        rows.extend(usrsctp_row(
-            "sctp.p3_memory_pair_64B_vs_usrsctp",
-            "msg/s",
-            ours3.msgs_per_sec(),
-            rounds,
-            &w3,
-            Throughput::msgs_per_sec,
-        )?);
+        if ours_only() {
+            rows.push(Row::absolute(
+                "sctp.p3_memory_pair_64B",
+                "msg/s",
+                ours3.msgs_per_sec(),
+                None,
+            ));
+        } else {
+            let proto3 = proto_best(rounds, &w3, Throughput::msgs_per_sec)?;
+            rows.push(Row::compare(
+                "sctp.p3_memory_pair_64B",
+                "msg/s",
+                ours3.msgs_per_sec(),
+                "sctp-proto",
+                proto3.msgs_per_sec(),
+                Better::Higher,
+                Some(5.0),
+            ));
+            rows.extend(usrsctp_row(
+                "sctp.p3_memory_pair_64B_vs_usrsctp",
+                "msg/s",
+                ours3.msgs_per_sec(),
+                rounds,
+                &w3,
+                Throughput::msgs_per_sec,
+            )?);
+        }
     }
 
     if wanted("echo") {

@@ -359,6 +359,50 @@ struct Blast {
     clients: HashSet<AssociationId>,
     delivered: Arc<AtomicU64>,
     local: u64,
+    /// Verbose runs: samples of the first client association's flow-control state.
+    flow: Option<FlowSamples>,
+}
+
+/// Samples of a sending association's flow-control state (`BENCH_SCTP_VERBOSE=1`), printed
+/// when the runtime stops: what limits the sender (cwnd, the peer's window, its own buffer).
+#[derive(Default)]
+struct FlowSamples {
+    polls: u64,
+    n: u64,
+    cwnd: u64,
+    flight: u64,
+    peer_rwnd: u64,
+    send_buffered: u64,
+    min_peer_rwnd: u32,
+}
+
+impl FlowSamples {
+    fn sample(&mut self, st: &sctp_stack::AssociationStatus) {
+        self.n += 1;
+        self.cwnd += u64::from(st.cwnd);
+        self.flight += u64::from(st.flight_size);
+        self.peer_rwnd += u64::from(st.peer_rwnd);
+        self.send_buffered += st.send_buffered as u64;
+        self.min_peer_rwnd = if self.n == 1 {
+            st.peer_rwnd
+        } else {
+            self.min_peer_rwnd.min(st.peer_rwnd)
+        };
+    }
+
+    fn report(&self) {
+        let n = self.n.max(1);
+        eprintln!(
+            "bench: P2 sender flow ({} samples over {} polls): mean cwnd {} flight {} peer_rwnd {} (min {}) send_buffered {}",
+            self.n,
+            self.polls,
+            self.cwnd / n,
+            self.flight / n,
+            self.peer_rwnd / n,
+            self.min_peer_rwnd,
+            self.send_buffered / n
+        );
+    }
 }
 
 impl Blast {
@@ -418,7 +462,21 @@ impl App for Blast {
         }
     }
 
-    fn poll(&mut self, _cx: &mut Context<'_>) {
+    fn stop(&mut self, _cx: &mut Context<'_>) {
+        if let Some(f) = &self.flow {
+            f.report();
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        if let (Some(f), Some(&id)) = (self.flow.as_mut(), self.clients.iter().next()) {
+            f.polls += 1;
+            if f.polls % 1024 == 0
+                && let Some(st) = cx.association(id).and_then(|a| a.status())
+            {
+                f.sample(&st);
+            }
+        }
         if self.local > 0 {
             self.delivered.fetch_add(self.local, Ordering::Relaxed);
             self.local = 0;
@@ -466,6 +524,7 @@ pub fn scaling(
         clients: HashSet::new(),
         delivered: d2.clone(),
         local: 0,
+        flow: None,
     })
     .map_err(|e| format!("scaling runtime: {e}"))?;
     std::thread::sleep(warmup);
@@ -585,6 +644,7 @@ pub fn namespaces_with(
             clients: HashSet::new(),
             delivered: Arc::new(AtomicU64::new(0)),
             local: 0,
+            flow: super::verbose().then(FlowSamples::default),
         })
         .map_err(|e| e.to_string())
     });
@@ -620,7 +680,32 @@ fn p2_config(core: usize, seed: u8) -> RuntimeConfig {
     let mut c = config(1, seed);
     c.endpoint.association.pmtu = 1500;
     c.pinning = dataplane::runtime::Pinning::Cores(vec![core]);
+    p2_tuning(&mut c);
     c
+}
+
+/// Experiment knobs for P2 (environment, for profiling runs; the defaults are the suite's):
+/// `BENCH_SCTP_P2_IDLE` = `block` | `busy` | `spin:<µs>`, `BENCH_SCTP_P2_MAX_BURST` = n,
+/// `BENCH_SCTP_P2_SACK_PACKETS` = n. An unparsable value is ignored.
+fn p2_tuning(c: &mut RuntimeConfig) {
+    use dataplane::runtime::IdleMode;
+    let var = |k: &str| std::env::var(k).ok();
+    match var("BENCH_SCTP_P2_IDLE").as_deref() {
+        Some("busy") => c.idle = IdleMode::BusyPoll,
+        Some("block") => c.idle = IdleMode::Block,
+        Some(s) => {
+            if let Some(us) = s.strip_prefix("spin:").and_then(|v| v.parse::<u64>().ok()) {
+                c.idle = IdleMode::SpinThenBlock(Duration::from_micros(us));
+            }
+        }
+        None => {}
+    }
+    if let Some(n) = var("BENCH_SCTP_P2_MAX_BURST").and_then(|v| v.parse().ok()) {
+        c.endpoint.association.max_burst = n;
+    }
+    if let Some(n) = var("BENCH_SCTP_P2_SACK_PACKETS").and_then(|v| v.parse().ok()) {
+        c.endpoint.association.delayed_sack_packets = n;
+    }
 }
 
 /// Starts P2's receiver in `ns_b`: one worker pinned to core 1, listening on [`PORT`],
@@ -637,6 +722,7 @@ fn p2_receiver(ns_b: &str, links: LinkSpec, delivered: Arc<AtomicU64>) -> Result
             clients: HashSet::new(),
             delivered: delivered.clone(),
             local: 0,
+            flow: None,
         })
     })
     .map_err(|e| format!("namespace {ns_b}: {e}"))?

@@ -579,6 +579,18 @@ pub enum Encaps {
 /// `size`-byte messages on one association to a receiver runtime in `ns_b` (one worker
 /// pinned to core 1) at `b_addr`; payload bytes per second delivered, measured over
 /// `measure` after `warmup`.
+///
+/// What limits it with the default configuration (measured with `BENCH_SCTP_VERBOSE=1`,
+/// which prints the sender's flow-control samples and both workers' counters): the sender
+/// emits exactly Max.Burst (4) packets per transmit burst (`tx_packets / tx_batches` = 4.0)
+/// and the receiver answers each received burst with one SACK, so the transfer is
+/// stop-and-wait on 4 packets: one SACK per 4 packets, the sender's cwnd stays at about 4-8
+/// MTUs (the window is never fully used, so slow start never grows it), and every round
+/// trip costs both workers a sleep and a wake-up (sleeps = half the iterations). Raising
+/// Max.Burst to 64 (`BENCH_SCTP_P2_MAX_BURST=64`) lets cwnd grow and gives about 6x;
+/// busy-polling (`BENCH_SCTP_P2_IDLE=busy`) removes the wake-ups and gives about 4.5x.
+/// Neither is the suite's default: the stack's Max.Burst counts packets per SACK, and
+/// answering a burst of 4 with one SACK starves it; that is the stack's to fix.
 #[allow(clippy::too_many_arguments)]
 pub fn namespaces(
     ns_a: &str,
@@ -738,6 +750,15 @@ pub const TSCTP: &str = "/usr/lib/usrsctp/tsctp";
 /// (`-T`; killed if it overruns by 10 s). The receiver is the same as in [`namespaces`]: our
 /// runtime on raw IP in `ns_b`, pinned to core 1. Payload bytes per second delivered to the
 /// receiving application over `measure` after `warmup`.
+///
+/// Fairness: Debian's `tsctp` is built against a libusrsctp that writes a debug line for
+/// nearly every event (measured: 1.6 million lines in a 3-second 1024-byte run, discarded to
+/// `/dev/null` here but still formatted and written), so this figure likely understates
+/// usrsctp; and its packets meet our receiver, which answers each received burst with one
+/// SACK (see [`namespaces`]; 2.8 packets per SACK measured with `tsctp` as the sender). `tsctp` on both ends, equally logging,
+/// measured 41 MB/s for 1024-byte messages. A quiet usrsctp-to-usrsctp raw-IP peer needs a
+/// second process (libusrsctp is one stack per process, bound to the namespace it starts
+/// in) and is not implemented yet.
 pub fn tsctp_raw(
     ns_a: &str,
     ns_b: &str,

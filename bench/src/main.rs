@@ -76,6 +76,14 @@ fn usage() -> String {
 }
 
 fn main() {
+    // One end of P2's usrsctp-to-usrsctp raw-IP peer, run by the suite in its own process.
+    #[cfg(feature = "usrsctp")]
+    {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.first().map(String::as_str) == Some(sctp::usrsctp_raw_peer_cmd()) {
+            std::process::exit(sctp::usrsctp_raw_peer_main(&args[1..]));
+        }
+    }
     let mut suite = None;
     let mut opts = Opts { quick: false };
     let mut json = false;

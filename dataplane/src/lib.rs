@@ -105,6 +105,8 @@ pub mod udp;
 pub mod uring;
 #[cfg(all(target_os = "linux", feature = "usrsctp"))]
 pub mod usrsctp;
+#[cfg(all(target_os = "linux", feature = "usrsctp"))]
+pub mod usrsctp_raw;
 
 pub use any::AnyLink;
 pub use link::{Backend, Interest, Link, LinkError, LinkStats, Readiness, Waker};

@@ -306,12 +306,60 @@ fn p2_peer(
     measure: Duration,
 ) -> Option<(&'static str, Result<f64, String>)> {
     match e {
-        runtime::Encaps::Raw => Some((
-            "usrsctp tsctp sender over raw IP, same receiver",
-            runtime::tsctp_raw(a, b, [198, 18, 0, 2].into(), size, warmup, measure),
-        )),
+        runtime::Encaps::Raw => Some(p2_usrsctp_raw(size, a, b, warmup, measure)),
         runtime::Encaps::Udp => p2_usrsctp_udp(size, a, b, warmup, measure).map(|r| ("usrsctp", r)),
     }
+}
+
+/// usrsctp's figure for a P2 case over raw IP. With the `usrsctp` feature: usrsctp on both
+/// ends ([`usrsctp::raw_both`], quiet); `tsctp` into our receiver is measured too and printed
+/// on stderr. Without it: `tsctp` as the sender into our receiver ([`runtime::tsctp_raw`]).
+#[cfg(feature = "usrsctp")]
+fn p2_usrsctp_raw(
+    size: usize,
+    a: &str,
+    b: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> (&'static str, Result<f64, String>) {
+    let b_addr = [198, 18, 0, 2].into();
+    match runtime::tsctp_raw(a, b, b_addr, size, warmup, measure) {
+        Ok(v) => eprintln!(
+            "bench: P2 raw {size} B: usrsctp tsctp sender into our receiver: {:.1} MB/s",
+            v / 1e6
+        ),
+        Err(e) => eprintln!("bench: P2 raw {size} B: tsctp sender into our receiver: {e}"),
+    }
+    (
+        "usrsctp both ends over raw IP",
+        usrsctp::raw_both(a, b, b_addr, size, warmup, measure),
+    )
+}
+
+#[cfg(not(feature = "usrsctp"))]
+fn p2_usrsctp_raw(
+    size: usize,
+    a: &str,
+    b: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> (&'static str, Result<f64, String>) {
+    (
+        "usrsctp tsctp sender over raw IP, same receiver",
+        runtime::tsctp_raw(a, b, [198, 18, 0, 2].into(), size, warmup, measure),
+    )
+}
+
+/// The hidden `bench` subcommand running one end of P2's usrsctp raw-IP peer.
+#[cfg(feature = "usrsctp")]
+pub(crate) fn usrsctp_raw_peer_cmd() -> &'static str {
+    usrsctp::RAW_PEER_CMD
+}
+
+/// Runs one end of P2's usrsctp raw-IP peer (the hidden subcommand); the exit code.
+#[cfg(feature = "usrsctp")]
+pub(crate) fn usrsctp_raw_peer_main(args: &[String]) -> i32 {
+    usrsctp::raw_peer_main(args)
 }
 
 /// usrsctp's figure for a P2 case over UDP (AF_CONN + UDP sockets), only with the `usrsctp`

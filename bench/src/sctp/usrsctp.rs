@@ -301,3 +301,195 @@ pub fn over_udp(
     }
     Ok(bytes as f64 / elapsed.as_secs_f64())
 }
+
+/// The hidden `bench` subcommand that runs one end of [`raw_both`] in its own process.
+pub const RAW_PEER_CMD: &str = "usrsctp-raw-peer";
+
+/// P2's usrsctp raw-IP peer with usrsctp on both ends: a quiet equivalent of `tsctp -E 0`
+/// (no debug output) as the receiver in `ns_b` (pinned to core 1) and as the sender in
+/// `ns_a` (pinned to core 0), each its own process (libusrsctp is one stack per process,
+/// opening its raw sockets in the namespace it starts in): this binary re-run with
+/// [`RAW_PEER_CMD`] under `ip netns exec` and `taskset`. One association, one ordered
+/// stream, Nagle off, 1 MiB buffers, `size`-byte messages; the receiver counts the payload
+/// bytes delivered over `measure` after `warmup` (from its first byte) and prints them; then
+/// both processes are killed (at the latest 10 s after the sender's time is up).
+pub fn raw_both(
+    ns_a: &str,
+    ns_b: &str,
+    b_addr: std::net::Ipv4Addr,
+    size: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<f64, String> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let exe = exe.to_string_lossy().into_owned();
+    let port = port().to_string();
+    let (w, m) = (
+        warmup.as_millis().to_string(),
+        measure.as_millis().to_string(),
+    );
+    // The sender runs a little longer than the receiver's window needs.
+    let secs = (warmup + measure).as_secs() + 2;
+    let spawn = |ns: &str, core: &str, role: &str| {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "taskset",
+                "-c",
+                core,
+                &exe,
+                RAW_PEER_CMD,
+            ])
+            .args([role, &b_addr.to_string(), &port, &size.to_string()])
+            .args([&secs.to_string(), &w, &m])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {role}: {e}"))
+    };
+    let mut recv = spawn(ns_b, "1", "recv")?;
+    // The receiver must listen before the sender's INIT arrives (a refused INIT is answered
+    // with an ABORT); the sender also retries its INIT on its own.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut send = match spawn(ns_a, "0", "send") {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = recv.kill();
+            let _ = recv.wait();
+            return Err(e);
+        }
+    };
+    // The receiver prints its figure when its window ends; read it on a thread so the wait
+    // is bounded, then stop both ends (the sender would otherwise keep sending until its
+    // time is up, and a receiver gone mid-association leaves it blocked).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = recv.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            use std::io::BufRead;
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(secs + 10)).ok();
+    let mut stderr = String::new();
+    for child in [&mut recv, &mut send] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    if let Some(mut e) = recv.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let _ = reader.join();
+    let line = line.unwrap_or_default();
+    let mut it = line.split_whitespace();
+    match (
+        it.next().and_then(|v| v.parse::<u64>().ok()),
+        it.next().and_then(|v| v.parse::<u64>().ok()),
+    ) {
+        (Some(bytes), Some(nanos)) if bytes > 0 && nanos > 0 => {
+            Ok(bytes as f64 / (nanos as f64 / 1e9))
+        }
+        _ => Err(format!(
+            "usrsctp raw peer measured nothing (receiver said {:?}, {})",
+            line.trim(),
+            stderr.trim()
+        )),
+    }
+}
+
+/// The [`RAW_PEER_CMD`] process: `recv|send ADDR PORT SIZE SECS WARMUP_MS MEASURE_MS`. The
+/// receiver binds ADDR:PORT, accepts one association and prints `BYTES NANOS` (payload bytes
+/// delivered in its window, and the window's length) when the window ends or the association
+/// does; the sender connects to ADDR:PORT and sends SIZE-byte messages for SECS seconds.
+/// Returns the process exit code.
+pub fn raw_peer_main(args: &[String]) -> i32 {
+    match raw_peer(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{RAW_PEER_CMD}: {e}");
+            1
+        }
+    }
+}
+
+fn raw_peer(args: &[String]) -> Result<(), String> {
+    use dataplane::usrsctp_raw::RawStack;
+    use std::io::Write;
+    let [role, addr, port, size, secs, warmup, measure] = args else {
+        return Err("usage: recv|send ADDR PORT SIZE SECS WARMUP_MS MEASURE_MS".into());
+    };
+    let bad = |what: &str| format!("bad {what}");
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad("address"))?;
+    let port: u16 = port.parse().map_err(|_| bad("port"))?;
+    let size: usize = size.parse().map_err(|_| bad("size"))?;
+    let secs: u64 = secs.parse().map_err(|_| bad("seconds"))?;
+    let warmup = Duration::from_millis(warmup.parse().map_err(|_| bad("warmup"))?);
+    let measure = Duration::from_millis(measure.parse().map_err(|_| bad("measure"))?);
+    if size == 0 || size > 1 << 16 {
+        return Err(bad("size"));
+    }
+    let stack = RawStack::get();
+    let so = stack.socket().map_err(err("socket"))?;
+    so.set_buffers(1 << 20, 1 << 20).map_err(err("buffers"))?;
+    so.set_nodelay(true).map_err(err("nodelay"))?;
+    let end = Instant::now() + Duration::from_secs(secs);
+    match role.as_str() {
+        "recv" => {
+            so.bind(addr, port).map_err(err("bind"))?;
+            so.listen(1).map_err(err("listen"))?;
+            let a = so.accept().map_err(err("accept"))?;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut first: Option<Instant> = None;
+            let mut bytes = 0u64;
+            let mut window: Option<Duration> = None;
+            // Bounded in time: the sender stops after `secs` and closes the association,
+            // which ends `recv`; the parent kills this process if that never comes. After
+            // the window the receiver keeps reading (uncounted), so the sender never blocks.
+            while Instant::now() < end + Duration::from_secs(2) {
+                let n = match a.recv(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let now = Instant::now();
+                let t0 = *first.get_or_insert(now);
+                if window.is_none() && now >= t0 + warmup + measure {
+                    window = Some(measure);
+                    let mut out = std::io::stdout();
+                    writeln!(out, "{bytes} {}", measure.as_nanos()).map_err(err("stdout"))?;
+                    out.flush().map_err(err("stdout"))?;
+                }
+                if window.is_none() && now >= t0 + warmup {
+                    bytes += n as u64;
+                }
+            }
+            // An association that ended before the window did: the window up to now.
+            if window.is_none() {
+                let w = first.map_or(Duration::ZERO, |t0| {
+                    Instant::now().saturating_duration_since(t0 + warmup)
+                });
+                let mut out = std::io::stdout();
+                writeln!(out, "{bytes} {}", w.as_nanos()).map_err(err("stdout"))?;
+                out.flush().map_err(err("stdout"))?;
+            }
+        }
+        "send" => {
+            so.connect(addr, port).map_err(err("connect"))?;
+            let msg = vec![0x5au8; size];
+            // Bounded in time; a send that fails (the receiver left) ends it early.
+            while Instant::now() < end {
+                if so.send(&msg).is_err() {
+                    break;
+                }
+            }
+        }
+        _ => return Err(bad("role")),
+    }
+    Ok(())
+}

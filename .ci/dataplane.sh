@@ -19,4 +19,5 @@ timeout 300 cargo test -p dataplane --test uring_fallback -- --ignored --test-th
 # libusrsctp as a benchmark peer (feature usrsctp, libusrsctp-dev): the FFI wrapper's tests,
 # and clippy of the bench with it (the workspace builds without it by default).
 timeout 600 cargo test -p dataplane --features usrsctp --test usrsctp
+timeout 300 cargo test -p dataplane --features usrsctp --test usrsctp_raw -- --ignored
 timeout 900 cargo clippy -p bench --features usrsctp --all-targets -- -D warnings

@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | P1 | in-memory association pair, 1200-byte messages, bytes/s | `sctp-proto` (crates.io), usrsctp (AF_CONN, feature `usrsctp`), bound: crc32c + memcpy | >= 5x each peer |
 //! | P3 | in-memory pair, 64-byte messages, messages/s | `sctp-proto`, usrsctp | >= 5x |
-//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | UDP: usrsctp (AF_CONN + UDP sockets, feature `usrsctp`); raw IP: usrsctp's `tsctp` sender (`/usr/lib/usrsctp/tsctp -E 0`, pinned to core 0) into the same receiver as ours (our runtime, core 1), bytes delivered per second over the same window | >= 5x |
+//! | P2 | two namespaces over veth, one core per side, raw IP and UDP, 1024 and 8192 bytes, bytes/s | UDP: usrsctp (AF_CONN + UDP sockets, feature `usrsctp`); raw IP: with feature `usrsctp`, usrsctp on both ends (our quiet equivalent of `tsctp -E 0`: libusrsctp on raw sockets, one process per namespace, sender core 0, receiver core 1; `tsctp` into our receiver is printed on stderr, Debian's `tsctp` logs every event), without it usrsctp's `tsctp` sender (`/usr/lib/usrsctp/tsctp -E 0`, pinned to core 0) into the same receiver as ours (our runtime, core 1); bytes delivered per second over the same window | >= 5x |
 //! | P4 | echo RTT p50/p99, 64 bytes, runtime over loopback UDP encapsulation (interleaved rounds) | bare UDP ping-pong on std sockets | <= 1.5x |
 //! | P5 | 1200-byte throughput of the runtime, two workers vs one (16 associations, interleaved rounds); also the CPUs the two workers got and bytes per CPU-second | (one worker) | >= 1.8x |
 //! | P8 | memory per idle association, 1M associations (100k with `--quick`) | (absolute) | <= 4 KiB |

@@ -234,7 +234,13 @@ pub struct RawPollLink {
     socks: RawSockets,
     config: RawConfig,
     waker: Arc<EventFd>,
+    /// Transmit headers.
     scratch: MmsgScratch,
+    /// Receive headers, apart from the transmit ones: the receive path re-initialises only
+    /// the headers its previous call used (`MmsgScratch::recv`), so a send in between must
+    /// not overwrite them (it did: a receive after a send then used the sent packet's
+    /// length and no control buffer, and dropped every packet as truncated).
+    rx_scratch: MmsgScratch,
     stats: LinkStats,
     /// Which family reads first (alternates for fairness).
     v6_first: bool,
@@ -263,6 +269,7 @@ impl RawPollLink {
             config,
             waker,
             scratch: MmsgScratch::new(),
+            rx_scratch: MmsgScratch::new(),
             stats: LinkStats::default(),
             v6_first: false,
         })
@@ -296,7 +303,7 @@ impl RawPollLink {
             return Ok(first);
         };
         let fd = sock.as_raw_fd();
-        let n = match self.scratch.recv(fd, rx, first) {
+        let n = match self.rx_scratch.recv(fd, rx, first) {
             Ok(n) => n,
             Err(e) if sys::is_would_block(&e) => return Ok(first),
             Err(e) => return Err(LinkError::io("raw recvmmsg", e)),
@@ -305,7 +312,7 @@ impl RawPollLink {
             self.stats.rx_batches += 1;
         }
         for i in 0..n {
-            let m = self.scratch.received(i, first);
+            let m = self.rx_scratch.received(i, first);
             accept_raw(
                 rx,
                 &mut self.stats,

@@ -337,3 +337,77 @@ fn test_namespaces_are_removed_even_when_a_test_panics() {
         assert!(!list.contains(n.as_str()), "{n} still exists");
     }
 }
+
+/// Receives on `link` until one packet arrives or 10 s pass.
+fn recv_one(link: &mut AnyLink, rx: &mut RxBatch) -> Option<(RxMeta, Vec<u8>)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if link.recv(rx).unwrap() == 0 {
+            link.wait(Interest::Read, Some(Duration::from_millis(50)))
+                .unwrap();
+            continue;
+        }
+        return rx.iter().next().map(|p| (p.meta, p.data.to_vec()));
+    }
+    None
+}
+
+/// Sends every packet of `tx` on `link` (bounded by a deadline).
+fn send_all(link: &mut AnyLink, tx: &mut TxBatch) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !tx.is_empty() {
+        assert!(Instant::now() < deadline, "send did not drain");
+        if link.send(tx).unwrap() == 0 {
+            link.wait(Interest::ReadWrite, Some(Duration::from_millis(10)))
+                .unwrap();
+        }
+    }
+}
+
+/// A link that sends before it receives (an association's initiator: INIT out, INIT ACK in)
+/// receives a packet larger than the one it sent, whole: the poll backend once shared its
+/// message headers between sending and receiving, and the receive after a send used the
+/// sent packet's length and no control buffer, dropping the INIT ACK as truncated.
+#[test]
+#[ignore = "needs root and namespaces; run by .ci/dataplane.sh"]
+fn a_link_receives_whole_packets_after_sending_a_smaller_one() {
+    let p = pair("sfr");
+    let kinds = [
+        Kind::Poll,
+        #[cfg(all(
+            feature = "io-uring",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))]
+        Kind::Uring,
+    ];
+    for kind in kinds {
+        // Sockets belong to the namespace they are opened in, whichever thread uses them.
+        let mut a = in_namespace(&p.a, move || open(kind)).expect("enter namespace a");
+        let mut b = in_namespace(&p.b, move || open(Kind::Poll)).expect("enter namespace b");
+        let mut rx_a = RxBatch::new(64, a.rx_slot_size());
+        let mut rx_b = RxBatch::new(64, b.rx_slot_size());
+        // The first calls start the links (io_uring arms its receives).
+        a.recv(&mut rx_a).unwrap();
+        b.recv(&mut rx_b).unwrap();
+        let to = |dst: &str| TxMeta {
+            src: None,
+            dst: ip(dst),
+            encaps_port: 0,
+        };
+        let mut tx = TxBatch::new(64, 2048);
+        assert!(tx.push(to("198.18.0.2"), &sctp_packet(5, 7, 9, 1, b"init")));
+        send_all(&mut a, &mut tx);
+        let (_, small) = recv_one(&mut b, &mut rx_b).expect("b receives the small packet");
+        assert_eq!(tsn_of(&small), 1);
+        let big = sctp_packet(7, 5, 9, 2, &[0xa5; 1000]);
+        assert!(tx.push(to("198.18.0.1"), &big));
+        send_all(&mut b, &mut tx);
+        let got = recv_one(&mut a, &mut rx_a);
+        let stats = a.stats();
+        let (meta, data) = got.unwrap_or_else(|| panic!("{kind:?}: nothing received: {stats:?}"));
+        assert_eq!(data, big, "{kind:?}: the whole packet");
+        assert!(crc_ok(&data));
+        assert_eq!(meta.src, ip("198.18.0.2"));
+        assert_eq!(stats.rx_dropped, 0, "{kind:?}: {stats:?}");
+    }
+}

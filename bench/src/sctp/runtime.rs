@@ -605,12 +605,22 @@ pub fn namespaces(
     warmup: Duration,
     measure: Duration,
 ) -> Result<f64, String> {
+    // `BENCH_SCTP_P2_BACKEND=poll`: raw IP on the poll backend instead of io_uring (an
+    // experiment knob like those of `p2_tuning`).
+    let poll = std::env::var("BENCH_SCTP_P2_BACKEND").is_ok_and(|v| v == "poll");
     let links = |bind: Ipv4Addr| match encaps {
-        Encaps::Raw => LinkSpec::Raw(dataplane::raw::RawConfig {
-            ipv6: false,
-            bind4: Some(bind),
-            ..Default::default()
-        }),
+        Encaps::Raw => {
+            let cfg = dataplane::raw::RawConfig {
+                ipv6: false,
+                bind4: Some(bind),
+                ..Default::default()
+            };
+            if poll {
+                LinkSpec::RawPoll(cfg)
+            } else {
+                LinkSpec::Raw(cfg)
+            }
+        }
         Encaps::Udp => LinkSpec::Udp(UdpConfig {
             bind: IpAddr::V4(bind),
             ..UdpConfig::default()

@@ -299,6 +299,8 @@ pub struct Endpoint {
     next_port: u16,
     now: Timestamp,
     stats: EndpointStats,
+    /// A packet handled since the last `poll_transmit` made a SACK due without delay.
+    sack_due: bool,
 }
 
 const EPHEMERAL_FIRST: u16 = 49152;
@@ -328,6 +330,7 @@ impl Endpoint {
             scratch: Vec::new(),
             spare: Vec::new(),
             cookie_buf: Vec::new(),
+            sack_due: false,
             events: VecDeque::new(),
             next_port,
             now: Timestamp::ZERO,
@@ -483,6 +486,7 @@ impl Endpoint {
     /// path MTU, e.g. 65535 bytes) and describes it. Call until it returns `None`.
     pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
         self.advance(now);
+        self.sack_due = false;
         loop {
             if let Some(p) = self.replies.pop_front() {
                 let t = if p.bytes.len() <= buf.len() {
@@ -635,6 +639,7 @@ impl Endpoint {
             self.out_of_the_blue(&dgram, &pkt);
             return;
         }
+        let mut sack_due = false;
         self.with_assoc(id, |a, ctx| {
             a.handle_packet(
                 now,
@@ -645,7 +650,21 @@ impl Endpoint {
                 &pkt,
                 None,
             );
+            sack_due = a.sack_due_now();
         });
+        self.sack_due |= sack_due;
+    }
+
+    /// Whether a packet handled since the last [`Endpoint::poll_transmit`] made a SACK due
+    /// without delay (RFC 9260 §6.2: an acknowledgement SHOULD be generated for at least every
+    /// second packet received). A driver that feeds a burst of received packets in one go
+    /// should, when this is true, drain [`Endpoint::poll_transmit`] before handling the next
+    /// packet of the burst: otherwise a burst of N DATA packets is acknowledged by one SACK,
+    /// which, with the sender's Max.Burst limit (§6.1 D) counted per SACK, keeps the sender's
+    /// flight at a few packets per round trip (measured: 4 packets per SACK over veth, 5-6x
+    /// less throughput). Cheap: a flag.
+    pub fn sack_due_now(&self) -> bool {
+        self.sack_due
     }
 
     // ------------------------------------------------------------------ handshake

@@ -398,6 +398,11 @@ impl<A: App> Worker<A> {
                         data: p.data,
                     },
                 );
+                if self.ep.sack_due_now() {
+                    // RFC 9260 §6.2: a SACK for at least every second packet, also inside
+                    // one receive burst (it leaves with the transmit burst).
+                    fill_tx(&mut self.ep, &mut self.tx, self.capture.as_deref(), now);
+                }
             }
         }
     }
@@ -445,23 +450,7 @@ impl<A: App> Worker<A> {
     fn transmit(&mut self, now: Timestamp) -> Result<(bool, bool), RuntimeError> {
         let mut any = false;
         loop {
-            let mut produced = 0;
-            while let Some(slot) = self.tx.free_slot() {
-                let Some(t) = self.ep.poll_transmit(now, slot) else {
-                    break;
-                };
-                if let (Some(c), Some(data)) = (&self.capture, slot.get(..t.len)) {
-                    c.tx(now, &t, data);
-                }
-                let meta = TxMeta {
-                    src: t.src,
-                    dst: t.dst,
-                    encaps_port: t.encaps_port,
-                };
-                if self.tx.commit(meta, t.len) {
-                    produced += 1;
-                }
-            }
+            let produced = fill_tx(&mut self.ep, &mut self.tx, self.capture.as_deref(), now);
             if self.tx.is_empty() {
                 return Ok((any, false));
             }
@@ -477,6 +466,33 @@ impl<A: App> Worker<A> {
             }
         }
     }
+}
+
+/// Moves packets from the endpoint into the free slots of `tx`; how many it committed.
+fn fill_tx(
+    ep: &mut Endpoint,
+    tx: &mut TxBatch,
+    capture: Option<&Capture>,
+    now: Timestamp,
+) -> usize {
+    let mut produced = 0;
+    while let Some(slot) = tx.free_slot() {
+        let Some(t) = ep.poll_transmit(now, slot) else {
+            break;
+        };
+        if let (Some(c), Some(data)) = (capture, slot.get(..t.len)) {
+            c.tx(now, &t, data);
+        }
+        let meta = TxMeta {
+            src: t.src,
+            dst: t.dst,
+            encaps_port: t.encaps_port,
+        };
+        if tx.commit(meta, t.len) {
+            produced += 1;
+        }
+    }
+    produced
 }
 
 /// Copies a packet into a pooled buffer and queues it for worker `w`; drops it (counted)

@@ -1235,6 +1235,12 @@ impl Association {
         }
     }
 
+    /// A SACK is owed to the peer without delay (RFC 9260 §6.2: every second DATA packet,
+    /// gaps, duplicates, the I bit) and has not been sent yet.
+    pub(crate) fn sack_due_now(&self) -> bool {
+        self.data.as_ref().is_some_and(|d| d.inb.sack_due_now())
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
     }

@@ -167,6 +167,10 @@ struct OutStream {
 /// `u16::MAX` still advances the virtual clock by at least one per byte-ish message.
 const WFQ_SCALE: u64 = 1 << 16;
 
+/// How many SACKs handled before one transmit opportunity may add up their Max.Burst
+/// allowances (§6.1 D): at most this many times Max.Burst new packets at once.
+const MAX_BURST_SACKS: i64 = 4;
+
 /// With I-DATA, a message this small is never held back to bound the incomplete messages
 /// at the peer: it takes one chunk, or two at the smallest path MTUs, and completes at once.
 const SMALL_MESSAGE: usize = 1024;
@@ -381,7 +385,10 @@ pub(crate) struct Outbound {
     fast_pending: usize,
     peer_rwnd: u32,
     fast_recovery_exit: Option<Tsn>,
-    burst_packets: u32,
+    /// Max.Burst accounting (§6.1 D): packets of new data sent minus the allowance granted
+    /// by SACKs; no new data while it is at or above `max_burst`. Negative when several
+    /// SACKs were handled before one transmit opportunity (see [`Outbound::on_sack`]).
+    burst_packets: i64,
     outbound_streams: u16,
     /// The highest TSN acknowledged by a gap block in the last SACK, for renege detection.
     highest_gap_acked: Option<Tsn>,
@@ -1256,7 +1263,7 @@ impl Outbound {
         }
 
         // New data.
-        if self.burst_packets >= config.max_burst {
+        if self.burst_packets >= i64::from(config.max_burst) {
             return written;
         }
         let max_payload_packet = max_packet.saturating_sub(12 + self.hdr + limits.overhead) & !3;
@@ -1364,7 +1371,7 @@ impl Outbound {
         if self.to_retransmit > 0 {
             return path.flight_size < path.cwnd;
         }
-        if !self.has_queued() || self.burst_packets >= config.max_burst {
+        if !self.has_queued() || self.burst_packets >= i64::from(config.max_burst) {
             return false;
         }
         if path.flight_size >= path.cwnd {
@@ -1953,7 +1960,14 @@ impl Outbound {
             return Err(SackViolation);
         }
         self.sack_since_t3 = true;
-        self.burst_packets = 0;
+        // §6.1 D, Max.Burst: each SACK allows up to Max.Burst new packets. A stack that
+        // answers every SACK as it arrives (Linux) sends after each one; a driver that hands
+        // us a burst of received packets gives one transmit opportunity for all of them, so
+        // the allowances of those SACKs add up (at most MAX_BURST_SACKS of them): otherwise
+        // two SACKs per receive burst would clock out only Max.Burst packets per round trip
+        // and the flight could never grow (measured over veth: 4 packets per round trip).
+        let mb = i64::from(config.max_burst);
+        self.burst_packets = (self.burst_packets.min(mb) - mb).max(-mb * (MAX_BURST_SACKS - 1));
         let n_paths = paths.len();
         let mut flight_before = [0u32; MAX_PATHS];
         let mut acked_bytes = [0u32; MAX_PATHS];
@@ -2524,6 +2538,40 @@ mod tests {
         assert_eq!(packets, 4);
         r.out.reset_burst();
         assert!(!r.packet().is_empty());
+    }
+
+    /// Packets of new data the next transmit opportunity sends.
+    fn opportunity(r: &mut Rig) -> u32 {
+        let mut n = 0;
+        for _ in 0..100 {
+            if r.packet().is_empty() {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn max_burst_allowances_of_sacks_handled_together_add_up_to_a_cap() {
+        let mut r = Rig::new();
+        r.paths[0].cwnd = 1 << 20;
+        r.queue(100, 1000);
+        assert_eq!(opportunity(&mut r), 4); // TSNs 1000..=1003
+        // Two SACKs in one receive burst: 4 packets each.
+        r.sack(1001, &[]);
+        r.sack(1003, &[]);
+        assert_eq!(opportunity(&mut r), 8); // 1004..=1011
+        // One SACK: Max.Burst again.
+        r.sack(1011, &[]);
+        assert_eq!(opportunity(&mut r), 4); // 1012..=1015
+        // Six SACKs: at most MAX_BURST_SACKS x Max.Burst.
+        for cum in 1012..=1015 {
+            r.sack(cum, &[]);
+        }
+        r.sack(1015, &[]);
+        r.sack(1015, &[]);
+        assert_eq!(opportunity(&mut r), 4 * MAX_BURST_SACKS as u32);
     }
 
     #[test]

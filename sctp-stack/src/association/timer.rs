@@ -77,11 +77,17 @@ impl Timer {
 }
 
 /// Deadlines of all timers of one association. `Timestamp::MAX` marks a stopped timer.
+///
+/// The minimum over all slots is kept up to date on every change (`min`), so
+/// [`TimerTable::next_deadline`] — asked after every event and every sent message — is a
+/// field read; only stopping or postponing the earliest timer rescans the slots.
 #[derive(Debug, Clone)]
 pub(crate) struct TimerTable {
     assoc: [Timestamp; ASSOC_TIMERS],
     /// Per path: `[T3-rtx, heartbeat]`.
     paths: Vec<[Timestamp; 2]>,
+    /// The minimum over `assoc` and `paths` (`NOT_RUNNING` when every timer is stopped).
+    min: Timestamp,
 }
 
 impl Default for TimerTable {
@@ -89,6 +95,7 @@ impl Default for TimerTable {
         TimerTable {
             assoc: [NOT_RUNNING; ASSOC_TIMERS],
             paths: Vec::new(),
+            min: NOT_RUNNING,
         }
     }
 }
@@ -102,9 +109,39 @@ impl TimerTable {
         }
     }
 
+    /// The minimum over all slots, by a full scan.
+    fn scan_min(&self) -> Timestamp {
+        let assoc = self.assoc.iter().copied().min().unwrap_or(NOT_RUNNING);
+        let paths = self
+            .paths
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .min()
+            .unwrap_or(NOT_RUNNING);
+        assoc.min(paths)
+    }
+
+    /// Sets the slot of `timer` to `at` and keeps `min` exact.
+    fn set(&mut self, timer: Timer, at: Timestamp) {
+        let Some(slot) = self.slot_mut(timer) else {
+            return;
+        };
+        let old = core::mem::replace(slot, at);
+        if at <= self.min {
+            self.min = at;
+        } else if old == self.min {
+            // The earliest timer moved later or stopped: another slot may now be earliest.
+            self.min = self.scan_min();
+        }
+    }
+
     /// Makes room for the timers of `count` paths.
     pub(crate) fn set_path_count(&mut self, count: usize) {
+        let shrinks = count < self.paths.len();
         self.paths.resize(count, [NOT_RUNNING; 2]);
+        if shrinks {
+            self.min = self.scan_min();
+        }
     }
 
     /// Starts (or restarts) `timer` to expire at `at`.
@@ -116,16 +153,12 @@ impl TimerTable {
         } else {
             at
         };
-        if let Some(slot) = self.slot_mut(timer) {
-            *slot = at;
-        }
+        self.set(timer, at);
     }
 
     /// Stops `timer` (a no-op if it is not running).
     pub(crate) fn stop(&mut self, timer: Timer) {
-        if let Some(slot) = self.slot_mut(timer) {
-            *slot = NOT_RUNNING;
-        }
+        self.set(timer, NOT_RUNNING);
     }
 
     /// Stops every timer.
@@ -134,6 +167,7 @@ impl TimerTable {
         for p in &mut self.paths {
             *p = [NOT_RUNNING; 2];
         }
+        self.min = NOT_RUNNING;
     }
 
     /// The deadline of `timer`, if it is running.
@@ -153,19 +187,14 @@ impl TimerTable {
 
     /// The earliest deadline of all running timers.
     pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
-        let assoc = self.assoc.iter().copied().min().unwrap_or(NOT_RUNNING);
-        let paths = self
-            .paths
-            .iter()
-            .flat_map(|p| p.iter().copied())
-            .min()
-            .unwrap_or(NOT_RUNNING);
-        let at = assoc.min(paths);
-        (at != NOT_RUNNING).then_some(at)
+        (self.min != NOT_RUNNING).then_some(self.min)
     }
 
     /// Removes and returns the earliest timer that has expired at `now`.
     pub(crate) fn pop_expired(&mut self, now: Timestamp) -> Option<Timer> {
+        if self.min > now {
+            return None; // nothing expired (also covers "all stopped")
+        }
         let mut best: Option<(Timestamp, Timer)> = None;
         for (i, &at) in self.assoc.iter().enumerate() {
             if at <= now && best.is_none_or(|(b, _)| at < b) {
@@ -223,5 +252,61 @@ mod tests {
         t.start(Timer::T3Rtx(5), Timestamp::ZERO);
         assert_eq!(t.next_deadline(), None);
         assert!(!t.is_running(Timer::T3Rtx(5)));
+    }
+
+    /// The cached minimum must equal a full scan after any sequence of starts, stops,
+    /// restarts (earlier and later), path count changes and expiries.
+    #[test]
+    fn the_cached_next_deadline_matches_a_full_scan_under_random_operations() {
+        let mut t = TimerTable::default();
+        t.set_path_count(3);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let timer_of = |r: u64| match r % 13 {
+            0 => Timer::T1Init,
+            1 => Timer::T1Cookie,
+            2 => Timer::T2Shutdown,
+            3 => Timer::T5ShutdownGuard,
+            4 => Timer::DelayedSack,
+            5 => Timer::Autoclose,
+            6 => Timer::T4Asconf,
+            7 => Timer::Reconfig,
+            8 => Timer::PrLifetime,
+            9 | 10 => Timer::T3Rtx((r / 13 % 5) as usize),
+            _ => Timer::Heartbeat((r / 13 % 5) as usize),
+        };
+        let mut expired = 0;
+        for _ in 0..20_000 {
+            let r = next();
+            let timer = timer_of(r >> 8);
+            match r % 16 {
+                0..=7 => t.start(timer, Timestamp::from_micros((r >> 20) % 1_000)),
+                8..=11 => t.stop(timer),
+                12 => t.set_path_count((r >> 8) as usize % 6),
+                13 => t.start(timer, Timestamp::MAX),
+                14 => t.stop_all(),
+                _ => {
+                    let now = Timestamp::from_micros((r >> 20) % 1_000);
+                    if let Some(fired) = t.pop_expired(now) {
+                        expired += 1;
+                        assert!(!t.is_running(fired));
+                    }
+                }
+            }
+            let scanned = t.scan_min();
+            assert_eq!(
+                t.next_deadline(),
+                (scanned != NOT_RUNNING).then_some(scanned)
+            );
+        }
+        assert!(
+            expired > 100,
+            "the walk exercised expiry only {expired} times"
+        );
     }
 }

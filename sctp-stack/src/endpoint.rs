@@ -1275,7 +1275,10 @@ impl Endpoint {
             };
             f(a, &mut ctx);
         }
-        self.replies.extend(replies.drain(..));
+        // Most calls queue no reply: skip the VecDeque extend machinery then.
+        if !replies.is_empty() {
+            self.replies.extend(replies.drain(..));
+        }
         self.scratch = replies;
         self.after(id);
     }

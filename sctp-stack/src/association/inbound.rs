@@ -225,6 +225,9 @@ pub(crate) struct Inbound {
     pd_aborts_dropped: u64,
     /// The DATA message in partial delivery.
     dpd: Option<partial::DataPd>,
+    /// Tests: take the general reassembly path only (to compare the fast path with it).
+    #[cfg(test)]
+    general_only: bool,
     /// DATA messages completed while another is in partial delivery.
     pd_held: VecDeque<Message>,
 }
@@ -265,6 +268,8 @@ impl Inbound {
             pd_aborts_dropped: 0,
             dpd: None,
             pd_held: VecDeque::new(),
+            #[cfg(test)]
+            general_only: false,
         }
     }
 
@@ -470,6 +475,13 @@ impl Inbound {
         }
         self.buffered += cost;
         let key = self.key(tsn);
+        if chunk_flags & flags::END != 0
+            && self.pd_point.is_none()
+            && !self.general_only()
+            && self.complete_last_fragment(key, stream, ssn, unordered, payload)
+        {
+            return DataVerdict::Accepted;
+        }
         self.reasm.insert(
             key,
             RecvChunk {
@@ -834,6 +846,86 @@ impl Inbound {
                 self.unmark_received(t);
             }
         }
+        true
+    }
+
+    #[cfg(test)]
+    fn general_only(&self) -> bool {
+        self.general_only
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn general_only(&self) -> bool {
+        false
+    }
+
+    /// Fast path for the last fragment (E bit, not B) of a DATA message, arriving at
+    /// `key` and not stored: when the fragments before it, back to the first (B bit), are
+    /// all held, the message is assembled into the first fragment's buffer (one copy of
+    /// each later fragment, the last one straight from the packet) and delivered. Gives
+    /// exactly the result of storing the chunk and calling [`Self::try_reassemble`]; returns
+    /// false (nothing changed) when the message is not complete or too large, for the
+    /// general path to handle. Only without partial delivery.
+    fn complete_last_fragment(
+        &mut self,
+        key: u64,
+        stream: u16,
+        ssn: Ssn,
+        unordered: bool,
+        payload: &[u8],
+    ) -> bool {
+        let same = |c: &RecvChunk| {
+            c.stream == stream && c.ssn == ssn && (c.flags & flags::UNORDERED != 0) == unordered
+        };
+        // Walk back to the first fragment, as `try_reassemble` does.
+        let mut first = key;
+        let mut total = payload.len();
+        loop {
+            if first == 0 {
+                return false;
+            }
+            first -= 1;
+            let Some(c) = self.reasm.get(&first) else {
+                return false;
+            };
+            if !same(c) {
+                return false;
+            }
+            total += c.data.len();
+            if c.flags & flags::BEGIN != 0 {
+                break;
+            }
+        }
+        if total > self.max_message {
+            return false;
+        }
+        let Some(head) = self.reasm.remove(&first) else {
+            return false;
+        };
+        let ppid = head.ppid;
+        let mut data = head.data;
+        data.reserve_exact(total - data.len());
+        let mut pieces = 2usize;
+        for k in first + 1..key {
+            if let Some(c) = self.reasm.remove(&k) {
+                data.extend_from_slice(&c.data);
+                pieces += 1;
+            }
+        }
+        data.extend_from_slice(payload);
+        // The message is charged once from now on.
+        self.buffered = self.buffered.saturating_sub((pieces - 1) * ITEM_OVERHEAD);
+        self.deliver(
+            Message {
+                stream,
+                ppid: Ppid(ppid),
+                unordered,
+                data,
+                piece: None,
+            },
+            ssn,
+        );
         true
     }
 
@@ -1305,6 +1397,88 @@ mod tests {
 
     fn rx(initial: u32) -> Inbound {
         Inbound::new(Tsn(initial), 100, 64 * 1024, 32 * 1024)
+    }
+
+    /// The fast path for a message's last fragment gives exactly what storing it and
+    /// running the general reassembly gives: same verdicts, cumulative ack, gap blocks,
+    /// buffer charge and delivered messages, over random traffic with fragments, loss
+    /// (never retransmitted: gaps stay), reordering, duplicates, unordered messages,
+    /// messages above the size limit, and the TSN and SSN wraps.
+    #[test]
+    fn the_last_fragment_fast_path_matches_the_general_reassembly() {
+        use rand_chacha::ChaCha8Rng;
+        use rand_core::{RngCore, SeedableRng};
+        for seed in 0..40u64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let start = u32::MAX - 300;
+            let mut chunks = Vec::new();
+            let mut tsn = Tsn(start);
+            let mut ssn = [Ssn(65_500); 3];
+            for m in 0..400u32 {
+                let stream = (rng.next_u32() % 3) as u16;
+                let unordered = rng.next_u32() % 5 == 0;
+                let frags = 1 + rng.next_u32() % 4;
+                let s = ssn[stream as usize];
+                if !unordered {
+                    ssn[stream as usize] = s.next();
+                }
+                for f in 0..frags {
+                    let mut fl = if unordered { flags::UNORDERED } else { 0 };
+                    if f == 0 {
+                        fl |= flags::BEGIN;
+                    }
+                    if f + 1 == frags {
+                        fl |= flags::END;
+                    }
+                    let len = 1 + (rng.next_u32() % 300) as usize;
+                    let data = vec![(m as u8).wrapping_add(f as u8); len];
+                    chunks.push((tsn, stream, s, m, fl, data));
+                    tsn = tsn.next();
+                }
+            }
+            // Reorder locally, duplicate some, lose a few.
+            for i in 0..chunks.len() {
+                let j = i + (rng.next_u32() % 6) as usize;
+                if j < chunks.len() && rng.next_u32() % 3 == 0 {
+                    chunks.swap(i, j);
+                }
+            }
+            let mut feed = Vec::new();
+            for c in chunks {
+                match rng.next_u32() % 40 {
+                    0 => {}
+                    1 | 2 => {
+                        feed.push(c.clone());
+                        feed.push(c);
+                    }
+                    _ => feed.push(c),
+                }
+            }
+            let mk = || Inbound::new(Tsn(start), 3, 1 << 20, 700);
+            let mut fast = mk();
+            let mut general = mk();
+            general.general_only = true;
+            for (i, (t, st, s, ppid, fl, data)) in feed.iter().enumerate() {
+                let a = fast.on_data(*t, *st, *s, *ppid, *fl, data);
+                let b = general.on_data(*t, *st, *s, *ppid, *fl, data);
+                assert_eq!(a, b, "seed {seed} chunk {i}");
+                assert_eq!(fast.cum_ack(), general.cum_ack());
+                assert_eq!(fast.gaps, general.gaps);
+                assert_eq!(fast.buffered(), general.buffered());
+                if i % 7 == 0 {
+                    while let Some(m) = general.recv() {
+                        assert_eq!(fast.recv(), Some(m));
+                    }
+                    assert_eq!(fast.recv(), None);
+                }
+            }
+            while let Some(m) = general.recv() {
+                assert_eq!(fast.recv(), Some(m));
+            }
+            assert_eq!(fast.recv(), None);
+            assert_eq!(fast.reasm.len(), general.reasm.len());
+            assert_eq!(fast.buffered(), general.buffered());
+        }
     }
 
     #[test]

@@ -191,9 +191,21 @@ impl MmsgScratch {
     }
 
     /// One `sendmmsg(MSG_DONTWAIT)` of the first `msgs` prepared headers; the number of
-    /// messages sent.
+    /// messages sent. A lone message goes out with `sendmsg` instead: the same kernel path
+    /// for one datagram without `sendmmsg`'s per-call loop and header write-back (a request/
+    /// response exchange sends one packet per wake-up).
     pub(crate) fn send(&mut self, fd: RawFd, msgs: usize) -> io::Result<usize> {
         let msgs = msgs.min(self.hdrs.len());
+        if msgs == 1 {
+            // SAFETY: as below, for the first prepared header only.
+            let ret = unsafe { libc::sendmsg(fd, &self.hdrs[0].msg_hdr, libc::MSG_DONTWAIT) };
+            if ret < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // A datagram goes out whole or not at all; record it as sendmmsg would.
+            self.hdrs[0].msg_len = u32::try_from(ret).unwrap_or(u32::MAX);
+            return Ok(1);
+        }
         // SAFETY: the caller prepared `hdrs[..msgs]` from live buffers (its TxBatch slots and
         // this scratch's names and control buffers), none of which changes during the call.
         let ret = unsafe {

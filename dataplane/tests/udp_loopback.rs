@@ -346,3 +346,37 @@ fn unreachable_destinations_do_not_wedge_the_link() {
     let got = recv_n(&mut b, 1);
     assert_eq!(got[0].1, b"good");
 }
+
+#[test]
+fn lone_packets_go_out_one_per_call_with_the_same_accounting_as_a_burst() {
+    // A lone packet takes the single-message send (`sendmsg`); a burst of two or more the
+    // `sendmmsg` path. Both must deliver every byte and count packets, bytes and calls alike.
+    let mut a = open(LO4, false, false);
+    let mut b = open(LO4, false, false);
+    let b_port = b.local_addr().port();
+    let mut tx = TxBatch::new(8, 2048);
+    let mut bytes = 0u64;
+    for i in 0..5u32 {
+        let p = packet(i, 60 + i as usize);
+        bytes += p.len() as u64;
+        assert!(tx.push(to(LO4, b_port), &p));
+        send_all(&mut a, &mut tx);
+    }
+    // Then a burst of three without GSO: three messages in one call.
+    for i in 5..8u32 {
+        let p = packet(i, 60 + i as usize);
+        bytes += p.len() as u64;
+        assert!(tx.push(to(LO4, b_port), &p));
+    }
+    send_all(&mut a, &mut tx);
+    let got = recv_n(&mut b, 8);
+    assert_eq!(got.len(), 8);
+    for (i, (meta, data)) in got.iter().enumerate() {
+        assert_eq!(data, &packet(i as u32, 60 + i), "packet {i}");
+        assert_eq!(meta.encaps_port, a.local_addr().port());
+    }
+    let s = a.stats();
+    assert_eq!(s.tx_packets, 8);
+    assert_eq!(s.tx_bytes, bytes);
+    assert_eq!(s.tx_batches, 6, "five lone sends and one burst");
+}

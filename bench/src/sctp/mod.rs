@@ -566,12 +566,31 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
         let per = n4 / rounds4;
         let mut bare = runtime::RttHistogram::new()?;
         let mut ours = runtime::RttHistogram::new()?;
+        // The same exchange with both workers busy-polling: a separate row without a goal
+        // (two spinning workers on a shared 2-core machine compete with everything else).
+        let mut spin = runtime::RttHistogram::new()?;
         for _ in 0..rounds4 {
             bare.add(&runtime::udp_echo(64, warm4, per, lim4)?)?;
-            ours.add(&runtime::runtime_echo(64, warm4, per, lim4)?)?;
+            ours.add(&runtime::runtime_echo(
+                64,
+                warm4,
+                per,
+                lim4,
+                dataplane::runtime::IdleMode::Block,
+            )?)?;
+            spin.add(&runtime::runtime_echo(
+                64,
+                warm4,
+                per,
+                lim4,
+                dataplane::runtime::IdleMode::BusyPoll,
+            )?)?;
         }
-        let (bare, ours) = (bare.rtt(), ours.rtt());
-        for (q, o, p) in [("p50", ours.p50, bare.p50), ("p99", ours.p99, bare.p99)] {
+        let (bare, ours, spin) = (bare.rtt(), ours.rtt(), spin.rtt());
+        for (q, o, s, p) in [
+            ("p50", ours.p50, spin.p50, bare.p50),
+            ("p99", ours.p99, spin.p99, bare.p99),
+        ] {
             rows.push(Row::compare(
                 format!("sctp.p4_udp_echo_64B_rtt_{q}"),
                 "ns",
@@ -580,6 +599,15 @@ pub fn run(opts: Opts) -> Result<Vec<Row>, String> {
                 p as f64,
                 Better::Lower,
                 Some(1.5),
+            ));
+            rows.push(Row::compare(
+                format!("sctp.p4_udp_echo_64B_busypoll_rtt_{q}"),
+                "ns",
+                s as f64,
+                "bare UDP",
+                p as f64,
+                Better::Lower,
+                None,
             ));
         }
     }

@@ -8,7 +8,8 @@ use sctp_stack::wire::Ppid;
 
 use sctp_stack::sim::{LinkConfig, Network};
 use sctp_stack::{
-    AssociationConfig, AssociationId, ConnectRequest, Endpoint, EndpointConfig, Event, Message,
+    AssociationConfig, AssociationId, AssociationStatus, ConnectRequest, Endpoint, EndpointConfig,
+    Event, Message, PrPolicy,
 };
 
 pub const A: usize = 0;
@@ -512,4 +513,83 @@ pub mod auth {
         }
         out
     }
+}
+
+// ---- shared by the I-DATA, PR-SCTP and multihoming test files ----
+
+/// Chunk type codes of the extensions (RFC 8260 §2.1, §2.3; RFC 3758 §3.2).
+pub const I_DATA: u8 = 64;
+/// FORWARD TSN (RFC 3758 §3.2).
+pub const FORWARD_TSN: u8 = 192;
+/// I-FORWARD TSN (RFC 8260 §2.3.1).
+pub const I_FORWARD_TSN: u8 = 194;
+/// The Supported Extensions parameter (RFC 5061 §4.2.7).
+pub const SUPPORTED_EXTENSIONS: u16 = 0x8008;
+
+/// The packet log filled by [`record`].
+pub type Log = Arc<Mutex<Vec<Rec>>>;
+
+/// The status of node `node`'s association, which must still exist.
+pub fn status(p: &mut Pair, node: usize) -> AssociationStatus {
+    p.assoc(node).status().expect("association alive")
+}
+
+/// How many chunks of type `ty` node `from` sent.
+pub fn count_type(log: &Log, from: usize, ty: u8) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.from == from)
+        .map(|r| r.chunks.iter().filter(|c| c.ty == ty).count())
+        .sum()
+}
+
+/// The value of an I-DATA chunk (RFC 8260 §2.1): TSN, stream, reserved, MID, then the PPID
+/// (first fragment) or FSN in `word`, then the payload.
+pub fn idata_value(tsn: u32, stream: u16, mid: u32, word: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tsn.to_be_bytes());
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v.extend_from_slice(&mid.to_be_bytes());
+    v.extend_from_slice(&word.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A timed PR-SCTP policy with a lifetime of `ms` milliseconds.
+pub fn timed(ms: u64) -> PrPolicy {
+    PrPolicy::Timed {
+        lifetime: Duration::from_millis(ms),
+    }
+}
+
+/// Parses an address literal.
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The multihomed addresses: A's 198.18.0.1 and 198.18.1.1; B's 198.18.0.2 and 198.18.1.2.
+pub fn a1() -> IpAddr {
+    ip("198.18.0.1")
+}
+/// A's second address.
+pub fn a2() -> IpAddr {
+    ip("198.18.1.1")
+}
+/// B's first address.
+pub fn b1() -> IpAddr {
+    ip("198.18.0.2")
+}
+/// B's second address.
+pub fn b2() -> IpAddr {
+    ip("198.18.1.2")
+}
+
+/// An endpoint with the given seed and association config on the `locals` addresses.
+pub fn endpoint_at(seed: u8, assoc: AssociationConfig, locals: Vec<IpAddr>) -> Endpoint {
+    let mut c = EndpointConfig::with_seed([seed; 32]);
+    c.association = assoc;
+    c.local_addresses = locals;
+    Endpoint::new(c).unwrap()
 }

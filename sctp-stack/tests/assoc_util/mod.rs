@@ -273,6 +273,19 @@ pub fn cause_codes(value: &[u8]) -> Vec<u16> {
     out
 }
 
+/// A [`record`] filter that drops the first packet node `from` sends with a chunk of type
+/// `ty`, once.
+pub fn drop_first_once(from: usize, ty: u8) -> impl FnMut(&Rec) -> bool + Send + 'static {
+    let mut dropped = false;
+    move |r| {
+        if !dropped && r.from == from && r.has(ty) {
+            dropped = true;
+            return true;
+        }
+        false
+    }
+}
+
 /// Records every packet sent on the network (and lets `drop` decide which to drop).
 pub fn record(
     net: &mut Network,
@@ -339,20 +352,28 @@ impl Pair {
     ) -> (Pair, Arc<Mutex<Vec<Rec>>>) {
         let mut net = network(seed, ca, cb, link);
         let log = record(&mut net, |_| false);
+        let mut p = Pair::handshake(net, Duration::from_secs(60));
+        p.net.node(A).take_events();
+        p.net.node(B).take_events();
+        (p, log)
+    }
+
+    /// Connects A to B on `net` (set up by [`network`], maybe with a [`record`] filter) and
+    /// runs it until both ends report `Connected`, which must happen within `limit`. The
+    /// `Connected` events stay queued.
+    pub fn handshake(mut net: Network, limit: Duration) -> Pair {
         let now = net.now();
         let a = net
             .node(A)
             .endpoint
             .connect(now, ConnectRequest::new(addr_b(), PORT))
             .unwrap();
-        let ok = net.run_until(Duration::from_secs(60), |n| {
+        let ok = net.run_until(limit, |n| {
             n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
         });
         assert!(ok, "handshake did not complete");
         let b = net.node(B).assoc_with_event(&Event::Connected);
-        net.node(A).take_events();
-        net.node(B).take_events();
-        (Pair { net, a, b }, log)
+        Pair { net, a, b }
     }
 
     pub fn assoc(&mut self, node: usize) -> sctp_stack::AssociationMut<'_> {

@@ -2,12 +2,70 @@
 //! talking to each other over UDP encapsulation on loopback (unprivileged).
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 mod common;
 
 use common::{assert_one_line_error, free_udp_port, rsp, run, wait_bounded};
+
+/// A small perf transfer over the in-memory backend; option checks append to it.
+const SMALL_MEMORY_PERF: [&str; 7] = [
+    "sctp",
+    "perf",
+    "client",
+    "--backend",
+    "memory",
+    "--bytes",
+    "1000",
+];
+
+/// `base` followed by `extra`, as one argument list.
+fn args_with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = base.to_vec();
+    a.extend_from_slice(extra);
+    a
+}
+
+/// Asserts that a `--json` run exited 0 (its stderr, after `context`, in the failure
+/// message) and returns its report: the first line of stdout, parsed.
+fn json_report(out: &std::process::Output, context: &str) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{context}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON")
+}
+
+/// A fresh directory for this test process's capture files.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `lines` to the child's stdin, then closes it.
+fn write_lines(child: &mut Child, lines: &[&str]) {
+    let mut stdin = child.stdin.take().expect("stdin");
+    for l in lines {
+        writeln!(stdin, "{l}").expect("write");
+    }
+}
+
+/// Waits (bounded by `limit`, which must not pass) for a client and returns its status,
+/// stdout (empty unless piped) and stderr.
+fn finish(child: &mut Child, limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let status = wait_bounded(child, limit).expect("client finished");
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        std::io::Read::read_to_string(&mut o, &mut out).unwrap();
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).unwrap();
+    (status, out, err)
+}
 
 #[test]
 fn version_and_help_exit_zero() {
@@ -121,8 +179,7 @@ fn the_partial_delivery_point_is_for_the_discard_server_and_bounded() {
 fn perf_with_idata_and_partial_reliability_abandons_with_iforward_tsn() {
     // A 2 ms lifetime on 100 kB messages: most expire queued or half sent; the half sent
     // ones are skipped with I-FORWARD TSN (RFC 8260 §2.3), never FORWARD TSN.
-    let dir = std::env::temp_dir().join(format!("rsp-cli-ifwd-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("rsp-cli-ifwd");
     let pcap = dir.join("ifwd.pcap");
     let out = run(&[
         "sctp",
@@ -143,14 +200,7 @@ fn perf_with_idata_and_partial_reliability_abandons_with_iforward_tsn() {
         "--pcap",
         pcap.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    let v = json_report(&out, "");
     assert_eq!(v["completed"], true);
     assert!(v["messages_abandoned"].as_u64().unwrap() > 0, "{v}");
     let types = chunk_types_in_pcap(&pcap);
@@ -175,8 +225,7 @@ fn the_client_connects_through_the_second_address_when_the_first_is_unreachable(
         .spawn()
         .expect("server starts");
     std::thread::sleep(Duration::from_millis(300));
-    let dir = std::env::temp_dir().join(format!("rsp-connectx-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("rsp-connectx");
     let pcap = dir.join("client.pcap");
     let mut client = rsp()
         .args([
@@ -195,15 +244,8 @@ fn the_client_connects_through_the_second_address_when_the_first_is_unreachable(
         .stderr(Stdio::piped())
         .spawn()
         .expect("client starts");
-    {
-        let mut stdin = client.stdin.take().expect("stdin");
-        writeln!(stdin, "through the second address").expect("write");
-    }
-    let status = wait_bounded(&mut client, Duration::from_secs(40)).expect("client finished");
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut client.stdout.take().expect("stdout"), &mut out).unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    write_lines(&mut client, &["through the second address"]);
+    let (status, out, err) = finish(&mut client, Duration::from_secs(40));
     assert!(status.success(), "client: {status:?} {err}");
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
@@ -285,17 +327,8 @@ fn the_client_gets_its_lines_back_from_the_echo_server() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("client starts");
-    {
-        let mut stdin = client.stdin.take().expect("stdin");
-        for l in lines {
-            writeln!(stdin, "{l}").expect("write");
-        }
-    }
-    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut client.stdout.take().expect("stdout"), &mut out).unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    write_lines(&mut client, &lines);
+    let (status, out, err) = finish(&mut client, Duration::from_secs(30));
     assert!(status.success(), "client: {status:?} {err}");
     assert_eq!(out.lines().collect::<Vec<_>>(), lines);
 
@@ -337,17 +370,8 @@ fn echo_with_reset(server_extra: &[&str]) -> (std::process::ExitStatus, String, 
         .stderr(Stdio::piped())
         .spawn()
         .expect("client starts");
-    {
-        let mut stdin = client.stdin.take().expect("stdin");
-        for l in ["a", "b", "c", "d"] {
-            writeln!(stdin, "{l}").expect("write");
-        }
-    }
-    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut client.stdout.take().expect("stdout"), &mut out).unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    write_lines(&mut client, &["a", "b", "c", "d"]);
+    let (status, out, err) = finish(&mut client, Duration::from_secs(30));
     let _ = wait_bounded(&mut server, Duration::from_secs(15));
     (status, out, err)
 }
@@ -380,14 +404,7 @@ fn perf_over_the_memory_backend_reports_every_byte() {
         "1000",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    let v = json_report(&out, "");
     assert_eq!(v["bytes_sent"], 2_000_000);
     assert_eq!(v["messages_sent"], 2000);
     assert_eq!(v["completed"], true);
@@ -396,20 +413,7 @@ fn perf_over_the_memory_backend_reports_every_byte() {
 
 #[test]
 fn partial_reliability_options_are_checked() {
-    let base = [
-        "sctp",
-        "perf",
-        "client",
-        "--backend",
-        "memory",
-        "--bytes",
-        "1000",
-    ];
-    let with = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        run(&a)
-    };
+    let with = |extra: &[&str]| run(&args_with(&SMALL_MEMORY_PERF, extra));
     assert_one_line_error(&with(&["--pr-policy", "ttl"]), 2, "--pr-value");
     assert_one_line_error(&with(&["--pr-value", "5"]), 2, "--pr-policy");
     assert_one_line_error(
@@ -448,14 +452,7 @@ fn perf_with_partial_reliability_over_memory_completes() {
         "10000",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    let v = json_report(&out, "");
     assert_eq!(v["completed"], true);
     assert_eq!(v["messages_sent"], 1000);
     assert_eq!(v["messages_abandoned"], 0);
@@ -472,11 +469,7 @@ fn auth_and_asconf_options_are_checked() {
         "--bytes",
         "1000",
     ];
-    let with = |extra: &[&str]| {
-        let mut a: Vec<&str> = base.to_vec();
-        a.extend_from_slice(extra);
-        run(&a)
-    };
+    let with = |extra: &[&str]| run(&args_with(&base, extra));
     // Add-IP is only used authenticated (RFC 5061 §4.1).
     assert_one_line_error(&with(&["--asconf-add", "127.0.0.2"]), 2, "--auth");
     assert_one_line_error(&with(&["--asconf-after", "2"]), 2, "--asconf-add");
@@ -538,14 +531,7 @@ fn perf_with_auth_over_memory_completes() {
         "1000",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    let v = json_report(&out, "");
     assert_eq!(v["completed"], true);
     assert_eq!(v["bytes_sent"], 1_000_000);
 }
@@ -584,9 +570,7 @@ fn perf_with_auth_adds_an_address_with_an_authenticated_asconf() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("client starts");
-    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    let (status, _out, err) = finish(&mut client, Duration::from_secs(30));
     assert!(status.success(), "client: {status:?} {err}");
     assert!(
         err.contains("the peer accepted the ASCONF request"),
@@ -614,14 +598,7 @@ fn perf_resets_all_streams_after_n_messages_and_reports_it() {
         "1024",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    let v = json_report(&out, "");
     assert_eq!(v["completed"], true);
     assert_eq!(v["bytes_sent"], 1_048_576);
     assert_eq!(v["stream_resets"], 1);
@@ -675,9 +652,7 @@ fn perf_fails_clearly_when_the_server_denies_the_stream_reset() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("client starts");
-    let status = wait_bounded(&mut client, Duration::from_secs(30)).expect("client finished");
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut client.stderr.take().expect("stderr"), &mut err).unwrap();
+    let (status, _out, err) = finish(&mut client, Duration::from_secs(30));
     assert!(!status.success(), "a denied reset must fail the client");
     assert!(err.contains("refused the stream reset: denied"), "{err}");
     let _ = wait_bounded(&mut server, Duration::from_secs(15));
@@ -685,19 +660,7 @@ fn perf_fails_clearly_when_the_server_denies_the_stream_reset() {
 
 #[test]
 fn idata_stream_and_scheduler_options_are_checked() {
-    let perf = |extra: &[&str]| {
-        let mut a: Vec<&str> = vec![
-            "sctp",
-            "perf",
-            "client",
-            "--backend",
-            "memory",
-            "--bytes",
-            "1000",
-        ];
-        a.extend_from_slice(extra);
-        run(&a)
-    };
+    let perf = |extra: &[&str]| run(&args_with(&SMALL_MEMORY_PERF, extra));
     assert_one_line_error(&perf(&["--scheduler", "lottery"]), 2, "lottery");
     assert_one_line_error(&perf(&["--streams", "0"]), 2, "--streams");
     assert_one_line_error(&perf(&["--streams", "70000"]), 2, "70000");
@@ -707,8 +670,7 @@ fn idata_stream_and_scheduler_options_are_checked() {
         &["sctp", "client", "127.0.0.1", "7"][..],
         &["sctp", "perf", "server"][..],
     ] {
-        let mut a = tool.to_vec();
-        a.extend_from_slice(&["--idata", "--streams", "4", "--scheduler", "nope"]);
+        let a = args_with(tool, &["--idata", "--streams", "4", "--scheduler", "nope"]);
         assert_one_line_error(&run(&a), 2, "nope");
     }
 }
@@ -751,8 +713,7 @@ fn chunk_types_in_pcap(path: &std::path::Path) -> std::collections::HashMap<u8, 
 
 #[test]
 fn perf_with_idata_over_several_streams_and_each_scheduler_completes() {
-    let dir = std::env::temp_dir().join(format!("rsp-cli-idata-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("rsp-cli-idata");
     for scheduler in ["fcfs", "rr", "prio", "wfq"] {
         let pcap = dir.join(format!("{scheduler}.pcap"));
         let out = run(&[
@@ -774,15 +735,7 @@ fn perf_with_idata_over_several_streams_and_each_scheduler_completes() {
             "--pcap",
             pcap.to_str().unwrap(),
         ]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{scheduler}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value =
-            serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap())
-                .expect("JSON");
+        let v = json_report(&out, &format!("{scheduler}: "));
         assert_eq!(v["completed"], true, "{scheduler}");
         assert_eq!(v["bytes_sent"], 2_000_000, "{scheduler}");
         assert_eq!(v["messages_sent"], 20, "{scheduler}");
@@ -849,8 +802,7 @@ fn idata_linux_fsn_numbers_the_second_fragment_zero_and_needs_idata() {
         2,
         "--idata",
     );
-    let dir = std::env::temp_dir().join(format!("rsp-cli-linux-fsn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("rsp-cli-linux-fsn");
     let pcap = dir.join("fsn.pcap");
     let out = run(&[
         "sctp",
@@ -868,14 +820,7 @@ fn idata_linux_fsn_numbers_the_second_fragment_zero_and_needs_idata() {
         "--pcap",
         pcap.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).expect("JSON");
+    let v = json_report(&out, "");
     assert_eq!(v["completed"], true);
     assert_eq!(v["bytes_sent"], 300_000);
     // The first message's fragments (stream and MID of the first B chunk): the PPID, then

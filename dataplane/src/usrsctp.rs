@@ -596,35 +596,13 @@ impl ConnSocket {
     /// Receives (part of) a message into `buf`: its length and whether it completes the
     /// message (`MSG_EOR`); `WouldBlock` when nothing waits.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
-        let mut from = [0u8; 128];
-        let mut fromlen = from.len() as libc::socklen_t;
-        let mut info = [0u64; 16];
-        let mut infolen = std::mem::size_of_val(&info) as libc::socklen_t;
-        let mut infotype: c_uint = 0;
-        let mut flags: c_int = 0;
-        // SAFETY: every pointer refers to a live local or to `buf`, each with the length
-        // given next to it; usrsctp writes at most those lengths.
-        let n = unsafe {
-            usrsctp_recvv(
-                self.so.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                from.as_mut_ptr().cast(),
-                &raw mut fromlen,
-                info.as_mut_ptr().cast(),
-                &raw mut infolen,
-                &raw mut infotype,
-                &raw mut flags,
-            )
-        };
-        let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-        if n == 0 && buf.is_empty() {
+        // One code path: `recv_info` does the call; a zero-length read into an empty
+        // buffer reports no end of record, as it always has here.
+        let r = self.recv_info(buf)?;
+        if r.len == 0 {
             return Ok((0, false));
         }
-        if n == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-        }
-        Ok((n, flags & libc::MSG_EOR != 0))
+        Ok((r.len, r.eor))
     }
 }
 

@@ -8,45 +8,21 @@ mod assoc_util;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use assoc_util::{A, B, PORT, Rec, ct, fast_config, record};
+use assoc_util::{A, B, PORT, Rec, a1, b1, b2, ct, endpoint_at, fast_config, ip, record};
 use sctp_stack::sim::{LinkConfig, Network};
-use sctp_stack::{
-    AssociationConfig, AssociationId, ConnectError, ConnectRequest, Endpoint, EndpointConfig,
-    Event, PathState,
-};
+use sctp_stack::{AssociationId, ConnectError, ConnectRequest, Event, PathState};
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-fn a1() -> IpAddr {
-    ip("198.18.0.1")
-}
-/// B's addresses.
-fn b1() -> IpAddr {
-    ip("198.18.0.2")
-}
-fn b2() -> IpAddr {
-    ip("198.18.1.2")
-}
 /// An address nobody has.
 fn nowhere() -> IpAddr {
     ip("198.18.7.7")
 }
 
-fn endpoint(seed: u8, assoc: AssociationConfig, locals: Vec<IpAddr>) -> Endpoint {
-    let mut c = EndpointConfig::with_seed([seed; 32]);
-    c.association = assoc;
-    c.local_addresses = locals;
-    Endpoint::new(c).unwrap()
-}
-
 /// A single-homed A and a dual-homed B listening; every packet is recorded.
 fn network(seed: u64) -> (Network, std::sync::Arc<std::sync::Mutex<Vec<Rec>>>) {
     let mut net = Network::new(seed);
-    net.add_node(endpoint(seed as u8, fast_config(), vec![a1()]), &[a1()]);
+    net.add_node(endpoint_at(seed as u8, fast_config(), vec![a1()]), &[a1()]);
     net.add_node(
-        endpoint(
+        endpoint_at(
             (seed as u8).wrapping_add(100),
             fast_config(),
             vec![b1(), b2()],

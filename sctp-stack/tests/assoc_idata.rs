@@ -14,30 +14,17 @@ mod assoc_util;
 
 use std::time::Duration;
 
-use std::sync::{Arc, Mutex};
-
 use proptest::prelude::*;
 
 use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::wire::Ppid;
-use sctp_stack::{
-    AbortReason, AssociationConfig, AssociationStatus, Event, SendError, SendOptions,
-    StreamScheduler,
-};
-
-const I_DATA: u8 = 64;
-
-type Log = Arc<Mutex<Vec<Rec>>>;
+use sctp_stack::{AbortReason, AssociationConfig, Event, SendError, SendOptions, StreamScheduler};
 
 fn idata_config() -> AssociationConfig {
     let mut c = config(StreamScheduler::RoundRobin);
     c.i_data = true;
     c
-}
-
-fn status(p: &mut Pair, node: usize) -> AssociationStatus {
-    p.assoc(node).status().expect("status")
 }
 
 /// An I-DATA chunk as sent: (TSN, stream, MID, PPID or FSN, flags, payload length).
@@ -67,15 +54,6 @@ fn sent_idata(log: &Log, from: usize) -> Vec<IChunk> {
             len: c.value.len() - 16,
         })
         .collect()
-}
-
-fn count_type(log: &Log, from: usize, ty: u8) -> usize {
-    log.lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.from == from)
-        .map(|r| r.chunks.iter().filter(|c| c.ty == ty).count())
-        .sum()
 }
 
 #[test]
@@ -342,17 +320,6 @@ fn hostile_setup(seed: u64) -> (Pair, Log, u32, u32) {
     let last_tsn = sent_idata(&log, A).last().unwrap().tsn;
     let (ab, _) = tags(&log);
     (p, log, ab, last_tsn.wrapping_add(1))
-}
-
-fn idata_value(tsn: u32, stream: u16, mid: u32, word: u32, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&tsn.to_be_bytes());
-    v.extend_from_slice(&stream.to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(&mid.to_be_bytes());
-    v.extend_from_slice(&word.to_be_bytes());
-    v.extend_from_slice(payload);
-    v
 }
 
 #[test]

@@ -8,17 +8,12 @@
 
 mod assoc_util;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::wire::Ppid;
 use sctp_stack::{AbortReason, AssociationConfig, Event, IDataFsn, SendOptions};
-
-const I_DATA: u8 = 64;
-
-type Log = Arc<Mutex<Vec<Rec>>>;
 
 fn idata_config() -> AssociationConfig {
     let mut c = fast_config();
@@ -53,17 +48,6 @@ fn sent_idata(log: &Log, from: usize) -> Vec<IChunk> {
             flags: c.flags,
         })
         .collect()
-}
-
-fn idata_value(tsn: u32, stream: u16, mid: u32, word: u32, payload: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&tsn.to_be_bytes());
-    v.extend_from_slice(&stream.to_be_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(&mid.to_be_bytes());
-    v.extend_from_slice(&word.to_be_bytes());
-    v.extend_from_slice(payload);
-    v
 }
 
 /// A connected I-DATA pair, recorded, with I-DATA chunks injected into B in A's name (B's

@@ -6,36 +6,18 @@
 
 mod assoc_util;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::wire::Ppid;
-use sctp_stack::{AssociationConfig, AssociationStatus, PrPolicy, SendOptions};
-
-const I_DATA: u8 = 64;
-const FORWARD_TSN: u8 = 192;
-const I_FORWARD_TSN: u8 = 194;
-const SUPPORTED_EXTENSIONS: u16 = 0x8008;
-
-type Log = Arc<Mutex<Vec<Rec>>>;
+use sctp_stack::{AssociationConfig, PrPolicy, SendOptions};
 
 fn idata_config() -> AssociationConfig {
     let mut c = fast_config();
     c.i_data = true;
     c.outbound_streams = 4;
     c
-}
-
-fn status(p: &mut Pair, node: usize) -> AssociationStatus {
-    p.assoc(node).status().expect("status")
-}
-
-fn timed(ms: u64) -> PrPolicy {
-    PrPolicy::Timed {
-        lifetime: Duration::from_millis(ms),
-    }
 }
 
 fn send(p: &mut Pair, stream: u16, data: &[u8], opts: SendOptions) {
@@ -95,15 +77,6 @@ fn iforward_tsns(log: &Log) -> Vec<(usize, u32, Vec<(u16, bool, u32)>)> {
         }
     }
     out
-}
-
-fn count_type(log: &Log, from: usize, ty: u8) -> usize {
-    log.lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.from == from)
-        .map(|r| r.chunks.iter().filter(|c| c.ty == ty).count())
-        .sum()
 }
 
 /// The chunk types of the Supported Extensions in the first INIT or INIT ACK of `from`.

@@ -7,39 +7,14 @@ mod assoc_util;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use assoc_util::{A, B, PORT, Rec, ct, fast_config, record};
+use assoc_util::{A, B, PORT, Rec, a1, a2, b1, b2, ct, endpoint_at, fast_config, ip, record};
 use sctp_stack::sim::{LinkConfig, Network};
 use sctp_stack::time::Timestamp;
 use sctp_stack::wire::Ppid;
 use sctp_stack::{
-    AssociationConfig, AssociationId, ConnectRequest, Endpoint, EndpointConfig, Event, LostReason,
-    PathState, SendError, SendOptions,
+    AssociationConfig, AssociationId, ConnectRequest, Event, LostReason, PathState, SendError,
+    SendOptions,
 };
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-/// A's addresses: 198.18.0.1 and 198.18.1.1; B's: 198.18.0.2 and 198.18.1.2.
-fn a1() -> IpAddr {
-    ip("198.18.0.1")
-}
-fn a2() -> IpAddr {
-    ip("198.18.1.1")
-}
-fn b1() -> IpAddr {
-    ip("198.18.0.2")
-}
-fn b2() -> IpAddr {
-    ip("198.18.1.2")
-}
-
-fn endpoint(seed: u8, assoc: AssociationConfig, locals: Vec<IpAddr>) -> Endpoint {
-    let mut c = EndpointConfig::with_seed([seed; 32]);
-    c.association = assoc;
-    c.local_addresses = locals;
-    Endpoint::new(c).unwrap()
-}
 
 struct Multi {
     net: Network,
@@ -50,9 +25,9 @@ struct Multi {
 /// Two dual-homed hosts; A connects to B's first address and both paths get confirmed.
 fn connected(seed: u64, ca: AssociationConfig, cb: AssociationConfig, link: LinkConfig) -> Multi {
     let mut net = Network::new(seed);
-    net.add_node(endpoint(seed as u8, ca, vec![a1(), a2()]), &[a1(), a2()]);
+    net.add_node(endpoint_at(seed as u8, ca, vec![a1(), a2()]), &[a1(), a2()]);
     net.add_node(
-        endpoint((seed as u8).wrapping_add(100), cb, vec![b1(), b2()]),
+        endpoint_at((seed as u8).wrapping_add(100), cb, vec![b1(), b2()]),
         &[b1(), b2()],
     );
     net.set_links(A, B, link);
@@ -143,8 +118,14 @@ fn assert_in_order_exactly_once(got: &[u64], total: u64) {
 #[test]
 fn both_ends_list_their_addresses_and_confirm_every_path_with_a_heartbeat() {
     let mut net = Network::new(1);
-    net.add_node(endpoint(1, fast_config(), vec![a1(), a2()]), &[a1(), a2()]);
-    net.add_node(endpoint(2, fast_config(), vec![b1(), b2()]), &[b1(), b2()]);
+    net.add_node(
+        endpoint_at(1, fast_config(), vec![a1(), a2()]),
+        &[a1(), a2()],
+    );
+    net.add_node(
+        endpoint_at(2, fast_config(), vec![b1(), b2()]),
+        &[b1(), b2()],
+    );
     net.node(B).endpoint.listen(PORT).unwrap();
     let log = record(&mut net, |_| false);
     let now = net.now();
@@ -221,8 +202,14 @@ fn both_ends_list_their_addresses_and_confirm_every_path_with_a_heartbeat() {
 #[test]
 fn an_unconfirmed_address_receives_nothing_but_heartbeats() {
     let mut net = Network::new(2);
-    net.add_node(endpoint(3, fast_config(), vec![a1(), a2()]), &[a1(), a2()]);
-    net.add_node(endpoint(4, fast_config(), vec![b1(), b2()]), &[b1(), b2()]);
+    net.add_node(
+        endpoint_at(3, fast_config(), vec![a1(), a2()]),
+        &[a1(), a2()],
+    );
+    net.add_node(
+        endpoint_at(4, fast_config(), vec![b1(), b2()]),
+        &[b1(), b2()],
+    );
     net.node(B).endpoint.listen(PORT).unwrap();
     // B's second interface is down from the start: the path to it is never confirmed.
     net.set_address_up(b2(), false);
@@ -487,8 +474,14 @@ fn set_primary_moves_new_data_to_the_chosen_path() {
 #[test]
 fn set_primary_refuses_an_unknown_or_unconfirmed_address() {
     let mut net = Network::new(17);
-    net.add_node(endpoint(5, fast_config(), vec![a1(), a2()]), &[a1(), a2()]);
-    net.add_node(endpoint(6, fast_config(), vec![b1(), b2()]), &[b1(), b2()]);
+    net.add_node(
+        endpoint_at(5, fast_config(), vec![a1(), a2()]),
+        &[a1(), a2()],
+    );
+    net.add_node(
+        endpoint_at(6, fast_config(), vec![b1(), b2()]),
+        &[b1(), b2()],
+    );
     net.node(B).endpoint.listen(PORT).unwrap();
     net.set_address_up(b2(), false);
     let now = net.now();
@@ -602,7 +595,7 @@ fn an_idle_path_is_heartbeated_and_each_heartbeat_measures_its_rtt() {
 #[test]
 fn a_listed_loopback_or_link_local_address_is_not_used_from_a_global_one() {
     let mut net = Network::new(21);
-    net.add_node(endpoint(7, fast_config(), vec![a1()]), &[a1()]);
+    net.add_node(endpoint_at(7, fast_config(), vec![a1()]), &[a1()]);
     let b_addrs = vec![
         b1(),
         ip("127.0.0.1"),
@@ -610,7 +603,7 @@ fn a_listed_loopback_or_link_local_address_is_not_used_from_a_global_one() {
         ip("fe80::7"),
         b2(),
     ];
-    net.add_node(endpoint(8, fast_config(), b_addrs.clone()), &b_addrs);
+    net.add_node(endpoint_at(8, fast_config(), b_addrs.clone()), &b_addrs);
     net.node(B).endpoint.listen(PORT).unwrap();
     let log = record(&mut net, |_| false);
     let now = net.now();

@@ -19,16 +19,11 @@ use assoc_util::*;
 use sctp_stack::sim::LinkConfig;
 use sctp_stack::wire::Ppid;
 use sctp_stack::{
-    AbortReason, AssociationConfig, AssociationState, AssociationStatus, Event, PrPolicy,
-    SendError, SendOptions,
+    AbortReason, AssociationConfig, AssociationState, Event, PrPolicy, SendError, SendOptions,
 };
 
-const FORWARD_TSN: u8 = 192;
 const FORWARD_TSN_SUPPORTED: u16 = 0xC000;
-const SUPPORTED_EXTENSIONS: u16 = 0x8008;
 const UNRECOGNIZED_PARAMETER: u16 = 8;
-
-type Log = Arc<Mutex<Vec<Rec>>>;
 
 /// A DATA chunk as sent: (TSN, stream, SSN, flags, payload).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,10 +112,6 @@ fn init_params(log: &Log, from: usize, ty: u8) -> Vec<u16> {
     kinds
 }
 
-fn status(p: &mut Pair, node: usize) -> AssociationStatus {
-    p.assoc(node).status().expect("association alive")
-}
-
 fn send_pr(p: &mut Pair, stream: u16, data: &[u8], policy: PrPolicy) -> Result<(), SendError> {
     p.assoc(A).send(
         stream,
@@ -128,12 +119,6 @@ fn send_pr(p: &mut Pair, stream: u16, data: &[u8], policy: PrPolicy) -> Result<(
         data,
         SendOptions::default().with_pr_policy(policy),
     )
-}
-
-fn timed(ms: u64) -> PrPolicy {
-    PrPolicy::Timed {
-        lifetime: Duration::from_millis(ms),
-    }
 }
 
 fn rtx(max_retransmissions: u16) -> PrPolicy {

@@ -261,25 +261,8 @@ fn resetting_all_streams_under_traffic_loses_nothing_and_restarts_ssns_at_zero()
 fn a_reset_is_deferred_until_the_data_before_it_is_received() {
     let mut net = network(3, fast_config(), fast_config(), link());
     // Lose the first DATA packet from A once: the request overtakes the retransmission.
-    let mut dropped = false;
-    let log = record(&mut net, move |r| {
-        if !dropped && r.from == A && r.has(ct::DATA) {
-            dropped = true;
-            return true;
-        }
-        false
-    });
-    let now = net.now();
-    let a = net
-        .node(A)
-        .endpoint
-        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
-        .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
-    }));
-    let b = net.node(B).assoc_with_event(&Event::Connected);
-    let mut p = Pair { net, a, b };
+    let log = record(&mut net, drop_first_once(A, ct::DATA));
+    let mut p = Pair::handshake(net, Duration::from_secs(5));
     p.net.node(A).take_events();
     p.net.node(B).take_events();
     send_round(&mut p, 0, 6, 2);
@@ -353,25 +336,8 @@ fn a_reset_refused_by_policy_is_reported_denied_and_data_still_flows() {
 #[test]
 fn a_retransmitted_request_is_answered_with_the_same_response_and_performed_once() {
     let mut net = network(5, fast_config(), fast_config(), link());
-    let mut dropped = false;
-    let log = record(&mut net, move |r| {
-        if !dropped && r.from == B && r.has(RE_CONFIG) {
-            dropped = true;
-            return true;
-        }
-        false
-    });
-    let now = net.now();
-    let a = net
-        .node(A)
-        .endpoint
-        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
-        .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
-    }));
-    let b = net.node(B).assoc_with_event(&Event::Connected);
-    let mut p = Pair { net, a, b };
+    let log = record(&mut net, drop_first_once(B, RE_CONFIG));
+    let mut p = Pair::handshake(net, Duration::from_secs(5));
     p.assoc(A).reset_streams(&[]).unwrap();
     p.net.run_for(Duration::from_secs(2));
     let reqs: Vec<u32> = reconf_params(&log, A)
@@ -469,25 +435,8 @@ fn an_ssn_tsn_reset_under_traffic_restarts_both_sides_and_loses_nothing() {
 fn an_ssn_tsn_reset_waits_while_the_responder_has_data_outstanding() {
     let mut net = network(13, fast_config(), fast_config(), link());
     // Lose B's first DATA packet once: B's data stays outstanding for a while.
-    let mut dropped = false;
-    let log = record(&mut net, move |r| {
-        if !dropped && r.from == B && r.has(ct::DATA) {
-            dropped = true;
-            return true;
-        }
-        false
-    });
-    let now = net.now();
-    let a = net
-        .node(A)
-        .endpoint
-        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
-        .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
-    }));
-    let b = net.node(B).assoc_with_event(&Event::Connected);
-    let mut p = Pair { net, a, b };
+    let log = record(&mut net, drop_first_once(B, ct::DATA));
+    let mut p = Pair::handshake(net, Duration::from_secs(5));
     p.net.node(A).take_events();
     p.net.node(B).take_events();
     for i in 0..20 {
@@ -541,17 +490,7 @@ fn during_a_deferred_reset_new_data_of_the_stream_waits_for_the_reset() {
     let log = record(&mut net, move |_| {
         c.load(std::sync::atomic::Ordering::Relaxed)
     });
-    let now = net.now();
-    let a = net
-        .node(A)
-        .endpoint
-        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
-        .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
-    }));
-    let b = net.node(B).assoc_with_event(&Event::Connected);
-    let mut p = Pair { net, a, b };
+    let mut p = Pair::handshake(net, Duration::from_secs(5));
     p.net.node(B).take_events();
     // From now on the real A hears nothing and says nothing: the test speaks for it.
     cut.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -740,17 +679,7 @@ fn a_request_that_is_never_answered_ends_the_association() {
     ca.heartbeat_interval = None;
     let mut net = network(10, ca, fast_config(), link());
     let log = record(&mut net, |r| r.from == A && r.has(RE_CONFIG));
-    let now = net.now();
-    let a = net
-        .node(A)
-        .endpoint
-        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
-        .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
-    }));
-    let b = net.node(B).assoc_with_event(&Event::Connected);
-    let mut p = Pair { net, a, b };
+    let mut p = Pair::handshake(net, Duration::from_secs(5));
     p.assoc(A).reset_streams(&[]).unwrap();
     p.net.run_for(Duration::from_secs(60));
     assert!(p.net.node(A).has_event(&Event::CommunicationLost(
@@ -770,17 +699,7 @@ fn messages_held_for_a_pending_reset_are_bounded_by_the_send_buffer() {
     let mut net = network(12, ca, fast_config(), link());
     // The peer never sees the request: the reset stays pending.
     let _log = record(&mut net, |r| r.from == A && r.has(RE_CONFIG));
-    let now = net.now();
-    let a = net
-        .node(A)
-        .endpoint
-        .connect(now, sctp_stack::ConnectRequest::new(addr_b(), PORT))
-        .unwrap();
-    assert!(net.run_until(Duration::from_secs(5), |n| {
-        n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
-    }));
-    let b = net.node(B).assoc_with_event(&Event::Connected);
-    let mut p = Pair { net, a, b };
+    let mut p = Pair::handshake(net, Duration::from_secs(5));
     p.assoc(A).reset_streams(&[0]).unwrap();
     let mut accepted = 0;
     let err = loop {

@@ -42,7 +42,9 @@ use std::net::SocketAddr;
 
 use rand_core::RngCore;
 
-use super::{AssocRef, Command, ConnectError, Outputs, SendError, SessionId, Target, Transmit};
+use super::{
+    AssocRef, Command, ConnectError, Outputs, Role, SendError, SessionId, Target, Transmit,
+};
 use crate::Timestamp;
 use crate::pe::encode;
 use crate::pu::{self, PoolUser, PoolUserConfig, Resolve, ResolveError};
@@ -247,12 +249,6 @@ struct Session {
     last_up: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Role {
-    Registrar,
-    Session(SessionId),
-}
-
 /// The PU-side session core (see the [module docs](self)).
 pub struct Client {
     config: ClientConfig,
@@ -426,12 +422,8 @@ impl Client {
         let State::Up { assoc, .. } = s.state else {
             return Err(SendError::NotConnected);
         };
-        if bytes.len() > self.config.max_message_len {
-            return Err(SendError::TooLong);
-        }
-        if !self.out.transmit_room() {
-            return Err(SendError::QueueFull);
-        }
+        self.out
+            .check_send(bytes.len(), self.config.max_message_len)?;
         self.out.transmit(assoc, ppid, bytes.to_vec());
         self.stats.data_sent += 1;
         Ok(())
@@ -794,15 +786,9 @@ impl Client {
         loop {
             while let Some(c) = self.pu.poll_command() {
                 match c {
-                    pu::Command::Connect { endpoint } => self.out.command(Command::Connect {
-                        target: Target::Registrar,
-                        endpoint,
-                    }),
+                    pu::Command::Connect { endpoint } => self.out.connect_registrar(endpoint),
                     pu::Command::Close { assoc } => {
-                        if matches!(self.roles.get(&assoc), Some(Role::Registrar)) {
-                            self.roles.remove(&assoc);
-                        }
-                        self.out.command(Command::Close { assoc });
+                        self.out.close_registrar(&mut self.roles, assoc)
                     }
                 }
             }

@@ -126,7 +126,7 @@ pub mod client;
 pub mod server;
 
 use core::fmt;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 pub use crate::registrar::AssocRef;
 pub use client::{Client, ClientConfig, FailoverMode};
@@ -240,6 +240,13 @@ impl fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+/// What an association is to a session core: the one to its registrar, or a session's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    Registrar,
+    Session(SessionId),
+}
+
 /// Bounded output queues shared by both cores.
 #[derive(Debug)]
 pub(crate) struct Outputs<E> {
@@ -295,5 +302,38 @@ impl<E> Outputs<E> {
 
     pub(crate) fn transmit_room(&self) -> bool {
         self.transmits.len() < self.max
+    }
+
+    /// Checks that a user message of `len` bytes may be queued now: not longer than
+    /// `max_len` (`TooLong`), room in the transmit queue (`QueueFull`), in that order.
+    pub(crate) fn check_send(&self, len: usize, max_len: usize) -> Result<(), SendError> {
+        if len > max_len {
+            return Err(SendError::TooLong);
+        }
+        if !self.transmit_room() {
+            return Err(SendError::QueueFull);
+        }
+        Ok(())
+    }
+
+    /// Passes on a PU/PE core's request for an association to a registrar at `endpoint`.
+    pub(crate) fn connect_registrar(&mut self, endpoint: TransportParameter) {
+        self.command(Command::Connect {
+            target: Target::Registrar,
+            endpoint,
+        });
+    }
+
+    /// Passes on a PU/PE core's close of `assoc`, forgetting it in `roles` when it was the
+    /// registrar association (a session's association keeps its role until it is lost).
+    pub(crate) fn close_registrar(
+        &mut self,
+        roles: &mut BTreeMap<AssocRef, Role>,
+        assoc: AssocRef,
+    ) {
+        if matches!(roles.get(&assoc), Some(Role::Registrar)) {
+            roles.remove(&assoc);
+        }
+        self.command(Command::Close { assoc });
     }
 }

@@ -39,7 +39,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use rand_core::RngCore;
 
-use super::{AssocRef, Command, Outputs, SendError, SessionId, Target, Transmit};
+use super::{AssocRef, Command, Outputs, Role, SendError, SessionId, Target, Transmit};
 use crate::Timestamp;
 use crate::pe::{self, PoolElement, PoolElementConfig};
 use crate::wire::{
@@ -158,12 +158,6 @@ pub struct Stats {
     pub unexpected: u64,
     /// Outputs dropped because a queue was full.
     pub overflow: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Role {
-    Registrar,
-    Session(SessionId),
 }
 
 #[derive(Debug, Clone)]
@@ -466,12 +460,7 @@ impl Server {
             .sessions
             .get(&session)
             .ok_or(SendError::UnknownSession)?;
-        if len > self.config.max_message_len {
-            return Err(SendError::TooLong);
-        }
-        if !self.out.transmit_room() {
-            return Err(SendError::QueueFull);
-        }
+        self.out.check_send(len, self.config.max_message_len)?;
         Ok(s.assoc)
     }
 
@@ -542,16 +531,8 @@ impl Server {
     fn pump(&mut self) {
         while let Some(c) = self.pe.poll_command() {
             match c {
-                pe::Command::Connect { endpoint } => self.out.command(Command::Connect {
-                    target: Target::Registrar,
-                    endpoint,
-                }),
-                pe::Command::Close { assoc } => {
-                    if matches!(self.roles.get(&assoc), Some(Role::Registrar)) {
-                        self.roles.remove(&assoc);
-                    }
-                    self.out.command(Command::Close { assoc });
-                }
+                pe::Command::Connect { endpoint } => self.out.connect_registrar(endpoint),
+                pe::Command::Close { assoc } => self.out.close_registrar(&mut self.roles, assoc),
             }
         }
         while let Some(t) = self.pe.poll_transmit() {

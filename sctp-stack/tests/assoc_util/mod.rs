@@ -8,7 +8,8 @@ use sctp_stack::wire::Ppid;
 
 use sctp_stack::sim::{LinkConfig, Network};
 use sctp_stack::{
-    AssociationConfig, AssociationId, ConnectRequest, Endpoint, EndpointConfig, Event, Message,
+    AssociationConfig, AssociationId, AssociationStatus, ConnectRequest, Endpoint, EndpointConfig,
+    Event, Message, PrPolicy,
 };
 
 pub const A: usize = 0;
@@ -272,6 +273,19 @@ pub fn cause_codes(value: &[u8]) -> Vec<u16> {
     out
 }
 
+/// A [`record`] filter that drops the first packet node `from` sends with a chunk of type
+/// `ty`, once.
+pub fn drop_first_once(from: usize, ty: u8) -> impl FnMut(&Rec) -> bool + Send + 'static {
+    let mut dropped = false;
+    move |r| {
+        if !dropped && r.from == from && r.has(ty) {
+            dropped = true;
+            return true;
+        }
+        false
+    }
+}
+
 /// Records every packet sent on the network (and lets `drop` decide which to drop).
 pub fn record(
     net: &mut Network,
@@ -338,20 +352,28 @@ impl Pair {
     ) -> (Pair, Arc<Mutex<Vec<Rec>>>) {
         let mut net = network(seed, ca, cb, link);
         let log = record(&mut net, |_| false);
+        let mut p = Pair::handshake(net, Duration::from_secs(60));
+        p.net.node(A).take_events();
+        p.net.node(B).take_events();
+        (p, log)
+    }
+
+    /// Connects A to B on `net` (set up by [`network`], maybe with a [`record`] filter) and
+    /// runs it until both ends report `Connected`, which must happen within `limit`. The
+    /// `Connected` events stay queued.
+    pub fn handshake(mut net: Network, limit: Duration) -> Pair {
         let now = net.now();
         let a = net
             .node(A)
             .endpoint
             .connect(now, ConnectRequest::new(addr_b(), PORT))
             .unwrap();
-        let ok = net.run_until(Duration::from_secs(60), |n| {
+        let ok = net.run_until(limit, |n| {
             n.node(A).has_event(&Event::Connected) && n.node(B).has_event(&Event::Connected)
         });
         assert!(ok, "handshake did not complete");
         let b = net.node(B).assoc_with_event(&Event::Connected);
-        net.node(A).take_events();
-        net.node(B).take_events();
-        (Pair { net, a, b }, log)
+        Pair { net, a, b }
     }
 
     pub fn assoc(&mut self, node: usize) -> sctp_stack::AssociationMut<'_> {
@@ -512,4 +534,83 @@ pub mod auth {
         }
         out
     }
+}
+
+// ---- shared by the I-DATA, PR-SCTP and multihoming test files ----
+
+/// Chunk type codes of the extensions (RFC 8260 §2.1, §2.3; RFC 3758 §3.2).
+pub const I_DATA: u8 = 64;
+/// FORWARD TSN (RFC 3758 §3.2).
+pub const FORWARD_TSN: u8 = 192;
+/// I-FORWARD TSN (RFC 8260 §2.3.1).
+pub const I_FORWARD_TSN: u8 = 194;
+/// The Supported Extensions parameter (RFC 5061 §4.2.7).
+pub const SUPPORTED_EXTENSIONS: u16 = 0x8008;
+
+/// The packet log filled by [`record`].
+pub type Log = Arc<Mutex<Vec<Rec>>>;
+
+/// The status of node `node`'s association, which must still exist.
+pub fn status(p: &mut Pair, node: usize) -> AssociationStatus {
+    p.assoc(node).status().expect("association alive")
+}
+
+/// How many chunks of type `ty` node `from` sent.
+pub fn count_type(log: &Log, from: usize, ty: u8) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.from == from)
+        .map(|r| r.chunks.iter().filter(|c| c.ty == ty).count())
+        .sum()
+}
+
+/// The value of an I-DATA chunk (RFC 8260 §2.1): TSN, stream, reserved, MID, then the PPID
+/// (first fragment) or FSN in `word`, then the payload.
+pub fn idata_value(tsn: u32, stream: u16, mid: u32, word: u32, payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&tsn.to_be_bytes());
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(&[0, 0]);
+    v.extend_from_slice(&mid.to_be_bytes());
+    v.extend_from_slice(&word.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A timed PR-SCTP policy with a lifetime of `ms` milliseconds.
+pub fn timed(ms: u64) -> PrPolicy {
+    PrPolicy::Timed {
+        lifetime: Duration::from_millis(ms),
+    }
+}
+
+/// Parses an address literal.
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The multihomed addresses: A's 198.18.0.1 and 198.18.1.1; B's 198.18.0.2 and 198.18.1.2.
+pub fn a1() -> IpAddr {
+    ip("198.18.0.1")
+}
+/// A's second address.
+pub fn a2() -> IpAddr {
+    ip("198.18.1.1")
+}
+/// B's first address.
+pub fn b1() -> IpAddr {
+    ip("198.18.0.2")
+}
+/// B's second address.
+pub fn b2() -> IpAddr {
+    ip("198.18.1.2")
+}
+
+/// An endpoint with the given seed and association config on the `locals` addresses.
+pub fn endpoint_at(seed: u8, assoc: AssociationConfig, locals: Vec<IpAddr>) -> Endpoint {
+    let mut c = EndpointConfig::with_seed([seed; 32]);
+    c.association = assoc;
+    c.local_addresses = locals;
+    Endpoint::new(c).unwrap()
 }

@@ -53,10 +53,10 @@ impl Pair {
         for _ in 0..10 {
             // One packet at a time both ways until both ends are up.
             while let Some(pkt) = p.a_packet() {
-                p.to_b(&pkt);
+                p.deliver_to_b(&pkt);
             }
             while let Some(pkt) = p.b_packet() {
-                p.to_a(&pkt);
+                p.deliver_to_a(&pkt);
             }
             while let Some((_, ev)) = p.a.poll_event() {
                 up.0 |= matches!(ev, Event::Connected);
@@ -83,7 +83,7 @@ impl Pair {
         Some(buf)
     }
 
-    fn to_b(&mut self, pkt: &[u8]) {
+    fn deliver_to_b(&mut self, pkt: &[u8]) {
         let d = Datagram {
             src: self.a_ip,
             dst: self.b_ip,
@@ -93,7 +93,7 @@ impl Pair {
         self.b.handle_datagram(self.now, d);
     }
 
-    fn to_a(&mut self, pkt: &[u8]) {
+    fn deliver_to_a(&mut self, pkt: &[u8]) {
         let d = Datagram {
             src: self.b_ip,
             dst: self.a_ip,
@@ -148,7 +148,7 @@ fn a_burst_of_four_data_packets_is_acknowledged_every_second_packet() {
     // B gets the burst as a driver would, draining its output whenever a SACK is due.
     let mut sacks = Vec::new();
     for (i, pkt) in burst.iter().enumerate() {
-        p.to_b(pkt);
+        p.deliver_to_b(pkt);
         let due = p.b.sack_due_now();
         assert_eq!(
             due,
@@ -180,7 +180,7 @@ fn a_single_data_packet_leaves_its_sack_delayed() {
         .send(0, Ppid(0), vec![7u8; 100], SendOptions::default())
         .expect("send");
     let pkt = p.a_packet().expect("a DATA packet");
-    p.to_b(&pkt);
+    p.deliver_to_b(&pkt);
     // §6.2: one packet alone may wait for the delayed-SACK timer.
     assert!(!p.b.sack_due_now());
 }
